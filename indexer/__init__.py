@@ -1,0 +1,1 @@
+"""Walking, decoding, embedding and writing photos into a store (see issue: `xmodal index`)."""

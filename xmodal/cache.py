@@ -1,0 +1,45 @@
+"""Where xmodal keeps what it derives once and reuses (converted word spaces,
+exported models): the user's cache, never the project or the package."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+CACHE_ENV = "XMODAL_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """``$XMODAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/xmodal``, else ``~/.cache/xmodal``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "xmodal"
+
+
+def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
+    """Return the cache folder ``kind/key``, calling ``build(tmp)`` to fill it if absent.
+
+    The folder is built under a temporary name and renamed into place, so a
+    crash or a second process never leaves a half-written entry behind.
+    """
+    final = cache_root() / kind / key
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
+    try:
+        build(tmp)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not final.is_dir():  # lost a race only if the winner left a folder
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

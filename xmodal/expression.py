@@ -1,0 +1,271 @@
+"""Query expressions: words, phrases and images joined by weighted ``+`` and ``-``.
+
+The grammar is small on purpose (docs/expressions.md has it with examples)::
+
+    expr   := [sign] term (sign term)*
+    sign   := "+" | "-"
+    term   := [weight "*"] atom
+    atom   := word+ | "quoted phrase" | 'quoted phrase' | image
+    image  := img:PATH | img:"PATH" | a bare token that looks like a path
+
+Adjacent bare words form one phrase (``royal family - man``). ``+``, ``-`` and
+``*`` are operators everywhere outside quotes, so a hyphenated word is quoted
+(``"e-mail"``). A bare token with an image suffix or a path separator is an
+image term, and the file must exist; ``img:`` forces an image term.
+
+An expression is parsed once and evaluated against a word space (and, for
+image terms, an image encoder) into a unit vector, keeping the word-space keys
+it used so that nearest-word results can leave them out, as gensim's
+``most_similar`` does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from xmodal.errors import ExpressionError
+
+if TYPE_CHECKING:
+    from xmodal.words import WordSpace
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+)
+IMAGE_PREFIX = "img:"
+_OPERATORS = "+-*"
+_QUOTES = "\"'"
+
+ImageEncoder = Callable[[Path], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One signed, weighted word/phrase (``kind="text"``) or image file (``kind="image"``)."""
+
+    kind: Literal["text", "image"]
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class QueryVector:
+    """An evaluated expression: a unit vector and the word-space keys it was made of."""
+
+    vector: np.ndarray
+    inputs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed query; ``str()`` gives a canonical form that parses back to an equal one."""
+
+    terms: tuple[Term, ...]
+
+    @property
+    def images(self) -> tuple[Path, ...]:
+        return tuple(Path(t.text) for t in self.terms if t.kind == "image")
+
+    def __str__(self) -> str:
+        parts = []
+        for i, term in enumerate(self.terms):
+            sign = "-" if term.weight < 0 else "+"
+            magnitude = abs(term.weight)
+            weight = "" if magnitude == 1 else f"{_format_number(magnitude)}*"
+            body = _render_atom(term)
+            if i == 0:
+                parts.append(f"{'-' if sign == '-' else ''}{weight}{body}")
+            else:
+                parts.append(f"{sign} {weight}{body}")
+        return " ".join(parts)
+
+    def evaluate(self, space: WordSpace, encode_image: ImageEncoder | None = None) -> QueryVector:
+        """Sum the terms' unit vectors with their weights and normalise the result."""
+        total = np.zeros(space.dim, dtype=np.float64)
+        inputs: set[str] = set()
+        for term in self.terms:
+            if term.kind == "image":
+                if encode_image is None:
+                    raise ExpressionError(
+                        f"image term {term.text!r} needs a visual model, "
+                        "and none is loaded for this query"
+                    )
+                vector = np.asarray(encode_image(Path(term.text)), dtype=np.float64)
+            else:
+                vector, keys = space.lookup(term.text)
+                inputs.update(keys)
+            norm = np.linalg.norm(vector)
+            if norm > 0:
+                total += term.weight * vector / norm
+        norm = np.linalg.norm(total)
+        if not math.isfinite(norm) or norm < 1e-9:
+            raise ExpressionError(f"query {str(self)!r} cancels out to the zero vector")
+        return QueryVector((total / norm).astype(np.float32), frozenset(inputs))
+
+
+def parse(text: str) -> Expression:
+    """Parse ``text`` into an :class:`Expression`, or raise a one-line ExpressionError."""
+    tokens = _tokenize(text)
+    if not tokens:
+        raise ExpressionError("empty query: give at least one word, phrase or image")
+    terms: list[Term] = []
+    sign = 1.0
+    expect_term = True  # at the start and after every + or -
+    i = 0
+    while i < len(tokens):
+        kind, value, col = tokens[i]
+        if kind == "op":
+            if value == "*":
+                raise ExpressionError(
+                    f"'*' at column {col} must follow a weight, as in 2*dog"
+                )
+            if expect_term and (terms or i > 0):
+                raise ExpressionError(
+                    f"two operators in a row at column {col}: "
+                    f"{tokens[i - 1][1]!r} then {value!r}"
+                )
+            if i == len(tokens) - 1:
+                raise ExpressionError(f"query ends with a dangling {value!r}")
+            sign = -1.0 if value == "-" else 1.0
+            expect_term = True
+            i += 1
+            continue
+        if not expect_term:
+            raise ExpressionError(
+                f"missing '+' or '-' before {value!r} at column {col}"
+            )
+        weight = 1.0
+        if kind == "word" and i + 1 < len(tokens) and tokens[i + 1][1] == "*" and tokens[i + 1][0] == "op":
+            weight = _parse_weight(value, col)
+            i += 2
+            if i >= len(tokens):
+                raise ExpressionError(f"query ends with a dangling '*' after weight {value!r}")
+            kind, value, col = tokens[i]
+            if kind == "op":
+                raise ExpressionError(
+                    f"two operators in a row at column {col}: '*' then {value!r}"
+                )
+        if kind == "word":  # adjacent bare words make one phrase
+            words = [value]
+            while i + 1 < len(tokens) and tokens[i + 1][0] == "word":
+                i += 1
+                if i + 1 < len(tokens) and tokens[i + 1][1] == "*" and tokens[i + 1][0] == "op":
+                    raise ExpressionError(
+                        f"missing '+' or '-' before {tokens[i][1]!r} at column {tokens[i][2]}"
+                    )
+                words.append(tokens[i][1])
+            terms.append(Term("text", " ".join(words), sign * weight))
+        elif kind == "phrase":
+            terms.append(Term("text", value, sign * weight))
+        else:
+            terms.append(Term("image", _existing_image(value), sign * weight))
+        expect_term = False
+        i += 1
+    return Expression(tuple(terms))
+
+
+def _tokenize(text: str) -> list[tuple[str, str, int]]:
+    """Split into (kind, value, 1-based column) with kind in op, word, phrase, image."""
+    tokens: list[tuple[str, str, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        col = i + 1
+        if c.isspace():
+            i += 1
+        elif c in _OPERATORS:
+            tokens.append(("op", c, col))
+            i += 1
+        elif c in _QUOTES:
+            value, i = _quoted(text, i)
+            if not value.strip():
+                raise ExpressionError(f"empty quoted phrase at column {col}")
+            tokens.append(("phrase", " ".join(value.split()), col))
+        elif text.startswith(IMAGE_PREFIX, i):
+            i += len(IMAGE_PREFIX)
+            if i < n and text[i] in _QUOTES:
+                value, i = _quoted(text, i)
+            else:
+                end = _run_end(text, i, stop="")
+                value, i = text[i:end], end
+            if not value:
+                raise ExpressionError(f"'{IMAGE_PREFIX}' at column {col} has no path after it")
+            tokens.append(("image", value, col))
+        else:
+            chunk_end = _run_end(text, i, stop="")
+            if _looks_like_image(text[i:chunk_end]):
+                tokens.append(("image", text[i:chunk_end], col))
+                i = chunk_end
+                continue
+            end = _run_end(text, i, stop=_OPERATORS + '"')
+            word = text[i:end]
+            tokens.append(("image" if _looks_like_image(word) else "word", word, col))
+            i = end
+    return tokens
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    quote = text[start]
+    end = text.find(quote, start + 1)
+    if end < 0:
+        raise ExpressionError(f"unterminated {quote} quote starting at column {start + 1}")
+    return text[start + 1 : end], end + 1
+
+
+def _run_end(text: str, i: int, stop: str) -> int:
+    while i < len(text) and not text[i].isspace() and text[i] not in stop:
+        i += 1
+    return i
+
+
+def _looks_like_image(token: str) -> bool:
+    return (
+        Path(token).suffix.lower() in IMAGE_SUFFIXES
+        or "/" in token
+        or "\\" in token
+        or token.startswith("~")
+    )
+
+
+def _existing_image(path: str) -> str:
+    resolved = Path(path).expanduser()
+    if not resolved.is_file():
+        raise ExpressionError(f"image file not found: {path}")
+    return str(resolved)
+
+
+_NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+\.")
+
+
+def _parse_weight(value: str, col: int) -> float:
+    weight = float(value) if _NUMBER.fullmatch(value) else math.nan
+    if not math.isfinite(weight):
+        raise ExpressionError(
+            f"bad weight {value!r} at column {col}: a weight is a finite number, as in 2*dog"
+        )
+    return weight
+
+
+def _format_number(x: float) -> str:
+    short = f"{x:g}"
+    return short if float(short) == x and "e" not in short else repr(x)
+
+
+def _render_atom(term: Term) -> str:
+    text = term.text
+    quote = "'" if '"' in text else '"'
+    if term.kind == "image":
+        return f"{IMAGE_PREFIX}{quote}{text}{quote}"
+    bare = (
+        not any(c.isspace() or c in _OPERATORS for c in text)
+        and text[0] not in _QUOTES
+        and not text.startswith(IMAGE_PREFIX)
+        and not _looks_like_image(text)
+    )
+    return text if bare else f"{quote}{text}{quote}"

