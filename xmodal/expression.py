@@ -197,6 +197,9 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
             if not value:
                 raise ExpressionError(f"'{IMAGE_PREFIX}' at column {col} has no path after it")
             tokens.append(("image", value, col))
+        elif weight := _WEIGHT.match(text, i):  # before path sniffing: 2*sub/photo.jpg
+            tokens.append(("word", weight.group(1), col))
+            i = weight.end()
         else:
             chunk_end = _run_end(text, i, stop="")
             if _looks_like_image(text[i:chunk_end]):
@@ -234,13 +237,18 @@ def _looks_like_image(token: str) -> bool:
 
 
 def _existing_image(path: str) -> str:
-    resolved = Path(path).expanduser()
-    if not resolved.is_file():
+    try:
+        resolved = Path(path).expanduser()
+        found = resolved.is_file()
+    except (RuntimeError, ValueError, OSError):  # unknown ~user, NUL byte, name too long
+        found = False
+    if not found:
         raise ExpressionError(f"image file not found: {path}")
     return str(resolved)
 
 
 _NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+\.")
+_WEIGHT = re.compile(r"([0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?)(?=\s*\*)")
 
 
 def _parse_weight(value: str, col: int) -> float:

@@ -90,7 +90,7 @@ class WordSpace:
 
         def build(folder: Path) -> None:
             space = cls.from_keyed_vectors(read(), name)
-            space.keyed_vectors.save(str(folder / "space.kv"))
+            space.keyed_vectors.save(str(folder / "space.kv"), sep_limit=0)
             (folder / "identity.json").write_text(json.dumps(space.identity.to_dict()))
 
         folder = cached_dir("words", key, build)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.app import app
+from tests.conftest import tiny_vectors
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_file(tmp_path):
+    path = tmp_path / "tiny.txt"
+    tiny_vectors().save_word2vec_format(str(path))
+    return str(path)
+
+
+def test_words_prints_a_ranked_table(tiny_file):
+    result = runner.invoke(app, ["words", "king - man + woman", "--space", tiny_file, "--top", "3"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "│" in line]
+    assert "queen" in lines[0] and lines[0].split("│")[1].strip() == "1"
+    assert len(lines) == 3
+
+
+def test_words_json(tiny_file):
+    result = runner.invoke(app, ["words", "dog", "--space", tiny_file, "--json", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert [r["word"] for r in payload["results"]][0] == "dogs" and len(payload["results"]) == 2
+    assert payload["space"]["name"] == "tiny.txt" and payload["space"]["dim"] == 4
+    assert payload["results"][0]["score"] >= payload["results"][1]["score"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["words", "kingg"], "unknown word 'kingg'"),
+        (["words", "dog + "], "dangling '+'"),
+        (["words", "beach.jpg - summer"], "image file not found: beach.jpg"),
+        (["words", "dog", "--space", "nowhere/vectors.bin"], "word-vector file not found"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_1(args, message, tiny_file):
+    if "--space" not in args:
+        args = [*args, "--space", tiny_file]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_option_value_is_rejected_by_typer(tiny_file):
+    result = runner.invoke(app, ["words", "dog", "--top", "0", "--space", tiny_file])
+    assert result.exit_code == 2
+
+
+def test_console_script_on_the_default_space():
+    """The README's main job, through a real process: queen first, errors on one line."""
+    env = {**os.environ}
+    ok = subprocess.run(
+        [sys.executable, "-m", "cli", "words", "king - man + woman", "--json", "-k", "1"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["results"][0]["word"] == "queen"
+    bad = subprocess.run(
+        [sys.executable, "-m", "cli", "words", "qwertzyx"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip().count("\n") == 0
+    assert "unknown word 'qwertzyx'" in bad.stderr and "did you mean: qwerty" in bad.stderr

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from tests.conftest import GENSIM_DATA, tiny_vectors
+from xmodal import IncompatibleSpace, SpaceError, UnknownWord, WordSpace
+from xmodal import words as words_module
+
+
+def unit(v):
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def test_vectors_are_unit_and_zero_rows_stay_zero(tiny_space):
+    norms = np.linalg.norm(tiny_space.vectors, axis=1)
+    zero = tiny_space.keyed_vectors.key_to_index["zero"]
+    assert norms[zero] == 0
+    assert np.allclose(np.delete(norms, zero), 1, atol=1e-6)
+
+
+def test_similarity_is_the_cosine(tiny_space):
+    expected = float(unit([1, 1, 0, 0]) @ unit([1, 0, 1, 0]))
+    assert tiny_space.vector("king") @ tiny_space.vector("queen") == pytest.approx(expected, abs=1e-6)
+
+
+def test_phrase_prefers_the_phrase_token(tiny_space):
+    vector, keys = tiny_space.lookup("school bus")
+    assert keys == ["school_bus"]
+    assert np.allclose(vector, unit([0.2, 0.9, 0, 0.3]), atol=1e-6)
+
+
+def test_phrase_without_token_is_normalised_mean(tiny_space):
+    vector, keys = tiny_space.lookup("royal family")
+    assert keys == ["royal", "family"]
+    expected = unit(unit([1, 0.5, 0.5, 0]) + unit([0, 0.5, 0.5, 0.2]))
+    assert np.allclose(vector, expected, atol=1e-6)
+
+
+def test_lowercase_space_folds_case(tiny_space):
+    assert tiny_space.lowercase
+    assert tiny_space.lookup("King")[1] == ["king"]
+    assert tiny_space.lookup("School Bus")[1] == ["school_bus"]
+
+
+def test_cased_space_finds_cased_phrase_tokens(cased_space):
+    assert not cased_space.lowercase
+    assert cased_space.lookup("new york")[1] == ["New_York"]
+    assert cased_space.lookup("paris")[1] == ["Paris"]
+    assert cased_space.lookup("new")[1] == ["new"]  # exact spelling wins over Title case
+
+
+def test_hyphenated_word_falls_back_to_its_parts(tiny_space):
+    assert tiny_space.lookup("e-mail")[1] == ["e-mail"]
+    assert tiny_space.lookup("dog-king")[1] == ["dog", "king"]
+
+
+def test_unknown_word_names_the_word_and_suggests(tiny_space):
+    with pytest.raises(UnknownWord) as caught:
+        tiny_space.vector("royal fmily")
+    assert caught.value.word == "fmily"
+    assert "family" in caught.value.suggestions
+    assert "'fmily'" in str(caught.value) and "\n" not in str(caught.value)
+    assert "kinng" not in tiny_space and "king" in tiny_space
+
+
+def test_suggestions_rank_by_frequency(default_space):
+    suggestions = default_space.suggest("kingg")
+    assert suggestions[0] == "king"
+    assert len(suggestions) <= 5
+
+
+def test_nearest_leaves_out_inputs_and_ranks_by_cosine(tiny_space):
+    hits = tiny_space.nearest("king - man + woman", k=3)
+    query = unit(unit([1, 1, 0, 0]) - unit([0, 1, 0, 0]) + unit([0, 0, 1, 0]))
+    assert hits[0].word == "queen"
+    assert hits[0].score == pytest.approx(float(query @ unit([1, 0, 1, 0])), abs=1e-6)
+    assert not {"king", "man", "woman"} & {h.word for h in hits}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_nearest_to_a_vector_excludes_only_what_is_asked(tiny_space):
+    hits = tiny_space.nearest(tiny_space.vector("dog"), k=2)
+    assert [h.word for h in hits] == ["dog", "dogs"]
+    hits = tiny_space.nearest(tiny_space.vector("dog"), k=1, exclude={"dog"})
+    assert hits[0].word == "dogs"
+
+
+def test_nearest_limit_searches_only_the_first_words(tiny_space):
+    hits = tiny_space.nearest(tiny_space.vector("dog"), k=10, limit=3)
+    assert {h.word for h in hits} == {"king", "queen", "man"}
+
+
+def test_identity_checksum_tracks_the_vectors():
+    a = WordSpace.from_keyed_vectors(tiny_vectors(), "a")
+    b = WordSpace.from_keyed_vectors(tiny_vectors(), "b")
+    changed = tiny_vectors()
+    changed.vectors[0, 0] += 0.5
+    c = WordSpace.from_keyed_vectors(changed, "a")
+    assert a.identity.checksum == b.identity.checksum != c.identity.checksum
+    a.identity.require_same(b.identity, "a model")
+    with pytest.raises(IncompatibleSpace, match="a model was built with word space 'a'"):
+        a.identity.require_same(c.identity, "a model")
+
+
+def test_identity_round_trips_through_dict(tiny_space):
+    assert type(tiny_space.identity).from_dict(tiny_space.identity.to_dict()) == tiny_space.identity
+
+
+@pytest.mark.parametrize(
+    "name, reader",
+    [
+        ("euclidean_vectors.bin", lambda p: KeyedVectors.load_word2vec_format(p, binary=True)),
+        ("toy-model.vec", lambda p: KeyedVectors.load_word2vec_format(p)),
+        ("lee_fasttext.vec", lambda p: KeyedVectors.load_word2vec_format(p)),
+        ("test_glove.txt", lambda p: KeyedVectors.load_word2vec_format(p, no_header=True)),
+    ],
+)
+def test_loads_each_file_format(name, reader):
+    path = str(GENSIM_DATA / name)
+    space = WordSpace.load(path)
+    reference = reader(path)
+    assert len(space) == len(reference) and space.dim == reference.vector_size
+    word = reference.index_to_key[3]
+    assert np.allclose(space.vector(word), unit(reference[word]), atol=1e-5)
+    assert space.name == name
+
+
+def test_loads_a_gensim_kv_file(tmp_path):
+    path = tmp_path / "tiny.kv"
+    tiny_vectors().save(str(path))
+    space = WordSpace.load(path)
+    assert space.nearest("king - man + woman", k=1)[0].word == "queen"
+
+
+def test_second_load_comes_from_the_memory_mapped_cache(monkeypatch):
+    path = str(GENSIM_DATA / "toy-model.vec")
+    first = WordSpace.load(path)
+
+    def no_reread(_path):
+        raise AssertionError("the source was read again")
+
+    monkeypatch.setattr(words_module, "_read_file", no_reread)
+    second = WordSpace.load(path)
+    assert isinstance(second.vectors, np.memmap)
+    assert second.identity == first.identity
+
+
+def test_missing_file_is_a_clear_error():
+    with pytest.raises(SpaceError, match="word-vector file not found: missing/vectors.bin"):
+        WordSpace.load("missing/vectors.bin")
+
+
+def test_garbage_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "garbage.bin"
+    path.write_bytes(b"\x00\x01 not vectors at all")
+    with pytest.raises(SpaceError, match="cannot read word vectors from .*garbage.bin"):
+        WordSpace.load(path)
+
+
+def test_gensim_data_name_goes_to_the_downloader(monkeypatch):
+    import gensim.downloader
+
+    def offline(name):
+        raise ValueError("unable to read local cache, connect to the Internet and retry")
+
+    monkeypatch.setattr(gensim.downloader, "load", offline)
+    with pytest.raises(SpaceError, match="'word2vec-google-news-300' is not a file.*needs internet"):
+        WordSpace.load("word2vec-google-news-300")
+
+    monkeypatch.setattr(gensim.downloader, "load", lambda name: tiny_vectors())
+    assert WordSpace.load("tiny-from-hub").nearest("dog", k=1)[0].word == "dogs"
+
+
+def test_default_space_is_glove_6b_50d(default_space):
+    assert len(default_space) == 400_000 and default_space.dim == 50
+    assert default_space.name == "glove-6b-50d"
+    assert default_space.lowercase
+    assert default_space.nearest("king - man + woman", k=1)[0].word == "queen"
+    assert np.allclose(np.linalg.norm(default_space.vectors[:1000], axis=1), 1, atol=1e-5)
