@@ -147,12 +147,14 @@ class WordSpace:
                 return candidate
         return None
 
-    def lookup(self, term: str) -> tuple[np.ndarray, list[str]]:
+    def lookup(self, term: str, suggest: bool = True) -> tuple[np.ndarray, list[str]]:
         """A word's or phrase's unit vector and the keys it was made from.
 
         A phrase uses the space's phrase token when it has one (``school_bus``,
         ``New_York``), otherwise the normalised mean of its words; a hyphenated
         word missing from the space falls back to its parts the same way.
+        ``suggest=False`` skips the search for close spellings of an unknown
+        word, for callers that only probe (label lists of thousands of names).
         """
         words = term.split()
         if not words:
@@ -160,7 +162,7 @@ class WordSpace:
         token = self.key("_".join(words))
         if token is not None:
             return self.keyed_vectors[token], [token]
-        keys = [k for w in words for k in self._word_keys(w)]
+        keys = [k for w in words for k in self._word_keys(w, suggest)]
         mean = np.mean([self.keyed_vectors[k] for k in keys], axis=0)
         norm = np.linalg.norm(mean)
         return (mean / norm if norm > 0 else mean).astype(np.float32), keys
@@ -221,14 +223,14 @@ class WordSpace:
         variants = [word, word.lower(), "_".join(p.capitalize() for p in parts), word.capitalize()]
         return list(dict.fromkeys(variants))
 
-    def _word_keys(self, word: str) -> list[str]:
+    def _word_keys(self, word: str, suggest: bool) -> list[str]:
         key = self.key(word)
         if key is not None:
             return [key]
-        parts = [p for p in re.split(r"[-_]", word) if p]
-        if len(parts) > 1:
-            return [k for p in parts for k in self._word_keys(p)]
-        raise UnknownWord(word, self.suggest(word), self.name)
+        parts = [p for p in re.split(r"[-_]|'s$|'", word) if p]  # jack-o'-lantern, potter's
+        if parts and parts != [word]:
+            return [k for p in parts for k in self._word_keys(p, suggest)]
+        raise UnknownWord(word, self.suggest(word) if suggest else [], self.name)
 
 
 def _edits1(word: str) -> set[str]:

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import torch
+
+from xmodal import IncompatibleSpace, XmodalError
+from xmodal.devise import (
+    LOSSES,
+    DeviseModel,
+    InputSpec,
+    Standardizer,
+    TrainConfig,
+    build_inputs,
+    fit_map,
+    l2_loss,
+    rank_first_loss,
+    rank_loss,
+    top_probabilities,
+)
+from xmodal.evaluate import hit_at_k
+from xmodal.words import SpaceIdentity
+
+LABELS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+GEN = torch.Generator().manual_seed(0)
+
+
+def test_rank_loss_by_hand():
+    # Output at 45 degrees between label 0 and 1: cos to labels = (.707, .707, -.707).
+    output = torch.tensor([[2.0, 2.0]])
+    target = torch.tensor([0])
+    # wrong label 1: max(0, .1 - .707 + .707) = .1; wrong label 2: max(0, .1 - .707 - .707) = 0.
+    assert float(rank_loss(output, target, LABELS, 0.1, GEN)) == pytest.approx(0.1, abs=1e-6)
+    # A perfectly placed output violates nothing.
+    assert float(rank_loss(torch.tensor([[3.0, 0.0]]), target, LABELS, 0.1, GEN)) == 0.0
+
+
+def test_rank_first_loss_takes_one_violating_label():
+    # Target 0, output (-1, .2): cosines (-.981, .196, .981); both wrong labels violate the
+    # margin: label 1 by .1 + .981 + .196 = 1.277, label 2 by .1 + .981 + .981 = 2.061.
+    output = torch.tensor([[-1.0, 0.2]])
+    target = torch.tensor([0])
+    values = {round(float(rank_first_loss(output, target, LABELS, 0.1, torch.Generator().manual_seed(s))), 3) for s in range(40)}
+    assert values == {1.277, 2.061}  # one of the two violators, in random order
+    total = float(rank_loss(output, target, LABELS, 0.1, GEN))
+    assert total == pytest.approx(1.277 + 2.061, abs=2e-3)
+
+
+def test_rank_first_loss_is_zero_without_violations():
+    assert float(rank_first_loss(torch.tensor([[5.0, 0.0]]), torch.tensor([0]), LABELS, 0.1, GEN)) == 0.0
+
+
+def test_l2_loss_is_on_the_raw_output():
+    output = torch.tensor([[2.0, 0.0]])
+    assert float(l2_loss(output, torch.tensor([0]), LABELS, 0.1, GEN)) == pytest.approx(1.0)
+
+
+def test_top_probabilities_keeps_the_top_t_and_renormalises():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], dtype=np.float32))
+    probs = top_probabilities(logits, top=2)
+    assert np.allclose(probs, [[0.625, 0.375, 0, 0]], atol=1e-6)
+    assert np.allclose(top_probabilities(logits, top=10), [[0.5, 0.3, 0.15, 0.05]], atol=1e-6)
+
+
+def test_input_spec_builds_layers_side_by_side():
+    features = np.array([[1.0, 2.0], [3.0, 6.0]], dtype=np.float32)
+    logits = np.zeros((2, 3), dtype=np.float32)
+    standardizer = Standardizer.fit(features)
+    inputs = build_inputs(InputSpec.parse("pooled+conse", top=3), features, logits, standardizer)
+    assert inputs.shape == (2, 5)
+    assert np.allclose(inputs[:, :2], [[-1, -1], [1, 1]], atol=1e-5)
+    assert np.allclose(inputs[:, 2:], 1 / 3)
+    with pytest.raises(XmodalError, match="unknown input layer"):
+        InputSpec.parse("pixels")
+    with pytest.raises(XmodalError, match="has none"):
+        build_inputs(InputSpec.parse("conse"), features, None, None)
+
+
+def synthetic(n_per_class=40, seed=0):
+    """Four labels in a 3-d word space; 8-d features that are a noisy linear image of them."""
+    rng = np.random.default_rng(seed)
+    labels = rng.normal(size=(4, 3)).astype(np.float32)
+    labels /= np.linalg.norm(labels, axis=1, keepdims=True)
+    mixing = rng.normal(size=(3, 8))
+    y = np.repeat(np.arange(4), n_per_class)
+    x = (labels[y] @ mixing + 0.1 * rng.normal(size=(len(y), 8))).astype(np.float32)
+    return x, y, labels
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_loss_learns_a_separable_map(loss):
+    x, y, labels = synthetic()
+    weight = fit_map(x, y, labels, TrainConfig(loss=loss, epochs=60, batch_size=32, lr=0.05))
+    out = x @ weight
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    assert hit_at_k(out, y, labels, ks=(1,))["hit@1"] > 0.95
+
+
+def test_training_is_reproducible_and_anchor_holds_the_start():
+    x, y, labels = synthetic()
+    config = TrainConfig(epochs=5, batch_size=32, lr=0.05, seed=3)
+    assert np.array_equal(fit_map(x, y, labels, config), fit_map(x, y, labels, config))
+    start = np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32)
+    free = fit_map(x, y, labels, TrainConfig(epochs=10, batch_size=16, lr=0.05), init=start)
+    held = fit_map(x, y, labels, TrainConfig(epochs=10, batch_size=16, lr=0.05, anchor=100.0), init=start)
+    assert np.linalg.norm(held - start) < 0.5 * np.linalg.norm(free - start)
+
+
+def test_unknown_loss_is_a_clear_error():
+    with pytest.raises(XmodalError, match="unknown loss 'hinge'"):
+        TrainConfig(loss="hinge")
+
+
+def make_model():
+    x, y, labels = synthetic()
+    return DeviseModel(
+        weight=np.arange(16, dtype=np.float32).reshape(8, 2),
+        spec=InputSpec(("pooled",)),
+        space=SpaceIdentity("tiny", "sha256:abc", 2, 4),
+        visual={"id": "efficientnet-lite0", "checksum": "sha256:123"},
+        labels=["a", "b"],
+        standardizer=Standardizer.fit(x),
+        training={"loss": "rank"},
+        evaluation={"hit@1": 0.5},
+    ), x
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model, x = make_model()
+    path = model.save(tmp_path / "m.safetensors")
+    loaded = DeviseModel.load(path, space=model.space)
+    assert np.array_equal(loaded.weight, model.weight)
+    assert loaded.labels == ["a", "b"] and loaded.visual == model.visual
+    assert loaded.evaluation == {"hit@1": 0.5} and loaded.spec == model.spec
+    assert np.allclose(loaded.encode(x, None), model.encode(x, None))
+    assert np.allclose(np.linalg.norm(loaded.encode(x, None), axis=1), 1, atol=1e-5)
+
+
+def test_loading_with_another_space_is_refused(tmp_path):
+    model, _ = make_model()
+    path = model.save(tmp_path / "m.safetensors")
+    with pytest.raises(IncompatibleSpace, match="model m.safetensors was built with word space 'tiny'"):
+        DeviseModel.load(path, space=SpaceIdentity("other", "sha256:def", 2, 4))
+
+
+def test_bad_model_files_are_clear_errors(tmp_path):
+    with pytest.raises(XmodalError, match="model file not found"):
+        DeviseModel.load(tmp_path / "none.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(XmodalError, match="not an xmodal model file"):
+        DeviseModel.load(junk)

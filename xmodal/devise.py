@@ -1,0 +1,290 @@
+"""The DeViSE projection: a linear map from a visual model's outputs into the word space.
+
+The map may read any layer of the visual model (``InputSpec``): the pooled
+features, as in the paper; the ImageNet-1k classifier's top-T probabilities
+("conse": a map initialised at the class names' word vectors *is* ConSE, and
+training moves it only where labeled photos say); or both side by side.
+
+Losses (``LOSSES``) compare the map's output with unit label vectors:
+the paper's hinge rank loss summed over wrong labels (``rank``) or with its
+trick of stopping at the first wrong label, in random order, that violates the
+margin (``rank-first``); an L2 regression to the label vector (``l2``,
+Socher et al. 2013); and a softmax over cosine similarities (``softmax``).
+
+A trained model is one safetensors file: tensors plus JSON metadata naming the
+visual model, the word space, the labels, the settings and the figures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xmodal.errors import XmodalError
+from xmodal.words import SpaceIdentity
+
+LAYERS = ("pooled", "conse")
+FORMAT = "xmodal-devise/1"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Which visual-model outputs feed the map, and how they are prepared."""
+
+    layers: tuple[str, ...] = ("pooled",)
+    top: int = 10  # ConSE's T: how many classifier probabilities to keep
+
+    def __post_init__(self) -> None:
+        unknown = [layer for layer in self.layers if layer not in LAYERS]
+        if unknown or not self.layers:
+            raise XmodalError(f"unknown input layer {unknown or self.layers}; choose from {', '.join(LAYERS)}")
+
+    @classmethod
+    def parse(cls, text: str, top: int = 10) -> InputSpec:
+        """'pooled', 'conse' or 'pooled+conse'."""
+        return cls(tuple(part.strip() for part in text.split("+")), top)
+
+    def __str__(self) -> str:
+        return "+".join(self.layers)
+
+
+@dataclass
+class Standardizer:
+    """Centre and scale pooled features with training-set statistics (kept in the model)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, features: np.ndarray) -> Standardizer:
+        mean = features.mean(axis=0)
+        scale = features.std(axis=0) + 1e-6
+        return cls(mean.astype(np.float32), scale.astype(np.float32))
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return (features - self.mean) / self.scale
+
+
+def top_probabilities(logits: np.ndarray, top: int) -> np.ndarray:
+    """Softmax, then keep the ``top`` largest per row and renormalise (ConSE's convex weights)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    probs /= probs.sum(axis=1, keepdims=True)
+    if top < probs.shape[1]:
+        cut = np.partition(probs, -top, axis=1)[:, -top][:, None]
+        probs = np.where(probs >= cut, probs, 0.0)
+        probs /= probs.sum(axis=1, keepdims=True)
+    return probs.astype(np.float32)
+
+
+def build_inputs(
+    spec: InputSpec,
+    features: np.ndarray | None,
+    logits: np.ndarray | None,
+    standardizer: Standardizer | None,
+) -> np.ndarray:
+    """The map's input rows for a batch of visual-model outputs."""
+    parts = []
+    for layer in spec.layers:
+        if layer == "pooled":
+            if features is None or standardizer is None:
+                raise XmodalError("this model reads pooled features, and none were given")
+            parts.append(standardizer(np.asarray(features, dtype=np.float32)))
+        else:
+            if logits is None:
+                raise XmodalError("this model reads classifier logits, and the visual model has none")
+            parts.append(top_probabilities(np.asarray(logits, dtype=np.float32), spec.top))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+# -- losses ---------------------------------------------------------------------
+# Each takes the raw map output (B, D), the label rows (B,), all label vectors
+# (C, D, unit), the margin and a torch generator, and returns a scalar.
+
+
+def _unit(x):
+    import torch.nn.functional as F
+
+    return F.normalize(x, dim=1)
+
+
+def _margin_violations(output, targets, label_vectors, margin):
+    import torch
+
+    scores = _unit(output) @ label_vectors.T
+    true = scores.gather(1, targets[:, None])
+    hinge = torch.clamp(margin - true + scores, min=0)
+    return hinge.scatter(1, targets[:, None], 0.0)
+
+
+def rank_loss(output, targets, label_vectors, margin, generator):
+    """The paper's hinge rank loss, summed over all wrong labels."""
+    return _margin_violations(output, targets, label_vectors, margin).sum(dim=1).mean()
+
+
+def rank_first_loss(output, targets, label_vectors, margin, generator):
+    """The paper's trick: only the first margin-violating wrong label in a random order counts."""
+    import torch
+
+    hinge = _margin_violations(output, targets, label_vectors, margin)
+    order = torch.rand(hinge.shape, generator=generator, device=hinge.device)
+    order = torch.where(hinge > 0, order, torch.full_like(order, 2.0))
+    first = order.argmin(dim=1, keepdim=True)
+    return hinge.gather(1, first).mean()
+
+
+def l2_loss(output, targets, label_vectors, margin, generator):
+    """Regression of the raw output onto the label vector (Socher et al. 2013)."""
+    return ((output - label_vectors[targets]) ** 2).sum(dim=1).mean()
+
+
+def softmax_loss(output, targets, label_vectors, margin, generator, temperature: float = 0.05):
+    """Cross-entropy over cosine similarities to all training labels."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(_unit(output) @ label_vectors.T / temperature, targets)
+
+
+LOSSES: dict[str, Callable] = {
+    "rank": rank_loss,
+    "rank-first": rank_first_loss,
+    "l2": l2_loss,
+    "softmax": softmax_loss,
+}
+
+
+@dataclass
+class TrainConfig:
+    """How to fit the map; saved with the model so a figure can be traced to its settings."""
+
+    loss: str = "rank"
+    margin: float = 0.1
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    anchor: float = 0.0  # L2 pull toward the initial map (keeps a ConSE start from drifting)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise XmodalError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+
+
+def fit_map(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    label_vectors: np.ndarray,
+    config: TrainConfig,
+    init: np.ndarray | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> np.ndarray:
+    """Fit the (in_dim, word_dim) map with Adam on mini-batches; returns its weight."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(targets, dtype=np.int64))
+    vectors = torch.from_numpy(np.asarray(label_vectors, dtype=np.float32))
+    if init is None:
+        start = torch.randn(x.shape[1], vectors.shape[1], generator=generator) / np.sqrt(x.shape[1])
+    else:
+        start = torch.from_numpy(np.asarray(init, dtype=np.float32)).clone()
+    weight = torch.nn.Parameter(start.clone())
+    optimizer = torch.optim.Adam([weight], lr=config.lr)
+    loss_fn = LOSSES[config.loss]
+    for epoch in range(config.epochs):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for batch in order.split(config.batch_size):
+            loss = loss_fn(x[batch] @ weight, y[batch], vectors, config.margin, generator)
+            if config.anchor:
+                loss = loss + config.anchor * ((weight - start) ** 2).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        if on_epoch:
+            on_epoch(epoch, total / len(x))
+    return weight.detach().numpy().copy()
+
+
+@dataclass
+class DeviseModel:
+    """A trained map with everything needed to use it honestly later."""
+
+    weight: np.ndarray
+    spec: InputSpec
+    space: SpaceIdentity
+    visual: dict  # {"id": ..., "checksum": ...}
+    labels: list[str]
+    standardizer: Standardizer | None = None
+    training: dict = field(default_factory=dict)
+    evaluation: dict = field(default_factory=dict)
+
+    def encode(self, features: np.ndarray | None, logits: np.ndarray | None) -> np.ndarray:
+        """Unit word-space vectors for a batch of visual-model outputs."""
+        out = build_inputs(self.spec, features, logits, self.standardizer) @ self.weight
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+    def save(self, path: str | Path) -> Path:
+        from safetensors.numpy import save_file
+
+        tensors = {"weight": np.ascontiguousarray(self.weight, dtype=np.float32)}
+        if self.standardizer is not None:
+            tensors["pooled_mean"] = self.standardizer.mean
+            tensors["pooled_scale"] = self.standardizer.scale
+        meta = {
+            "format": FORMAT,
+            "spec": {"layers": list(self.spec.layers), "top": self.spec.top},
+            "space": self.space.to_dict(),
+            "visual": self.visual,
+            "labels": self.labels,
+            "training": self.training,
+            "evaluation": self.evaluation,
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(path), metadata={"xmodal": json.dumps(meta)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, space: SpaceIdentity | None = None) -> DeviseModel:
+        """Read a model file; with ``space``, refuse one trained in another word space."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        if not path.is_file():
+            raise XmodalError(f"model file not found: {path}")
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as handle:
+                meta = json.loads((handle.metadata() or {}).get("xmodal", "{}"))
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
+        if meta.get("format") != FORMAT:
+            raise XmodalError(f"{path} is not an xmodal model file (format {meta.get('format')!r})")
+        identity = SpaceIdentity.from_dict(meta["space"])
+        if space is not None:
+            identity.require_same(space, f"model {path.name}")
+        standardizer = None
+        if "pooled_mean" in tensors:
+            standardizer = Standardizer(tensors["pooled_mean"], tensors["pooled_scale"])
+        return cls(
+            weight=tensors["weight"],
+            spec=InputSpec(tuple(meta["spec"]["layers"]), int(meta["spec"]["top"])),
+            space=identity,
+            visual=meta["visual"],
+            labels=list(meta["labels"]),
+            standardizer=standardizer,
+            training=meta.get("training", {}),
+            evaluation=meta.get("evaluation", {}),
+        )
