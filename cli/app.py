@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -23,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
+console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable)
@@ -78,7 +79,92 @@ def words(
     table.add_column("score", justify="right")
     for rank, hit in enumerate(hits, 1):
         table.add_row(str(rank), hit.word, f"{hit.score:.3f}")
-    out.print(table)
+    console.print(table)
+
+
+@app.command()
+@one_line_errors
+def train(
+    data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV with path and label columns.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model file.")] = Path("model.safetensors"),
+    split: Annotated[Path | None, typer.Option("--split", help="JSON with 'seen' and 'unseen' classes: train on seen only, report zero-shot on unseen.")] = None,
+    loss: Annotated[str, typer.Option("--loss", help="rank, rank-first, l2 or softmax.")] = "rank",
+    input_layers: Annotated[str, typer.Option("--input", help="Visual layers the map reads: pooled, conse or pooled+conse.")] = "pooled",
+    top: Annotated[int, typer.Option("--top", min=1, help="ConSE's T for the conse input.")] = 10,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 20,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
+    margin: Annotated[float, typer.Option("--margin", min=0.0)] = 0.1,
+    anchor: Annotated[float, typer.Option("--anchor", min=0.0, help="Pull toward the initial (ConSE) map.")] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
+    space: SpaceOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train a DeViSE map from a visual model into the word space on labeled photos."""
+    from xmodal.datasets import read_class_split, read_labeled
+    from xmodal.devise import InputSpec, TrainConfig
+    from xmodal.train import evaluate, train as fit
+    from xmodal.visual import load_visual
+
+    config = TrainConfig(loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, seed=seed)
+    spec = InputSpec.parse(input_layers, top)
+    data_set = read_labeled(data)
+    classes = read_class_split(split) if split else None
+    ws = WordSpace.load(space)
+    model_visual = load_visual(visual)
+
+    def report(epoch: int, value: float) -> None:
+        if not quiet:
+            err.print(f"epoch {epoch + 1}/{epochs}  loss {value:.4f}", highlight=False)
+
+    result = fit(data_set, ws, model_visual, config, spec, seen=classes[0] if classes else None, quiet=quiet, on_epoch=report)
+    if result.dropped:
+        err.print(f"left out {len(result.dropped)} labels with no word vector: {', '.join(result.dropped)}", highlight=False)
+    if any(data_set.splits):
+        result.model.evaluation = evaluate(result.model, data_set, ws, model_visual, classes, quiet=quiet)
+    path = result.model.save(out)
+    console_summary(result.model.evaluation, f"{path}: {result.images} images, {len(result.model.labels)} labels, {result.seconds:.0f} s")
+
+
+@app.command(name="eval")
+@one_line_errors
+def evaluate_command(
+    model: Annotated[Path, typer.Argument(help="A model file from xmodal train.")],
+    data: Annotated[Path, typer.Argument(help="Labeled photos: class folders or a CSV (its val/test rows are used).")],
+    split: Annotated[Path | None, typer.Option("--split", help="Seen/unseen class JSON: report seen, zero-shot and generalized.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    space: SpaceOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Flat hit@k of a model's nearest labels on labeled photos."""
+    from xmodal.datasets import read_class_split, read_labeled
+    from xmodal.devise import DeviseModel
+    from xmodal.train import evaluate
+    from xmodal.visual import load_visual
+
+    ws = WordSpace.load(space)
+    devise = DeviseModel.load(model, space=ws.identity)
+    model_visual = load_visual(devise.visual["id"])
+    if model_visual.weights_checksum != devise.visual["checksum"]:
+        raise XmodalError(f"model {model} was trained on other weights of {devise.visual['id']}")
+    results = evaluate(devise, read_labeled(data), ws, model_visual, read_class_split(split) if split else None, quiet=quiet)
+    if as_json:
+        print(json.dumps(results))
+    else:
+        console_summary(results, f"{model} on {data}")
+
+
+def console_summary(results: dict[str, dict[str, float]], title: str) -> None:
+    """One row per evaluation setting, one column per metric."""
+    metrics = list(dict.fromkeys(m for row in results.values() for m in row))
+    table = Table(title=title)
+    table.add_column("setting")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for name, row in results.items():
+        table.add_row(name, *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
+    console.print(table)
 
 
 @app.callback()

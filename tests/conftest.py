@@ -67,3 +67,28 @@ def default_space():
     from xmodal import WordSpace
 
     return WordSpace.load()
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_set(tmp_path_factory: pytest.TempPathFactory):
+    """``shared_set("cifar10")``: a real photo set from ../shared/data, unpacked once per
+    session on first use; the test skips when ../shared/data is absent."""
+    import tarfile
+
+    unpacked: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in unpacked:
+            archives = sorted(SHARED_DATA.glob(f"{name}.tar*"))
+            if not archives:
+                pytest.skip(f"../shared/data/{name} is absent")
+            root = tmp_path_factory.mktemp(name)
+            with tarfile.open(archives[0]) as tar:
+                tar.extractall(root, filter="data")
+            unpacked[name] = root / name
+        return unpacked[name]
+
+    return get

@@ -48,21 +48,30 @@ class LabelVectors:
         return rows
 
 
-def embed_labels(space: WordSpace, labels: Sequence[Label]) -> LabelVectors:
-    """Vectors for ``labels`` in ``space``, by name, else by the first synonym that has one."""
-    kept, vectors, dropped = [], [], []
-    for label in labels:
+def label_matrix(space: WordSpace, labels: Sequence[Label]) -> np.ndarray:
+    """One row per label, in order: its vector by name, else by the first synonym
+    that has one, else zeros (a zero row scores 0 against everything)."""
+    matrix = np.zeros((len(labels), space.dim), dtype=np.float32)
+    for row, label in enumerate(labels):
         for term in (label.name, *label.synonyms):
             try:
-                vectors.append(space.lookup(term, suggest=False)[0])
+                matrix[row] = space.lookup(term, suggest=False)[0]
             except UnknownWord:
                 continue
-            kept.append(label)
             break
-        else:
-            dropped.append(label)
-    matrix = np.stack(vectors) if vectors else np.zeros((0, space.dim), dtype=np.float32)
-    return LabelVectors(tuple(kept), matrix.astype(np.float32), tuple(dropped))
+    return matrix
+
+
+def embed_labels(space: WordSpace, labels: Sequence[Label]) -> LabelVectors:
+    """Vectors for the labels that have one; the others are listed in ``dropped``."""
+    labels = list(labels)
+    matrix = label_matrix(space, labels)
+    found = np.linalg.norm(matrix, axis=1) > 0
+    return LabelVectors(
+        tuple(label for label, ok in zip(labels, found) if ok),
+        matrix[found],
+        tuple(label for label, ok in zip(labels, found) if not ok),
+    )
 
 
 def parse_synonyms(text: str) -> tuple[str, ...]:

@@ -1,0 +1,148 @@
+"""Training and evaluating DeViSE models on labeled photos: the pipeline behind
+``xmodal train`` and ``xmodal eval``.
+
+photos -> visual outputs (cached on disk, so retraining never re-runs the
+network) -> map inputs -> fitted map -> a model file that names everything it
+was built from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xmodal.cache import cache_root
+from xmodal.datasets import LabeledImages
+from xmodal.devise import DeviseModel, InputSpec, Standardizer, TrainConfig, build_inputs, fit_map
+from xmodal.errors import XmodalError
+from xmodal.evaluate import generalized, hit_at_k
+from xmodal.labels import LabelVectors, embed_labels, imagenet_labels, label_matrix
+from xmodal.words import WordSpace
+
+
+@dataclass
+class TrainResult:
+    model: DeviseModel
+    images: int
+    dropped: list[str]  # labels with no word vector, left out of training
+    seconds: float
+
+
+def visual_outputs(visual, paths, quiet: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """The visual model's (features, logits) for ``paths``, from the on-disk cache when there."""
+    from xmodal.features import extract_features
+
+    digest = hashlib.sha1("\n".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()[:16]
+    model_key = f"{visual.id.replace(':', '_').replace('/', '_')[:40]}-{visual.weights_checksum[-12:]}"
+    return extract_features(paths, visual, cache=cache_root() / "features" / model_key / digest, quiet=quiet)
+
+
+def classifier_label_matrix(space: WordSpace, visual) -> np.ndarray:
+    """Word vectors of the visual model's own ImageNet-1k classes, in logit order (zero rows where none)."""
+    labels = imagenet_labels("1k")
+    if visual.classes is None or len(visual.classes) != len(labels):
+        raise XmodalError(f"visual model {visual.id} has no ImageNet-1k classifier to start ConSE from")
+    return label_matrix(space, labels)
+
+
+def initial_map(spec: InputSpec, space: WordSpace, visual) -> np.ndarray | None:
+    """Start at ConSE when the map reads the classifier: its block is the class vectors,
+    any pooled block starts at zero. A pooled-only map starts at random."""
+    if "conse" not in spec.layers:
+        return None
+    blocks = [
+        classifier_label_matrix(space, visual)
+        if layer == "conse"
+        else np.zeros((visual.feature_dim, space.dim), dtype=np.float32)
+        for layer in spec.layers
+    ]
+    return np.concatenate(blocks, axis=0)
+
+
+def train(
+    data: LabeledImages,
+    space: WordSpace,
+    visual,
+    config: TrainConfig,
+    spec: InputSpec,
+    seen: set[str] | None = None,
+    quiet: bool = False,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Fit a map on the train rows (of the ``seen`` classes only, when given)."""
+    started = time.perf_counter()
+    mask = data.in_split("train")
+    if seen is not None:
+        mask &= data.of_classes(seen)
+    rows = data.select(mask)
+    if not len(rows):
+        raise XmodalError(f"no training images in {data.source} (split 'train', seen classes)")
+    vectors = embed_labels(space, list(rows.classes.values()))
+    if not len(vectors.labels):
+        raise XmodalError(f"none of the labels in {data.source} has a vector in {space.name!r}")
+    rows = rows.select(np.isin(np.array(rows.labels), vectors.names))
+    features, logits = visual_outputs(visual, rows.paths, quiet)
+    standardizer = Standardizer.fit(np.asarray(features)) if "pooled" in spec.layers else None
+    inputs = build_inputs(spec, features, logits, standardizer)
+    weight = fit_map(
+        inputs, rows.targets(vectors.names), vectors.vectors, config,
+        init=initial_map(spec, space, visual), on_epoch=on_epoch,
+    )
+    model = DeviseModel(
+        weight=weight,
+        spec=spec,
+        space=space.identity,
+        visual={"id": visual.id, "checksum": visual.weights_checksum},
+        labels=vectors.names,
+        standardizer=standardizer,
+        training={
+            **asdict(config),
+            "input": str(spec),
+            "top": spec.top,
+            "data": str(data.source),
+            "images": len(rows),
+            "classes": len(vectors.labels),
+            "dropped_labels": [label.name for label in vectors.dropped],
+        },
+    )
+    return TrainResult(model, len(rows), [label.name for label in vectors.dropped], time.perf_counter() - started)
+
+
+def evaluate(
+    model: DeviseModel,
+    data: LabeledImages,
+    space: WordSpace,
+    visual,
+    split: tuple[set[str], set[str]] | None = None,
+    quiet: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Flat hit@k on the val/test rows against the data's own labels.
+
+    With a (seen, unseen) class split: ``seen`` (seen images vs seen labels),
+    ``zero-shot`` (unseen vs unseen) and ``generalized`` (all vs all).
+    """
+    rows = data.select(data.in_split("val", "test"))
+    vectors = embed_labels(space, list(rows.classes.values()))
+    rows = rows.select(np.isin(np.array(rows.labels), vectors.names))
+    predicted = model.encode(*visual_outputs(visual, rows.paths, quiet))
+    if split is None:
+        return {"all": hit_at_k(predicted, rows.targets(vectors.names), vectors.vectors)}
+    seen_mask = rows.of_classes(split[0])
+    results = {}
+    for name, mask in (("seen", seen_mask), ("zero-shot", ~seen_mask)):
+        part = rows.select(mask)
+        labels = _subset(vectors, set(part.labels))
+        results[name] = hit_at_k(predicted[mask], part.targets(labels.names), labels.vectors)
+    seen_labels = np.isin(np.array(vectors.names), np.array(rows.labels)[seen_mask])
+    results["generalized"] = generalized(predicted, rows.targets(vectors.names), vectors.vectors, seen_labels)
+    return results
+
+
+def _subset(vectors: LabelVectors, names: set[str]) -> LabelVectors:
+    keep = [i for i, name in enumerate(vectors.names) if name in names]
+    return LabelVectors(tuple(vectors.labels[i] for i in keep), vectors.vectors[keep])
