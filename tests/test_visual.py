@@ -70,7 +70,8 @@ def test_lite0_describes_itself(lite0):
     assert lite0.id == "efficientnet-lite0"
     assert (lite0.feature_dim, lite0.image_size) == (1280, 224)
     assert len(lite0.classes) == 1000
-    assert lite0.classes[0] == "tench, Tinca tinca" and lite0.classes[999] == "toilet tissue, toilet paper, bathroom tissue"
+    assert lite0.classes[0] == "tench, Tinca tinca"
+    assert lite0.classes[999] == "toilet tissue, toilet paper, bathroom tissue"
     assert lite0.weights_checksum.startswith("sha256:") and len(lite0.weights_checksum) == 23
     module = lite0.torch_module()
     assert not module.training and not any(p.requires_grad for p in module.parameters())

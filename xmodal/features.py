@@ -110,7 +110,7 @@ def _fill(
 ) -> None:
     """Compute rows ``start:`` batch by batch, calling ``checkpoint(rows done)`` after each."""
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a model id may hold brackets
         BarColumn(),
         MofNCompleteColumn(),
         _RateColumn(),

@@ -91,7 +91,7 @@ class VisualModel:
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """One picture as the network wants it: float32 ``(3, S, S)``."""
-        return self._preprocess(image.convert("RGB"))
+        return self._preprocess(_rgb(image))
 
     def torch_module(self) -> nn.Module:
         """The frozen module (eval mode, no gradients), for training on top of it."""
@@ -204,7 +204,7 @@ def tf_preprocess(image: Image.Image, size: int) -> np.ndarray:
     width, height = image.size
     crop = int(size / (size + 32) * min(width, height))
     top, left = (height - crop + 1) // 2, (width - crop + 1) // 2
-    resized = image.convert("RGB").resize(
+    resized = _rgb(image).resize(
         (size, size), Image.Resampling.BICUBIC, box=(left, top, left + crop, top + crop)
     )
     pixels = np.asarray(resized, dtype=np.float32)
@@ -260,6 +260,11 @@ def _openclip(name: str, threads: int | None) -> VisualModel:
         size[0] if isinstance(size, tuple | list) else int(size),
         threads=threads,
     )
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """The image in RGB, without the full-size copy that ``convert`` makes of an RGB one."""
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _state_checksum(module: nn.Module) -> str:
