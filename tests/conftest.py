@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gensim.models import KeyedVectors
 
 import gensim
@@ -46,6 +48,29 @@ def tiny_vectors(cased: bool = False) -> KeyedVectors:
     vectors = KeyedVectors(4, count=0)
     vectors.add_vectors(list(rows), np.array(list(rows.values()), dtype=np.float32) * 3)
     return vectors
+
+
+class MeanColour(torch.nn.Module):
+    """Features are the mean preprocessed colour, so every row can be checked by hand;
+    logits, when there are classes, are a fixed random linear function of them."""
+
+    def __init__(self, classes: int | None) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(3, classes) if classes else None
+
+    def forward(self, images):
+        features = images.mean(dim=(2, 3))
+        return features, (self.head(features) if self.head is not None else None)
+
+
+def mean_colour_model(classes: list[str] | None):
+    """A VisualModel that is cheap and exact: 16-px input, 3-d features."""
+    from xmodal.visual import VisualModel, tf_preprocess
+
+    torch.manual_seed(0)
+    module = MeanColour(len(classes) if classes else None)
+    name = f"mean-colour-{len(classes) if classes else 0}"
+    return VisualModel(name, module, partial(tf_preprocess, size=16), 16, classes)
 
 
 @pytest.fixture

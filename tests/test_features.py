@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 
 import numpy as np
 import pytest
@@ -10,21 +9,10 @@ from PIL import Image
 
 from xmodal.errors import XmodalError
 from xmodal.features import extract_features, read_image
-from xmodal.visual import VisualModel, tf_preprocess
+from tests.conftest import mean_colour_model
+from xmodal.visual import VisualModel
 
 COLOURS = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255), (127, 127, 127), (10, 200, 90)]
-
-
-class MeanColour(torch.nn.Module):
-    """Features are the mean preprocessed colour, so every row can be checked by hand."""
-
-    def __init__(self, with_logits: bool) -> None:
-        super().__init__()
-        self.head = torch.nn.Linear(3, 2) if with_logits else None
-
-    def forward(self, images):
-        features = images.mean(dim=(2, 3))
-        return features, (self.head(features) if self.head is not None else None)
 
 
 @pytest.fixture(autouse=True)
@@ -33,10 +21,7 @@ def cache_root(tmp_path, monkeypatch):
 
 
 def tiny_model(with_logits: bool = True) -> VisualModel:
-    torch.manual_seed(0)
-    classes = ["dark", "light"] if with_logits else None
-    preprocess = partial(tf_preprocess, size=16)
-    return VisualModel(f"mean-colour-{with_logits}", MeanColour(with_logits), preprocess, 16, classes)
+    return mean_colour_model(["dark", "light"] if with_logits else None)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xmodal.devise import top_probabilities
+from xmodal.devise import InputSpec, build_inputs
 
 
 def fit_softmax(
@@ -37,9 +37,9 @@ def conse(logits: np.ndarray, class_vectors: np.ndarray, top: int = 10) -> np.nd
     """ConSE: the convex combination of the top-T classes' word vectors, weighted by
     their renormalised probabilities, as unit vectors. Classes without a vector
     (zero rows) are left out before taking the top T."""
-    has_vector = np.linalg.norm(class_vectors, axis=1) > 0
-    masked = np.where(has_vector, logits, -np.inf)
-    embedded = top_probabilities(masked, top) @ class_vectors
+    usable = np.linalg.norm(class_vectors, axis=1) > 0
+    inputs = build_inputs(InputSpec(("conse",), top), None, logits, None, usable)
+    embedded = inputs @ class_vectors
     norms = np.linalg.norm(embedded, axis=1, keepdims=True)
     return (embedded / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 

@@ -86,8 +86,13 @@ def build_inputs(
     features: np.ndarray | None,
     logits: np.ndarray | None,
     standardizer: Standardizer | None,
+    usable: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The map's input rows for a batch of visual-model outputs."""
+    """The map's input rows for a batch of visual-model outputs.
+
+    ``usable`` masks the classifier's classes that have a word vector: ConSE
+    takes its top T among those only.
+    """
     parts = []
     for layer in spec.layers:
         if layer == "pooled":
@@ -97,7 +102,10 @@ def build_inputs(
         else:
             if logits is None:
                 raise XmodalError("this model reads classifier logits, and the visual model has none")
-            parts.append(top_probabilities(np.asarray(logits, dtype=np.float32), spec.top))
+            logits = np.asarray(logits, dtype=np.float32)
+            if usable is not None:
+                logits = np.where(usable, logits, -np.inf)
+            parts.append(top_probabilities(logits, spec.top))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
@@ -223,12 +231,13 @@ class DeviseModel:
     visual: dict  # {"id": ..., "checksum": ...}
     labels: list[str]
     standardizer: Standardizer | None = None
+    usable: np.ndarray | None = None  # classifier classes with a word vector (conse input)
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
 
     def encode(self, features: np.ndarray | None, logits: np.ndarray | None) -> np.ndarray:
         """Unit word-space vectors for a batch of visual-model outputs."""
-        out = build_inputs(self.spec, features, logits, self.standardizer) @ self.weight
+        out = build_inputs(self.spec, features, logits, self.standardizer, self.usable) @ self.weight
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
@@ -239,6 +248,8 @@ class DeviseModel:
         if self.standardizer is not None:
             tensors["pooled_mean"] = self.standardizer.mean
             tensors["pooled_scale"] = self.standardizer.scale
+        if self.usable is not None:
+            tensors["usable_classes"] = self.usable.astype(np.uint8)
         meta = {
             "format": FORMAT,
             "spec": {"layers": list(self.spec.layers), "top": self.spec.top},
@@ -285,6 +296,7 @@ class DeviseModel:
             visual=meta["visual"],
             labels=list(meta["labels"]),
             standardizer=standardizer,
+            usable=tensors["usable_classes"].astype(bool) if "usable_classes" in tensors else None,
             training=meta.get("training", {}),
             evaluation=meta.get("evaluation", {}),
         )

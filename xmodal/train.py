@@ -88,11 +88,12 @@ def train(
     rows = rows.select(np.isin(np.array(rows.labels), vectors.names))
     features, logits = visual_outputs(visual, rows.paths, quiet)
     standardizer = Standardizer.fit(np.asarray(features)) if "pooled" in spec.layers else None
-    inputs = build_inputs(spec, features, logits, standardizer)
-    weight = fit_map(
-        inputs, rows.targets(vectors.names), vectors.vectors, config,
-        init=initial_map(spec, space, visual), on_epoch=on_epoch,
-    )
+    init = initial_map(spec, space, visual)
+    usable = None
+    if "conse" in spec.layers:
+        usable = np.linalg.norm(classifier_label_matrix(space, visual), axis=1) > 0
+    inputs = build_inputs(spec, features, logits, standardizer, usable)
+    weight = fit_map(inputs, rows.targets(vectors.names), vectors.vectors, config, init=init, on_epoch=on_epoch)
     model = DeviseModel(
         weight=weight,
         spec=spec,
@@ -100,6 +101,7 @@ def train(
         visual={"id": visual.id, "checksum": visual.weights_checksum},
         labels=vectors.names,
         standardizer=standardizer,
+        usable=usable,
         training={
             **asdict(config),
             "input": str(spec),
