@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xmodal import WordSpace, XmodalError
+from xmodal import WordSpace, XmodalError, parse
 
 app = typer.Typer(
     help="Search photos by meaning in a word-vector space.",
@@ -54,6 +54,12 @@ SpaceOption = Annotated[
 ]
 
 
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="A DeViSE model file from xmodal train [default: the shipped model]."),
+]
+
+
 @app.command()
 @one_line_errors
 def words(
@@ -61,10 +67,21 @@ def words(
     top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many words to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     space: SpaceOption = None,
+    model: ModelOption = None,
 ) -> None:
-    """Nearest words to an expression of words, phrases and weights."""
+    """Nearest words to an expression of words, phrases, weights and images.
+
+    Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
+    (--model, default: the shipped EfficientNet-Lite0 model).
+    """
     ws = WordSpace.load(space)
-    hits = ws.nearest(expression, k=top)
+    parsed = parse(expression)
+    encode_image = None
+    if parsed.images:
+        from xmodal.encoder import Encoder
+
+        encode_image = Encoder.load(ws, model).encode_image
+    hits = ws.nearest(parsed, k=top, encode_image=encode_image)
     if as_json:
         payload = {
             "query": expression,

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from gensim.models import KeyedVectors
 
 import gensim
@@ -85,6 +86,26 @@ def cased_space():
     from xmodal import WordSpace
 
     return WordSpace.from_keyed_vectors(tiny_vectors(cased=True), "tiny-cased")
+
+
+LABELED_COLOURS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "qwzxv": (128, 128, 128)}
+
+
+@pytest.fixture
+def colour_photos(tmp_path, monkeypatch):
+    """Noisy solid-colour photos: 6 train and 3 val per colour, in a CSV."""
+    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    lines = ["path,label,split"]
+    for name, colour in LABELED_COLOURS.items():
+        for i in range(9):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 25, size=(20, 20, 3)), 0, 255).astype(np.uint8)
+            path = f"{name}/{i}.png"
+            (tmp_path / name).mkdir(exist_ok=True)
+            Image.fromarray(pixels).save(tmp_path / path)
+            lines.append(f"{path},{name},{'train' if i < 6 else 'val'}")
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from cli.app import app
@@ -14,32 +13,12 @@ from xmodal.devise import DeviseModel, InputSpec, TrainConfig
 from xmodal.labels import imagenet_labels
 from xmodal.train import classifier_label_matrix, evaluate, train, visual_outputs
 
-COLOURS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "qwzxv": (128, 128, 128)}
-
-
-@pytest.fixture
-def photos(tmp_path, monkeypatch):
-    """Noisy solid-colour photos: 6 train and 3 val per colour, in a CSV."""
-    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
-    rng = np.random.default_rng(0)
-    lines = ["path,label,split"]
-    for name, colour in COLOURS.items():
-        for i in range(9):
-            pixels = np.clip(np.array(colour) + rng.normal(0, 25, size=(20, 20, 3)), 0, 255).astype(np.uint8)
-            path = f"{name}/{i}.png"
-            (tmp_path / name).mkdir(exist_ok=True)
-            Image.fromarray(pixels).save(tmp_path / path)
-            lines.append(f"{path},{name},{'train' if i < 6 else 'val'}")
-    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
-    return tmp_path
-
-
 FAST = TrainConfig(epochs=60, batch_size=8, lr=0.05)
 
 
-def test_trains_a_map_that_finds_the_right_colour(photos, default_space):
+def test_trains_a_map_that_finds_the_right_colour(colour_photos, default_space):
     visual = mean_colour_model(None)
-    data = read_labeled(photos)
+    data = read_labeled(colour_photos)
     result = train(data, default_space, visual, FAST, InputSpec(("pooled",)), quiet=True)
     assert result.dropped == ["qwzxv"]  # no word vector: reported and left out, not invented
     assert sorted(result.model.labels) == ["blue", "green", "red"]
@@ -49,9 +28,9 @@ def test_trains_a_map_that_finds_the_right_colour(photos, default_space):
     assert scores["all"]["hit@1"] == 1.0
 
 
-def test_seen_split_trains_only_seen_classes_and_reports_zero_shot(photos, default_space):
+def test_seen_split_trains_only_seen_classes_and_reports_zero_shot(colour_photos, default_space):
     visual = mean_colour_model(None)
-    data = read_labeled(photos)
+    data = read_labeled(colour_photos)
     split = ({"red", "green"}, {"blue"})
     result = train(data, default_space, visual, FAST, InputSpec(("pooled",)), seen=split[0], quiet=True)
     assert sorted(result.model.labels) == ["green", "red"]
@@ -62,16 +41,16 @@ def test_seen_split_trains_only_seen_classes_and_reports_zero_shot(photos, defau
     assert 0 <= scores["generalized"]["H"] <= 1
 
 
-def test_a_map_reading_the_classifier_starts_exactly_at_conse(photos, default_space):
+def test_a_map_reading_the_classifier_starts_exactly_at_conse(colour_photos, default_space):
     visual = mean_colour_model([label.name for label in imagenet_labels("1k")])
-    data = read_labeled(photos)
+    data = read_labeled(colour_photos)
     frozen = TrainConfig(epochs=1, lr=0.0)
     model = train(data, default_space, visual, frozen, InputSpec(("conse",), top=10), quiet=True).model
     features, logits = visual_outputs(visual, data.paths, quiet=True)
     expected = conse(np.asarray(logits), classifier_label_matrix(default_space, visual), top=10)
     assert np.allclose(model.encode(None, np.asarray(logits)), expected, atol=1e-5)
     assert model.usable is not None and not model.usable.all()  # some ImageNet names have no GloVe vector
-    reloaded = DeviseModel.load(model.save(photos / "conse.safetensors"))
+    reloaded = DeviseModel.load(model.save(colour_photos / "conse.safetensors"))
     assert np.array_equal(reloaded.usable, model.usable)
     assert np.allclose(reloaded.encode(None, np.asarray(logits)), expected, atol=1e-5)
 
@@ -81,19 +60,19 @@ def test_classifier_start_needs_a_classifier(default_space):
         classifier_label_matrix(default_space, mean_colour_model(None))
 
 
-def test_train_and_eval_commands(photos, monkeypatch, tmp_path):
+def test_train_and_eval_commands(colour_photos, monkeypatch, tmp_path):
     import xmodal.visual
 
     monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": mean_colour_model(None))
     runner = CliRunner()
     out = tmp_path / "colours.safetensors"
-    args = ["train", str(photos), "--out", str(out), "--epochs", "60", "--batch-size", "8", "--lr", "0.05", "-q"]
+    args = ["train", str(colour_photos), "--out", str(out), "--epochs", "60", "--batch-size", "8", "--lr", "0.05", "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "left out 1 labels with no word vector: qwzxv" in result.output
     model = DeviseModel.load(out)
     assert model.evaluation["all"]["hit@1"] == 1.0
-    result = runner.invoke(app, ["eval", str(out), str(photos), "--json", "-q"])
+    result = runner.invoke(app, ["eval", str(out), str(colour_photos), "--json", "-q"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["all"]["hit@1"] == 1.0
 

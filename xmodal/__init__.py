@@ -4,6 +4,9 @@ The public Python API. ``WordSpace.load()`` gives the default GloVe 6B 50-d
 space; ``space.nearest("king - man + woman")`` ranks words for an expression.
 """
 
+import importlib
+
+from xmodal.devise import DeviseModel, InputSpec, TrainConfig
 from xmodal.errors import (
     ExpressionError,
     IncompatibleSpace,
@@ -14,8 +17,23 @@ from xmodal.errors import (
 from xmodal.expression import Expression, QueryVector, Term, parse
 from xmodal.words import DEFAULT_SPACE, Neighbour, SpaceIdentity, WordSpace
 
+# Names whose modules import torch load on first use, so the text path stays light.
+_LAZY = {"VisualModel": "xmodal.visual", "load_visual": "xmodal.visual"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'xmodal' has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_SPACE",
+    "DeviseModel",
+    "InputSpec",
+    "TrainConfig",
+    "VisualModel",
+    "load_visual",
     "Expression",
     "ExpressionError",
     "IncompatibleSpace",

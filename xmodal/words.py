@@ -27,7 +27,7 @@ from gensim.models import KeyedVectors
 
 from xmodal.cache import cached_dir
 from xmodal.errors import IncompatibleSpace, SpaceError, UnknownWord
-from xmodal.expression import Expression, QueryVector, parse
+from xmodal.expression import Expression, ImageEncoder, QueryVector, parse
 
 DEFAULT_SPACE = "glove-6b-50d"
 _CACHE_FORMAT = 1  # bump when the cached layout changes, so old entries are rebuilt
@@ -171,10 +171,11 @@ class WordSpace:
         """The unit vector of a word or phrase (see :meth:`lookup`)."""
         return self.lookup(term)[0]
 
-    def query(self, expression: str | Expression) -> QueryVector:
-        """Evaluate a text expression (``"king - man + woman"``) to a unit vector."""
+    def query(self, expression: str | Expression, encode_image: ImageEncoder | None = None) -> QueryVector:
+        """Evaluate an expression (``"king - man + woman"``) to a unit vector; image
+        terms need ``encode_image`` (e.g. ``Encoder.encode_image``)."""
         parsed = parse(expression) if isinstance(expression, str) else expression
-        return parsed.evaluate(self)
+        return parsed.evaluate(self, encode_image)
 
     def nearest(
         self,
@@ -182,6 +183,7 @@ class WordSpace:
         k: int = 10,
         exclude: frozenset[str] | set[str] = frozenset(),
         limit: int | None = None,
+        encode_image: ImageEncoder | None = None,
     ) -> list[Neighbour]:
         """The ``k`` words closest to an expression or vector, best first.
 
@@ -191,7 +193,7 @@ class WordSpace:
         if isinstance(query, np.ndarray):
             vector, skip = query.astype(np.float32), set(exclude)
         else:
-            evaluated = self.query(query)
+            evaluated = self.query(query, encode_image)
             vector, skip = evaluated.vector, set(exclude) | evaluated.inputs
         vectors = self.vectors[:limit] if limit else self.vectors
         scores = vectors @ vector

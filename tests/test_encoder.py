@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli.app import app
+from tests.conftest import mean_colour_model
+from xmodal import IncompatibleSpace, WordSpace, XmodalError
+from xmodal.datasets import read_labeled
+from xmodal.devise import InputSpec, TrainConfig
+from xmodal.encoder import Encoder
+from xmodal.train import train
+
+
+@pytest.fixture
+def trained(colour_photos, default_space, monkeypatch):
+    """A colour model file, and load_visual patched to give its visual model by name."""
+    import xmodal.visual
+
+    visual = mean_colour_model(None)
+    monkeypatch.setattr(xmodal.visual, "load_visual", lambda name: visual)
+    data = read_labeled(colour_photos)
+    config = TrainConfig(epochs=60, batch_size=8, lr=0.05)
+    model = train(data, default_space, visual, config, InputSpec(("pooled",)), quiet=True).model
+    return model.save(colour_photos / "colours.safetensors"), visual, data
+
+
+def test_encodes_photos_like_the_model_does(trained, default_space):
+    path, visual, data = trained
+    encoder = Encoder.load(default_space, path)
+    vectors = encoder.encode_images(data.paths[:4])
+    assert vectors.shape == (4, 50)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(encoder.encode_image(data.paths[0]), vectors[0], atol=1e-6)
+    colours = np.stack([default_space.vector(c) for c in ("red", "green", "blue")])
+    truth = {"red": 0, "green": 1, "blue": 2}
+    assert all((vectors @ colours.T).argmax(1) == [truth[label] for label in data.labels[:4]])
+
+
+def test_refuses_a_model_from_another_space_or_visual_model(trained, tmp_path):
+    path, visual, _ = trained
+    (tmp_path / "v.txt").write_text("2 50\n" + "\n".join(f"w{i} " + " ".join(["0.1"] * 50) for i in range(2)) + "\n")
+    with pytest.raises(IncompatibleSpace, match="colours.safetensors was built with word space 'glove-6b-50d'"):
+        Encoder.load(WordSpace.load(tmp_path / "v.txt"), path)
+    from xmodal.devise import DeviseModel
+
+    with pytest.raises(XmodalError, match="was trained on mean-colour-0"):
+        Encoder(mean_colour_model(["a", "b"]), DeviseModel.load(path))
+
+
+def test_image_terms_in_words(trained, default_space):
+    import json
+
+    path, _, data = trained
+    photo = data.paths[0]
+    result = CliRunner().invoke(app, ["words", f"{photo} - 0.5*colour", "--model", str(path), "--json", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    encoder = Encoder.load(default_space, path)
+    expected = encoder.encode_image(photo) - 0.5 * default_space.vector("colour")
+    hits = default_space.nearest(expected / np.linalg.norm(expected), k=5, exclude={"colour"})
+    assert [r["word"] for r in json.loads(result.output)["results"]] == [h.word for h in hits]

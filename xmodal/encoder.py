@@ -1,0 +1,52 @@
+"""Photos in, word-space vectors out: a visual model and a DeViSE map that belong together.
+
+The shipped default (EfficientNet-Lite0 into GloVe 6B 50-d, trained on the
+photo sets described in docs/results.md) lives inside the package, so image
+queries and indexing work offline out of the box.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from xmodal.devise import DeviseModel
+from xmodal.errors import XmodalError
+from xmodal.words import WordSpace
+
+DEFAULT_MODEL = Path(__file__).parent / "models" / "efficientnet-lite0-glove-6b-50d.safetensors"
+
+
+class Encoder:
+    """Embeds photos into the word space of the model it was loaded for."""
+
+    def __init__(self, visual, model: DeviseModel) -> None:
+        if visual.id != model.visual.get("id") or visual.weights_checksum != model.visual.get("checksum"):
+            raise XmodalError(
+                f"the DeViSE map was trained on {model.visual.get('id')} ({model.visual.get('checksum')}), "
+                f"not {visual.id} ({visual.weights_checksum})"
+            )
+        self.visual = visual
+        self.model = model
+
+    @classmethod
+    def load(cls, space: WordSpace, path: str | os.PathLike | None = None) -> Encoder:
+        """The model at ``path`` (default: the shipped one) with the visual model it names;
+        refused unless it was trained in ``space``."""
+        from xmodal.visual import load_visual
+
+        model = DeviseModel.load(path or DEFAULT_MODEL, space=space.identity)
+        return cls(load_visual(model.visual["id"]), model)
+
+    def encode_images(self, paths: Sequence[str | os.PathLike], quiet: bool = True) -> np.ndarray:
+        """Unit word-space vectors, one row per path."""
+        from xmodal.features import extract_features
+
+        features, logits = extract_features(paths, self.visual, quiet=quiet)
+        return self.model.encode(features, logits)
+
+    def encode_image(self, path: str | os.PathLike) -> np.ndarray:
+        return self.encode_images([path])[0]
