@@ -66,6 +66,7 @@ def words(
     expression: Annotated[str, typer.Argument(help='A query expression, e.g. "king - man + woman".')],
     top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many words to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Search only the N most frequent words (GloVe is frequency-ordered; rare words are often noise).")] = None,
     space: SpaceOption = None,
     model: ModelOption = None,
 ) -> None:
@@ -81,7 +82,7 @@ def words(
         from xmodal.encoder import Encoder
 
         encode_image = Encoder.load(ws, model).encode_image
-    hits = ws.nearest(parsed, k=top, encode_image=encode_image)
+    hits = ws.nearest(parsed, k=top, limit=limit, encode_image=encode_image)
     if as_json:
         payload = {
             "query": expression,
@@ -108,11 +109,13 @@ def train(
     loss: Annotated[str, typer.Option("--loss", help="rank, rank-first, l2 or softmax.")] = "rank",
     input_layers: Annotated[str, typer.Option("--input", help="Visual layers the map reads: pooled, conse or pooled+conse.")] = "pooled",
     top: Annotated[int, typer.Option("--top", min=1, help="ConSE's T for the conse input.")] = 10,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.01, help="Softmax temperature of the classifier for the conse input.")] = 1.0,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 20,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
     margin: Annotated[float, typer.Option("--margin", min=0.0)] = 0.1,
     anchor: Annotated[float, typer.Option("--anchor", min=0.0, help="Pull toward the initial (ConSE) map.")] = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
     space: SpaceOption = None,
@@ -124,8 +127,10 @@ def train(
     from xmodal.train import evaluate, train as fit
     from xmodal.visual import load_visual
 
-    config = TrainConfig(loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, seed=seed)
-    spec = InputSpec.parse(input_layers, top)
+    config = TrainConfig(
+        loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, optimizer=optimizer, seed=seed
+    )
+    spec = InputSpec.parse(input_layers, top, temperature)
     data_set = read_labeled(data)
     classes = read_class_split(split) if split else None
     ws = WordSpace.load(space)

@@ -58,3 +58,28 @@ def test_image_terms_in_words(trained, default_space):
     expected = encoder.encode_image(photo) - 0.5 * default_space.vector("colour")
     hits = default_space.nearest(expected / np.linalg.norm(expected), k=5, exclude={"colour"})
     assert [r["word"] for r in json.loads(result.output)["results"]] == [h.word for h in hits]
+
+
+def test_the_shipped_model_belongs_to_the_default_space_and_visual_model(default_space):
+    from xmodal.devise import DeviseModel
+    from xmodal.encoder import DEFAULT_MODEL
+
+    model = DeviseModel.load(DEFAULT_MODEL, space=default_space.identity)
+    assert model.visual["id"] == "efficientnet-lite0"
+    assert model.spec.layers == ("conse",)
+    assert len(model.labels) == 160 and model.evaluation["generalized"]["unseen"] > 0
+
+
+def test_the_shipped_model_names_real_photos(shared_set, default_space):
+    """Imagenette photos (classes the map never trained on) land nearest their own ImageNet name."""
+    from xmodal.datasets import read_labeled
+    from xmodal.labels import embed_labels, imagenet_labels
+
+    data = read_labeled(shared_set("imagenette-val"))
+    picks = list(range(0, len(data), 200))  # 20 photos across the 10 classes
+    vectors = Encoder.load(default_space).encode_images([data.paths[i] for i in picks])
+    names = embed_labels(default_space, imagenet_labels("1k"))
+    wnids = [label.wnid for label in names.labels]
+    predicted = [wnids[i] for i in (vectors @ names.vectors.T).argmax(1)]
+    truth = [data.classes[data.labels[i]].wnid for i in picks]
+    assert np.mean(np.array(predicted) == np.array(truth)) >= 0.6

@@ -37,6 +37,7 @@ class InputSpec:
 
     layers: tuple[str, ...] = ("pooled",)
     top: int = 10  # ConSE's T: how many classifier probabilities to keep
+    temperature: float = 1.0  # softmax temperature of the classifier logits (below 1 sharpens)
 
     def __post_init__(self) -> None:
         unknown = [layer for layer in self.layers if layer not in LAYERS]
@@ -44,9 +45,9 @@ class InputSpec:
             raise XmodalError(f"unknown input layer {unknown or self.layers}; choose from {', '.join(LAYERS)}")
 
     @classmethod
-    def parse(cls, text: str, top: int = 10) -> InputSpec:
+    def parse(cls, text: str, top: int = 10, temperature: float = 1.0) -> InputSpec:
         """'pooled', 'conse' or 'pooled+conse'."""
-        return cls(tuple(part.strip() for part in text.split("+")), top)
+        return cls(tuple(part.strip() for part in text.split("+")), top, temperature)
 
     def __str__(self) -> str:
         return "+".join(self.layers)
@@ -102,7 +103,7 @@ def build_inputs(
         else:
             if logits is None:
                 raise XmodalError("this model reads classifier logits, and the visual model has none")
-            logits = np.asarray(logits, dtype=np.float32)
+            logits = np.asarray(logits, dtype=np.float32) / spec.temperature
             if usable is not None:
                 logits = np.where(usable, logits, -np.inf)
             parts.append(top_probabilities(logits, spec.top))
@@ -165,6 +166,9 @@ LOSSES: dict[str, Callable] = {
 }
 
 
+OPTIMIZERS = ("adam", "sgd")
+
+
 @dataclass
 class TrainConfig:
     """How to fit the map; saved with the model so a figure can be traced to its settings."""
@@ -175,11 +179,14 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     anchor: float = 0.0  # L2 pull toward the initial map (keeps a ConSE start from drifting)
+    optimizer: str = "adam"  # or "sgd": steps in proportion to the gradient, so rows rarely used barely move
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise XmodalError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise XmodalError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
 
 
 def fit_map(
@@ -203,7 +210,10 @@ def fit_map(
     else:
         start = torch.from_numpy(np.asarray(init, dtype=np.float32)).clone()
     weight = torch.nn.Parameter(start.clone())
-    optimizer = torch.optim.Adam([weight], lr=config.lr)
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD([weight], lr=config.lr, momentum=0.9)
+    else:
+        optimizer = torch.optim.Adam([weight], lr=config.lr)
     loss_fn = LOSSES[config.loss]
     for epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=generator)
@@ -252,7 +262,7 @@ class DeviseModel:
             tensors["usable_classes"] = self.usable.astype(np.uint8)
         meta = {
             "format": FORMAT,
-            "spec": {"layers": list(self.spec.layers), "top": self.spec.top},
+            "spec": {"layers": list(self.spec.layers), "top": self.spec.top, "temperature": self.spec.temperature},
             "space": self.space.to_dict(),
             "visual": self.visual,
             "labels": self.labels,
@@ -291,7 +301,9 @@ class DeviseModel:
             standardizer = Standardizer(tensors["pooled_mean"], tensors["pooled_scale"])
         return cls(
             weight=tensors["weight"],
-            spec=InputSpec(tuple(meta["spec"]["layers"]), int(meta["spec"]["top"])),
+            spec=InputSpec(
+                tuple(meta["spec"]["layers"]), int(meta["spec"]["top"]), float(meta["spec"].get("temperature", 1.0))
+            ),
             space=identity,
             visual=meta["visual"],
             labels=list(meta["labels"]),

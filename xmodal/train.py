@@ -106,6 +106,7 @@ def train(
             **asdict(config),
             "input": str(spec),
             "top": spec.top,
+            "temperature": spec.temperature,
             "data": str(data.source),
             "images": len(rows),
             "classes": len(vectors.labels),
