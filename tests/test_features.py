@@ -133,7 +133,7 @@ def test_other_paths_or_model_rebuild_the_cache(photos, tmp_path):
 
     features, logits = extract_features(photos[:3], tiny_model(with_logits=False), cache, quiet=True)
     assert logits is None and not (cache / "logits.npy").exists()
-    assert json.loads((cache / "manifest.json").read_text())["model"] == "mean-colour-False"
+    assert json.loads((cache / "manifest.json").read_text())["model"] == "mean-colour-0"
 
 
 @pytest.mark.parametrize("damage", ["truncate features", "garble progress", "drop progress"])

@@ -229,3 +229,9 @@ def test_open_clip_unreadable_checkpoint(tiny_clip_checkpoints, tmp_path):
     with pytest.raises(XmodalError, match="cannot load open_clip checkpoint .*broken.pt: ") as raised:
         load_visual(f"openclip:{TINY_CLIP}:{broken}")
     assert "\n" not in str(raised.value)
+
+
+def test_lite2_builds_from_its_wheel_at_260_px():
+    lite2 = load_visual("efficientnet-lite2")
+    assert lite2.image_size == 260 and lite2.feature_dim == 1280 and len(lite2.classes) == 1000
+    assert lite2.weights_checksum != load_visual("efficientnet-lite0").weights_checksum

@@ -18,7 +18,7 @@ from xmodal.expression import Expression, QueryVector, Term, parse
 from xmodal.words import DEFAULT_SPACE, Neighbour, SpaceIdentity, WordSpace
 
 # Names whose modules import torch load on first use, so the text path stays light.
-_LAZY = {"VisualModel": "xmodal.visual", "load_visual": "xmodal.visual"}
+_LAZY = {"VisualModel": "xmodal.visual", "load_visual": "xmodal.visual", "Encoder": "xmodal.encoder"}
 
 
 def __getattr__(name: str):
@@ -30,6 +30,7 @@ def __getattr__(name: str):
 __all__ = [
     "DEFAULT_SPACE",
     "DeviseModel",
+    "Encoder",
     "InputSpec",
     "TrainConfig",
     "VisualModel",
