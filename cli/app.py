@@ -113,7 +113,8 @@ def train(
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 20,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
     margin: Annotated[float, typer.Option("--margin", min=0.0)] = 0.1,
-    anchor: Annotated[float, typer.Option("--anchor", min=0.0, help="Pull toward the initial (ConSE) map.")] = 0.0,
+    anchor: Annotated[float, typer.Option("--anchor", min=0.0, help="Pull the weights toward the initial (ConSE) map.")] = 0.0,
+    distill: Annotated[float, typer.Option("--distill", min=0.0, help="Pull the outputs toward the initial map's on the training photos.")] = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -128,7 +129,7 @@ def train(
     from xmodal.visual import load_visual
 
     config = TrainConfig(
-        loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, optimizer=optimizer, seed=seed
+        loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer, seed=seed
     )
     spec = InputSpec.parse(input_layers, top, temperature)
     data_set = read_labeled(data)

@@ -148,3 +148,17 @@ def test_bad_model_files_are_clear_errors(tmp_path):
     junk.write_bytes(b"not a model")
     with pytest.raises(XmodalError, match="not an xmodal model file"):
         DeviseModel.load(junk)
+
+
+def test_distill_keeps_outputs_near_the_starting_map():
+    x, y, labels = synthetic()
+    start = np.random.default_rng(2).normal(size=(8, 3)).astype(np.float32)
+
+    def drift(weight):
+        a = x @ weight / np.linalg.norm(x @ weight, axis=1, keepdims=True)
+        b = x @ start / np.linalg.norm(x @ start, axis=1, keepdims=True)
+        return np.abs(a - b).mean()
+
+    free = fit_map(x, y, labels, TrainConfig(epochs=10, batch_size=16, lr=0.05), init=start)
+    held = fit_map(x, y, labels, TrainConfig(epochs=10, batch_size=16, lr=0.05, distill=100.0), init=start)
+    assert drift(held) < 0.5 * drift(free)

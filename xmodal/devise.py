@@ -178,7 +178,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 256
     lr: float = 1e-3
-    anchor: float = 0.0  # L2 pull toward the initial map (keeps a ConSE start from drifting)
+    anchor: float = 0.0  # L2 pull toward the initial map's weights (keeps a ConSE start from drifting)
+    distill: float = 0.0  # pull toward the initial map's outputs on the training photos (its teacher)
     optimizer: str = "adam"  # or "sgd": steps in proportion to the gradient, so rows rarely used barely move
     seed: int = 0
 
@@ -219,7 +220,11 @@ def fit_map(
         order = torch.randperm(len(x), generator=generator)
         total = 0.0
         for batch in order.split(config.batch_size):
-            loss = loss_fn(x[batch] @ weight, y[batch], vectors, config.margin, generator)
+            output = x[batch] @ weight
+            loss = loss_fn(output, y[batch], vectors, config.margin, generator)
+            if config.distill:
+                teacher = _unit(x[batch] @ start)
+                loss = loss + config.distill * ((_unit(output) - teacher) ** 2).sum(dim=1).mean()
             if config.anchor:
                 loss = loss + config.anchor * ((weight - start) ** 2).sum()
             optimizer.zero_grad()

@@ -1,0 +1,69 @@
+"""Score candidate settings for the shipped default model on the results table's columns.
+
+    .venv/bin/python benchmarks/default_search.py "conse,rank,3e-5,20,4" "conse,softmax,1e-3,10,10,anchor=0.1" ...
+
+Each argument is ``INPUT,LOSS,LR,EPOCHS,TOP`` followed by optional
+``key=value`` settings of TrainConfig/InputSpec (``temperature``, ``anchor``,
+``distill``, ``optimizer``). It reads the features that benchmarks/results.py
+cached (run that first) and prints one line per setting: Tiny seen, zero-shot,
+generalized S/U/H, Imagenette vs 1k and 21k names, text-to-image P@10 and mAP,
+CIFAR-10, all hit@1 except the retrieval pair.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from results import Split, score, unpack, word_labels  # noqa: E402
+
+from xmodal.datasets import read_class_split, read_labeled  # noqa: E402
+from xmodal.devise import InputSpec, TrainConfig  # noqa: E402
+from xmodal.train import train, visual_outputs  # noqa: E402
+from xmodal.visual import load_visual  # noqa: E402
+from xmodal.words import WordSpace  # noqa: E402
+
+COLUMNS = ["seen hit@1", "zero-shot hit@1", "gen seen", "gen unseen", "gen H", "nette/1k hit@1",
+           "nette/21k hit@1", "text→image P@10", "text→image mAP", "cifar10 hit@1"]
+SPEC_KEYS = {"temperature"}
+
+
+def parse_setting(text: str) -> tuple[InputSpec, TrainConfig]:
+    layers, loss, lr, epochs, top, *extra = text.split(",")
+    options = dict(item.split("=", 1) for item in extra)
+    spec_options = {k: float(v) for k, v in options.items() if k in SPEC_KEYS}
+    config_options = {k: (v if k == "optimizer" else float(v)) for k, v in options.items() if k not in SPEC_KEYS}
+    spec = InputSpec.parse(layers, int(top), **spec_options)
+    return spec, TrainConfig(loss=loss, lr=float(lr), epochs=int(epochs), **config_options)
+
+
+def main() -> None:
+    here = Path(__file__).resolve().parents[1]
+    roots = unpack(here.parent / "shared" / "data", here / "data")
+    space, visual = WordSpace.load(), load_visual()
+    tiny = read_labeled(roots["tiny-imagenet-200"])
+    seen, _ = read_class_split(roots["tiny-imagenet-200"] / "split.json")
+    cifar = read_labeled(roots["cifar10"])
+    sets = {"tiny-val": tiny.select(tiny.in_split("val")), "imagenette": read_labeled(roots["imagenette-val"]),
+            "cifar": cifar.select(cifar.in_split("test"))}
+    data = {}
+    for name, rows in sets.items():
+        features, logits = visual_outputs(visual, rows.paths, quiet=True)
+        data[name] = Split(rows, np.asarray(features), np.asarray(logits))
+    seen_names = {n for n, label in tiny.classes.items() if n in seen or label.wnid in seen}
+    print("setting".ljust(50), "  ".join(c.split()[0][:9] for c in COLUMNS))
+    for setting in sys.argv[1:]:
+        started = time.perf_counter()
+        spec, config = parse_setting(setting)
+        model = train(tiny, space, visual, config, spec, seen=seen, quiet=True).model
+        row = score(lambda s: model.encode(s.features, s.logits), word_labels(space), data, seen_names)
+        print(setting.ljust(50), " ".join(f"{row[c]:.3f}" for c in COLUMNS), f"{time.perf_counter() - started:.0f}s",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
