@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -21,19 +19,9 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 from PIL import Image, ImageOps
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-
 from xmodal.errors import XmodalError
+from xmodal.prefetch import prefetched_batches
+from xmodal.progress import photo_progress
 from xmodal.visual import VisualModel
 
 _CACHE_FORMAT = 1  # bump when the cached layout changes, so old caches are rebuilt
@@ -109,15 +97,7 @@ def _fill(
     quiet: bool,
 ) -> None:
     """Compute rows ``start:`` batch by batch, calling ``checkpoint(rows done)`` after each."""
-    progress = Progress(
-        TextColumn("{task.description}", markup=False),  # a model id may hold brackets
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-    )
+    progress = photo_progress(quiet)
     with progress, closing(_decoded_batches(paths[start:], model.preprocess, batch_size, workers)) as batches:
         task = progress.add_task(f"features ({model.id})", total=len(paths), completed=start)
         row = start
@@ -134,26 +114,9 @@ def _fill(
 def _decoded_batches(
     paths: Sequence[str], preprocess: Callable[[Image.Image], np.ndarray], batch_size: int, workers: int | None
 ) -> Iterator[np.ndarray]:
-    """Preprocessed batches, decoded by a thread pool a few batches ahead of their consumer.
-
-    PIL and onnxruntime both release the GIL, so decoding overlaps inference;
-    keeping only ``_AHEAD`` batches in flight bounds memory on any data set.
-    """
-
-    def load(path: str) -> np.ndarray:
-        return preprocess(read_image(path))
-
-    pool = ThreadPoolExecutor(workers or os.cpu_count())
-    pending: deque[list[Future[np.ndarray]]] = deque()
-    try:
-        for start in range(0, len(paths), batch_size):
-            pending.append([pool.submit(load, path) for path in paths[start : start + batch_size]])
-            if len(pending) > _AHEAD:
-                yield np.stack([future.result() for future in pending.popleft()])
-        while pending:
-            yield np.stack([future.result() for future in pending.popleft()])
-    finally:
-        pool.shutdown(cancel_futures=True)
+    """Preprocessed batches, decoded ahead of inference by a thread pool."""
+    for batch in prefetched_batches(paths, lambda path: preprocess(read_image(path)), batch_size, workers, _AHEAD):
+        yield np.stack(batch)
 
 
 def _open_cache(folder: Path, manifest: dict[str, Any]) -> tuple[np.memmap, np.memmap | None, int]:
@@ -199,10 +162,3 @@ def _write_json(path: Path, data: Any) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(data), encoding="utf-8")
     os.replace(partial, path)
-
-
-class _RateColumn(ProgressColumn):
-    """Throughput in pictures, which rich's byte-oriented speed columns cannot say."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:.1f} images/s", style="progress.data.speed")
