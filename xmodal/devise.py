@@ -256,6 +256,14 @@ class DeviseModel:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
+    def checksum(self) -> str:
+        """A short SHA-256 of the map's numbers, to tell two models apart."""
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(self.weight, dtype=np.float32).tobytes())
+        digest.update(str(self.spec).encode())
+        return "sha256:" + digest.hexdigest()[:16]
+
     def save(self, path: str | Path) -> Path:
         from safetensors.numpy import save_file
 

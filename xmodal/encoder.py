@@ -50,3 +50,12 @@ class Encoder:
 
     def encode_image(self, path: str | os.PathLike) -> np.ndarray:
         return self.encode_images([path])[0]
+
+    def embed_pixels(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(word-space vectors, the visual model's own features) for a preprocessed batch."""
+        features, logits = self.visual.embed(batch)
+        return self.model.encode(features, logits), features
+
+    def identity(self) -> dict:
+        """What an index records of the encoder that filled it."""
+        return {"visual": self.model.visual, "map": self.model.checksum(), "visual_dim": self.visual.feature_dim}

@@ -1,0 +1,73 @@
+"""Reading one photo file: its content hash, its upright pixels, or why it cannot be read.
+
+Bad files are a fact of life in a photo folder, so nothing here raises: a
+photo that cannot be read comes back with a reason, to be counted and listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# EXIF orientations that turn the picture a quarter, so width and height swap.
+_QUARTER_TURNS = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo (``pixels`` ready for the visual model) or a failure (``error``)."""
+
+    path: str
+    hash: str
+    width: int = 0
+    height: int = 0
+    pixels: np.ndarray | None = None
+    error: str | None = None
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bytes(path: str) -> tuple[bytes | None, str | None]:
+    """The file's bytes, or None and a reason (unreadable, empty)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        return None, f"unreadable: {error.strerror or error}"
+    return (data, None) if data else (None, "empty file")
+
+
+def decode(path: str, preprocess: Callable[[Image.Image], np.ndarray], size_hint: int) -> Photo:
+    """Hash, open, turn upright (EXIF), take the first frame, preprocess.
+
+    PIL's decompression-bomb guard stays on: a picture over about 179 million
+    pixels is refused rather than allowed to exhaust memory.
+    """
+    data, error = read_bytes(path)
+    if data is None:
+        return Photo(path, "", error=error)
+    digest = content_hash(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if image.getexif().get(0x0112) in _QUARTER_TURNS:
+                    width, height = height, width
+                image.draft("RGB", (size_hint, size_hint))  # JPEG: decode at reduced scale, much faster
+                upright = ImageOps.exif_transpose(image).convert("RGB")
+        pixels = preprocess(upright)
+    except Image.DecompressionBombError:
+        return Photo(path, digest, error="too many pixels (decompression bomb guard)")
+    except Exception as failure:  # PIL raises many types for corrupt or truncated files
+        reason = " ".join(str(failure).split()) or type(failure).__name__
+        return Photo(path, digest, error=f"not a readable image: {reason}")
+    return Photo(path, digest, width, height, pixels)

@@ -1,0 +1,169 @@
+"""Incremental indexing of a photo folder into a store.
+
+A rerun only reads what changed: files whose size and mtime match the index
+are skipped without being opened; the rest are hashed, and a known hash at
+another path is a moved (or copied) file whose vectors are reused without
+running the model. Only new content is decoded and embedded, in batches that
+are written and flushed as they are made, so an interrupted run keeps every
+finished batch and the next run resumes after it. Bad files are skipped and
+listed with their reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from indexer.decode import content_hash, decode, read_bytes
+from indexer.walk import FileFacts, walk
+from xmodal.errors import XmodalError
+from xmodal.prefetch import prefetched_batches
+from xmodal.progress import photo_progress
+from xmodal.store import ImageInfo, ImageRecord, Store
+
+
+@dataclass
+class Summary:
+    """What one indexing run did; ``failed`` pairs a path with its reason."""
+
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        return self.added + self.updated
+
+
+def index_folder(
+    folder: str | os.PathLike,
+    store: Store,
+    encoder,
+    *,
+    quiet: bool = False,
+    batch_size: int = 32,
+    workers: int | None = None,
+) -> Summary:
+    """Bring the index in line with the photos under ``folder``; see the module docstring."""
+    started = time.perf_counter()
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise XmodalError(f"not a folder: {folder}")
+    files = walk(root)
+    on_disk = {facts.path: facts for facts in files}
+    prefix = str(root.resolve()) + os.sep
+    stored = {info.path: info for info in store.images() if info.path.startswith(prefix)}
+    summary = Summary()
+    candidates = []
+    for facts in files:
+        info = stored.get(facts.path)
+        if info is not None and info.size == facts.size and info.mtime == facts.mtime:
+            summary.unchanged += 1
+        else:
+            candidates.append(facts)
+    gone = {path for path in stored if path not in on_disk}
+
+    to_embed = _reuse_known_content(candidates, stored, gone, store, summary, workers)
+    _embed(to_embed, stored, store, encoder, summary, quiet, batch_size, workers)
+
+    store.delete_paths(sorted(gone))
+    summary.removed = len(gone)
+    store.flush()
+    if summary.embedded or summary.moved:
+        store.optimize()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _reuse_known_content(
+    candidates: list[FileFacts],
+    stored: dict[str, ImageInfo],
+    gone: set[str],
+    store: Store,
+    summary: Summary,
+    workers: int | None,
+) -> list[FileFacts]:
+    """Hash new and changed files; reuse stored vectors for content the index has. Returns the rest."""
+    rest = []
+    for batch in prefetched_batches(candidates, _hash_file, 64, workers):
+        reused = []
+        for facts, digest, error in batch:
+            if error is not None:
+                summary.failed.append((facts.path, error))
+                continue
+            old = stored.get(facts.path)
+            if old is not None and old.hash == digest:
+                source = store.get(facts.path)  # touched, not changed: keep the vectors, note the new mtime
+                summary.unchanged += 1
+            else:
+                source = store.find_by_hash(digest)
+            if source is None:
+                rest.append(facts)
+                continue
+            info = ImageInfo(facts.path, digest, facts.size, facts.mtime, source.info.width, source.info.height)
+            reused.append(ImageRecord(info, source.semantic, source.visual))
+            if old is None or old.hash == digest:
+                if source.info.path in gone:  # the old path vanished: the file moved
+                    gone.discard(source.info.path)
+                    store.delete_paths([source.info.path])
+                    summary.moved += 1
+                elif old is None:
+                    summary.added += 1  # a copy of a photo already indexed
+            else:
+                summary.updated += 1
+        if reused:
+            store.upsert_images(reused)
+            store.flush()
+    return rest
+
+
+def _hash_file(facts: FileFacts) -> tuple[FileFacts, str, str | None]:
+    data, error = read_bytes(facts.path)
+    return facts, (content_hash(data) if data is not None else ""), error
+
+
+def _embed(
+    files: list[FileFacts],
+    stored: dict[str, ImageInfo],
+    store: Store,
+    encoder,
+    summary: Summary,
+    quiet: bool,
+    batch_size: int,
+    workers: int | None,
+) -> None:
+    """Decode in threads ahead of the model; write and flush every batch as it is made."""
+    if not files:
+        return
+    visual = encoder.visual
+    load = partial(decode, preprocess=visual.preprocess, size_hint=visual.image_size + 32)
+    facts_of = {facts.path: facts for facts in files}
+    with photo_progress(quiet) as progress:
+        task = progress.add_task(f"indexing ({visual.id})", total=len(files))
+        for batch in prefetched_batches([facts.path for facts in files], load, batch_size, workers):
+            photos = [photo for photo in batch if photo.error is None]
+            summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
+            if photos:
+                semantic, features = encoder.embed_pixels(np.stack([photo.pixels for photo in photos]))
+                records = []
+                for photo, sem, vis in zip(photos, semantic, features):
+                    facts = facts_of[photo.path]
+                    info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime, photo.width, photo.height)
+                    records.append(ImageRecord(info, sem, vis))
+                store.upsert_images(records)
+                store.flush()
+                for photo in photos:
+                    if photo.path in stored:
+                        summary.updated += 1
+                    else:
+                        summary.added += 1
+            progress.advance(task, len(batch))

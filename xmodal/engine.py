@@ -1,0 +1,199 @@
+"""The search engine: an index of photos in the word space, and the three ways to ask it.
+
+    engine = xmodal.open()                      # the default index folder
+    engine.index("~/Pictures")                  # incremental
+    engine.search("dog", k=10)                  # words, phrases, arithmetic, photos -> photos
+    engine.words("photo.jpg", k=10)             # photo (or expression) -> vocabulary words
+    engine.similar("photo.jpg", k=10)           # photo -> photos that look alike
+
+``search`` and ``words`` work in the word space (the DeViSE ``semantic``
+vectors); ``similar`` compares the visual model's own features (``visual``),
+which see colour, layout and texture rather than meaning. The index records
+the word space and encoder that built it and refuses any other.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xmodal.errors import IncompatibleSpace, XmodalError
+from xmodal.expression import Expression, QueryVector, parse
+from xmodal.store import ImageInfo, Store, open_store
+from xmodal.words import Neighbour, SpaceIdentity, WordSpace
+
+INDEX_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Result:
+    """A photo found by a query: its path, cosine similarity and stored facts."""
+
+    path: str
+    score: float
+    info: ImageInfo
+
+
+class Engine:
+    """One index, its word space, and (loaded on first need) its encoder."""
+
+    def __init__(self, store: Store, space: WordSpace, model: str | os.PathLike | None = None) -> None:
+        self.store = store
+        self.space = space
+        self._model_path = model
+        self._encoder = None
+        built_with = store.meta.get("space")
+        if built_with:
+            SpaceIdentity.from_dict(built_with).require_same(
+                space.identity, f"index {store.location} (re-index it to use another word space)"
+            )
+
+    # -- writing ----------------------------------------------------------------
+
+    def index(self, folder: str | os.PathLike, *, quiet: bool = True):
+        """Add, update, move and remove photos so the index matches ``folder``."""
+        from indexer.run import index_folder
+        from xmodal.vocabulary import VOCABULARY, default_vocabulary
+
+        encoder = self.encoder
+        meta = self.store.meta
+        if meta.get("encoder") and meta["encoder"] != encoder.identity():
+            raise XmodalError(
+                f"index {self.store.location} was built with another encoder "
+                f"({meta['encoder'].get('visual', {}).get('id')}, map {meta['encoder'].get('map')}); "
+                "index into a new --index folder, or delete this one to rebuild it"
+            )
+        if not meta:
+            words, vectors = default_vocabulary(self.space)
+            self.store.upsert_words(words, vectors)
+            self.store.set_meta(
+                {
+                    "format": INDEX_FORMAT,
+                    "space": self.space.identity.to_dict(),
+                    "encoder": encoder.identity(),
+                    "vocabulary": {"name": VOCABULARY, "size": len(words)},
+                }
+            )
+            self.store.flush()
+        return index_folder(folder, self.store, encoder, quiet=quiet)
+
+    # -- reading ----------------------------------------------------------------
+
+    def search(self, query: str | Expression, k: int = 10) -> list[Result]:
+        """Photos nearest an expression of words, phrases and photos, in the word space."""
+        expression = parse(query) if isinstance(query, str) else query
+        exclude = [str(path.resolve()) for path in expression.images]
+        return self._results(self.store.search(self._query(expression).vector, "semantic", k, exclude))
+
+    def words(self, query: str | os.PathLike | Expression, k: int = 10) -> list[Neighbour]:
+        """The index's vocabulary words nearest a photo or an expression."""
+        evaluated = self._query(_as_expression(query))
+        hits = self.store.search_words(evaluated.vector, k + len(evaluated.inputs))
+        return [hit for hit in hits if hit.word not in evaluated.inputs][:k]
+
+    def similar(self, photo: str | os.PathLike, k: int = 10) -> list[Result]:
+        """Photos that look like ``photo``: the visual model's own features, not meanings."""
+        path = Path(photo).expanduser()
+        if not path.is_file():
+            raise XmodalError(f"image file not found: {photo}")
+        stored = self.store.get(str(path.resolve()))
+        if stored is not None and stored.visual is not None:
+            vector = stored.visual
+        else:
+            vector = self._embed_file(path)[1]
+        return self._results(self.store.search(vector, "visual", k, [str(path.resolve())]))
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- helpers ----------------------------------------------------------------
+
+    @property
+    def encoder(self):
+        """The encoder that filled this index (loaded on first use: it imports torch)."""
+        if self._encoder is None:
+            from xmodal.encoder import Encoder
+
+            encoder = Encoder.load(self.space, self._model_path)
+            built_with = self.store.meta.get("encoder")
+            if built_with and built_with != encoder.identity():
+                raise IncompatibleSpace(
+                    f"index {self.store.location} was built with another encoder "
+                    f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
+                    "use the model it was built with, or re-index"
+                )
+            self._encoder = encoder
+        return self._encoder
+
+    def _query(self, expression: Expression) -> QueryVector:
+        if not self.store.count():
+            raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
+        return self.space.query(expression, self._encode_image)
+
+    def _encode_image(self, path: Path) -> np.ndarray:
+        stored = self.store.get(str(Path(path).resolve()))
+        if stored is not None:
+            return stored.semantic  # indexed already: no model needed
+        return self._embed_file(Path(path))[0]
+
+    def _embed_file(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        from indexer.decode import decode
+
+        visual = self.encoder.visual
+        photo = decode(str(path), visual.preprocess, visual.image_size + 32)
+        if photo.error is not None:
+            raise XmodalError(f"cannot read image {path}: {photo.error}")
+        semantic, features = self.encoder.embed_pixels(photo.pixels[None])
+        return semantic[0], features[0]
+
+    def _results(self, hits) -> list[Result]:
+        return [Result(hit.path, hit.score, hit.info) for hit in hits]
+
+
+def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
+    index: str | os.PathLike | None = None,
+    url: str | None = None,
+    *,
+    space: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
+    create: bool = False,
+) -> Engine:
+    """Open the index a user means (``index`` folder, ``url`` of a Qdrant server, or the
+    defaults in :func:`xmodal.store.open_store`); ``create`` makes it if missing."""
+    words = WordSpace.load(space)
+    dims = {}
+    if create:
+        from xmodal.encoder import DEFAULT_MODEL
+        from xmodal.devise import DeviseModel
+
+        devise = DeviseModel.load(model or DEFAULT_MODEL, space=words.identity)
+        dims = {"dim": words.dim, "visual_dim": _visual_dim(devise)}
+    return Engine(open_store(index, url, **dims), words, model)
+
+
+def _visual_dim(devise) -> int:
+    from xmodal.visual import load_visual
+
+    return load_visual(devise.visual["id"]).feature_dim
+
+
+def _as_expression(query: str | os.PathLike | Expression) -> Expression:
+    if isinstance(query, Expression):
+        return query
+    text = str(query)
+    if Path(text).expanduser().is_file():  # a photo path, whatever its name looks like
+        quote = "'" if '"' in text else '"'
+        return parse(f"img:{quote}{text}{quote}")
+    return parse(text)
