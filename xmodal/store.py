@@ -29,6 +29,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
+import qdrant_edge as edge
 
 from xmodal.errors import XmodalError
 from xmodal.words import Neighbour
@@ -53,6 +55,7 @@ HASH_FIELD = "hash"
 _PAGE = 1024  # points per scroll page and per upsert batch
 _META_FILE, _LOCK_FILE = "xmodal.json", "xmodal.lock"
 _MARK = "xmodal"  # the server collection metadata key that holds format and meta
+_MIN_SERVER = (1, 16)  # the first Qdrant with collection metadata
 # HNSW as Qdrant's defaults, written down so both back ends build the same graph.
 _HNSW_M, _HNSW_EF_CONSTRUCT, _FULL_SCAN_KB = 16, 100, 10_000
 
@@ -151,7 +154,9 @@ def open_store(
     if url:
         from qdrant_client import QdrantClient
 
-        client = QdrantClient(location=url, api_key=os.environ.get(API_KEY_ENV) or None, timeout=30)
+        api_key = os.environ.get(API_KEY_ENV) or None
+        # ServerStore checks the one version fact it relies on; the client's own check only warns.
+        client = QdrantClient(location=url, api_key=api_key, timeout=30, check_compatibility=False)
         return ServerStore(client, dim=dim, visual_dim=visual_dim, where=url)
     return EdgeStore(index if index is not None else default_index(), dim=dim, visual_dim=visual_dim)
 
@@ -209,7 +214,8 @@ class Store(ABC):
         """The ``k`` photos whose ``using`` vector is closest to ``vector``, best first."""
         query = self._vector(vector, using, "the query")
         excluded = [point_id(path) for path in exclude_paths]
-        return [Hit(ImageInfo.from_payload(payload), score) for payload, score in self._nearest(IMAGES, query, using, k, excluded)]
+        found = self._nearest(IMAGES, query, using, k, excluded)
+        return [Hit(ImageInfo.from_payload(payload), score) for payload, score in found]
 
     def count(self) -> int:
         """How many photos the index holds."""
@@ -293,7 +299,9 @@ class Store(ABC):
         """A page of payloads from ``offset`` (None: the start), and the next offset or None."""
 
     @abstractmethod
-    def _nearest(self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]) -> list[tuple[dict, float]]:
+    def _nearest(
+        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+    ) -> list[tuple[dict, float]]:
         """(payload, score) of the ``k`` points nearest ``vector``, skipping ids in ``exclude``."""
 
     @abstractmethod
@@ -354,6 +362,11 @@ def _require_dims(location: str, stored: dict[str, int], dim: int | None, visual
             raise XmodalError(f"index {location} holds {held}, not {size}-d; rebuild it or use another index")
 
 
+def _require_format(location: str, settings: dict) -> None:
+    if settings.get("format") != FORMAT:
+        raise XmodalError(f"index {location} has format {settings.get('format')}; this xmodal reads format {FORMAT}")
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -373,12 +386,9 @@ class EdgeStore(Store):
 
     def __init__(self, folder: str | os.PathLike, *, dim: int | None = None, visual_dim: int | None = None) -> None:
         folder = Path(folder).expanduser().absolute()
-        if folder.exists() and not folder.is_dir():
-            raise XmodalError(f"index {folder} is not a folder")
-        if not folder.exists() and dim is None:
-            raise XmodalError(f"no xmodal index at {folder}; index some photos first")
+        _require_index_folder(folder, creating=dim is not None)
         self._lock: int | None = _lock_index(folder)
-        self._shards = {}
+        self._shards: dict[str, edge.EdgeShard] = {}
         try:
             settings = self._open_or_create(folder, dim, visual_dim)
             super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings["meta"])
@@ -391,20 +401,13 @@ class EdgeStore(Store):
 
     @staticmethod
     def _open_or_create(folder: Path, dim: int | None, visual_dim: int | None) -> dict:
-        """The index's settings; creates the index when the folder is new or empty."""
+        """The index's settings; creates the index in a folder that :func:`_require_index_folder` let through."""
         settings_file = folder / _META_FILE
         if settings_file.is_file():
             settings = json.loads(settings_file.read_text())
-            if settings.get("format") != FORMAT:
-                raise XmodalError(f"index {folder} has format {settings.get('format')}; this xmodal reads format {FORMAT}")
+            _require_format(str(folder), settings)
             _require_dims(str(folder), settings["vectors"], dim, visual_dim)
             return settings
-        if any(entry.name != _LOCK_FILE for entry in folder.iterdir()):
-            raise XmodalError(f"{folder} is not an xmodal index (it has no {_META_FILE}); choose a new or empty folder")
-        if dim is None:
-            raise XmodalError(f"no xmodal index at {folder}; index some photos first")
-        import qdrant_edge as edge
-
         dims = _requested_dims(dim, visual_dim)
         images = edge.EdgeShard.create(str(folder / IMAGES), _edge_config(dims))
         images.update(edge.UpdateOperation.create_field_index(HASH_FIELD, edge.PayloadSchemaType.Keyword))
@@ -427,58 +430,63 @@ class EdgeStore(Store):
     def close(self) -> None:
         if self._lock is None:
             return
-        for shard in self._shards.values():
-            shard.flush()
-            shard.close()
-        self._shards = {}
-        os.close(self._lock)
-        self._lock = None
+        try:
+            for shard in self._shards.values():
+                shard.flush()
+                shard.close()
+        finally:
+            self._shards = {}
+            os.close(self._lock)
+            self._lock = None
 
     def _upsert(self, collection: str, points: list[_Point]) -> None:
-        from qdrant_edge import Point, UpdateOperation
-
-        self._shards[collection].update(UpdateOperation.upsert_points([Point(*p) for p in points]))
+        self._shards[collection].update(edge.UpdateOperation.upsert_points([edge.Point(*p) for p in points]))
 
     def _delete(self, collection: str, ids: list[str]) -> None:
-        from qdrant_edge import UpdateOperation
-
-        self._shards[collection].update(UpdateOperation.delete_points(ids))
+        self._shards[collection].update(edge.UpdateOperation.delete_points(ids))
 
     def _retrieve(self, collection: str, ids: list[str]) -> list[_Point]:
         return [_point(r) for r in self._shards[collection].retrieve(ids, True, True)]
 
     def _find(self, collection: str, key: str, value: str) -> _Point | None:
-        from qdrant_edge import FieldCondition, Filter, MatchValue, ScrollRequest
-
-        match = Filter(must=[FieldCondition(key, match=MatchValue(value))])
-        records, _ = self._shards[collection].scroll(ScrollRequest(limit=1, filter=match, with_payload=True, with_vector=True))
+        match = edge.Filter(must=[edge.FieldCondition(key, match=edge.MatchValue(value))])
+        request = edge.ScrollRequest(limit=1, filter=match, with_payload=True, with_vector=True)
+        records, _ = self._shards[collection].scroll(request)
         return _point(records[0]) if records else None
 
     def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
-        from qdrant_edge import ScrollRequest
-
-        request = ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=False)
+        request = edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=False)
         records, offset = self._shards[collection].scroll(request)
         return [r.payload for r in records], offset
 
-    def _nearest(self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]) -> list[tuple[dict, float]]:
-        from qdrant_edge import Filter, HasIdCondition, Query, QueryRequest
-
-        request = QueryRequest(
+    def _nearest(
+        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+    ) -> list[tuple[dict, float]]:
+        request = edge.QueryRequest(
             limit=k,
-            query=Query.Nearest(vector, using=using),
-            filter=Filter(must_not=[HasIdCondition(set(exclude))]) if exclude else None,
+            query=edge.Query.Nearest(vector, using=using),
+            filter=edge.Filter(must_not=[edge.HasIdCondition(set(exclude))]) if exclude else None,
             with_payload=True,
         )
         return [(p.payload, p.score) for p in self._shards[collection].query(request)]
 
     def _count(self, collection: str) -> int:
-        from qdrant_edge import CountRequest
-
-        return self._shards[collection].count(CountRequest(exact=True))
+        return self._shards[collection].count(edge.CountRequest(exact=True))
 
     def _save_meta(self, meta: dict) -> None:
         _write_json(self._folder / _META_FILE, {"format": FORMAT, "vectors": self.dims, "meta": meta})
+
+
+def _require_index_folder(folder: Path, creating: bool) -> None:
+    """Refuse, before touching it, a folder that is not an index and may not become one."""
+    if folder.exists() and not folder.is_dir():
+        raise XmodalError(f"index {folder} is not a folder")
+    if (folder / _META_FILE).is_file():
+        return
+    if folder.is_dir() and any(entry.name != _LOCK_FILE for entry in folder.iterdir()):
+        raise XmodalError(f"{folder} is not an xmodal index (it has no {_META_FILE}); choose a new or empty folder")
+    if not creating:
+        raise XmodalError(f"no xmodal index at {folder}; index some photos first")
 
 
 def _lock_index(folder: Path) -> int:
@@ -500,23 +508,19 @@ def _lock_index(folder: Path) -> int:
     return fd
 
 
-def _edge_config(dims: dict[str, int]):
-    import qdrant_edge as edge
-
+def _edge_config(dims: dict[str, int]) -> edge.EdgeConfig:
     return edge.EdgeConfig(
         vectors={name: edge.EdgeVectorParams(size, edge.Distance.Cosine) for name, size in dims.items()},
         hnsw_config=edge.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_KB),
     )
 
 
-def _edge_load(path: Path):
+def _edge_load(path: Path) -> edge.EdgeShard:
     """Open one shard; qdrant-edge raises bare Exceptions, which become one line here."""
-    from qdrant_edge import EdgeShard
-
     if not path.is_dir():
         raise XmodalError(f"index {path.parent} is incomplete: {path.name}/ is missing; rebuild it")
     try:
-        return EdgeShard.load(str(path))
+        return edge.EdgeShard.load(str(path))
     except Exception as error:  # qdrant-edge has no exception types of its own
         raise XmodalError(f"cannot open index {path.parent} ({path.name}): {_one_line(error)}") from error
 
@@ -541,6 +545,8 @@ def _write_json(path: Path, data: dict) -> None:
 class ServerStore(Store):
     """An index on a Qdrant server or cluster, as collections ``NAME_images`` and
     ``NAME_words``; format and meta live in the images collection's metadata.
+    qdrant-client is imported where used: it takes over half a second to load,
+    which an embedded index never needs to pay.
 
     ``shards`` and ``replicas`` apply when the collections are created (the
     server's defaults otherwise). Writes wait for the server's acknowledgement,
@@ -565,6 +571,7 @@ class ServerStore(Store):
         self._names = {IMAGES: f"{name}_images", WORDS: f"{name}_words"}
         location = f"{name!r} at {where}" if where else repr(name)
         try:
+            _require_server_version(client.info().version, where or str(client))
             if client.collection_exists(self._names[IMAGES]):
                 dims, meta = self._read(location, dim, visual_dim)
             elif dim is None:
@@ -581,11 +588,11 @@ class ServerStore(Store):
 
     def _read(self, location: str, dim: int | None, visual_dim: int | None) -> tuple[dict[str, int], dict]:
         config = self._client.get_collection(self._names[IMAGES]).config
-        mark = (config.metadata or {}).get(_MARK)
-        if not isinstance(mark, dict):
-            raise XmodalError(f"collection {self._names[IMAGES]!r} ({location}) is not an xmodal index")
-        if mark.get("format") != FORMAT:
-            raise XmodalError(f"index {location} has format {mark.get('format')}; this xmodal reads format {FORMAT}")
+        try:
+            mark = json.loads((config.metadata or {})[_MARK])
+        except (KeyError, TypeError, ValueError):
+            raise XmodalError(f"collection {self._names[IMAGES]!r} ({location}) is not an xmodal index") from None
+        _require_format(location, mark)
         dims = {name: params.size for name, params in config.params.vectors.items()}
         _require_dims(location, dims, dim, visual_dim)
         return dims, mark.get("meta", {})
@@ -594,9 +601,10 @@ class ServerStore(Store):
         from qdrant_client import models
 
         def create(collection: str, sizes: dict[str, int], **extra: Any) -> None:
+            cosine = models.Distance.COSINE
             self._client.create_collection(
                 self._names[collection],
-                vectors_config={n: models.VectorParams(size=s, distance=models.Distance.COSINE) for n, s in sizes.items()},
+                vectors_config={name: models.VectorParams(size=size, distance=cosine) for name, size in sizes.items()},
                 hnsw_config=models.HnswConfigDiff(
                     m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_KB
                 ),
@@ -607,7 +615,7 @@ class ServerStore(Store):
 
         if not self._client.collection_exists(self._names[WORDS]):
             create(WORDS, {"semantic": dims["semantic"]})
-        create(IMAGES, dims, metadata={_MARK: {"format": FORMAT, "meta": {}}})  # last: the mark of a finished index
+        create(IMAGES, dims, metadata=_server_mark({}))  # last: the mark of a finished index
         self._client.create_payload_index(self._names[IMAGES], HASH_FIELD, models.PayloadSchemaType.KEYWORD)
         return dims
 
@@ -623,7 +631,8 @@ class ServerStore(Store):
     def _upsert(self, collection: str, points: list[_Point]) -> None:
         from qdrant_client import models
 
-        self._client.upsert(self._names[collection], [models.PointStruct(id=i, vector=v, payload=p) for i, v, p in points])
+        structs = [models.PointStruct(id=i, vector=v, payload=p) for i, v, p in points]
+        self._client.upsert(self._names[collection], structs)
 
     def _delete(self, collection: str, ids: list[str]) -> None:
         from qdrant_client import models
@@ -631,7 +640,8 @@ class ServerStore(Store):
         self._client.delete(self._names[collection], points_selector=models.PointIdsList(points=ids))
 
     def _retrieve(self, collection: str, ids: list[str]) -> list[_Point]:
-        return [_point(r) for r in self._client.retrieve(self._names[collection], ids, with_payload=True, with_vectors=True)]
+        records = self._client.retrieve(self._names[collection], ids, with_payload=True, with_vectors=True)
+        return [_point(r) for r in records]
 
     def _find(self, collection: str, key: str, value: str) -> _Point | None:
         from qdrant_client import models
@@ -648,7 +658,9 @@ class ServerStore(Store):
         )
         return [r.payload for r in records], offset
 
-    def _nearest(self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]) -> list[tuple[dict, float]]:
+    def _nearest(
+        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+    ) -> list[tuple[dict, float]]:
         from qdrant_client import models
 
         response = self._client.query_points(
@@ -665,4 +677,19 @@ class ServerStore(Store):
         return self._client.count(self._names[collection], exact=True).count
 
     def _save_meta(self, meta: dict) -> None:
-        self._client.update_collection(self._names[IMAGES], metadata={_MARK: {"format": FORMAT, "meta": meta}})
+        self._client.update_collection(self._names[IMAGES], metadata=_server_mark(meta))
+
+
+def _server_mark(meta: dict) -> dict:
+    """Collection metadata that marks an xmodal index; one JSON string, because
+    Qdrant merges metadata updates key by key and must not keep stale meta keys."""
+    return {_MARK: json.dumps({"format": FORMAT, "meta": meta})}
+
+
+def _require_server_version(version: str, where: str) -> None:
+    numbers = re.match(r"(\d+)\.(\d+)", version)
+    if numbers and (int(numbers[1]), int(numbers[2])) < _MIN_SERVER:
+        needed = ".".join(map(str, _MIN_SERVER))
+        raise XmodalError(
+            f"Qdrant at {where} is version {version}; xmodal needs {needed} or newer (collection metadata)"
+        )
