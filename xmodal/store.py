@@ -1,0 +1,695 @@
+"""The store: photos and words as points in Qdrant, searched by cosine.
+
+One interface, :class:`Store`, and two back ends that run real Qdrant:
+
+- :class:`EdgeStore` embeds qdrant-edge (HNSW, payload filters, write-ahead
+  log) in this process: the index is a folder and no server is needed.
+- :class:`ServerStore` talks to a Qdrant server or cluster through
+  qdrant-client, for collections too big or too shared for one machine.
+
+An index holds two collections. ``images``: one point per photo file, with
+two named vectors, ``semantic`` (the photo in the word space) and ``visual``
+(the visual model's own features, for "more like this"), and the file facts
+an incremental indexer diffs against (:class:`ImageInfo`). ``words``: the
+vocabulary's ``semantic`` vectors, for photo-to-words queries. Beside them, a
+small JSON ``meta`` document says which encoder and word space built it.
+
+Point ids come from the path, not the content: re-indexing a path overwrites
+its point (a file whose content changed leaves no orphan), and finding by
+path is a lookup by id. Two files with the same content are two points with
+the same vectors, since both are photos the user has. The content hash is a
+payload field with a keyword index, so :meth:`Store.find_by_hash` finds the
+vectors of a moved or copied file without embedding it again.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import os
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+import qdrant_edge as edge
+
+from xmodal.errors import XmodalError
+from xmodal.words import Neighbour
+
+INDEX_ENV = "XMODAL_INDEX"
+URL_ENV = "XMODAL_QDRANT_URL"
+API_KEY_ENV = "XMODAL_QDRANT_API_KEY"
+
+IMAGES, WORDS = "images", "words"
+VECTOR_NAMES = ("semantic", "visual")
+FORMAT = 1  # bump when the stored layout changes; older xmodal then refuses the index
+HASH_FIELD = "hash"
+_PAGE = 1024  # points per scroll page and per upsert batch
+_META_FILE, _LOCK_FILE = "xmodal.json", "xmodal.lock"
+_MARK = "xmodal"  # the server collection metadata key that holds format and meta
+_MIN_SERVER = (1, 16)  # the first Qdrant with collection metadata
+# HNSW as Qdrant's defaults, written down so both back ends build the same graph.
+_HNSW_M, _HNSW_EF_CONSTRUCT, _FULL_SCAN_KB = 16, 100, 10_000
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the store knows of a photo file besides its vectors: enough to tell,
+    without reading it, whether the file changed since it was indexed."""
+
+    path: str
+    hash: str
+    size: int
+    mtime: float
+    width: int
+    height: int
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> ImageInfo:
+        return cls(
+            str(payload["path"]),
+            str(payload["hash"]),
+            int(payload["size"]),
+            float(payload["mtime"]),
+            int(payload["width"]),
+            int(payload["height"]),
+        )
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """A photo as stored: its file facts and vectors (``visual`` may be None only
+    in an index made without visual vectors)."""
+
+    info: ImageInfo
+    semantic: np.ndarray
+    visual: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a photo and its cosine similarity to the query."""
+
+    info: ImageInfo
+    score: float
+
+    @property
+    def path(self) -> str:
+        return self.info.path
+
+
+class _Point(NamedTuple):
+    """A back end's point, in plain Python, so that the logic above it is shared."""
+
+    id: str
+    vectors: dict[str, list[float]]
+    payload: dict
+
+
+def point_id(key: str) -> str:
+    """The UUID a path (or word) is stored under: stable across runs and back ends."""
+    return str(uuid.UUID(bytes=hashlib.sha256(key.encode("utf-8")).digest()[:16]))
+
+
+def default_index() -> Path:
+    """``$XMODAL_INDEX``, else ``$XDG_DATA_HOME/xmodal/index``, else ``~/.local/share/xmodal/index``.
+
+    An index is data the user made, not a cache: it lives under the data home.
+    """
+    if os.environ.get(INDEX_ENV):
+        return Path(os.environ[INDEX_ENV]).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "xmodal" / "index"
+
+
+def open_store(
+    index: str | os.PathLike | None = None,
+    url: str | None = None,
+    *,
+    dim: int | None = None,
+    visual_dim: int | None = None,
+) -> Store:
+    """Open (or, given ``dim``, create) the index a user means.
+
+    An explicit ``url`` or ``index`` wins; with neither, ``$XMODAL_QDRANT_URL``
+    picks a server, else the folder is ``$XMODAL_INDEX`` or :func:`default_index`.
+    ``url`` is anything ``QdrantClient(location=...)`` takes, ``:memory:``
+    included; ``$XMODAL_QDRANT_API_KEY`` is sent to it when set.
+    ``visual_dim=None`` creates an index without visual vectors; opening an
+    existing index reads both sizes back and refuses ones that differ.
+    """
+    if url is None and index is None:
+        url = os.environ.get(URL_ENV) or None
+    if url:
+        from qdrant_client import QdrantClient
+
+        api_key = os.environ.get(API_KEY_ENV) or None
+        # ServerStore checks the one version fact it relies on; the client's own check only warns.
+        client = QdrantClient(location=url, api_key=api_key, timeout=30, check_compatibility=False)
+        return ServerStore(client, dim=dim, visual_dim=visual_dim, where=url)
+    return EdgeStore(index if index is not None else default_index(), dim=dim, visual_dim=visual_dim)
+
+
+class Store(ABC):
+    """Photos and words in one index; subclasses supply the few Qdrant calls.
+
+    Vectors come back unit-normalised, as cosine distance stores them.
+    """
+
+    def __init__(self, location: str, dims: dict[str, int], meta: dict) -> None:
+        self.location = location
+        self.dims = dims
+        self._meta = meta
+
+    # -- images ---------------------------------------------------------------
+
+    def upsert_images(self, records: Iterable[ImageRecord]) -> None:
+        """Write photos, replacing whatever was stored at their paths."""
+        for batch in _batched(records, _PAGE):
+            self._upsert(IMAGES, [self._image_point(record) for record in batch])
+
+    def delete_paths(self, paths: Iterable[str]) -> None:
+        """Forget photos by path; paths the index does not hold are ignored."""
+        for batch in _batched(paths, _PAGE):
+            self._delete(IMAGES, [point_id(path) for path in batch])
+
+    def get(self, path: str) -> ImageRecord | None:
+        """The photo stored at ``path``, with its vectors, or None."""
+        found = self._retrieve(IMAGES, [point_id(path)])
+        return _record(found[0]) if found else None
+
+    def find_by_hash(self, content_hash: str) -> ImageRecord | None:
+        """A photo with this content (at any path), with its vectors, or None:
+        a moved or copied file reuses them instead of being embedded again."""
+        found = self._find(IMAGES, HASH_FIELD, content_hash)
+        return _record(found) if found else None
+
+    def images(self) -> Iterator[ImageInfo]:
+        """Every stored photo's file facts, page by page, without vectors."""
+        offset = None
+        while True:
+            payloads, offset = self._scroll(IMAGES, offset)
+            yield from map(ImageInfo.from_payload, payloads)
+            if offset is None:
+                return
+
+    def search(
+        self,
+        vector: np.ndarray,
+        using: str = "semantic",
+        k: int = 10,
+        exclude_paths: Iterable[str] = (),
+    ) -> list[Hit]:
+        """The ``k`` photos whose ``using`` vector is closest to ``vector``, best first."""
+        query = self._vector(vector, using, "the query")
+        excluded = [point_id(path) for path in exclude_paths]
+        found = self._nearest(IMAGES, query, using, k, excluded)
+        return [Hit(ImageInfo.from_payload(payload), score) for payload, score in found]
+
+    def count(self) -> int:
+        """How many photos the index holds."""
+        return self._count(IMAGES)
+
+    # -- words ----------------------------------------------------------------
+
+    def upsert_words(self, words: Sequence[str], vectors: np.ndarray) -> None:
+        """Store words with their ``semantic`` vectors, one row each."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(words), self.dims["semantic"]):
+            raise XmodalError(
+                f"{len(words)} words came with vectors of shape {vectors.shape}; "
+                f"index {self.location} needs ({len(words)}, {self.dims['semantic']})"
+            )
+        for start in range(0, len(words), _PAGE):
+            chunk = words[start : start + _PAGE]
+            rows = vectors[start : start + _PAGE].tolist()
+            self._upsert(WORDS, [_Point(point_id(w), {"semantic": r}, {"word": w}) for w, r in zip(chunk, rows)])
+
+    def search_words(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
+        """The ``k`` stored words closest to ``vector``, best first."""
+        query = self._vector(vector, "semantic", "the query")
+        return [Neighbour(payload["word"], score) for payload, score in self._nearest(WORDS, query, "semantic", k, [])]
+
+    # -- meta -----------------------------------------------------------------
+
+    @property
+    def meta(self) -> dict:
+        """What built this index (a copy: change it through :meth:`set_meta`)."""
+        return copy.deepcopy(self._meta)
+
+    def set_meta(self, meta: dict) -> None:
+        """Record what built this index (word space, encoder): any JSON object."""
+        meta = json.loads(json.dumps(meta))  # a private copy, and fails early on what JSON cannot hold
+        self._save_meta(meta)
+        self._meta = meta
+
+    # -- life -----------------------------------------------------------------
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Make every write so far durable."""
+
+    @abstractmethod
+    def optimize(self) -> None:
+        """Build search indexes for what was written; call once after a big batch of writes."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush, then release the index for other processes."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {dim}-d" for name, dim in self.dims.items())
+        return f"{type(self).__name__}({self.location!r}, {sizes})"
+
+    # -- what a back end supplies -----------------------------------------------
+
+    @abstractmethod
+    def _upsert(self, collection: str, points: list[_Point]) -> None: ...
+
+    @abstractmethod
+    def _delete(self, collection: str, ids: list[str]) -> None: ...
+
+    @abstractmethod
+    def _retrieve(self, collection: str, ids: list[str]) -> list[_Point]:
+        """Points by id, with vectors and payload."""
+
+    @abstractmethod
+    def _find(self, collection: str, key: str, value: str) -> _Point | None:
+        """One point whose payload ``key`` equals ``value``, with vectors."""
+
+    @abstractmethod
+    def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
+        """A page of payloads from ``offset`` (None: the start), and the next offset or None."""
+
+    @abstractmethod
+    def _nearest(
+        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+    ) -> list[tuple[dict, float]]:
+        """(payload, score) of the ``k`` points nearest ``vector``, skipping ids in ``exclude``."""
+
+    @abstractmethod
+    def _count(self, collection: str) -> int: ...
+
+    @abstractmethod
+    def _save_meta(self, meta: dict) -> None: ...
+
+    # -- shared checks ----------------------------------------------------------
+
+    def _image_point(self, record: ImageRecord) -> _Point:
+        what = f"image {record.info.path!r}"
+        vectors = {}
+        for name in VECTOR_NAMES:
+            value = getattr(record, name)
+            if value is not None:
+                vectors[name] = self._vector(value, name, what)
+            elif name in self.dims:
+                raise XmodalError(f"{what} has no {name} vector; index {self.location} holds {self.dims[name]}-d ones")
+        return _Point(point_id(record.info.path), vectors, asdict(record.info))
+
+    def _vector(self, vector: np.ndarray, name: str, what: str) -> list[float]:
+        if name not in self.dims:
+            raise XmodalError(f"index {self.location} has no {name} vectors (asked for by {what})")
+        array = np.asarray(vector, dtype=np.float32)
+        if array.shape != (self.dims[name],):
+            shape = f"{array.shape[0]}-d" if array.ndim == 1 else f"shape {array.shape}"
+            raise XmodalError(
+                f"{what} has a {shape} {name} vector; index {self.location} holds {self.dims[name]}-d {name} vectors"
+            )
+        return array.tolist()
+
+
+def _record(point: _Point) -> ImageRecord:
+    visual = point.vectors.get("visual")
+    return ImageRecord(
+        ImageInfo.from_payload(point.payload),
+        np.asarray(point.vectors["semantic"], dtype=np.float32),
+        None if visual is None else np.asarray(visual, dtype=np.float32),
+    )
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _requested_dims(dim: int | None, visual_dim: int | None) -> dict[str, int]:
+    return {name: size for name, size in zip(VECTOR_NAMES, (dim, visual_dim)) if size is not None}
+
+
+def _require_dims(location: str, stored: dict[str, int], dim: int | None, visual_dim: int | None) -> None:
+    """Refuse to open an index with vector sizes other than the caller's."""
+    for name, size in _requested_dims(dim, visual_dim).items():
+        if stored.get(name) != size:
+            held = f"{stored[name]}-d {name} vectors" if name in stored else f"no {name} vectors"
+            raise XmodalError(f"index {location} holds {held}, not {size}-d; rebuild it or use another index")
+
+
+def _require_format(location: str, settings: dict) -> None:
+    if settings.get("format") != FORMAT:
+        raise XmodalError(f"index {location} has format {settings.get('format')}; this xmodal reads format {FORMAT}")
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+# -- embedded: qdrant-edge ------------------------------------------------------
+
+
+class EdgeStore(Store):
+    """An index in a folder, searched in this process by qdrant-edge.
+
+    The folder holds ``xmodal.json`` (format, vector sizes, meta), one edge
+    shard per collection (``images/``, ``words/``) and ``xmodal.lock``, which
+    this process holds (``flock``) while the store is open. Every write goes
+    to the shard's write-ahead log first, so it survives the process being
+    killed; :meth:`flush` also writes the segments.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, dim: int | None = None, visual_dim: int | None = None) -> None:
+        folder = Path(folder).expanduser().absolute()
+        _require_index_folder(folder, creating=dim is not None)
+        self._lock: int | None = _lock_index(folder)
+        self._shards: dict[str, edge.EdgeShard] = {}
+        try:
+            settings = self._open_or_create(folder, dim, visual_dim)
+            super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings["meta"])
+            self._folder = folder
+            for name in (IMAGES, WORDS):
+                self._shards[name] = _edge_load(folder / name)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _open_or_create(folder: Path, dim: int | None, visual_dim: int | None) -> dict:
+        """The index's settings; creates the index in a folder that :func:`_require_index_folder` let through."""
+        settings_file = folder / _META_FILE
+        if settings_file.is_file():
+            settings = json.loads(settings_file.read_text())
+            _require_format(str(folder), settings)
+            _require_dims(str(folder), settings["vectors"], dim, visual_dim)
+            return settings
+        dims = _requested_dims(dim, visual_dim)
+        images = edge.EdgeShard.create(str(folder / IMAGES), _edge_config(dims))
+        images.update(edge.UpdateOperation.create_field_index(HASH_FIELD, edge.PayloadSchemaType.Keyword))
+        images.close()
+        edge.EdgeShard.create(str(folder / WORDS), _edge_config({"semantic": dim})).close()
+        settings = {"format": FORMAT, "vectors": dims, "meta": {}}
+        _write_json(settings_file, settings)  # last: a folder without it was never finished
+        return settings
+
+    def flush(self) -> None:
+        for shard in self._shards.values():
+            shard.flush()
+
+    def optimize(self) -> None:
+        """Build the HNSW graphs; qdrant-edge has no background optimizer, so until
+        this runs, new points are searched by a (correct, slower) full scan."""
+        for shard in self._shards.values():
+            shard.optimize()
+
+    def close(self) -> None:
+        if self._lock is None:
+            return
+        try:
+            for shard in self._shards.values():
+                shard.flush()
+                shard.close()
+        finally:
+            self._shards = {}
+            os.close(self._lock)
+            self._lock = None
+
+    def _upsert(self, collection: str, points: list[_Point]) -> None:
+        self._shards[collection].update(edge.UpdateOperation.upsert_points([edge.Point(*p) for p in points]))
+
+    def _delete(self, collection: str, ids: list[str]) -> None:
+        self._shards[collection].update(edge.UpdateOperation.delete_points(ids))
+
+    def _retrieve(self, collection: str, ids: list[str]) -> list[_Point]:
+        return [_point(r) for r in self._shards[collection].retrieve(ids, True, True)]
+
+    def _find(self, collection: str, key: str, value: str) -> _Point | None:
+        match = edge.Filter(must=[edge.FieldCondition(key, match=edge.MatchValue(value))])
+        request = edge.ScrollRequest(limit=1, filter=match, with_payload=True, with_vector=True)
+        records, _ = self._shards[collection].scroll(request)
+        return _point(records[0]) if records else None
+
+    def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
+        request = edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=False)
+        records, offset = self._shards[collection].scroll(request)
+        return [r.payload for r in records], offset
+
+    def _nearest(
+        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+    ) -> list[tuple[dict, float]]:
+        request = edge.QueryRequest(
+            limit=k,
+            query=edge.Query.Nearest(vector, using=using),
+            filter=edge.Filter(must_not=[edge.HasIdCondition(set(exclude))]) if exclude else None,
+            with_payload=True,
+        )
+        return [(p.payload, p.score) for p in self._shards[collection].query(request)]
+
+    def _count(self, collection: str) -> int:
+        return self._shards[collection].count(edge.CountRequest(exact=True))
+
+    def _save_meta(self, meta: dict) -> None:
+        _write_json(self._folder / _META_FILE, {"format": FORMAT, "vectors": self.dims, "meta": meta})
+
+
+def _require_index_folder(folder: Path, creating: bool) -> None:
+    """Refuse, before touching it, a folder that is not an index and may not become one."""
+    if folder.exists() and not folder.is_dir():
+        raise XmodalError(f"index {folder} is not a folder")
+    if (folder / _META_FILE).is_file():
+        return
+    if folder.is_dir() and any(entry.name != _LOCK_FILE for entry in folder.iterdir()):
+        raise XmodalError(f"{folder} is not an xmodal index (it has no {_META_FILE}); choose a new or empty folder")
+    if not creating:
+        raise XmodalError(f"no xmodal index at {folder}; index some photos first")
+
+
+def _lock_index(folder: Path) -> int:
+    """Hold ``folder/xmodal.lock`` exclusively until the returned descriptor is closed.
+
+    ``flock`` goes away with the process however it ends, so a crash never
+    leaves a stale lock; the file keeps the holder's pid for the message.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise XmodalError(f"index {folder} is in use by another xmodal process (pid {holder})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    return fd
+
+
+def _edge_config(dims: dict[str, int]) -> edge.EdgeConfig:
+    return edge.EdgeConfig(
+        vectors={name: edge.EdgeVectorParams(size, edge.Distance.Cosine) for name, size in dims.items()},
+        hnsw_config=edge.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_KB),
+    )
+
+
+def _edge_load(path: Path) -> edge.EdgeShard:
+    """Open one shard; qdrant-edge raises bare Exceptions, which become one line here."""
+    if not path.is_dir():
+        raise XmodalError(f"index {path.parent} is incomplete: {path.name}/ is missing; rebuild it")
+    try:
+        return edge.EdgeShard.load(str(path))
+    except Exception as error:  # qdrant-edge has no exception types of its own
+        raise XmodalError(f"cannot open index {path.parent} ({path.name}): {_one_line(error)}") from error
+
+
+def _point(record) -> _Point:
+    return _Point(str(record.id), record.vector or {}, record.payload or {})
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Replace ``path`` atomically and durably: a crash leaves the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+# -- server: qdrant-client --------------------------------------------------------
+
+
+class ServerStore(Store):
+    """An index on a Qdrant server or cluster, as collections ``NAME_images`` and
+    ``NAME_words``; format and meta live in the images collection's metadata.
+    qdrant-client is imported where used: it takes over half a second to load,
+    which an embedded index never needs to pay.
+
+    ``shards`` and ``replicas`` apply when the collections are created (the
+    server's defaults otherwise). Writes wait for the server's acknowledgement,
+    which follows its write-ahead log, so :meth:`flush` has nothing to do, and
+    the server builds HNSW in the background, so neither has :meth:`optimize`.
+    """
+
+    def __init__(
+        self,
+        client,
+        *,
+        dim: int | None = None,
+        visual_dim: int | None = None,
+        name: str = "xmodal",
+        where: str | None = None,
+        shards: int | None = None,
+        replicas: int | None = None,
+    ) -> None:
+        from qdrant_client.http.exceptions import ApiException
+
+        self._client = client
+        self._names = {IMAGES: f"{name}_images", WORDS: f"{name}_words"}
+        location = f"{name!r} at {where}" if where else repr(name)
+        try:
+            _require_server_version(client.info().version, where or str(client))
+            if client.collection_exists(self._names[IMAGES]):
+                dims, meta = self._read(location, dim, visual_dim)
+            elif dim is None:
+                raise XmodalError(f"no xmodal index {location}; index some photos first")
+            else:
+                dims, meta = self._create(_requested_dims(dim, visual_dim), shards, replicas), {}
+        except ApiException as error:  # refused connection, timeout, bad API key
+            client.close()
+            raise XmodalError(f"cannot reach Qdrant at {where or client}: {_one_line(error)}") from error
+        except BaseException:
+            client.close()
+            raise
+        super().__init__(location, dims, meta)
+
+    def _read(self, location: str, dim: int | None, visual_dim: int | None) -> tuple[dict[str, int], dict]:
+        config = self._client.get_collection(self._names[IMAGES]).config
+        try:
+            mark = json.loads((config.metadata or {})[_MARK])
+        except (KeyError, TypeError, ValueError):
+            raise XmodalError(f"collection {self._names[IMAGES]!r} ({location}) is not an xmodal index") from None
+        _require_format(location, mark)
+        dims = {name: params.size for name, params in config.params.vectors.items()}
+        _require_dims(location, dims, dim, visual_dim)
+        return dims, mark.get("meta", {})
+
+    def _create(self, dims: dict[str, int], shards: int | None, replicas: int | None) -> dict[str, int]:
+        from qdrant_client import models
+
+        def create(collection: str, sizes: dict[str, int], **extra: Any) -> None:
+            cosine = models.Distance.COSINE
+            self._client.create_collection(
+                self._names[collection],
+                vectors_config={name: models.VectorParams(size=size, distance=cosine) for name, size in sizes.items()},
+                hnsw_config=models.HnswConfigDiff(
+                    m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_KB
+                ),
+                shard_number=shards,
+                replication_factor=replicas,
+                **extra,
+            )
+
+        if not self._client.collection_exists(self._names[WORDS]):
+            create(WORDS, {"semantic": dims["semantic"]})
+        create(IMAGES, dims, metadata=_server_mark({}))  # last: the mark of a finished index
+        self._client.create_payload_index(self._names[IMAGES], HASH_FIELD, models.PayloadSchemaType.KEYWORD)
+        return dims
+
+    def flush(self) -> None:
+        """Nothing to do: every write returned after the server logged it."""
+
+    def optimize(self) -> None:
+        """Nothing to do: the server optimizes in the background."""
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _upsert(self, collection: str, points: list[_Point]) -> None:
+        from qdrant_client import models
+
+        structs = [models.PointStruct(id=i, vector=v, payload=p) for i, v, p in points]
+        self._client.upsert(self._names[collection], structs)
+
+    def _delete(self, collection: str, ids: list[str]) -> None:
+        from qdrant_client import models
+
+        self._client.delete(self._names[collection], points_selector=models.PointIdsList(points=ids))
+
+    def _retrieve(self, collection: str, ids: list[str]) -> list[_Point]:
+        records = self._client.retrieve(self._names[collection], ids, with_payload=True, with_vectors=True)
+        return [_point(r) for r in records]
+
+    def _find(self, collection: str, key: str, value: str) -> _Point | None:
+        from qdrant_client import models
+
+        match = models.Filter(must=[models.FieldCondition(key=key, match=models.MatchValue(value=value))])
+        records, _ = self._client.scroll(
+            self._names[collection], scroll_filter=match, limit=1, with_payload=True, with_vectors=True
+        )
+        return _point(records[0]) if records else None
+
+    def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
+        records, offset = self._client.scroll(
+            self._names[collection], offset=offset, limit=_PAGE, with_payload=True, with_vectors=False
+        )
+        return [r.payload for r in records], offset
+
+    def _nearest(
+        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+    ) -> list[tuple[dict, float]]:
+        from qdrant_client import models
+
+        response = self._client.query_points(
+            self._names[collection],
+            query=vector,
+            using=using,
+            limit=k,
+            query_filter=models.Filter(must_not=[models.HasIdCondition(has_id=exclude)]) if exclude else None,
+            with_payload=True,
+        )
+        return [(p.payload, p.score) for p in response.points]
+
+    def _count(self, collection: str) -> int:
+        return self._client.count(self._names[collection], exact=True).count
+
+    def _save_meta(self, meta: dict) -> None:
+        self._client.update_collection(self._names[IMAGES], metadata=_server_mark(meta))
+
+
+def _server_mark(meta: dict) -> dict:
+    """Collection metadata that marks an xmodal index; one JSON string, because
+    Qdrant merges metadata updates key by key and must not keep stale meta keys."""
+    return {_MARK: json.dumps({"format": FORMAT, "meta": meta})}
+
+
+def _require_server_version(version: str, where: str) -> None:
+    numbers = re.match(r"(\d+)\.(\d+)", version)
+    if numbers and (int(numbers[1]), int(numbers[2])) < _MIN_SERVER:
+        needed = ".".join(map(str, _MIN_SERVER))
+        raise XmodalError(
+            f"Qdrant at {where} is version {version}; xmodal needs {needed} or newer (collection metadata)"
+        )
