@@ -180,7 +180,12 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
 
         devise = DeviseModel.load(model or DEFAULT_MODEL, space=words.identity)
         dims = {"dim": words.dim, "visual_dim": _visual_dim(devise)}
-    return Engine(open_store(index, url, **dims), words, model)
+    store = open_store(index, url, **dims)
+    try:
+        return Engine(store, words, model)
+    except BaseException:
+        store.close()  # release the lock: a refused index stays usable
+        raise
 
 
 def _visual_dim(devise) -> int:

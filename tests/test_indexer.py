@@ -1,0 +1,203 @@
+"""The indexer on generated photo folders: incremental runs, moves, bad files, interruptions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexer.decode import decode
+from indexer.run import index_folder
+from indexer.walk import walk
+from tests.conftest import mean_colour_model
+from xmodal.devise import DeviseModel, InputSpec
+from xmodal.encoder import Encoder
+from xmodal.store import open_store
+from xmodal.words import SpaceIdentity
+
+
+class CountingEncoder(Encoder):
+    """A cheap real encoder (mean colour -> 3-d 'word space') that counts what it embeds."""
+
+    def __init__(self) -> None:
+        visual = mean_colour_model(None)
+        model = DeviseModel(
+            weight=np.eye(3, dtype=np.float32),
+            spec=InputSpec(("pooled",)),
+            space=SpaceIdentity("tiny", "sha256:0", 3, 3),
+            visual={"id": visual.id, "checksum": visual.weights_checksum},
+            labels=[],
+            standardizer=None,
+        )
+        super().__init__(visual, model)
+        self.embedded: list[int] = []
+        self.fail_after: int | None = None
+
+    def embed_pixels(self, batch):
+        if self.fail_after is not None and len(self.embedded) >= self.fail_after:
+            raise KeyboardInterrupt
+        self.embedded.append(len(batch))
+        return batch.mean(axis=(2, 3)), batch.mean(axis=(2, 3))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Six good photos in nested folders, in several formats and cases."""
+    root = tmp_path / "photos"
+    (root / "trip" / "day1").mkdir(parents=True)
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (120, 120, 120)]
+    names = ["a.jpg", "trip/b.JPG", "trip/c.png", "trip/day1/d.webp", "trip/day1/e.bmp", "f.tiff"]
+    for name, colour in zip(names, colours):
+        Image.new("RGB", (48, 32), colour).save(root / name)
+    frames = [Image.new("RGB", (20, 20), c) for c in [(255, 0, 0), (0, 0, 255)]]
+    frames[0].save(root / "g.gif", save_all=True, append_images=frames[1:])
+    (root / "notes.txt").write_text("not a photo, not even by name")
+    (root / ".hidden").mkdir()
+    Image.new("RGB", (8, 8)).save(root / ".hidden" / "skip.png")
+    return root
+
+
+def run(folder, store, encoder, **kwargs):
+    return index_folder(folder, store, encoder, quiet=True, batch_size=2, **kwargs)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with open_store(tmp_path / "index", dim=3, visual_dim=3) as opened:
+        yield opened
+
+
+def test_walk_finds_photos_by_suffix_in_any_case_and_skips_hidden(folder):
+    names = sorted(os.path.relpath(f.path, folder) for f in walk(folder))
+    assert names == ["a.jpg", "f.tiff", "g.gif", "trip/b.JPG", "trip/c.png", "trip/day1/d.webp", "trip/day1/e.bmp"]
+
+
+def test_decode_turns_photos_upright_and_takes_the_first_gif_frame(folder, tmp_path):
+    visual = mean_colour_model(None)
+    upright = Image.new("RGB", (60, 20), (255, 0, 0))
+    exif = upright.getexif()
+    exif[0x0112] = 6  # stored sideways: a viewer turns it 90 degrees
+    upright.save(tmp_path / "sideways.jpg", exif=exif)
+    photo = decode(str(tmp_path / "sideways.jpg"), visual.preprocess, 48)
+    assert (photo.width, photo.height) == (20, 60)
+    gif = decode(str(folder / "g.gif"), visual.preprocess, 48)
+    assert gif.pixels[0].mean() > 0.9 and gif.pixels[2].mean() < -0.9  # red, the first frame
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "empty file"), (b"\xff\xd8\xff garbage", "not a readable image"), (b"hello", "not a readable image")],
+)
+def test_bad_files_are_skipped_and_listed(folder, store, content, reason):
+    (folder / "bad.jpg").write_bytes(content)
+    summary = run(folder, store, CountingEncoder())
+    assert summary.added == 7
+    assert [(os.path.basename(p), r.split(":")[0]) for p, r in summary.failed] == [("bad.jpg", reason)]
+    assert store.count() == 7
+
+
+def test_decompression_bombs_are_refused(folder, store, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 48x32 = 1536 > 2 * 500
+    summary = run(folder, store, CountingEncoder())
+    assert summary.added == 1  # only the 20x20 gif is small enough
+    assert all("decompression bomb" in reason for _, reason in summary.failed)
+
+
+def test_first_run_adds_everything_and_stores_the_file_facts(folder, store):
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert (summary.added, summary.updated, summary.moved, summary.removed, summary.unchanged) == (7, 0, 0, 0, 0)
+    assert sum(encoder.embedded) == 7 and max(encoder.embedded) == 2  # written in batches of 2
+    record = store.get(str(folder / "a.jpg"))
+    assert (record.info.width, record.info.height) == (48, 32)
+    assert record.info.size == (folder / "a.jpg").stat().st_size
+    assert np.allclose(record.semantic, [1, -1, -1] / np.linalg.norm([1, -1, -1]), atol=0.1)
+
+
+def test_unchanged_rerun_reads_nothing(folder, store, monkeypatch):
+    run(folder, store, CountingEncoder())
+    import indexer.run
+
+    def no_reading(path):
+        raise AssertionError(f"{path} was read")
+
+    monkeypatch.setattr(indexer.run, "read_bytes", no_reading)
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert summary.unchanged == 7 and summary.added == 0 and encoder.embedded == []
+
+
+def test_rerun_adds_updates_moves_and_removes(folder, store):
+    run(folder, store, CountingEncoder())
+    Image.new("RGB", (40, 40), (10, 10, 10)).save(folder / "new.png")  # added
+    Image.new("RGB", (48, 32), (0, 0, 0)).save(folder / "a.jpg")  # changed content
+    shutil.move(folder / "trip" / "c.png", folder / "renamed.png")  # moved
+    (folder / "f.tiff").unlink()  # removed
+    before = store.get(str(folder / "trip" / "c.png"))
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert (summary.added, summary.updated, summary.moved, summary.removed) == (1, 1, 1, 1)
+    assert sum(encoder.embedded) == 2  # the moved photo was not embedded again
+    assert store.get(str(folder / "trip" / "c.png")) is None
+    moved = store.get(str(folder / "renamed.png"))
+    assert np.allclose(moved.semantic, before.semantic)
+    assert store.count() == 7
+
+
+def test_touched_file_keeps_its_vectors(folder, store):
+    run(folder, store, CountingEncoder())
+    os.utime(folder / "a.jpg", (1_000_000, 1_000_000))
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert summary.unchanged == 7 and encoder.embedded == []
+    assert store.get(str(folder / "a.jpg")).info.mtime == 1_000_000
+    assert run(folder, store, encoder).unchanged == 7  # and the new mtime was recorded
+
+
+def test_copy_reuses_vectors(folder, store):
+    run(folder, store, CountingEncoder())
+    shutil.copy(folder / "a.jpg", folder / "copy-of-a.jpg")
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert summary.added == 1 and encoder.embedded == []
+    assert store.count() == 8
+
+
+def test_other_folders_in_the_index_are_left_alone(folder, store, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(other / "x.png")
+    run(other, store, CountingEncoder())
+    summary = run(folder, store, CountingEncoder())
+    assert summary.removed == 0 and store.count() == 8
+
+
+def test_interrupted_run_keeps_finished_batches_and_resumes(folder, tmp_path):
+    encoder = CountingEncoder()
+    encoder.fail_after = 2  # Ctrl-C while the third batch is being embedded
+    with open_store(tmp_path / "index", dim=3, visual_dim=3) as store:
+        with pytest.raises(KeyboardInterrupt):
+            run(folder, store, encoder)
+    with open_store(tmp_path / "index") as store:  # a fresh process would see the same
+        assert store.count() == 4
+        encoder = CountingEncoder()
+        summary = run(folder, store, encoder)
+        assert summary.unchanged == 4 and summary.added == 3 and sum(encoder.embedded) == 3
+
+
+def test_indexes_into_the_server_back_end(folder):
+    with open_store(url=":memory:", dim=3, visual_dim=3) as store:
+        summary = run(folder, store, CountingEncoder())
+        assert summary.added == 7 and store.count() == 7
+        hits = store.search(np.array([1.0, -1.0, -1.0]), "semantic", k=1)
+        assert os.path.basename(hits[0].path) in {"a.jpg", "g.gif"}  # the red ones
+
+
+def test_not_a_folder(store, tmp_path):
+    from xmodal import XmodalError
+
+    with pytest.raises(XmodalError, match="not a folder: .*nowhere"):
+        run(tmp_path / "nowhere", store, CountingEncoder())
