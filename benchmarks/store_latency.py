@@ -10,7 +10,10 @@ qdrant-client's local mode (``QdrantClient(path=...)``, a numpy scan behind
 the server API), and ``numpy`` is a brute-force scan of an in-memory matrix.
 Recall@k is measured against that exact scan.
 
-The vectors are unit vectors in clusters (a random centre per "class" plus
+With ``--real`` the vectors are real photos' instead: the EfficientNet-Lite0
+features that benchmarks/results.py cached (Tiny ImageNet, Imagenette,
+CIFAR-10; up to 72k photos) and their semantic vectors from the shipped
+model, with the queries held out of the index. Otherwise the vectors are unit vectors in clusters (a random centre per "class" plus
 noise as large, the same class in both spaces, about 100 photos a class
 unless ``--classes`` says otherwise), 50-d ``semantic`` and 1280-d
 ``visual`` like EfficientNet-Lite0 features; uniform random vectors would
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.store import EdgeStore, ImageInfo, ImageRecord, ServerStore, Store
+from xmodal.store import SEARCH_EF, EdgeStore, ImageInfo, ImageRecord, ServerStore, Store
 
 SEMANTIC_DIM, VISUAL_DIM = 50, 1280
 BACKENDS = ("edge", "local", "numpy")
@@ -84,7 +87,7 @@ def disk_bytes(folder: Path) -> int:
 def records(data: dict[str, np.ndarray]) -> Iterator[ImageRecord]:
     visual = data.get("visual")
     for row, semantic in enumerate(data["semantic"]):
-        info = ImageInfo(str(row), f"sha256:{row:016x}", size=250_000, mtime=1.7e9, width=640, height=480)
+        info = ImageInfo(str(row), f"sha256:{row:016x}", size=250_000, mtime_ns=1_700_000_000 * 10**9, width=640, height=480)
         yield ImageRecord(info, semantic, None if visual is None else visual[row])
 
 
@@ -144,11 +147,32 @@ def measure(search: Search, queries: dict[str, np.ndarray], exact: dict[str, np.
         result.recall[name] = float(np.mean([len(set(f) & set(e)) / k for f, e in zip(found, exact[name].tolist())]))
 
 
+def real_data(rng: np.random.Generator, size: int, queries: int) -> tuple[dict, dict]:
+    """Real photos' vectors: every EfficientNet-Lite0 feature cache on this machine (made
+    by benchmarks/results.py), semantic vectors from the shipped model; queries held out."""
+    from xmodal.cache import cache_root
+    from xmodal.devise import DeviseModel
+    from xmodal.encoder import DEFAULT_MODEL
+
+    folders = sorted((cache_root() / "features").glob("efficientnet-lite0-*/*/"))
+    features = np.concatenate([np.load(f / "features.npy", mmap_mode="r") for f in folders])
+    logits = np.concatenate([np.load(f / "logits.npy", mmap_mode="r") for f in folders])
+    rows = rng.permutation(len(features))[: size + queries]
+    semantic = DeviseModel.load(DEFAULT_MODEL).encode(None, logits[rows])
+    visual = features[rows] / np.linalg.norm(features[rows], axis=1, keepdims=True)
+    both = {"semantic": semantic, "visual": visual.astype(np.float32)}
+    return {k: v[queries:] for k, v in both.items()}, {k: v[:queries] for k, v in both.items()}
+
+
 def run(size: int, args: argparse.Namespace, workdir: Path) -> list[Result]:
     rng = np.random.default_rng(args.seed)
-    classes = args.classes or max(1, size // 100)
-    data = make_data(rng, size, classes, not args.no_visual)
-    queries = make_data(rng, args.queries, classes, not args.no_visual)
+    if args.real:
+        data, queries = real_data(rng, size, args.queries)
+        size = len(data["semantic"])
+    else:
+        classes = args.classes or max(1, size // 100)
+        data = make_data(rng, size, classes, not args.no_visual)
+        queries = make_data(rng, args.queries, classes, not args.no_visual)
     exact = {name: top_k(queries[name] @ data[name].T, args.k) for name in data}
     results = []
     for backend in args.backends:
@@ -161,7 +185,13 @@ def run(size: int, args: argparse.Namespace, workdir: Path) -> list[Result]:
         else:
             store, search, build_s, optimize_s = build_store(backend, folder, data, args.k)
             with store:
-                result = Result(backend, size, build_s, optimize_s, fixed)
+                for ef in args.ef[:-1] if backend == "edge" else []:  # the same graph, searched wider or narrower
+                    store.search_ef = ef
+                    extra = Result(f"{backend} ef={ef}", size, build_s, optimize_s, fixed)
+                    measure(search, queries, exact, extra)
+                    results.append(extra)
+                store.search_ef = args.ef[-1]
+                result = Result(backend if backend != "edge" else f"edge ef={args.ef[-1]}", size, build_s, optimize_s, fixed)
                 measure(search, queries, exact, result)
         result.bytes_per_image = (disk_bytes(folder) - fixed) / size  # once closed: no segment left half-replaced
         results.append(result)
@@ -190,6 +220,10 @@ def main() -> None:
     parser.add_argument("--no-visual", action="store_true", help="semantic vectors only")
     parser.add_argument("--backends", type=lambda text: text.split(","), default=list(BACKENDS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real", action="store_true",
+                        help="real photos' vectors from the feature caches instead of synthetic clusters")
+    parser.add_argument("--ef", type=int, nargs="+", default=[SEARCH_EF],
+                        help="HNSW search widths to try on the edge index; the last one also sizes the others")
     parser.add_argument("--workdir", type=Path, default=None, help="where the indexes are built (default: a temp dir)")
     args = parser.parse_args()
     unknown = set(args.backends) - set(BACKENDS)

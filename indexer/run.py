@@ -66,7 +66,7 @@ def index_folder(
     candidates = []
     for facts in files:
         info = stored.get(facts.path)
-        if info is not None and info.size == facts.size and info.mtime == facts.mtime:
+        if info is not None and info.size == facts.size and info.mtime_ns == facts.mtime_ns:
             summary.unchanged += 1
         else:
             candidates.append(facts)
@@ -109,7 +109,7 @@ def _reuse_known_content(
             if source is None:
                 rest.append(facts)
                 continue
-            info = ImageInfo(facts.path, digest, facts.size, facts.mtime, source.info.width, source.info.height)
+            info = ImageInfo(facts.path, digest, facts.size, facts.mtime_ns, source.info.width, source.info.height)
             reused.append(ImageRecord(info, source.semantic, source.visual))
             if old is None or old.hash == digest:
                 if source.info.path in gone:  # the old path vanished: the file moved
@@ -157,7 +157,7 @@ def _embed(
                 records = []
                 for photo, sem, vis in zip(photos, semantic, features):
                     facts = facts_of[photo.path]
-                    info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime, photo.width, photo.height)
+                    info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
                     records.append(ImageRecord(info, sem, vis))
                 store.upsert_images(records)
                 store.flush()

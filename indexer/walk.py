@@ -16,7 +16,7 @@ class FileFacts:
 
     path: str  # absolute
     size: int
-    mtime: float
+    mtime_ns: int
 
 
 def heif_supported() -> bool:
@@ -47,5 +47,5 @@ def walk(folder: str | os.PathLike) -> list[FileFacts]:
                 stat = os.stat(path)
             except OSError:
                 continue  # vanished or unreadable between listing and stat; the decoder will not see it
-            found.append(FileFacts(path, stat.st_size, stat.st_mtime))
+            found.append(FileFacts(path, stat.st_size, stat.st_mtime_ns))
     return sorted(found, key=lambda facts: facts.path)

@@ -182,3 +182,25 @@ def test_class_names_find_their_photos_in_real_imagenette(shared_set, tmp_path):
             results = engine.search(f'"{label}"', k=10)
             precision.append(np.mean([Path(r.path).parent.name == label for r in results]))
     assert np.mean(precision) >= 0.7, dict(zip(by_class, precision))
+
+
+def test_adding_photos_with_another_encoder_is_refused(tmp_path):
+    photos = tmp_path / "photos"
+    shutil.copytree(PHOTOS, photos)
+    with xmodal.open(tmp_path / "index", create=True) as engine:
+        engine.index(photos)
+        meta = engine.store.meta
+        meta["encoder"]["map"] = "sha256:someothermodel"
+        engine.store.set_meta(meta)
+    with xmodal.open(tmp_path / "index") as engine:
+        with pytest.raises(xmodal.XmodalError, match="built with another encoder"):
+            engine.index(photos)
+        assert names(engine.search("cat", k=1)) == ["chelsea.jpg"]  # text queries need no encoder
+
+
+@pytest.mark.filterwarnings("ignore:.*[Ll]ocal mode:UserWarning", "ignore:Payload indexes:UserWarning")
+def test_the_server_back_end_serves_the_same_api(tmp_path):
+    with xmodal.open(url=":memory:", create=True) as engine:
+        assert engine.index(PHOTOS).added == 12
+        assert names(engine.search("cat", k=1)) == ["chelsea.jpg"]
+        assert "cat" in [hit.word for hit in engine.words(PHOTOS / "chelsea.jpg", k=10)]

@@ -153,7 +153,7 @@ def test_touched_file_keeps_its_vectors(folder, store):
     encoder = CountingEncoder()
     summary = run(folder, store, encoder)
     assert summary.unchanged == 7 and encoder.embedded == []
-    assert store.get(str(folder / "a.jpg")).info.mtime == 1_000_000
+    assert store.get(str(folder / "a.jpg")).info.mtime_ns == 1_000_000 * 10**9
     assert run(folder, store, encoder).unchanged == 7  # and the new mtime was recorded
 
 
@@ -201,3 +201,17 @@ def test_not_a_folder(store, tmp_path):
 
     with pytest.raises(XmodalError, match="not a folder: .*nowhere"):
         run(tmp_path / "nowhere", store, CountingEncoder())
+
+
+def test_heic_photos_are_indexed_when_pillow_heif_is_installed(folder, store, monkeypatch):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    import indexer.walk
+
+    pillow_heif.register_heif_opener()  # to write the test photo
+
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(folder / "phone.HEIC")
+    summary = run(folder, store, CountingEncoder())
+    assert summary.added == 8 and not summary.failed
+    assert store.get(str(folder / "phone.HEIC")).info.width == 40
+    monkeypatch.setattr(indexer.walk, "heif_supported", lambda: False)
+    assert "phone.HEIC" not in [os.path.basename(f.path) for f in walk(folder)]

@@ -55,7 +55,7 @@ def unit(*values: float) -> np.ndarray:
 
 
 def photo(path: str, semantic, visual=(1, 0, 0), content: str | None = None) -> ImageRecord:
-    info = ImageInfo(path, content or f"sha256:{path}", size=1234, mtime=1700000000.25, width=640, height=480)
+    info = ImageInfo(path, content or f"sha256:{path}", size=1234, mtime_ns=1_700_000_000_250_000_000, width=640, height=480)
     return ImageRecord(info, unit(*semantic), None if visual is None else unit(*visual))
 
 
@@ -162,13 +162,13 @@ def test_a_moved_file_keeps_its_vectors_through_find_by_hash(store):
     )
 
     found = store.find_by_hash("same")
-    moved = ImageInfo("new/a.jpg", found.info.hash, found.info.size, 1800000000.5, found.info.width, found.info.height)
+    moved = ImageInfo("new/a.jpg", found.info.hash, found.info.size, 1_800_000_000_500_000_000, found.info.width, found.info.height)
     store.upsert_images([ImageRecord(moved, found.semantic, found.visual)])
     store.delete_paths(["old/a.jpg"])
 
     assert sorted(i.path for i in store.images()) == ["b.jpg", "new/a.jpg"]
     hit = store.search(unit(0, 3, 4), using="visual", k=1)[0]
-    assert (hit.path, hit.info.mtime) == ("new/a.jpg", 1800000000.5)
+    assert (hit.path, hit.info.mtime_ns) == ("new/a.jpg", 1_800_000_000_500_000_000)
     assert hit.score == pytest.approx(1.0, abs=1e-5)
     assert store.find_by_hash("nothing-has-this") is None
 

@@ -1,0 +1,75 @@
+"""Cold start of a text query on a 10k-photo index, against Python's own start.
+
+    .venv/bin/python benchmarks/cold_start.py [--photos 10000] [--runs 7]
+
+Builds an embedded index of synthetic photos (unit vectors; the text path
+never reads pixels) recorded as made with the default word space, then times
+whole processes: `xmodal query "dog"` against it, `xmodal words "dog"`
+(no index), and as baselines a bare `python -c pass` and `import torch`,
+which the text path must not need. Medians of --runs fresh processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from xmodal.store import ImageInfo, ImageRecord, open_store
+from xmodal.words import WordSpace
+
+XMODAL = [sys.executable, "-m", "cli"]
+
+
+def build(index: Path, photos: int) -> None:
+    space = WordSpace.load()
+    rng = np.random.default_rng(0)
+    with open_store(index, dim=space.dim, visual_dim=1280) as store:
+        store.set_meta({"space": space.identity.to_dict()})
+        for start in range(0, photos, 1000):
+            records = []
+            for i in range(start, min(start + 1000, photos)):
+                semantic, visual = rng.normal(size=space.dim), rng.normal(size=1280)
+                info = ImageInfo(f"/photos/{i:06d}.jpg", f"{i:064x}", 1000, 0.0, 640, 480)
+                records.append(ImageRecord(info, semantic / np.linalg.norm(semantic), visual / np.linalg.norm(visual)))
+            store.upsert_images(records)
+        store.flush()
+        store.optimize()
+
+
+def median_seconds(command: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        index = Path(work) / "index"
+        build(index, args.photos)
+        rows = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+            'xmodal words "dog" (no index)': [*XMODAL, "words", "dog", "--json"],
+            f'xmodal query "dog" ({args.photos:,} photos)': [*XMODAL, "query", "dog", "--index", str(index), "--json"],
+        }
+        print(f"median of {args.runs} fresh processes each")
+        for name, command in rows.items():
+            print(f"{name:40s} {median_seconds(command, args.runs):6.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Indexing throughput against the visual model's own throughput, in one process.
+
+    .venv/bin/python benchmarks/index_throughput.py [--photos N] [--folder DIR]
+
+The photos are Imagenette val from ../shared/data (unpacked into data/), or
+any folder given. First the visual model alone runs over the photos,
+decoded and preprocessed beforehand and untimed: this is the pace the
+indexer cannot beat. Then `index_folder` indexes the same photos into a fresh
+embedded index: walk, hash, decode, embed, write and flush, all timed.
+Printed: both rates in images/s and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from indexer.decode import decode
+from indexer.run import index_folder
+from indexer.walk import walk
+from xmodal.encoder import Encoder
+from xmodal.store import open_store
+from xmodal.words import WordSpace
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    here = Path(__file__).resolve().parents[1]
+    parser.add_argument("--folder", type=Path, default=None)
+    parser.add_argument("--photos", type=int, default=None, help="use only the first N photos")
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    folder = args.folder
+    if folder is None:
+        folder = here / "data" / "imagenette-val"
+        if not folder.is_dir():
+            import tarfile
+
+            with tarfile.open(here.parent / "shared" / "data" / "imagenette-val.tar") as tar:
+                tar.extractall(here / "data", filter="data")
+    files = walk(folder)[: args.photos]
+    encoder = Encoder.load(WordSpace.load())
+    visual = encoder.visual
+
+    with tempfile.TemporaryDirectory() as work:
+        subset = Path(work) / "photos"
+        for facts in files:  # the same photos, as a folder of their own
+            target = subset / Path(facts.path).relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(facts.path, target)
+
+        pixels = np.stack([decode(f.path, visual.preprocess, visual.image_size + 32).pixels for f in files])
+        encoder.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
+        started = time.perf_counter()
+        for start in range(0, len(pixels), args.batch):
+            encoder.embed_pixels(pixels[start : start + args.batch])
+        model_rate = len(pixels) / (time.perf_counter() - started)
+        del pixels
+
+        with open_store(Path(work) / "index", dim=encoder.model.space.dim, visual_dim=visual.feature_dim) as store:
+            started = time.perf_counter()
+            summary = index_folder(subset, store, encoder, quiet=True, batch_size=args.batch)
+            index_seconds = time.perf_counter() - started
+            assert summary.added == len(files), summary
+            started = time.perf_counter()
+            rerun = index_folder(subset, store, encoder, quiet=True)
+            rerun_seconds = time.perf_counter() - started
+        # Allocated blocks of the closed index (photos only: this index has no vocabulary).
+        size = sum(p.stat().st_blocks * 512 for p in (Path(work) / "index").rglob("*") if p.is_file())
+    index_rate = len(files) / index_seconds
+    print(f"{len(files)} photos from {folder}, batch {args.batch}, {visual.threads} threads")
+    print(f"visual model alone (onnxruntime, predecoded): {model_rate:7.1f} images/s")
+    print(f"xmodal indexing, end to end:                  {index_rate:7.1f} images/s")
+    print(f"ratio indexing / model:                       {index_rate / model_rate:7.2f}")
+    print(f"index size on disk: {size / len(files) / 1024:.1f} KiB per photo")
+    print(f"unchanged rerun: {rerun_seconds:.2f} s ({rerun.unchanged} unchanged)")
+
+
+if __name__ == "__main__":
+    main()
