@@ -83,21 +83,8 @@ def words(
 
         encode_image = Encoder.load(ws, model).encode_image
     hits = ws.nearest(parsed, k=top, limit=limit, encode_image=encode_image)
-    if as_json:
-        payload = {
-            "query": expression,
-            "space": ws.identity.to_dict(),
-            "results": [{"word": h.word, "score": round(h.score, 6)} for h in hits],
-        }
-        print(json.dumps(payload, ensure_ascii=False))
-        return
-    table = Table(title=expression, caption=ws.name)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("word")
-    table.add_column("score", justify="right")
-    for rank, hit in enumerate(hits, 1):
-        table.add_row(str(rank), hit.word, f"{hit.score:.3f}")
-    console.print(table)
+    rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
+    show_ranked(expression, rows, "word", as_json, space=ws.identity.to_dict())
 
 
 @app.command()
@@ -259,16 +246,20 @@ def query(
             else:
                 results = engine.search(f"img:\"{expression}\"" if photo.is_file() else expression, k=top)
             rows = [{"path": r.path, "score": round(r.score, 6), "width": r.info.width, "height": r.info.height} for r in results]
+    show_ranked(expression, rows, "word" if words_out else "path", as_json)
+
+
+def show_ranked(query: str, rows: list[dict], column: str, as_json: bool, **extra: object) -> None:
+    """Ranked results as JSON ({query, ...extra, results}) or as a table of rank, ``column`` and score."""
     if as_json:
-        print(json.dumps({"query": expression, "results": rows}, ensure_ascii=False))
+        print(json.dumps({"query": query, **extra, "results": rows}, ensure_ascii=False))
         return
-    table = Table(title=expression)
+    table = Table(title=query)
     table.add_column("#", justify="right", style="dim")
-    first = "word" if words_out else "path"
-    table.add_column(first, overflow="fold")
+    table.add_column(column, overflow="fold")
     table.add_column("score", justify="right")
     for rank, row in enumerate(rows, 1):
-        table.add_row(str(rank), row[first], f"{row['score']:.3f}")
+        table.add_row(str(rank), row[column], f"{row['score']:.3f}")
     console.print(table)
 
 
