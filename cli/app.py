@@ -49,14 +49,14 @@ SpaceOption = Annotated[
     typer.Option(
         "--space",
         help="Word vectors: a word2vec/GloVe/fastText/.kv file or a gensim-data name "
-        "[default: embedded GloVe 6B 50-d].",
+        "(default: embedded GloVe 6B 50-d).",
     ),
 ]
 
 
 ModelOption = Annotated[
     Path | None,
-    typer.Option("--model", help="A DeViSE model file from xmodal train [default: the shipped model]."),
+    typer.Option("--model", help="A DeViSE model file from xmodal train (default: the shipped model)."),
 ]
 
 
@@ -167,11 +167,11 @@ def evaluate_command(
 
 IndexOption = Annotated[
     Path | None,
-    typer.Option("--index", help="The index folder [default: $XMODAL_INDEX, else ~/.local/share/xmodal/index]."),
+    typer.Option("--index", help="The index folder (default: $XMODAL_INDEX, else ~/.local/share/xmodal/index)."),
 ]
 UrlOption = Annotated[
     str | None,
-    typer.Option("--qdrant-url", help="A Qdrant server or cluster to use instead of a folder [env: XMODAL_QDRANT_URL]."),
+    typer.Option("--qdrant-url", help="A Qdrant server or cluster to use instead of a folder (env: XMODAL_QDRANT_URL)."),
 ]
 
 

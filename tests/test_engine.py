@@ -204,3 +204,15 @@ def test_the_server_back_end_serves_the_same_api(tmp_path):
         assert engine.index(PHOTOS).added == 12
         assert names(engine.search("cat", k=1)) == ["chelsea.jpg"]
         assert "cat" in [hit.word for hit in engine.words(PHOTOS / "chelsea.jpg", k=10)]
+
+
+def test_ctrl_c_during_index_says_how_to_resume(monkeypatch, tmp_path):
+    from xmodal.engine import Engine
+
+    def interrupted(self, folder, quiet=True):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Engine, "index", interrupted)
+    result = runner.invoke(app, ["index", str(PHOTOS), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 130
+    assert "every finished batch is saved; run the same command to resume" in result.output
