@@ -43,7 +43,7 @@ def main() -> None:
 
             with tarfile.open(here.parent / "shared" / "data" / "imagenette-val.tar") as tar:
                 tar.extractall(here / "data", filter="data")
-    files = walk(folder)[: args.photos]
+    files = walk(folder).files[: args.photos]
     encoder = Encoder.load(WordSpace.load())
     visual = encoder.visual
 

@@ -15,8 +15,10 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from xmodal import WordSpace, XmodalError, parse
+from xmodal.expression import existing_file, image_query
 
 app = typer.Typer(
     help="Search photos by meaning in a word-vector space.",
@@ -38,7 +40,7 @@ def one_line_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except XmodalError as error:
-            err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+            err.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -130,7 +132,7 @@ def train(
 
     result = fit(data_set, ws, model_visual, config, spec, seen=classes[0] if classes else None, quiet=quiet, on_epoch=report)
     if result.dropped:
-        err.print(f"left out {len(result.dropped)} labels with no word vector: {', '.join(result.dropped)}", highlight=False)
+        err.print(f"left out {len(result.dropped)} labels with no word vector: {', '.join(result.dropped)}", markup=False)
     if any(data_set.splits):
         result.model.evaluation = evaluate(result.model, data_set, ws, model_visual, classes, quiet=quiet)
     path = result.model.save(out)
@@ -191,6 +193,8 @@ def index(
     from xmodal.engine import open as open_engine
 
     started = time.perf_counter()
+    if not folder.expanduser().is_dir():  # before an index is created for nothing
+        raise XmodalError(f"not a folder: {folder}")
     with open_engine(index_path, qdrant_url, space=space, model=model, create=True) as engine:
         try:
             summary = engine.index(folder, quiet=quiet)
@@ -200,7 +204,7 @@ def index(
         total = engine.count()
     if quiet:
         return
-    table = Table(title=f"indexed {folder}")
+    table = Table(title=Text(f"indexed {folder}"))
     for column in ("added", "updated", "moved", "removed", "unchanged", "failed", "in index", "time"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_row(
@@ -236,18 +240,18 @@ def query(
 
     if using not in (None, "semantic", "visual"):
         raise XmodalError(f"unknown --using {using!r}; choose semantic or visual")
-    photo = Path(expression).expanduser()
+    photo = existing_file(expression)
     with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
         if words_out:
             hits = engine.words(expression, k=top)
             rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
         else:
-            if photo.is_file() and using != "semantic":
+            if photo is not None and using != "semantic":
                 results = engine.similar(photo, k=top)
             elif using == "visual":
                 raise XmodalError("--using visual needs one photo as the query")
             else:
-                results = engine.search(f"img:\"{expression}\"" if photo.is_file() else expression, k=top)
+                results = engine.search(image_query(photo) if photo is not None else expression, k=top)
             rows = [{"path": r.path, "score": round(r.score, 6), "width": r.info.width, "height": r.info.height} for r in results]
     show_ranked(expression, rows, "word" if words_out else "path", as_json)
 
@@ -257,19 +261,19 @@ def show_ranked(query: str, rows: list[dict], column: str, as_json: bool, **extr
     if as_json:
         print(json.dumps({"query": query, **extra, "results": rows}, ensure_ascii=False))
         return
-    table = Table(title=query)
+    table = Table(title=Text(query))  # Text: a path like /photos/[best]/ is not markup
     table.add_column("#", justify="right", style="dim")
     table.add_column(column, overflow="fold")
     table.add_column("score", justify="right")
     for rank, row in enumerate(rows, 1):
-        table.add_row(str(rank), row[column], f"{row['score']:.3f}")
+        table.add_row(str(rank), Text(row[column]), f"{row['score']:.3f}")
     console.print(table)
 
 
 def console_summary(results: dict[str, dict[str, float]], title: str) -> None:
     """One row per evaluation setting, one column per metric."""
     metrics = list(dict.fromkeys(m for row in results.values() for m in row))
-    table = Table(title=title)
+    table = Table(title=Text(title))
     table.add_column("setting")
     for metric in metrics:
         table.add_column(metric, justify="right")

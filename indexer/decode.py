@@ -15,6 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from xmodal.heif import heif_supported
+
+heif_supported()  # HEIC photos decode here too, not only in the walk
+# Set once for the process: warnings.catch_warnings() is not thread-safe, and decoding runs in threads.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 # EXIF orientations that turn the picture a quarter, so width and height swap.
 _QUARTER_TURNS = {5, 6, 7, 8}
 
@@ -56,14 +62,12 @@ def decode(path: str, preprocess: Callable[[Image.Image], np.ndarray], size_hint
         return Photo(path, "", error=error)
     digest = content_hash(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if image.getexif().get(0x0112) in _QUARTER_TURNS:
-                    width, height = height, width
-                image.draft("RGB", (size_hint, size_hint))  # JPEG: decode at reduced scale, much faster
-                upright = ImageOps.exif_transpose(image).convert("RGB")
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if image.getexif().get(0x0112) in _QUARTER_TURNS:
+                width, height = height, width
+            image.draft("RGB", (size_hint, size_hint))  # JPEG: decode at reduced scale, much faster
+            upright = ImageOps.exif_transpose(image).convert("RGB")
         pixels = preprocess(upright)
     except Image.DecompressionBombError:
         return Photo(path, digest, error="too many pixels (decompression bomb guard)")

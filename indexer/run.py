@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.decode import content_hash, decode, read_bytes
-from indexer.walk import FileFacts, walk
+from indexer.walk import FileFacts, canonical, walk
 from xmodal.errors import XmodalError
 from xmodal.prefetch import prefetched_batches
 from xmodal.progress import photo_progress
@@ -58,19 +58,24 @@ def index_folder(
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise XmodalError(f"not a folder: {folder}")
-    files = walk(root)
-    on_disk = {facts.path: facts for facts in files}
-    prefix = str(root.resolve()) + os.sep
+    found = walk(root)
+    on_disk = {facts.path: facts for facts in found.files}
+    prefix = os.path.join(canonical(root), "")
     stored = {info.path: info for info in store.images() if info.path.startswith(prefix)}
-    summary = Summary()
+    summary = Summary(failed=list(found.failed))
     candidates = []
-    for facts in files:
+    for facts in found.files:
         info = stored.get(facts.path)
         if info is not None and info.size == facts.size and info.mtime_ns == facts.mtime_ns:
             summary.unchanged += 1
         else:
             candidates.append(facts)
-    gone = {path for path in stored if path not in on_disk}
+    unreadable = tuple(os.path.join(folder, "") for folder in found.unreadable)
+    gone = {
+        path
+        for path in stored
+        if path not in on_disk and not path.startswith(unreadable) and not os.path.lexists(path)
+    }  # a photo the walk skipped (hidden folder, HEIC without pillow-heif) is still there
 
     to_embed = _reuse_known_content(candidates, stored, gone, store, summary, workers)
     _embed(to_embed, stored, store, encoder, summary, quiet, batch_size, workers)
@@ -92,10 +97,15 @@ def _reuse_known_content(
     summary: Summary,
     workers: int | None,
 ) -> list[FileFacts]:
-    """Hash new and changed files; reuse stored vectors for content the index has. Returns the rest."""
+    """Hash new and changed files; reuse stored vectors for content the index has. Returns the rest.
+
+    A hash that a vanished path held is a move from there, even if a copy of the
+    same content also stays indexed elsewhere.
+    """
+    vanished = {stored[path].hash: path for path in gone}
     rest = []
     for batch in prefetched_batches(candidates, _hash_file, 64, workers):
-        reused = []
+        reused, moved_from = [], []
         for facts, digest, error in batch:
             if error is not None:
                 summary.failed.append((facts.path, error))
@@ -104,24 +114,26 @@ def _reuse_known_content(
             if old is not None and old.hash == digest:
                 source = store.get(facts.path)  # touched, not changed: keep the vectors, note the new mtime
                 summary.unchanged += 1
+            elif digest in vanished:
+                source = store.get(vanished.pop(digest))
+                moved_from.append(source.info.path)
+                summary.moved += 1
             else:
                 source = store.find_by_hash(digest)
+                if source is not None:
+                    summary.updated += old is not None
+                    summary.added += old is None  # a copy of a photo already indexed
             if source is None:
                 rest.append(facts)
                 continue
             info = ImageInfo(facts.path, digest, facts.size, facts.mtime_ns, source.info.width, source.info.height)
             reused.append(ImageRecord(info, source.semantic, source.visual))
-            if old is None or old.hash == digest:
-                if source.info.path in gone:  # the old path vanished: the file moved
-                    gone.discard(source.info.path)
-                    store.delete_paths([source.info.path])
-                    summary.moved += 1
-                elif old is None:
-                    summary.added += 1  # a copy of a photo already indexed
-            else:
-                summary.updated += 1
         if reused:
             store.upsert_images(reused)
+            store.flush()
+        if moved_from:  # only once the vectors are safe at their new paths
+            gone.difference_update(moved_from)
+            store.delete_paths(moved_from)
             store.flush()
     return rest
 
@@ -141,29 +153,41 @@ def _embed(
     batch_size: int,
     workers: int | None,
 ) -> None:
-    """Decode in threads ahead of the model; write and flush every batch as it is made."""
+    """Decode in threads ahead of the model; write and flush every batch as it is made.
+
+    Files with the same new content are embedded once: later ones reuse the vectors.
+    """
     if not files:
         return
     visual = encoder.visual
     load = partial(decode, preprocess=visual.preprocess, size_hint=visual.image_size + 32)
     facts_of = {facts.path: facts for facts in files}
+    made_at: dict[str, str] = {}  # content hash -> a path written this run (paths, not vectors: memory stays small)
     with photo_progress(quiet) as progress:
         task = progress.add_task(f"indexing ({visual.id})", total=len(files))
         for batch in prefetched_batches([facts.path for facts in files], load, batch_size, workers):
             photos = [photo for photo in batch if photo.error is None]
             summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
-            if photos:
-                semantic, features = encoder.embed_pixels(np.stack([photo.pixels for photo in photos]))
-                records = []
-                for photo, sem, vis in zip(photos, semantic, features):
-                    facts = facts_of[photo.path]
-                    info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
-                    records.append(ImageRecord(info, sem, vis))
+            vectors = {}
+            for photo in photos:
+                if photo.hash in made_at and photo.hash not in vectors:
+                    earlier = store.get(made_at[photo.hash])
+                    vectors[photo.hash] = (earlier.semantic, earlier.visual)
+            fresh = list({photo.hash: photo for photo in photos if photo.hash not in vectors}.values())
+            if fresh:
+                semantic, features = encoder.embed_pixels(np.stack([photo.pixels for photo in fresh]))
+                vectors.update((photo.hash, (sem, vis)) for photo, sem, vis in zip(fresh, semantic, features))
+            records = []
+            for photo in photos:
+                facts = facts_of[photo.path]
+                info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
+                records.append(ImageRecord(info, *vectors[photo.hash]))
+                made_at.setdefault(photo.hash, photo.path)
+                if photo.path in stored:
+                    summary.updated += 1
+                else:
+                    summary.added += 1
+            if records:
                 store.upsert_images(records)
                 store.flush()
-                for photo in photos:
-                    if photo.path in stored:
-                        summary.updated += 1
-                    else:
-                        summary.added += 1
             progress.advance(task, len(batch))

@@ -216,3 +216,30 @@ def test_ctrl_c_during_index_says_how_to_resume(monkeypatch, tmp_path):
     result = runner.invoke(app, ["index", str(PHOTOS), "--index", str(tmp_path / "index")])
     assert result.exit_code == 130
     assert "every finished batch is saved; run the same command to resume" in result.output
+
+
+def test_user_text_is_never_read_as_markup(indexed, tmp_path):
+    photos, index = indexed
+    result = runner.invoke(app, ["query", "[/b]", "--index", str(index)])
+    assert result.exit_code == 1 and "[/b]" in result.output and "Traceback" not in result.output
+    odd = tmp_path / "[best]" / 'my "fav" photo.jpg'
+    odd.parent.mkdir()
+    shutil.copy(photos / "chelsea.jpg", odd)
+    result = runner.invoke(app, ["query", str(odd), "--using", "semantic", "--index", str(index), "-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert "[best]" in result.output and "chelsea.jpg" in result.output
+
+
+@pytest.mark.parametrize(
+    "query, message", [("x" * 300, "unknown word"), ("~nosuchuser/dog.jpg", "image file not found")]
+)
+def test_odd_text_that_is_no_file_gets_a_one_line_error(indexed, query, message):
+    _, index = indexed
+    result = runner.invoke(app, ["query", query, "--index", str(index)])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_indexing_a_missing_folder_creates_no_index(tmp_path):
+    result = runner.invoke(app, ["index", str(tmp_path / "typo"), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 1 and "not a folder" in result.output
+    assert not (tmp_path / "index").exists()

@@ -71,7 +71,7 @@ def store(tmp_path):
 
 
 def test_walk_finds_photos_by_suffix_in_any_case_and_skips_hidden(folder):
-    names = sorted(os.path.relpath(f.path, folder) for f in walk(folder))
+    names = sorted(os.path.relpath(f.path, folder) for f in walk(folder).files)
     assert names == ["a.jpg", "f.tiff", "g.gif", "trip/b.JPG", "trip/c.png", "trip/day1/d.webp", "trip/day1/e.bmp"]
 
 
@@ -214,4 +214,66 @@ def test_heic_photos_are_indexed_when_pillow_heif_is_installed(folder, store, mo
     assert summary.added == 8 and not summary.failed
     assert store.get(str(folder / "phone.HEIC")).info.width == 40
     monkeypatch.setattr(indexer.walk, "heif_supported", lambda: False)
-    assert "phone.HEIC" not in [os.path.basename(f.path) for f in walk(folder)]
+    assert "phone.HEIC" not in [os.path.basename(f.path) for f in walk(folder).files]
+
+
+def test_a_name_that_is_not_utf8_is_reported_not_fatal(folder, store):
+    bad = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+    shutil.copy(folder / "a.jpg", bad)
+    summary = run(folder, store, CountingEncoder())
+    assert summary.added == 7
+    assert [reason for _, reason in summary.failed] == ["file name is not valid UTF-8"]
+    assert summary.failed[0][0].endswith("caf\\xe9.jpg")
+
+
+def test_moved_then_copied_content_is_embedded_never(folder, store):
+    run(folder, store, CountingEncoder())
+    shutil.move(folder / "a.jpg", folder / "b2.jpg")
+    shutil.copy(folder / "b2.jpg", folder / "c2.jpg")
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert (summary.moved, summary.added, summary.removed) == (1, 1, 0)
+    assert encoder.embedded == [] and store.count() == 8
+
+
+def test_moving_one_of_two_copies_is_a_move(folder, store):
+    shutil.copy(folder / "a.jpg", folder / "z.jpg")
+    run(folder, store, CountingEncoder())
+    shutil.move(folder / "z.jpg", folder / "x.jpg")
+    summary = run(folder, store, CountingEncoder())
+    assert (summary.moved, summary.added, summary.removed) == (1, 0, 0)
+    assert store.get(str(folder / "z.jpg")) is None and store.get(str(folder / "a.jpg")) is not None
+
+
+def test_identical_new_photos_are_embedded_once(folder, store):
+    for i in range(5):
+        shutil.copy(folder / "a.jpg", folder / f"dup{i}.jpg")
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert summary.added == 12 and sum(encoder.embedded) == 7  # 6 distinct photos + the gif
+
+
+def test_photos_the_walk_skips_but_that_exist_are_kept(folder, store):
+    hidden = folder / ".hidden"
+    run(hidden, store, CountingEncoder())  # indexed on its own
+    summary = run(folder, store, CountingEncoder())
+    assert summary.removed == 0
+    assert store.get(str(hidden / "skip.png")) is not None
+
+
+def test_symlinked_folders_and_files_get_one_canonical_path(folder, tmp_path):
+    from indexer.walk import canonical
+
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    assert canonical(link / "a.jpg") == str(folder.resolve() / "a.jpg")
+    (folder / "alias.jpg").symlink_to(folder / "a.jpg")
+    assert canonical(folder / "alias.jpg").endswith("alias.jpg")  # the file's own name is kept
+
+
+def test_an_index_path_below_a_file_is_a_clear_error(tmp_path):
+    from xmodal import XmodalError
+
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(XmodalError, match="cannot open index .*file.txt/index"):
+        open_store(tmp_path / "file.txt" / "index", dim=3, visual_dim=3)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.walk import canonical
 from xmodal.errors import IncompatibleSpace, XmodalError
-from xmodal.expression import Expression, QueryVector, parse
+from xmodal.expression import Expression, QueryVector, existing_file, image_query, parse
 from xmodal.store import ImageInfo, Store, open_store
 from xmodal.words import Neighbour, SpaceIdentity, WordSpace
 
@@ -58,6 +59,8 @@ class Engine:
         from indexer.run import index_folder
         from xmodal.vocabulary import VOCABULARY, default_vocabulary
 
+        if not Path(folder).expanduser().is_dir():  # before any setup work on a new index
+            raise XmodalError(f"not a folder: {folder}")
         encoder = self.encoder
         meta = self.store.meta
         if meta.get("encoder") and meta["encoder"] != encoder.identity():
@@ -85,7 +88,7 @@ class Engine:
     def search(self, query: str | Expression, k: int = 10) -> list[Result]:
         """Photos nearest an expression of words, phrases and photos, in the word space."""
         expression = parse(query) if isinstance(query, str) else query
-        exclude = [str(path.resolve()) for path in expression.images]
+        exclude = [canonical(path) for path in expression.images]
         return self._results(self.store.search(self._query(expression).vector, "semantic", k, exclude))
 
     def words(self, query: str | os.PathLike | Expression, k: int = 10) -> list[Neighbour]:
@@ -96,15 +99,15 @@ class Engine:
 
     def similar(self, photo: str | os.PathLike, k: int = 10) -> list[Result]:
         """Photos that look like ``photo``: the visual model's own features, not meanings."""
-        path = Path(photo).expanduser()
-        if not path.is_file():
+        path = existing_file(str(photo))
+        if path is None:
             raise XmodalError(f"image file not found: {photo}")
-        stored = self.store.get(str(path.resolve()))
+        stored = self.store.get(canonical(path))
         if stored is not None and stored.visual is not None:
             vector = stored.visual
         else:
             vector = self._embed_file(path)[1]
-        return self._results(self.store.search(vector, "visual", k, [str(path.resolve())]))
+        return self._results(self.store.search(vector, "visual", k, [canonical(path)]))
 
     def count(self) -> int:
         return self.store.count()
@@ -143,7 +146,7 @@ class Engine:
         return self.space.query(expression, self._encode_image)
 
     def _encode_image(self, path: Path) -> np.ndarray:
-        stored = self.store.get(str(Path(path).resolve()))
+        stored = self.store.get(canonical(path))
         if stored is not None:
             return stored.semantic  # indexed already: no model needed
         return self._embed_file(Path(path))[0]
@@ -197,8 +200,5 @@ def _visual_dim(devise) -> int:
 def _as_expression(query: str | os.PathLike | Expression) -> Expression:
     if isinstance(query, Expression):
         return query
-    text = str(query)
-    if Path(text).expanduser().is_file():  # a photo path, whatever its name looks like
-        quote = "'" if '"' in text else '"'
-        return parse(f"img:{quote}{text}{quote}")
-    return parse(text)
+    photo = existing_file(str(query))  # a photo path, whatever its name looks like
+    return image_query(photo) if photo is not None else parse(str(query))

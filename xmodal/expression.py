@@ -236,15 +236,25 @@ def _looks_like_image(token: str) -> bool:
     )
 
 
-def _existing_image(path: str) -> str:
+def existing_file(text: str) -> Path | None:
+    """``text`` as a path to an existing file (``~`` expanded), or None, whatever the text holds."""
     try:
-        resolved = Path(path).expanduser()
-        found = resolved.is_file()
+        path = Path(text).expanduser()
+        return path if path.is_file() else None
     except (RuntimeError, ValueError, OSError):  # unknown ~user, NUL byte, name too long
-        found = False
-    if not found:
+        return None
+
+
+def image_query(path: str | Path) -> Expression:
+    """An expression of one photo, built directly: no quoting, whatever the name holds."""
+    return Expression((Term("image", str(path)),))
+
+
+def _existing_image(path: str) -> str:
+    found = existing_file(path)
+    if found is None:
         raise ExpressionError(f"image file not found: {path}")
-    return str(resolved)
+    return str(found)
 
 
 _NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+\.")

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from PIL import Image, ImageOps
 from xmodal.errors import XmodalError
+from xmodal.heif import heif_supported
 from xmodal.prefetch import prefetched_batches
 from xmodal.progress import photo_progress
 from xmodal.visual import VisualModel
@@ -31,6 +32,7 @@ MANIFEST, PROGRESS, FEATURES, LOGITS = "manifest.json", "progress.json", "featur
 
 def read_image(path: str | os.PathLike) -> Image.Image:
     """A picture upright (its EXIF orientation applied) and in RGB, or an XmodalError naming the file."""
+    heif_supported()
     try:
         with Image.open(path) as image:
             return ImageOps.exif_transpose(image).convert("RGB")

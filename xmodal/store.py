@@ -500,14 +500,20 @@ def _lock_index(folder: Path) -> int:
     ``flock`` goes away with the process however it ends, so a crash never
     leaves a stale lock; the file keeps the holder's pid for the message.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise XmodalError(f"cannot open index {folder}: {error.strerror or error}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
         raise XmodalError(f"index {folder} is in use by another xmodal process (pid {holder})") from None
+    except OSError as error:
+        os.close(fd)
+        raise XmodalError(f"cannot lock index {folder}: {error.strerror or error}") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
     return fd
