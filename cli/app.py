@@ -62,6 +62,109 @@ ModelOption = Annotated[
 ]
 
 
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", help="The index folder (default: $XMODAL_INDEX, else ~/.local/share/xmodal/index)."),
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--qdrant-url", help="A Qdrant server or cluster to use instead of a folder (env: XMODAL_QDRANT_URL)."),
+]
+
+
+@app.command()
+@one_line_errors
+def index(
+    folder: Annotated[Path, typer.Argument(help="A folder of photos, searched recursively.")],
+    index_path: IndexOption = None,
+    qdrant_url: UrlOption = None,
+    space: SpaceOption = None,
+    model: ModelOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (for scripts).")] = False,
+) -> None:
+    """Index the photos under FOLDER; a rerun only embeds new or changed files."""
+    import time
+
+    from xmodal.engine import open as open_engine
+
+    started = time.perf_counter()
+    if not folder.expanduser().is_dir():  # before an index is created for nothing
+        raise XmodalError(f"not a folder: {folder}")
+    with open_engine(index_path, qdrant_url, space=space, model=model, create=True) as engine:
+        try:
+            summary = engine.index(folder, quiet=quiet)
+        except KeyboardInterrupt:
+            err.print("interrupted: every finished batch is saved; run the same command to resume", highlight=False)
+            raise typer.Exit(130) from None
+        total = engine.count()
+    if quiet:
+        return
+    table = Table(title=Text(f"indexed {folder}"))
+    for column in ("added", "updated", "moved", "removed", "unchanged", "failed", "in index", "time"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_row(
+        *(str(n) for n in (summary.added, summary.updated, summary.moved, summary.removed, summary.unchanged)),
+        str(len(summary.failed)), str(total), f"{time.perf_counter() - started:.1f} s",
+    )
+    console.print(table)
+    for path, reason in summary.failed:
+        err.print(f"skipped {path}: {reason}", highlight=False, markup=False)
+
+
+@app.command()
+@one_line_errors
+def query(
+    expression: Annotated[str, typer.Argument(help='Words, phrases, arithmetic and photos: "dog", "king - man + woman", "beach.jpg - summer + winter", or one photo.')],
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")] = 10,
+    words_out: Annotated[bool, typer.Option("--words", help="Give the nearest vocabulary words instead of photos.")] = False,
+    using: Annotated[str | None, typer.Option("--using", help="semantic (meaning, the word space) or visual (looks, the visual model's features).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    index_path: IndexOption = None,
+    qdrant_url: UrlOption = None,
+    space: SpaceOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Search the index: text finds photos by meaning, a photo finds look-alikes.
+
+    Text, or text mixed with photos, finds photos by meaning (the word space).
+    A single photo finds photos that look like it (the visual model's own
+    features; --using semantic finds photos that mean the same instead).
+    --words gives the vocabulary words nearest a photo or an expression.
+    """
+    from xmodal.engine import open as open_engine
+
+    if using not in (None, "semantic", "visual"):
+        raise XmodalError(f"unknown --using {using!r}; choose semantic or visual")
+    photo = existing_file(expression)
+    with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
+        if words_out:
+            hits = engine.words(expression, k=top)
+            rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
+        else:
+            if photo is not None and using != "semantic":
+                results = engine.similar(photo, k=top)
+            elif using == "visual":
+                raise XmodalError("--using visual needs one photo as the query")
+            else:
+                results = engine.search(image_query(photo) if photo is not None else expression, k=top)
+            rows = [{"path": r.path, "score": round(r.score, 6), "width": r.info.width, "height": r.info.height} for r in results]
+    show_ranked(expression, rows, "word" if words_out else "path", as_json)
+
+
+def show_ranked(query: str, rows: list[dict], column: str, as_json: bool, **extra: object) -> None:
+    """Ranked results as JSON ({query, ...extra, results}) or as a table of rank, ``column`` and score."""
+    if as_json:
+        print(json.dumps({"query": query, **extra, "results": rows}, ensure_ascii=False))
+        return
+    table = Table(title=Text(query))  # Text: a path like /photos/[best]/ is not markup
+    table.add_column("#", justify="right", style="dim")
+    table.add_column(column, overflow="fold")
+    table.add_column("score", justify="right")
+    for rank, row in enumerate(rows, 1):
+        table.add_row(str(rank), Text(row[column]), f"{row['score']:.3f}")
+    console.print(table)
+
+
 @app.command()
 @one_line_errors
 def words(
@@ -165,109 +268,6 @@ def evaluate_command(
         print(json.dumps(results))
     else:
         console_summary(results, f"{model} on {data}")
-
-
-IndexOption = Annotated[
-    Path | None,
-    typer.Option("--index", help="The index folder (default: $XMODAL_INDEX, else ~/.local/share/xmodal/index)."),
-]
-UrlOption = Annotated[
-    str | None,
-    typer.Option("--qdrant-url", help="A Qdrant server or cluster to use instead of a folder (env: XMODAL_QDRANT_URL)."),
-]
-
-
-@app.command()
-@one_line_errors
-def index(
-    folder: Annotated[Path, typer.Argument(help="A folder of photos, searched recursively.")],
-    index_path: IndexOption = None,
-    qdrant_url: UrlOption = None,
-    space: SpaceOption = None,
-    model: ModelOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (for scripts).")] = False,
-) -> None:
-    """Index the photos under FOLDER; a rerun only embeds new or changed files."""
-    import time
-
-    from xmodal.engine import open as open_engine
-
-    started = time.perf_counter()
-    if not folder.expanduser().is_dir():  # before an index is created for nothing
-        raise XmodalError(f"not a folder: {folder}")
-    with open_engine(index_path, qdrant_url, space=space, model=model, create=True) as engine:
-        try:
-            summary = engine.index(folder, quiet=quiet)
-        except KeyboardInterrupt:
-            err.print("interrupted: every finished batch is saved; run the same command to resume", highlight=False)
-            raise typer.Exit(130) from None
-        total = engine.count()
-    if quiet:
-        return
-    table = Table(title=Text(f"indexed {folder}"))
-    for column in ("added", "updated", "moved", "removed", "unchanged", "failed", "in index", "time"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_row(
-        *(str(n) for n in (summary.added, summary.updated, summary.moved, summary.removed, summary.unchanged)),
-        str(len(summary.failed)), str(total), f"{time.perf_counter() - started:.1f} s",
-    )
-    console.print(table)
-    for path, reason in summary.failed:
-        err.print(f"skipped {path}: {reason}", highlight=False, markup=False)
-
-
-@app.command()
-@one_line_errors
-def query(
-    expression: Annotated[str, typer.Argument(help='Words, phrases, arithmetic and photos: "dog", "king - man + woman", "beach.jpg - summer + winter", or one photo.')],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")] = 10,
-    words_out: Annotated[bool, typer.Option("--words", help="Give the nearest vocabulary words instead of photos.")] = False,
-    using: Annotated[str | None, typer.Option("--using", help="semantic (meaning, the word space) or visual (looks, the visual model's features).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    index_path: IndexOption = None,
-    qdrant_url: UrlOption = None,
-    space: SpaceOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Search the index.
-
-    Text, or text mixed with photos, finds photos by meaning (the word space).
-    A single photo finds photos that look like it (the visual model's own
-    features; --using semantic finds photos that mean the same instead).
-    --words gives the vocabulary words nearest a photo or an expression.
-    """
-    from xmodal.engine import open as open_engine
-
-    if using not in (None, "semantic", "visual"):
-        raise XmodalError(f"unknown --using {using!r}; choose semantic or visual")
-    photo = existing_file(expression)
-    with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
-        if words_out:
-            hits = engine.words(expression, k=top)
-            rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
-        else:
-            if photo is not None and using != "semantic":
-                results = engine.similar(photo, k=top)
-            elif using == "visual":
-                raise XmodalError("--using visual needs one photo as the query")
-            else:
-                results = engine.search(image_query(photo) if photo is not None else expression, k=top)
-            rows = [{"path": r.path, "score": round(r.score, 6), "width": r.info.width, "height": r.info.height} for r in results]
-    show_ranked(expression, rows, "word" if words_out else "path", as_json)
-
-
-def show_ranked(query: str, rows: list[dict], column: str, as_json: bool, **extra: object) -> None:
-    """Ranked results as JSON ({query, ...extra, results}) or as a table of rank, ``column`` and score."""
-    if as_json:
-        print(json.dumps({"query": query, **extra, "results": rows}, ensure_ascii=False))
-        return
-    table = Table(title=Text(query))  # Text: a path like /photos/[best]/ is not markup
-    table.add_column("#", justify="right", style="dim")
-    table.add_column(column, overflow="fold")
-    table.add_column("score", justify="right")
-    for rank, row in enumerate(rows, 1):
-        table.add_row(str(rank), Text(row[column]), f"{row['score']:.3f}")
-    console.print(table)
 
 
 def console_summary(results: dict[str, dict[str, float]], title: str) -> None:
