@@ -4,7 +4,7 @@
 
 Each argument is ``INPUT,LOSS,LR,EPOCHS,TOP`` followed by optional
 ``key=value`` settings of TrainConfig/InputSpec (``temperature``, ``anchor``,
-``distill``, ``optimizer``). It reads the features that benchmarks/results.py
+``distill``, ``optimizer``, ``seed``). It reads the features that benchmarks/results.py
 cached (run that first) and prints one line per setting: Tiny seen, zero-shot,
 generalized S/U/H, Imagenette vs 1k and 21k names, text-to-image P@10 and mAP,
 CIFAR-10, all hit@1 except the retrieval pair.
@@ -36,7 +36,8 @@ def parse_setting(text: str) -> tuple[InputSpec, TrainConfig]:
     layers, loss, lr, epochs, top, *extra = text.split(",")
     options = dict(item.split("=", 1) for item in extra)
     spec_options = {k: float(v) for k, v in options.items() if k in SPEC_KEYS}
-    config_options = {k: (v if k == "optimizer" else float(v)) for k, v in options.items() if k not in SPEC_KEYS}
+    kinds = {"optimizer": str, "seed": int}
+    config_options = {k: kinds.get(k, float)(v) for k, v in options.items() if k not in SPEC_KEYS}
     spec = InputSpec.parse(layers, int(top), **spec_options)
     return spec, TrainConfig(loss=loss, lr=float(lr), epochs=int(epochs), **config_options)
 
