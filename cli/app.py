@@ -56,6 +56,8 @@ SpaceOption = Annotated[
 ]
 
 
+TopOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ModelOption = Annotated[
     Path | None,
     typer.Option("--model", help="A DeViSE model file from xmodal train (default: the shipped model)."),
@@ -115,10 +117,10 @@ def index(
 @one_line_errors
 def query(
     expression: Annotated[str, typer.Argument(help='Words, phrases, arithmetic and photos: "dog", "king - man + woman", "beach.jpg - summer + winter", or one photo.')],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")] = 10,
+    top: TopOption = 10,
     words_out: Annotated[bool, typer.Option("--words", help="Give the nearest vocabulary words instead of photos.")] = False,
     using: Annotated[str | None, typer.Option("--using", help="semantic (meaning, the word space) or visual (looks, the visual model's features).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
     index_path: IndexOption = None,
     qdrant_url: UrlOption = None,
     space: SpaceOption = None,
@@ -169,8 +171,8 @@ def show_ranked(query: str, rows: list[dict], column: str, as_json: bool, **extr
 @one_line_errors
 def words(
     expression: Annotated[str, typer.Argument(help='A query expression, e.g. "king - man + woman".')],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many words to show.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    top: TopOption = 10,
+    as_json: JsonOption = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Search only the N most frequent words (GloVe is frequency-ordered; rare words are often noise).")] = None,
     space: SpaceOption = None,
     model: ModelOption = None,
@@ -248,7 +250,7 @@ def evaluate_command(
     model: Annotated[Path, typer.Argument(help="A model file from xmodal train.")],
     data: Annotated[Path, typer.Argument(help="Labeled photos: class folders or a CSV (its val/test rows are used).")],
     split: Annotated[Path | None, typer.Option("--split", help="Seen/unseen class JSON: report seen, zero-shot and generalized.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
     space: SpaceOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

@@ -18,6 +18,7 @@ from xmodal.errors import XmodalError
 from xmodal.words import WordSpace
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "efficientnet-lite0-glove-6b-50d.safetensors"
+_BATCH = 32
 
 
 class Encoder:
@@ -41,12 +42,25 @@ class Encoder:
         model = DeviseModel.load(path or DEFAULT_MODEL, space=space.identity)
         return cls(load_visual(model.visual["id"]), model)
 
-    def encode_images(self, paths: Sequence[str | os.PathLike], quiet: bool = True) -> np.ndarray:
-        """Unit word-space vectors, one row per path."""
-        from xmodal.features import extract_features
+    def embed_files(self, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
+        """(word-space vectors, visual features) of photo files, decoded exactly as the
+        indexer decodes them, so a photo outside an index matches itself inside one."""
+        from indexer.decode import decode
 
-        features, logits = extract_features(paths, self.visual, quiet=quiet)
-        return self.model.encode(features, logits)
+        semantic, visual = [], []
+        for start in range(0, len(paths), _BATCH):
+            photos = [decode(str(p), self.visual.preprocess, self.visual.image_size + 32) for p in paths[start : start + _BATCH]]
+            for photo in photos:
+                if photo.error is not None:
+                    raise XmodalError(f"cannot read image {photo.path}: {photo.error}")
+            batch_semantic, batch_visual = self.embed_pixels(np.stack([photo.pixels for photo in photos]))
+            semantic.append(batch_semantic)
+            visual.append(batch_visual)
+        return np.concatenate(semantic), np.concatenate(visual)
+
+    def encode_images(self, paths: Sequence[str | os.PathLike]) -> np.ndarray:
+        """Unit word-space vectors, one row per path."""
+        return self.embed_files(paths)[0]
 
     def encode_image(self, path: str | os.PathLike) -> np.ndarray:
         return self.encode_images([path])[0]

@@ -41,7 +41,9 @@ class Result:
 class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""
 
-    def __init__(self, store: Store, space: WordSpace, model: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, store: Store, space: WordSpace, model: str | os.PathLike | None = None, encoder=None
+    ) -> None:
         self.store = store
         self.space = space
         self._model_path = model
@@ -51,6 +53,8 @@ class Engine:
             SpaceIdentity.from_dict(built_with).require_same(
                 space.identity, f"index {store.location} (re-index it to use another word space)"
             )
+        if encoder is not None:
+            self._use(encoder)
 
     # -- writing ----------------------------------------------------------------
 
@@ -61,15 +65,8 @@ class Engine:
 
         if not Path(folder).expanduser().is_dir():  # before any setup work on a new index
             raise XmodalError(f"not a folder: {folder}")
-        encoder = self.encoder
-        meta = self.store.meta
-        if meta.get("encoder") and meta["encoder"] != encoder.identity():
-            raise XmodalError(
-                f"index {self.store.location} was built with another encoder "
-                f"({meta['encoder'].get('visual', {}).get('id')}, map {meta['encoder'].get('map')}); "
-                "index into a new --index folder, or delete this one to rebuild it"
-            )
-        if not meta:
+        encoder = self.encoder  # refuses an index that another encoder built
+        if not self.store.meta:
             words, vectors = default_vocabulary(self.space)
             self.store.upsert_words(words, vectors)
             self.store.set_meta(
@@ -106,7 +103,7 @@ class Engine:
         if stored is not None and stored.visual is not None:
             vector = stored.visual
         else:
-            vector = self._embed_file(path)[1]
+            vector = self.encoder.embed_files([path])[1][0]
         return self._results(self.store.search(vector, "visual", k, [canonical(path)]))
 
     def count(self) -> int:
@@ -129,16 +126,19 @@ class Engine:
         if self._encoder is None:
             from xmodal.encoder import Encoder
 
-            encoder = Encoder.load(self.space, self._model_path)
-            built_with = self.store.meta.get("encoder")
-            if built_with and built_with != encoder.identity():
-                raise IncompatibleSpace(
-                    f"index {self.store.location} was built with another encoder "
-                    f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
-                    "use the model it was built with, or re-index"
-                )
-            self._encoder = encoder
+            self._use(Encoder.load(self.space, self._model_path))
         return self._encoder
+
+    def _use(self, encoder) -> None:
+        """Take ``encoder`` for this index, unless the index was built with another."""
+        built_with = self.store.meta.get("encoder")
+        if built_with and built_with != encoder.identity():
+            raise IncompatibleSpace(
+                f"index {self.store.location} was built with another encoder "
+                f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
+                "use the model it was built with, or re-index"
+            )
+        self._encoder = encoder
 
     def _query(self, expression: Expression) -> QueryVector:
         if not self.store.count():
@@ -149,17 +149,7 @@ class Engine:
         stored = self.store.get(canonical(path))
         if stored is not None:
             return stored.semantic  # indexed already: no model needed
-        return self._embed_file(Path(path))[0]
-
-    def _embed_file(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
-        from indexer.decode import decode
-
-        visual = self.encoder.visual
-        photo = decode(str(path), visual.preprocess, visual.image_size + 32)
-        if photo.error is not None:
-            raise XmodalError(f"cannot read image {path}: {photo.error}")
-        semantic, features = self.encoder.embed_pixels(photo.pixels[None])
-        return semantic[0], features[0]
+        return self.encoder.encode_image(path)
 
     def _results(self, hits) -> list[Result]:
         return [Result(hit.path, hit.score, hit.info) for hit in hits]
@@ -176,25 +166,18 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
     """Open the index a user means (``index`` folder, ``url`` of a Qdrant server, or the
     defaults in :func:`xmodal.store.open_store`); ``create`` makes it if missing."""
     words = WordSpace.load(space)
-    dims = {}
-    if create:
-        from xmodal.encoder import DEFAULT_MODEL
-        from xmodal.devise import DeviseModel
+    encoder, dims = None, {}
+    if create:  # the encoder sizes a new index, and then serves it: load it once
+        from xmodal.encoder import Encoder
 
-        devise = DeviseModel.load(model or DEFAULT_MODEL, space=words.identity)
-        dims = {"dim": words.dim, "visual_dim": _visual_dim(devise)}
+        encoder = Encoder.load(words, model)
+        dims = {"dim": words.dim, "visual_dim": encoder.visual.feature_dim}
     store = open_store(index, url, **dims)
     try:
-        return Engine(store, words, model)
+        return Engine(store, words, model, encoder)
     except BaseException:
         store.close()  # release the lock: a refused index stays usable
         raise
-
-
-def _visual_dim(devise) -> int:
-    from xmodal.visual import load_visual
-
-    return load_visual(devise.visual["id"]).feature_dim
 
 
 def _as_expression(query: str | os.PathLike | Expression) -> Expression:

@@ -50,15 +50,13 @@ def classifier_label_matrix(space: WordSpace, visual) -> np.ndarray:
     return label_matrix(space, labels)
 
 
-def initial_map(spec: InputSpec, space: WordSpace, visual) -> np.ndarray | None:
-    """Start at ConSE when the map reads the classifier: its block is the class vectors,
-    any pooled block starts at zero. A pooled-only map starts at random."""
+def initial_map(spec: InputSpec, classes: np.ndarray | None, feature_dim: int) -> np.ndarray | None:
+    """Start at ConSE when the map reads the classifier: its block is the class vectors
+    (``classes``), any pooled block starts at zero. A pooled-only map starts at random."""
     if "conse" not in spec.layers:
         return None
     blocks = [
-        classifier_label_matrix(space, visual)
-        if layer == "conse"
-        else np.zeros((visual.feature_dim, space.dim), dtype=np.float32)
+        classes if layer == "conse" else np.zeros((feature_dim, classes.shape[1]), dtype=np.float32)
         for layer in spec.layers
     ]
     return np.concatenate(blocks, axis=0)
@@ -88,10 +86,9 @@ def train(
     rows = rows.select(np.isin(np.array(rows.labels), vectors.names))
     features, logits = visual_outputs(visual, rows.paths, quiet)
     standardizer = Standardizer.fit(np.asarray(features)) if "pooled" in spec.layers else None
-    init = initial_map(spec, space, visual)
-    usable = None
-    if "conse" in spec.layers:
-        usable = np.linalg.norm(classifier_label_matrix(space, visual), axis=1) > 0
+    classes = classifier_label_matrix(space, visual) if "conse" in spec.layers else None
+    init = initial_map(spec, classes, visual.feature_dim)
+    usable = np.linalg.norm(classes, axis=1) > 0 if classes is not None else None
     inputs = build_inputs(spec, features, logits, standardizer, usable)
     weight = fit_map(inputs, rows.targets(vectors.names), vectors.vectors, config, init=init, on_epoch=on_epoch)
     model = DeviseModel(
