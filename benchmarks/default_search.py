@@ -4,10 +4,11 @@
 
 Each argument is ``INPUT,LOSS,LR,EPOCHS,TOP`` followed by optional
 ``key=value`` settings of TrainConfig/InputSpec (``temperature``, ``anchor``,
-``distill``, ``optimizer``, ``seed``). It reads the features that benchmarks/results.py
+``distill``, ``centre``, ``optimizer``, ``seed``); ``0,0`` for LR and EPOCHS keeps the
+initial map (for ``conse``, ConSE itself). It reads the features that benchmarks/results.py
 cached (run that first) and prints one line per setting: Tiny seen, zero-shot,
 generalized S/U/H, Imagenette vs 1k and 21k names, text-to-image P@10 and mAP,
-CIFAR-10, all hit@1 except the retrieval pair.
+CIFAR-10, all hit@1 except the Imagenette hit@5 and the retrieval pair.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from xmodal.train import train, visual_outputs  # noqa: E402
 from xmodal.visual import load_visual  # noqa: E402
 from xmodal.words import WordSpace  # noqa: E402
 
-COLUMNS = ["seen hit@1", "zero-shot hit@1", "gen seen", "gen unseen", "gen H", "nette/1k hit@1",
-           "nette/21k hit@1", "text→image P@10", "text→image mAP", "cifar10 hit@1"]
+COLUMNS = ["seen hit@1", "zero-shot hit@1", "gen seen", "gen unseen", "gen H", "nette/1k hit@1", "nette/1k hit@5",
+           "nette/21k hit@1", "nette/21k hit@5", "text→image P@10", "text→image mAP", "cifar10 hit@1"]
+HEADS = ["seen ", "zero ", "genS ", "genU ", "genH ", "1k@1 ", "1k@5 ", "21k@1", "21k@5", "P@10 ", "mAP  ", "cifar"]
 SPEC_KEYS = {"temperature"}
 
 
@@ -56,7 +58,7 @@ def main() -> None:
         features, logits = visual_outputs(visual, rows.paths, quiet=True)
         data[name] = Split(rows, np.asarray(features), np.asarray(logits))
     seen_names = {n for n, label in tiny.classes.items() if n in seen or label.wnid in seen}
-    print("setting".ljust(50), "  ".join(c.split()[0][:9] for c in COLUMNS))
+    print("setting".ljust(50), " ".join(HEADS))
     for setting in sys.argv[1:]:
         started = time.perf_counter()
         spec, config = parse_setting(setting)

@@ -204,11 +204,12 @@ def train(
     input_layers: Annotated[str, typer.Option("--input", help="Visual layers the map reads: pooled, conse or pooled+conse.")] = "pooled",
     top: Annotated[int, typer.Option("--top", min=1, help="ConSE's T for the conse input.")] = 10,
     temperature: Annotated[float, typer.Option("--temperature", min=0.01, help="Softmax temperature of the classifier for the conse input.")] = 1.0,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 20,
+    epochs: Annotated[int, typer.Option("--epochs", min=0, help="0 keeps the initial map (with --input conse: ConSE).")] = 20,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
     margin: Annotated[float, typer.Option("--margin", min=0.0)] = 0.1,
     anchor: Annotated[float, typer.Option("--anchor", min=0.0, help="Pull the weights toward the initial (ConSE) map.")] = 0.0,
     distill: Annotated[float, typer.Option("--distill", min=0.0, help="Pull the outputs toward the initial map's on the training photos.")] = 0.0,
+    centre: Annotated[float, typer.Option("--centre", min=0.0, help="Subtract this multiple of the classifier classes' mean word vector from every output (conse input; reduces hubs).")] = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -223,7 +224,8 @@ def train(
     from xmodal.visual import load_visual
 
     config = TrainConfig(
-        loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer, seed=seed
+        loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer,
+        centre=centre, seed=seed,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
     data_set = read_labeled(data)

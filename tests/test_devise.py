@@ -104,9 +104,46 @@ def test_training_is_reproducible_and_anchor_holds_the_start():
     assert np.linalg.norm(held - start) < 0.5 * np.linalg.norm(free - start)
 
 
+def conse_model(centre):
+    return DeviseModel(
+        weight=np.eye(2, dtype=np.float32),  # class 0's word vector is (1, 0), class 1's (0, 1)
+        spec=InputSpec(("conse",), top=2),
+        space=SpaceIdentity("tiny", "sha256:abc", 2, 4),
+        visual={"id": "efficientnet-lite0", "checksum": "sha256:123"},
+        labels=["a", "b"],
+        centre=centre,
+    )
+
+
+def test_a_centred_model_subtracts_the_centre_from_its_unit_output(tmp_path):
+    logits = np.log(np.array([[0.75, 0.25]], dtype=np.float32))
+    plain = conse_model(None).encode(None, logits)  # ConSE: (.75, .25) normalised
+    assert np.allclose(plain, [[0.9487, 0.3162]], atol=1e-4)
+    centred = conse_model(np.array([0.5, 0.5], dtype=np.float32))
+    # (.9487 - .5, .3162 - .5) = (.4487, -.1838), normalised:
+    assert np.allclose(centred.encode(None, logits), [[0.9253, -0.3791]], atol=1e-4)
+    loaded = DeviseModel.load(centred.save(tmp_path / "c.safetensors"))
+    assert np.array_equal(loaded.centre, centred.centre)
+    assert np.allclose(loaded.encode(None, logits), centred.encode(None, logits))
+    assert loaded.checksum() != conse_model(None).checksum()
+
+
+def test_training_optimises_the_centred_output():
+    x, y, labels = synthetic()
+    centre = np.full(3, 0.5, dtype=np.float32)
+    config = TrainConfig(epochs=60, batch_size=32, lr=0.05)
+    weight = fit_map(x, y, labels, config, centre=centre)
+    out = x @ weight
+    out = out / np.linalg.norm(out, axis=1, keepdims=True) - centre
+    assert hit_at_k(out / np.linalg.norm(out, axis=1, keepdims=True), y, labels, ks=(1,))["hit@1"] > 0.95
+    assert not np.allclose(weight, fit_map(x, y, labels, config))
+
+
 def test_unknown_loss_is_a_clear_error():
     with pytest.raises(XmodalError, match="unknown loss 'hinge'"):
         TrainConfig(loss="hinge")
+    with pytest.raises(XmodalError, match="centre must be 0 or more"):
+        TrainConfig(centre=-1)
 
 
 def make_model():

@@ -66,7 +66,7 @@ def test_the_shipped_model_belongs_to_the_default_space_and_visual_model(default
 
     model = DeviseModel.load(DEFAULT_MODEL, space=default_space.identity)
     assert model.visual["id"] == "efficientnet-lite0"
-    assert model.spec.layers == ("conse",)
+    assert model.spec.layers == ("conse",) and model.centre is not None
     assert len(model.labels) == 160 and model.evaluation["generalized"]["unseen"] > 0
 
 

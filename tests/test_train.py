@@ -41,18 +41,30 @@ def test_seen_split_trains_only_seen_classes_and_reports_zero_shot(colour_photos
     assert 0 <= scores["generalized"]["H"] <= 1
 
 
-def test_a_map_reading_the_classifier_starts_exactly_at_conse(colour_photos, default_space):
+@pytest.mark.parametrize("centre", [0.0, 1.0])
+def test_a_map_reading_the_classifier_starts_exactly_at_conse(colour_photos, default_space, centre):
+    """With no steps the map is ConSE; centred, ConSE minus the class vectors' mean, renormalised."""
     visual = mean_colour_model([label.name for label in imagenet_labels("1k")])
     data = read_labeled(colour_photos)
-    frozen = TrainConfig(epochs=1, lr=0.0)
-    model = train(data, default_space, visual, frozen, InputSpec(("conse",), top=10), quiet=True).model
-    features, logits = visual_outputs(visual, data.paths, quiet=True)
-    expected = conse(np.asarray(logits), classifier_label_matrix(default_space, visual), top=10)
+    model = train(data, default_space, visual, TrainConfig(epochs=0, centre=centre), InputSpec(("conse",), top=13),
+                  quiet=True).model
+    _, logits = visual_outputs(visual, data.paths, quiet=True)
+    classes = classifier_label_matrix(default_space, visual)
+    plain = conse(np.asarray(logits), classes, top=13)
+    expected = plain - centre * classes[np.linalg.norm(classes, axis=1) > 0].mean(axis=0)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     assert np.allclose(model.encode(None, np.asarray(logits)), expected, atol=1e-5)
+    assert np.allclose(expected, plain, atol=1e-2) == (centre == 0)
     assert model.usable is not None and not model.usable.all()  # some ImageNet names have no GloVe vector
     reloaded = DeviseModel.load(model.save(colour_photos / "conse.safetensors"))
     assert np.array_equal(reloaded.usable, model.usable)
     assert np.allclose(reloaded.encode(None, np.asarray(logits)), expected, atol=1e-5)
+
+
+def test_centring_needs_the_classifier_input(colour_photos, default_space):
+    data = read_labeled(colour_photos)
+    with pytest.raises(XmodalError, match="centring needs the conse input"):
+        train(data, default_space, mean_colour_model(None), TrainConfig(centre=1.0), InputSpec(("pooled",)), quiet=True)
 
 
 def test_classifier_start_needs_a_classifier(default_space):
@@ -75,6 +87,16 @@ def test_train_and_eval_commands(colour_photos, monkeypatch, tmp_path):
     result = runner.invoke(app, ["eval", str(out), str(colour_photos), "--json", "-q"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["all"]["hit@1"] == 1.0
+
+
+def test_train_command_refuses_centring_a_pooled_map(colour_photos, monkeypatch, tmp_path):
+    import xmodal.visual
+
+    monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": mean_colour_model(None))
+    result = CliRunner().invoke(app, ["train", str(colour_photos), "--centre", "1", "-q", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 1
+    assert "centring needs the conse input" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xmodal.devise import InputSpec, build_inputs
+from xmodal.devise import InputSpec, build_inputs, unit_rows
 
 
 def fit_softmax(
@@ -39,9 +39,7 @@ def conse(logits: np.ndarray, class_vectors: np.ndarray, top: int = 10) -> np.nd
     (zero rows) are left out before taking the top T."""
     usable = np.linalg.norm(class_vectors, axis=1) > 0
     inputs = build_inputs(InputSpec(("conse",), top), None, logits, None, usable)
-    embedded = inputs @ class_vectors
-    norms = np.linalg.norm(embedded, axis=1, keepdims=True)
-    return (embedded / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return unit_rows(inputs @ class_vectors)
 
 
 def random_label_vectors(names: Sequence[str], dim: int, seed: int = 0) -> np.ndarray:

@@ -5,6 +5,13 @@ features, as in the paper; the ImageNet-1k classifier's top-T probabilities
 ("conse": a map initialised at the class names' word vectors *is* ConSE, and
 training moves it only where labeled photos say); or both side by side.
 
+A map reading the classifier may also be *centred* (``TrainConfig.centre``):
+every unit output has the mean of the class names' word vectors subtracted
+before it is normalised again. Word vectors share a common direction, and a
+convex mix of them keeps it, so uncentred ConSE-style outputs crowd toward the
+words that sit near that direction (hubs); centring removes it (hubness
+reduction, Suzuki et al. 2013; Dinu et al. 2015).
+
 Losses (``LOSSES``) compare the map's output with unit label vectors:
 the paper's hinge rank loss summed over wrong labels (``rank``) or with its
 trick of stopping at the first wrong label, in random order, that violates the
@@ -110,6 +117,12 @@ def build_inputs(
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
 # -- losses ---------------------------------------------------------------------
 # Each takes the raw map output (B, D), the label rows (B,), all label vectors
 # (C, D, unit), the margin and a torch generator, and returns a scalar.
@@ -181,6 +194,7 @@ class TrainConfig:
     anchor: float = 0.0  # L2 pull toward the initial map's weights (keeps a ConSE start from drifting)
     distill: float = 0.0  # pull toward the initial map's outputs on the training photos (its teacher)
     optimizer: str = "adam"  # or "sgd": steps in proportion to the gradient, so rows rarely used barely move
+    centre: float = 0.0  # subtract this multiple of the class vectors' mean from each unit output (conse input)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -188,6 +202,8 @@ class TrainConfig:
             raise XmodalError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         if self.optimizer not in OPTIMIZERS:
             raise XmodalError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.centre < 0:
+            raise XmodalError(f"centre must be 0 or more, not {self.centre}")
 
 
 def fit_map(
@@ -197,8 +213,12 @@ def fit_map(
     config: TrainConfig,
     init: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    centre: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fit the (in_dim, word_dim) map with Adam on mini-batches; returns its weight."""
+    """Fit the (in_dim, word_dim) map with Adam on mini-batches; returns its weight.
+
+    With ``centre``, the loss sees the centred outputs, as the model will use them.
+    """
     import torch
 
     torch.manual_seed(config.seed)
@@ -216,14 +236,20 @@ def fit_map(
     else:
         optimizer = torch.optim.Adam([weight], lr=config.lr)
     loss_fn = LOSSES[config.loss]
+    offset = None if centre is None else torch.from_numpy(np.asarray(centre, dtype=np.float32))
+
+    def forward(inputs, weights):
+        output = inputs @ weights
+        return output if offset is None else _unit(output) - offset
+
     for epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=generator)
         total = 0.0
         for batch in order.split(config.batch_size):
-            output = x[batch] @ weight
+            output = forward(x[batch], weight)
             loss = loss_fn(output, y[batch], vectors, config.margin, generator)
             if config.distill:
-                teacher = _unit(x[batch] @ start)
+                teacher = _unit(forward(x[batch], start))
                 loss = loss + config.distill * ((_unit(output) - teacher) ** 2).sum(dim=1).mean()
             if config.anchor:
                 loss = loss + config.anchor * ((weight - start) ** 2).sum()
@@ -247,21 +273,25 @@ class DeviseModel:
     labels: list[str]
     standardizer: Standardizer | None = None
     usable: np.ndarray | None = None  # classifier classes with a word vector (conse input)
+    centre: np.ndarray | None = None  # subtracted from each unit output before the final normalisation
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
 
     def encode(self, features: np.ndarray | None, logits: np.ndarray | None) -> np.ndarray:
         """Unit word-space vectors for a batch of visual-model outputs."""
         out = build_inputs(self.spec, features, logits, self.standardizer, self.usable) @ self.weight
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        if self.centre is not None:
+            out = unit_rows(out) - self.centre
+        return unit_rows(out)
 
     def checksum(self) -> str:
         """A short SHA-256 of the map's numbers, to tell two models apart."""
         import hashlib
 
         digest = hashlib.sha256(np.ascontiguousarray(self.weight, dtype=np.float32).tobytes())
-        digest.update(str(self.spec).encode())
+        digest.update(repr(self.spec).encode())
+        if self.centre is not None:
+            digest.update(np.ascontiguousarray(self.centre, dtype=np.float32).tobytes())
         return "sha256:" + digest.hexdigest()[:16]
 
     def save(self, path: str | Path) -> Path:
@@ -273,6 +303,8 @@ class DeviseModel:
             tensors["pooled_scale"] = self.standardizer.scale
         if self.usable is not None:
             tensors["usable_classes"] = self.usable.astype(np.uint8)
+        if self.centre is not None:
+            tensors["centre"] = np.ascontiguousarray(self.centre, dtype=np.float32)
         meta = {
             "format": FORMAT,
             "spec": {"layers": list(self.spec.layers), "top": self.spec.top, "temperature": self.spec.temperature},
@@ -322,6 +354,7 @@ class DeviseModel:
             labels=list(meta["labels"]),
             standardizer=standardizer,
             usable=tensors["usable_classes"].astype(bool) if "usable_classes" in tensors else None,
+            centre=tensors.get("centre"),
             training=meta.get("training", {}),
             evaluation=meta.get("evaluation", {}),
         )

@@ -62,6 +62,16 @@ def initial_map(spec: InputSpec, classes: np.ndarray | None, feature_dim: int) -
     return np.concatenate(blocks, axis=0)
 
 
+def class_centre(classes: np.ndarray | None, usable: np.ndarray | None, amount: float) -> np.ndarray | None:
+    """``amount`` times the mean of the classifier classes' (unit) word vectors: the common
+    direction that a ConSE-style output shares with every class name, whatever the photo."""
+    if not amount:
+        return None
+    if classes is None or usable is None:
+        raise XmodalError("centring needs the conse input: it removes the classifier classes' mean word vector")
+    return (amount * classes[usable].mean(axis=0)).astype(np.float32)
+
+
 def train(
     data: LabeledImages,
     space: WordSpace,
@@ -89,8 +99,11 @@ def train(
     classes = classifier_label_matrix(space, visual) if "conse" in spec.layers else None
     init = initial_map(spec, classes, visual.feature_dim)
     usable = np.linalg.norm(classes, axis=1) > 0 if classes is not None else None
+    centre = class_centre(classes, usable, config.centre)
     inputs = build_inputs(spec, features, logits, standardizer, usable)
-    weight = fit_map(inputs, rows.targets(vectors.names), vectors.vectors, config, init=init, on_epoch=on_epoch)
+    weight = fit_map(
+        inputs, rows.targets(vectors.names), vectors.vectors, config, init=init, on_epoch=on_epoch, centre=centre
+    )
     model = DeviseModel(
         weight=weight,
         spec=spec,
@@ -99,6 +112,7 @@ def train(
         labels=vectors.names,
         standardizer=standardizer,
         usable=usable,
+        centre=centre,
         training={
             **asdict(config),
             "input": str(spec),
