@@ -19,14 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from results import Split, score, unpack, word_labels  # noqa: E402
+from results import load_bench, score, shared_paths, word_labels  # noqa: E402
 
-from xmodal.datasets import read_class_split, read_labeled  # noqa: E402
 from xmodal.devise import InputSpec, TrainConfig  # noqa: E402
-from xmodal.train import train, visual_outputs  # noqa: E402
-from xmodal.visual import load_visual  # noqa: E402
-from xmodal.words import WordSpace  # noqa: E402
+from xmodal.train import train  # noqa: E402
 
 COLUMNS = ["seen hit@1", "zero-shot hit@1", "gen seen", "gen unseen", "gen H", "nette/1k hit@1", "nette/1k hit@5",
            "nette/21k hit@1", "nette/21k hit@5", "text→image P@10", "text→image mAP", "cifar10 hit@1"]
@@ -45,25 +41,14 @@ def parse_setting(text: str) -> tuple[InputSpec, TrainConfig]:
 
 
 def main() -> None:
-    here = Path(__file__).resolve().parents[1]
-    roots = unpack(here.parent / "shared" / "data", here / "data")
-    space, visual = WordSpace.load(), load_visual()
-    tiny = read_labeled(roots["tiny-imagenet-200"])
-    seen, _ = read_class_split(roots["tiny-imagenet-200"] / "split.json")
-    cifar = read_labeled(roots["cifar10"])
-    sets = {"tiny-val": tiny.select(tiny.in_split("val")), "imagenette": read_labeled(roots["imagenette-val"]),
-            "cifar": cifar.select(cifar.in_split("test"))}
-    data = {}
-    for name, rows in sets.items():
-        features, logits = visual_outputs(visual, rows.paths, quiet=True)
-        data[name] = Split(rows, np.asarray(features), np.asarray(logits))
-    seen_names = {n for n, label in tiny.classes.items() if n in seen or label.wnid in seen}
+    bench = load_bench(*shared_paths(), quiet=True)
     print("setting".ljust(50), " ".join(HEADS))
     for setting in sys.argv[1:]:
         started = time.perf_counter()
         spec, config = parse_setting(setting)
-        model = train(tiny, space, visual, config, spec, seen=seen, quiet=True).model
-        row = score(lambda s: model.encode(s.features, s.logits), word_labels(space), data, seen_names)
+        model = train(bench.tiny, bench.space, bench.visual, config, spec, seen=bench.seen, quiet=True).model
+        row = score(lambda s: model.encode(s.features, s.logits), word_labels(bench.space), bench.data,
+                    bench.seen_names)
         print(setting.ljust(50), " ".join(f"{row[c]:.3f}" for c in COLUMNS), f"{time.perf_counter() - started:.0f}s",
               flush=True)
 

@@ -36,7 +36,7 @@ from xmodal.devise import InputSpec, TrainConfig
 from xmodal.evaluate import generalized, hit_at_k, retrieval
 from xmodal.labels import Label, embed_labels, imagenet_labels
 from xmodal.train import classifier_label_matrix, train, visual_outputs
-from xmodal.visual import load_visual
+from xmodal.visual import VisualModel, load_visual
 from xmodal.words import WordSpace
 
 SETS = ("tiny-imagenet-200", "imagenette-val", "cifar10")
@@ -73,6 +73,48 @@ def unpack(shared: Path, work: Path) -> dict[str, Path]:
                 tar.extractall(work, filter="data")
         roots[name] = root
     return roots
+
+
+@dataclass
+class Bench:
+    """Everything the table's methods are scored with: the evaluation splits' cached
+    visual outputs, the Tiny ImageNet rows to train on and the seen/unseen split."""
+
+    space: WordSpace
+    visual: VisualModel
+    tiny: LabeledImages
+    seen: set[str]  # the split file's seen classes (names or wnids)
+    seen_names: set[str]  # the same, as Tiny label names
+    data: dict[str, Split]
+
+
+def load_bench(shared: Path, work: Path, quiet: bool = False, timings: dict | None = None) -> Bench:
+    """Unpack the sets into ``work`` and read (or first extract) their visual outputs."""
+    roots = unpack(shared, work)
+    space, visual = WordSpace.load(), load_visual()
+    tiny = read_labeled(roots["tiny-imagenet-200"])
+    seen, _unseen = read_class_split(roots["tiny-imagenet-200"] / "split.json")
+    cifar = read_labeled(roots["cifar10"])
+    sets = {
+        "tiny-val": tiny.select(tiny.in_split("val")),
+        "imagenette": read_labeled(roots["imagenette-val"]),
+        "cifar": cifar.select(cifar.in_split("test")),
+    }
+    data = {}
+    for name, rows in sets.items():
+        t = time.perf_counter()
+        features, logits = visual_outputs(visual, rows.paths, quiet=quiet)
+        data[name] = Split(rows, np.asarray(features), np.asarray(logits))
+        if timings is not None:
+            timings[f"features {name}"] = time.perf_counter() - t
+    seen_names = {n for n, label in tiny.classes.items() if n in seen or label.wnid in seen}
+    return Bench(space, visual, tiny, seen, seen_names, data)
+
+
+def shared_paths() -> tuple[Path, Path]:
+    """The default ../shared/data and the git-ignored data/ folder beside the project."""
+    here = Path(__file__).resolve().parents[1]
+    return here.parent / "shared" / "data", here / "data"
 
 
 LabelEmbedder = Callable[[list[Label]], tuple[list[Label], np.ndarray]]
@@ -133,32 +175,18 @@ def score(encode: ImageEncoder, embed: LabelEmbedder, data: dict, seen: set[str]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    here = Path(__file__).resolve().parents[1]
-    parser.add_argument("--shared", type=Path, default=here.parent / "shared" / "data")
-    parser.add_argument("--work", type=Path, default=here / "data", help="where the sets are unpacked")
+    shared, work = shared_paths()
+    parser.add_argument("--shared", type=Path, default=shared)
+    parser.add_argument("--work", type=Path, default=work, help="where the sets are unpacked")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
 
     started = time.perf_counter()
-    roots = unpack(args.shared, args.work)
-    space, visual = WordSpace.load(), load_visual()
-    tiny = read_labeled(roots["tiny-imagenet-200"])
-    seen, _unseen = read_class_split(roots["tiny-imagenet-200"] / "split.json")
-    cifar = read_labeled(roots["cifar10"])
-    sets = {
-        "tiny-val": tiny.select(tiny.in_split("val")),
-        "imagenette": read_labeled(roots["imagenette-val"]),
-        "cifar": cifar.select(cifar.in_split("test")),
-    }
-    timings = {}
-    data = {}
-    for name, rows in sets.items():
-        t = time.perf_counter()
-        features, logits = visual_outputs(visual, rows.paths)
-        data[name] = Split(rows, np.asarray(features), np.asarray(logits))
-        timings[f"features {name}"] = time.perf_counter() - t
-    seen_names = {n for n, label in tiny.classes.items() if n in seen or label.wnid in seen}
+    timings: dict[str, float] = {}
+    bench = load_bench(args.shared, args.work, timings=timings)
+    space, visual, tiny, seen, data, seen_names = (
+        bench.space, bench.visual, bench.tiny, bench.seen, bench.data, bench.seen_names)
 
     words, randoms = word_labels(space), word_labels(_RandomSpace(space))
     results: dict[str, dict[str, float]] = {}

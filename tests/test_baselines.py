@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from xmodal.baselines import conse, fit_softmax, random_label_vectors
 

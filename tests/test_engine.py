@@ -4,7 +4,6 @@ on the example photos in docs/photos (and on real Imagenette photos when present
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
