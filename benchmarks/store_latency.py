@@ -133,9 +133,11 @@ def build_numpy(folder: Path, data: dict[str, np.ndarray], k: int) -> tuple[Sear
 
 
 def measure(search: Search, queries: dict[str, np.ndarray], exact: dict[str, np.ndarray], result: Result) -> None:
-    """Latency percentiles and mean recall per vector name, one query at a time after a warm-up."""
+    """Latency percentiles and mean recall per vector name, one query at a time after a
+    warm-up pass over the same queries (ten were not enough: the first setting timed after
+    ``optimize()`` still paid for the segment's cold pages)."""
     for name, batch in queries.items():
-        for query in batch[:10]:
+        for query in batch:
             search(query, name)
         times, found = [], []
         for query in batch:

@@ -261,6 +261,26 @@ def test_photos_the_walk_skips_but_that_exist_are_kept(folder, store):
     assert store.get(str(hidden / "skip.png")) is not None
 
 
+def test_photos_under_a_folder_that_became_unreadable_are_kept(folder, store, monkeypatch):
+    run(folder, store, CountingEncoder())
+    trip = str(folder / "trip")
+    # As root every folder is readable, so mimic a folder with its read and search bits off:
+    # listing it fails, and nothing below it can be seen.
+    real_scandir, real_lexists = os.scandir, os.path.lexists
+
+    def scandir(path="."):
+        if os.fspath(path) == trip:
+            raise PermissionError(13, "Permission denied", trip)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os.path, "lexists", lambda path: not str(path).startswith(trip) and real_lexists(path))
+    summary = run(folder, store, CountingEncoder())
+    assert summary.removed == 0
+    assert (trip, "folder not readable: Permission denied") in summary.failed
+    assert store.get(str(folder / "trip" / "day1" / "d.webp")) is not None
+
+
 def test_symlinked_folders_and_files_get_one_canonical_path(folder, tmp_path):
     from indexer.walk import canonical
 

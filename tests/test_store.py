@@ -18,8 +18,11 @@ from qdrant_client import QdrantClient
 from xmodal.errors import XmodalError
 from xmodal.store import EdgeStore, ImageInfo, ImageRecord, ServerStore, Store, open_store, point_id
 
-# qdrant-client's local mode ignores payload indexes and says so; a server uses them.
-pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect")
+# qdrant-client's local mode ignores payload indexes and search parameters and says so; a server uses them.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect"),
+    pytest.mark.filterwarnings("ignore:Local mode performs exact"),
+]
 
 BACKENDS = ["edge", "server"]
 TESTS = Path(__file__).resolve().parent
@@ -365,3 +368,15 @@ def test_a_url_with_no_server_is_a_one_line_error():
     with pytest.raises(XmodalError, match=rf"^cannot reach Qdrant at {url}: .*refused") as caught:
         open_store(url=url, dim=4)
     assert "\n" not in str(caught.value)
+
+
+def test_a_lock_that_fails_for_another_reason_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(XmodalError, match=rf"^cannot lock index {tmp_path / 'index'}: No locks available$"):
+        open_store(tmp_path / "index", dim=4)
