@@ -99,6 +99,8 @@ def _fill(
     quiet: bool,
 ) -> None:
     """Compute rows ``start:`` batch by batch, calling ``checkpoint(rows done)`` after each."""
+    if start >= len(paths):
+        return  # all cached: no bar that would only say "0.0 images/s"
     progress = photo_progress(quiet)
     with progress, closing(_decoded_batches(paths[start:], model.preprocess, batch_size, workers)) as batches:
         task = progress.add_task(f"features ({model.id})", total=len(paths), completed=start)
