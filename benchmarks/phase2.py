@@ -26,26 +26,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from default_search import COLUMNS, HEADS  # noqa: E402
-from results import DEFAULT_SPEC, Split, load_bench, score, shared_paths, word_labels  # noqa: E402
+from results import DEFAULT_CONFIG, DEFAULT_SPEC, Split, load_bench, score, shared_paths, word_labels  # noqa: E402
 
-from xmodal.devise import LOSSES, unit_rows  # noqa: E402
+from xmodal.devise import LOSSES, DeviseModel, unit_rows  # noqa: E402
+from xmodal.encoder import DEFAULT_MODEL  # noqa: E402
 from xmodal.labels import embed_labels  # noqa: E402
 from xmodal.train import class_centre, classifier_label_matrix, visual_outputs  # noqa: E402
 
 
 class TopAndMap(torch.nn.Module):
-    """Pooled features -> classifier -> top-T probabilities -> map -> centred unit vector."""
+    """Pooled features -> classifier -> top-T probabilities -> map -> centred unit vector:
+    DeviseModel.encode (build_inputs, the map, the centre) redone in torch so that gradients
+    reach the classifier. main() checks that, untrained, the two agree."""
 
-    def __init__(self, fc: torch.nn.Linear, classes: np.ndarray, usable: np.ndarray, centre: np.ndarray, top: int):
+    def __init__(self, fc: torch.nn.Linear, classes: np.ndarray, usable: np.ndarray, centre: np.ndarray):
         super().__init__()
         self.fc = fc
         self.map = torch.nn.Parameter(torch.from_numpy(classes.copy()))
         self.register_buffer("blocked", torch.from_numpy(~usable))
         self.register_buffer("centre", torch.from_numpy(centre))
-        self.top = top
+        self.top, self.temperature = DEFAULT_SPEC.top, DEFAULT_SPEC.temperature
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        logits = self.fc(features).masked_fill(self.blocked, -torch.inf)
+        logits = (self.fc(features) / self.temperature).masked_fill(self.blocked, -torch.inf)
         probs = torch.softmax(logits, dim=1)
         kept = torch.zeros_like(probs).scatter(1, probs.topk(self.top, dim=1).indices, 1.0)
         probs = probs * kept
@@ -69,17 +72,18 @@ def main() -> None:
     label_vectors = torch.from_numpy(targets.vectors)
     classes = classifier_label_matrix(space, visual)
     usable = np.linalg.norm(classes, axis=1) > 0
-    centre = class_centre(classes, usable, 1.0)
+    centre = class_centre(classes, usable, DEFAULT_CONFIG.centre)
+    shipped = DeviseModel.load(DEFAULT_MODEL)
 
     print("setting".ljust(20), " ".join(HEADS))
     for setting in ["0,0", *args.settings]:
         started = time.perf_counter()
         fc_lr, map_lr = (float(v) for v in setting.split(","))
         fc = visual.torch_module().net._fc
-        model = TopAndMap(torch.nn.Linear(fc.in_features, fc.out_features), classes, usable, centre, DEFAULT_SPEC.top)
+        model = TopAndMap(torch.nn.Linear(fc.in_features, fc.out_features), classes, usable, centre)
         model.fc.load_state_dict(fc.state_dict())
         groups = [{"params": model.fc.parameters(), "lr": fc_lr}, {"params": [model.map], "lr": map_lr}]
-        optimizer = torch.optim.Adam([g for g in groups if g["lr"] > 0] or [{"params": [], "lr": 0}])
+        optimizer = torch.optim.Adam([group for group in groups if group["lr"] > 0] or groups)
         generator = torch.Generator().manual_seed(0)
         for _ in range(args.epochs if fc_lr or map_lr else 0):
             for batch in torch.randperm(len(features), generator=generator).split(256):
@@ -92,6 +96,10 @@ def main() -> None:
             with torch.no_grad():
                 return unit_rows(model(torch.from_numpy(np.array(split.features))).numpy())
 
+        if not (fc_lr or map_lr):  # torch logits vs onnxruntime's differ by ~1e-5
+            nette = bench.data["imagenette"]
+            gap = np.abs(encode(nette) - shipped.encode(nette.features, nette.logits)).max()
+            assert gap < 1e-3, f"the untrained torch path is not the shipped model (max difference {gap:.2g})"
         row = score(encode, word_labels(space), bench.data, bench.seen_names)
         print(setting.ljust(20), " ".join(f"{row[c]:.3f}" for c in COLUMNS), f"{time.perf_counter() - started:.0f}s",
               flush=True)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -126,6 +128,33 @@ def test_a_centred_model_subtracts_the_centre_from_its_unit_output(tmp_path):
     assert np.array_equal(loaded.centre, centred.centre)
     assert np.allclose(loaded.encode(None, logits), centred.encode(None, logits))
     assert loaded.checksum() != conse_model(None).checksum()
+    # A row with no output stays zero instead of becoming the centre's opposite.
+    centred.weight = np.zeros((2, 2), dtype=np.float32)
+    assert np.array_equal(centred.encode(None, logits), [[0, 0]])
+
+
+def test_older_readers_cannot_mistake_a_centred_model_for_a_plain_one(tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    def file_format(model):
+        with safe_open(str(model.save(tmp_path / "m.safetensors")), framework="numpy") as handle:
+            return json.loads(handle.metadata()["xmodal"])["format"]
+
+    assert file_format(conse_model(None)) == "xmodal-devise/1"
+    assert file_format(conse_model(np.array([0.5, 0.5], dtype=np.float32))) == "xmodal-devise/2"
+    meta = safe_open(str(tmp_path / "m.safetensors"), framework="numpy").metadata()  # a good centred model's
+    tensors = {"weight": np.eye(2, dtype=np.float32), "centre": np.zeros(3, dtype=np.float32)}  # 3-d centre, 2-d map
+    save_file(tensors, str(tmp_path / "bad"), meta)
+    with pytest.raises(XmodalError, match="centre of shape"):
+        DeviseModel.load(tmp_path / "bad")
+
+
+def test_the_checksum_tells_apart_maps_that_keep_a_different_top_t():
+    model = conse_model(None)
+    other = conse_model(None)
+    other.spec = InputSpec(("conse",), top=3)
+    assert model.checksum() != other.checksum()
 
 
 def test_training_optimises_the_centred_output():

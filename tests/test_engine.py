@@ -197,7 +197,6 @@ def test_adding_photos_with_another_encoder_is_refused(tmp_path):
         assert names(engine.search("cat", k=1)) == ["chelsea.jpg"]  # text queries need no encoder
 
 
-@pytest.mark.filterwarnings("ignore:.*[Ll]ocal mode:UserWarning", "ignore:Payload indexes:UserWarning")
 def test_the_server_back_end_serves_the_same_api(tmp_path):
     with xmodal.open(url=":memory:", create=True) as engine:
         assert engine.index(PHOTOS).added == 12

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xmodal.evaluate import generalized, hit_at_k, ranked_labels, retrieval
+from xmodal.evaluate import generalized, hit_at_k, mcnemar, ranked_labels, retrieval
 
 # Three labels on the axes of a 3-d space; images placed by hand.
 LABELS = np.eye(3, dtype=np.float32)
@@ -54,3 +54,16 @@ def test_retrieval_precision_and_average_precision_by_hand():
 def test_retrieval_skips_queries_without_relevant_images():
     truth = np.array([0, 0, 0, 0])
     assert retrieval(IMAGES, truth, LABELS, k=1)["mAP"] == pytest.approx(1.0)
+
+
+def test_mcnemar_by_hand():
+    # Photos 0-2 only the first method gets right, photo 4 both, photo 5 neither:
+    # a sign test on 3 discordant photos, all one way: p = 2 * (1/2)^3 = 0.25.
+    first = [True, True, True, False, True, False]
+    second = [False, False, False, False, True, False]
+    assert mcnemar(first, second) == {"first only": 3, "second only": 0, "p": 0.25}
+    # One each way: no evidence either way.
+    assert mcnemar([True, False], [False, True])["p"] == 1.0
+    assert mcnemar([True], [True]) == {"first only": 0, "second only": 0, "p": 1.0}
+    # Many photos stay exact: 685 against 365 (CIFAR-10's default vs ConSE) is far below 1e-20.
+    assert mcnemar([True] * 685 + [False] * 365, [False] * 685 + [True] * 365)["p"] < 1e-20

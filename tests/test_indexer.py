@@ -274,7 +274,7 @@ def test_photos_under_a_folder_that_became_unreadable_are_kept(folder, store, mo
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    monkeypatch.setattr(os.path, "lexists", lambda path: not str(path).startswith(trip) and real_lexists(path))
+    monkeypatch.setattr(os.path, "lexists", lambda path: not str(path).startswith(trip + os.sep) and real_lexists(path))
     summary = run(folder, store, CountingEncoder())
     assert summary.removed == 0
     assert (trip, "folder not readable: Permission denied") in summary.failed

@@ -18,11 +18,6 @@ from qdrant_client import QdrantClient
 from xmodal.errors import XmodalError
 from xmodal.store import EdgeStore, ImageInfo, ImageRecord, ServerStore, Store, open_store, point_id
 
-# qdrant-client's local mode ignores payload indexes and search parameters and says so; a server uses them.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:Payload indexes have no effect"),
-    pytest.mark.filterwarnings("ignore:Local mode performs exact"),
-]
 
 BACKENDS = ["edge", "server"]
 TESTS = Path(__file__).resolve().parent

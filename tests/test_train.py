@@ -11,7 +11,8 @@ from xmodal.baselines import conse
 from xmodal.datasets import read_labeled
 from xmodal.devise import DeviseModel, InputSpec, TrainConfig
 from xmodal.labels import imagenet_labels
-from xmodal.train import classifier_label_matrix, evaluate, train, visual_outputs
+from xmodal.words import WordSpace
+from xmodal.train import class_centre, classifier_label_matrix, evaluate, train, visual_outputs
 
 FAST = TrainConfig(epochs=60, batch_size=8, lr=0.05)
 
@@ -42,7 +43,7 @@ def test_seen_split_trains_only_seen_classes_and_reports_zero_shot(colour_photos
 
 
 @pytest.mark.parametrize("centre", [0.0, 1.0])
-def test_a_map_reading_the_classifier_starts_exactly_at_conse(colour_photos, default_space, centre):
+def test_a_map_reading_the_classifier_starts_at_conse_or_centred_conse(colour_photos, default_space, centre):
     """With no steps the map is ConSE; centred, ConSE minus the class vectors' mean, renormalised."""
     visual = mean_colour_model([label.name for label in imagenet_labels("1k")])
     data = read_labeled(colour_photos)
@@ -67,6 +68,20 @@ def test_centring_needs_the_classifier_input(colour_photos, default_space):
         train(data, default_space, mean_colour_model(None), TrainConfig(centre=1.0), InputSpec(("pooled",)), quiet=True)
 
 
+def test_a_centre_as_long_as_an_output_is_refused():
+    classes = np.array([[0.6, 0.8], [0.6, -0.8], [0.0, 0.0]], dtype=np.float32)  # mean of usable rows: (.6, 0)
+    usable = np.array([True, True, False])
+    assert np.allclose(class_centre(classes, usable, 1.0), [0.6, 0])
+    with pytest.raises(XmodalError, match="use less than 1.67"):
+        class_centre(classes, usable, 2.0)
+
+
+def test_no_steps_on_a_map_with_no_meaningful_start_is_refused(colour_photos, default_space):
+    data = read_labeled(colour_photos)
+    with pytest.raises(XmodalError, match="epochs 0 keeps the starting map"):
+        train(data, default_space, mean_colour_model(None), TrainConfig(epochs=0), InputSpec(("pooled",)), quiet=True)
+
+
 def test_classifier_start_needs_a_classifier(default_space):
     with pytest.raises(XmodalError, match="has no ImageNet-1k classifier"):
         classifier_label_matrix(default_space, mean_colour_model(None))
@@ -87,6 +102,22 @@ def test_train_and_eval_commands(colour_photos, monkeypatch, tmp_path):
     result = runner.invoke(app, ["eval", str(out), str(colour_photos), "--json", "-q"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["all"]["hit@1"] == 1.0
+
+
+def test_train_command_with_no_steps_writes_centred_conse(colour_photos, monkeypatch, tmp_path):
+    import xmodal.visual
+
+    visual = mean_colour_model([label.name for label in imagenet_labels("1k")])
+    monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": visual)
+    out = tmp_path / "centred.safetensors"
+    args = ["train", str(colour_photos), "--input", "conse", "--top", "13", "--centre", "1", "--epochs", "0", "-q",
+            "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    model = DeviseModel.load(out)
+    assert model.spec.top == 13 and model.centre is not None and model.training["epochs"] == 0
+    classes = classifier_label_matrix(WordSpace.load(), visual)
+    assert np.allclose(model.weight, classes)  # no step taken
 
 
 def test_train_command_refuses_centring_a_pooled_map(colour_photos, monkeypatch, tmp_path):

@@ -36,6 +36,7 @@ from xmodal.words import SpaceIdentity
 
 LAYERS = ("pooled", "conse")
 FORMAT = "xmodal-devise/1"
+CENTRED_FORMAT = "xmodal-devise/2"  # a centred map: older xmodal must refuse it, not read it uncentred
 
 
 @dataclass(frozen=True)
@@ -238,9 +239,9 @@ def fit_map(
     loss_fn = LOSSES[config.loss]
     offset = None if centre is None else torch.from_numpy(np.asarray(centre, dtype=np.float32))
 
-    def forward(inputs, weights):
+    def forward(inputs, weights):  # as DeviseModel.encode does, before its final normalisation
         output = inputs @ weights
-        return output if offset is None else _unit(output) - offset
+        return output if offset is None else _unit(_unit(output) - offset)
 
     for epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=generator)
@@ -281,7 +282,7 @@ class DeviseModel:
         """Unit word-space vectors for a batch of visual-model outputs."""
         out = build_inputs(self.spec, features, logits, self.standardizer, self.usable) @ self.weight
         if self.centre is not None:
-            out = unit_rows(out) - self.centre
+            out = np.where(np.linalg.norm(out, axis=1, keepdims=True) > 0, unit_rows(out) - self.centre, 0.0)
         return unit_rows(out)
 
     def checksum(self) -> str:
@@ -306,7 +307,7 @@ class DeviseModel:
         if self.centre is not None:
             tensors["centre"] = np.ascontiguousarray(self.centre, dtype=np.float32)
         meta = {
-            "format": FORMAT,
+            "format": FORMAT if self.centre is None else CENTRED_FORMAT,
             "spec": {"layers": list(self.spec.layers), "top": self.spec.top, "temperature": self.spec.temperature},
             "space": self.space.to_dict(),
             "visual": self.visual,
@@ -336,11 +337,14 @@ class DeviseModel:
             tensors = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
             raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in (FORMAT, CENTRED_FORMAT):
             raise XmodalError(f"{path} is not an xmodal model file (format {meta.get('format')!r})")
         identity = SpaceIdentity.from_dict(meta["space"])
         if space is not None:
             identity.require_same(space, f"model {path.name}")
+        centre = tensors.get("centre")
+        if centre is not None and centre.shape != (tensors["weight"].shape[1],):
+            raise XmodalError(f"{path} is not an xmodal model file: centre of shape {centre.shape}")
         standardizer = None
         if "pooled_mean" in tensors:
             standardizer = Standardizer(tensors["pooled_mean"], tensors["pooled_scale"])
@@ -354,7 +358,7 @@ class DeviseModel:
             labels=list(meta["labels"]),
             standardizer=standardizer,
             usable=tensors["usable_classes"].astype(bool) if "usable_classes" in tensors else None,
-            centre=tensors.get("centre"),
+            centre=centre,
             training=meta.get("training", {}),
             evaluation=meta.get("evaluation", {}),
         )

@@ -136,7 +136,8 @@ class Engine:
             raise IncompatibleSpace(
                 f"index {self.store.location} was built with another encoder "
                 f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
-                "use the model it was built with, or re-index"
+                "use the model it was built with, or re-index (indexes from before xmodal's "
+                "2026-11-29 default model must be re-indexed)"
             )
         self._encoder = encoder
 

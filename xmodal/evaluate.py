@@ -8,6 +8,7 @@ are checked against hand-computed values in tests/test_evaluate.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,3 +65,18 @@ def retrieval(
         ranks = np.flatnonzero(hits) + 1
         aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
     return {f"P@{k}": float(np.mean(precisions)), "mAP": float(np.mean(aps))}
+
+
+def mcnemar(first_right: np.ndarray, second_right: np.ndarray) -> dict[str, float]:
+    """Exact two-sided McNemar test of two methods scored on the same photos.
+
+    Only the photos that one method gets right and the other wrong say which is
+    better; a sign test on them is far more sensitive than comparing two hit@1
+    figures as if they came from different photos.
+    """
+    first_right, second_right = np.asarray(first_right, bool), np.asarray(second_right, bool)
+    first_only = int((first_right & ~second_right).sum())
+    second_only = int((second_right & ~first_right).sum())
+    n, k = first_only + second_only, min(first_only, second_only)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return {"first only": first_only, "second only": second_only, "p": p}

@@ -67,9 +67,13 @@ def class_centre(classes: np.ndarray | None, usable: np.ndarray | None, amount: 
     direction that a ConSE-style output shares with every class name, whatever the photo."""
     if not amount:
         return None
-    if classes is None or usable is None:
+    if classes is None or usable is None or not usable.any():
         raise XmodalError("centring needs the conse input: it removes the classifier classes' mean word vector")
-    return (amount * classes[usable].mean(axis=0)).astype(np.float32)
+    centre = amount * classes[usable].mean(axis=0)
+    if np.linalg.norm(centre) >= 1:  # as long as a unit output, it could cancel one or turn it around
+        limit = 1 / float(np.linalg.norm(classes[usable].mean(axis=0)))
+        raise XmodalError(f"centre {amount} is too large for these class vectors; use less than {limit:.2f}")
+    return centre.astype(np.float32)
 
 
 def train(
@@ -98,6 +102,8 @@ def train(
     standardizer = Standardizer.fit(np.asarray(features)) if "pooled" in spec.layers else None
     classes = classifier_label_matrix(space, visual) if "conse" in spec.layers else None
     init = initial_map(spec, classes, visual.feature_dim)
+    if init is None and not config.epochs:
+        raise XmodalError("epochs 0 keeps the starting map, and only a map reading the classifier (conse) has one")
     usable = np.linalg.norm(classes, axis=1) > 0 if classes is not None else None
     centre = class_centre(classes, usable, config.centre)
     inputs = build_inputs(spec, features, logits, standardizer, usable)

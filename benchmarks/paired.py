@@ -1,0 +1,69 @@
+"""Is the shipped default really better than ConSE, photo by photo?
+
+    .venv/bin/python benchmarks/paired.py
+
+Both methods are scored on the same photos, so a paired test is the fair one:
+for each hit@1 row of the bar, count the photos only the default gets right
+and those only ConSE (ImageNet-1k classifier, T=10) gets right, and give the
+exact two-sided McNemar p-value. Reads the features benchmarks/results.py cached.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from results import Split, load_bench, shared_paths, word_labels  # noqa: E402
+
+from xmodal.baselines import conse  # noqa: E402
+from xmodal.devise import DeviseModel  # noqa: E402
+from xmodal.encoder import DEFAULT_MODEL  # noqa: E402
+from xmodal.evaluate import mcnemar, ranked_labels  # noqa: E402
+from xmodal.labels import imagenet_labels  # noqa: E402
+from xmodal.train import classifier_label_matrix  # noqa: E402
+
+
+def main() -> None:
+    bench = load_bench(*shared_paths(), quiet=True)
+    embed = word_labels(bench.space)
+    default = DeviseModel.load(DEFAULT_MODEL, space=bench.space.identity)
+    classes = classifier_label_matrix(bench.space, bench.visual)
+    methods = {"default": lambda s: default.encode(s.features, s.logits), "ConSE": lambda s: conse(s.logits, classes)}
+
+    def nearest_is_true(split: Split, labels, truth, rows=slice(None)) -> dict[str, np.ndarray]:
+        """Per photo and method: is the nearest of ``labels`` (those with a vector) the true one?"""
+        _, vectors = embed(labels)
+        return {name: ranked_labels(encode(split)[rows], vectors, 1)[:, 0] == truth for name, encode in methods.items()}
+
+    rows: dict[str, dict[str, np.ndarray]] = {}
+    nette = bench.data["imagenette"]
+    for subset in ("1k", "21k"):
+        labels = imagenet_labels(subset)
+        kept, _ = embed(labels)
+        row_of = {label.wnid: i for i, label in reversed(list(enumerate(kept)))}
+        truth = np.array([row_of[nette.rows.classes[name].wnid] for name in nette.rows.labels])
+        rows[f"Imagenette vs {subset}, hit@1"] = nearest_is_true(nette, labels, truth)
+    tiny = bench.data["tiny-val"]
+    kept, _ = embed(list(tiny.rows.classes.values()))
+    names = [label.name for label in kept]
+    unseen = np.isin(np.array(tiny.rows.labels), names) & ~np.isin(np.array(tiny.rows.labels), list(bench.seen_names))
+    truth = tiny.rows.select(unseen).targets(names)
+    rows["Tiny unseen photos vs all 200 labels (gen U)"] = nearest_is_true(tiny, list(tiny.rows.classes.values()), truth,
+                                                                           unseen)
+    cifar = bench.data["cifar"]
+    kept, _ = embed(list(cifar.rows.classes.values()))
+    truth = cifar.rows.targets([label.name for label in kept])
+    rows["CIFAR-10, hit@1"] = nearest_is_true(cifar, list(cifar.rows.classes.values()), truth)
+
+    print("| row | photos | only the default right | only ConSE right | McNemar p |")
+    print("|---|---|---|---|---|")
+    for name, right in rows.items():
+        test = mcnemar(right["default"], right["ConSE"])
+        print(f"| {name} | {len(right['default'])} | {test['first only']} | {test['second only']} | {test['p']:.2g} |")
+
+
+if __name__ == "__main__":
+    main()
