@@ -136,8 +136,8 @@ class Engine:
             raise IncompatibleSpace(
                 f"index {self.store.location} was built with another encoder "
                 f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
-                "use the model it was built with, or re-index (indexes from before xmodal's "
-                "2026-11-29 default model must be re-indexed)"
+                "use the model it was built with, or delete the index and index again "
+                "(indexes made before 2026-11-29 predate the current default model)"
             )
         self._encoder = encoder
 
