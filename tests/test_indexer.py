@@ -319,6 +319,20 @@ def test_photos_under_a_folder_that_became_unreadable_are_kept(folder, store, mo
     assert store.get(str(folder / "trip" / "day1" / "d.webp")) is not None
 
 
+def test_indexing_the_root_folder_covers_every_stored_photo(folder, store, monkeypatch):
+    """'/' is its own prefix: a photo deleted anywhere is removed when '/' is indexed
+    (the walk is stubbed to the test folder, rather than the whole machine)."""
+    import indexer.run
+
+    run(folder, store, CountingEncoder())
+    os.remove(folder / "a.jpg")
+    real_walk = indexer.run.walk
+    monkeypatch.setattr(indexer.run, "walk", lambda root: real_walk(folder) if str(root) == "/" else real_walk(root))
+    summary = run("/", store, CountingEncoder())
+    assert summary.removed == 1 and summary.unchanged == 6
+    assert store.get(str(folder / "a.jpg")) is None
+
+
 def test_symlinked_folders_and_files_get_one_canonical_path(folder, tmp_path):
     from indexer.walk import canonical
 
