@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -48,8 +50,6 @@ def test_refuses_a_model_from_another_space_or_visual_model(trained, tmp_path):
 
 
 def test_image_terms_in_words(trained, default_space):
-    import json
-
     path, _, data = trained
     photo = data.paths[0]
     result = CliRunner().invoke(app, ["words", f"{photo} - 0.5*colour", "--model", str(path), "--json", "-k", "5"])
@@ -68,6 +68,11 @@ def test_the_shipped_model_belongs_to_the_default_space_and_visual_model(default
     assert model.visual["id"] == "efficientnet-lite0"
     assert model.spec.layers == ("conse",) and model.centre is not None
     assert len(model.labels) == 160 and model.evaluation["generalized"]["unseen"] > 0
+    # Written by this version: an older xmodal refuses it rather than reading it uncentred.
+    from safetensors import safe_open
+
+    with safe_open(str(DEFAULT_MODEL), framework="numpy") as handle:
+        assert json.loads(handle.metadata()["xmodal"])["format"] == "xmodal-devise/2"
 
 
 def test_the_shipped_model_names_real_photos(shared_set, default_space):
