@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from results import Split, load_bench, shared_paths, word_labels  # noqa: E402
+from results import Split, imagenet_truth, load_bench, shared_paths, word_labels  # noqa: E402
 
 from xmodal.baselines import conse  # noqa: E402
 from xmodal.devise import DeviseModel  # noqa: E402
@@ -33,30 +33,25 @@ def main() -> None:
     classes = classifier_label_matrix(bench.space, bench.visual)
     methods = {"default": lambda s: default.encode(s.features, s.logits), "ConSE": lambda s: conse(s.logits, classes)}
 
-    def nearest_is_true(split: Split, labels, truth, rows=slice(None)) -> dict[str, np.ndarray]:
-        """Per photo and method: is the nearest of ``labels`` (those with a vector) the true one?"""
-        _, vectors = embed(labels)
+    def nearest_is_true(split: Split, vectors, truth, rows=slice(None)) -> dict[str, np.ndarray]:
+        """Per photo (of ``rows``) and method: is the nearest label vector the true one?"""
         return {name: ranked_labels(encode(split)[rows], vectors, 1)[:, 0] == truth for name, encode in methods.items()}
 
     rows: dict[str, dict[str, np.ndarray]] = {}
     nette = bench.data["imagenette"]
     for subset in ("1k", "21k"):
-        labels = imagenet_labels(subset)
-        kept, _ = embed(labels)
-        row_of = {label.wnid: i for i, label in reversed(list(enumerate(kept)))}
-        truth = np.array([row_of[nette.rows.classes[name].wnid] for name in nette.rows.labels])
-        rows[f"Imagenette vs {subset}, hit@1"] = nearest_is_true(nette, labels, truth)
+        kept, vectors = embed(imagenet_labels(subset))
+        keep, truth = imagenet_truth(nette.rows, kept)
+        rows[f"Imagenette vs {subset}, hit@1"] = nearest_is_true(nette, vectors, truth, keep)
     tiny = bench.data["tiny-val"]
-    kept, _ = embed(list(tiny.rows.classes.values()))
+    kept, vectors = embed(list(tiny.rows.classes.values()))
     names = [label.name for label in kept]
     unseen = np.isin(np.array(tiny.rows.labels), names) & ~np.isin(np.array(tiny.rows.labels), list(bench.seen_names))
-    truth = tiny.rows.select(unseen).targets(names)
-    rows["Tiny unseen photos vs all 200 labels (gen U)"] = nearest_is_true(tiny, list(tiny.rows.classes.values()), truth,
-                                                                           unseen)
+    rows["Tiny unseen photos vs all 200 labels (gen U)"] = nearest_is_true(
+        tiny, vectors, tiny.rows.select(unseen).targets(names), unseen)
     cifar = bench.data["cifar"]
-    kept, _ = embed(list(cifar.rows.classes.values()))
-    truth = cifar.rows.targets([label.name for label in kept])
-    rows["CIFAR-10, hit@1"] = nearest_is_true(cifar, list(cifar.rows.classes.values()), truth)
+    kept, vectors = embed(list(cifar.rows.classes.values()))
+    rows["CIFAR-10, hit@1"] = nearest_is_true(cifar, vectors, cifar.rows.targets([label.name for label in kept]))
 
     print("| row | photos | only the default right | only ConSE right | McNemar p |")
     print("|---|---|---|---|---|")

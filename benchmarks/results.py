@@ -129,6 +129,13 @@ def word_labels(space: WordSpace) -> LabelEmbedder:
     return embed
 
 
+def imagenet_truth(rows: LabeledImages, labels: list[Label]) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``rows`` have their class (by WordNet id) among ``labels``, and its label row for those."""
+    row_of = {label.wnid: i for i, label in reversed(list(enumerate(labels)))}
+    keep = np.array([rows.classes[name].wnid in row_of for name in rows.labels])
+    return keep, np.array([row_of[rows.classes[name].wnid] for name in np.array(rows.labels)[keep]])
+
+
 def score(encode: ImageEncoder, embed: LabelEmbedder, data: dict, seen: set[str]) -> dict[str, float]:
     """Every column of the table for one method."""
     out: dict[str, float] = {}
@@ -154,9 +161,7 @@ def score(encode: ImageEncoder, embed: LabelEmbedder, data: dict, seen: set[str]
     nette_images = encode(nette)
     for subset in ("1k", "21k"):
         labels, vectors = embed(imagenet_labels(subset))
-        row_of = {label.wnid: i for i, label in reversed(list(enumerate(labels)))}
-        keep = np.array([nette.rows.classes[name].wnid in row_of for name in nette.rows.labels])
-        truth = np.array([row_of[nette.rows.classes[name].wnid] for name in np.array(nette.rows.labels)[keep]])
+        keep, truth = imagenet_truth(nette.rows, labels)
         for k, v in hit_at_k(nette_images[keep], truth, vectors, ks=(1, 5)).items():
             out[f"nette/{subset} {k}"] = v
     labels, vectors = embed(list(nette.rows.classes.values()))

@@ -282,7 +282,8 @@ class DeviseModel:
         """Unit word-space vectors for a batch of visual-model outputs."""
         out = build_inputs(self.spec, features, logits, self.standardizer, self.usable) @ self.weight
         if self.centre is not None:
-            out = np.where(np.linalg.norm(out, axis=1, keepdims=True) > 0, unit_rows(out) - self.centre, 0.0)
+            out = unit_rows(out)
+            out = np.where(out.any(axis=1, keepdims=True), out - self.centre, 0.0)  # no output stays none
         return unit_rows(out)
 
     def checksum(self) -> str:

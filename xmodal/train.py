@@ -69,11 +69,11 @@ def class_centre(classes: np.ndarray | None, usable: np.ndarray | None, amount: 
         return None
     if classes is None or usable is None or not usable.any():
         raise XmodalError("centring needs the conse input: it removes the classifier classes' mean word vector")
-    centre = amount * classes[usable].mean(axis=0)
-    if np.linalg.norm(centre) >= 1:  # as long as a unit output, it could cancel one or turn it around
-        limit = 1 / float(np.linalg.norm(classes[usable].mean(axis=0)))
+    mean = classes[usable].mean(axis=0)
+    if amount * np.linalg.norm(mean) >= 1:  # as long as a unit output, it could cancel one or turn it around
+        limit = 1 / np.linalg.norm(mean)
         raise XmodalError(f"centre {amount} is too large for these class vectors; use less than {limit:.2f}")
-    return centre.astype(np.float32)
+    return (amount * mean).astype(np.float32)
 
 
 def train(
@@ -98,14 +98,15 @@ def train(
     if not len(vectors.labels):
         raise XmodalError(f"none of the labels in {data.source} has a vector in {space.name!r}")
     rows = rows.select(np.isin(np.array(rows.labels), vectors.names))
-    features, logits = visual_outputs(visual, rows.paths, quiet)
-    standardizer = Standardizer.fit(np.asarray(features)) if "pooled" in spec.layers else None
+    # Settings that cannot work are refused before the visual model runs over every photo.
     classes = classifier_label_matrix(space, visual) if "conse" in spec.layers else None
     init = initial_map(spec, classes, visual.feature_dim)
     if init is None and not config.epochs:
         raise XmodalError("epochs 0 keeps the starting map, and only a map reading the classifier (conse) has one")
     usable = np.linalg.norm(classes, axis=1) > 0 if classes is not None else None
     centre = class_centre(classes, usable, config.centre)
+    features, logits = visual_outputs(visual, rows.paths, quiet)
+    standardizer = Standardizer.fit(np.asarray(features)) if "pooled" in spec.layers else None
     inputs = build_inputs(spec, features, logits, standardizer, usable)
     weight = fit_map(
         inputs, rows.targets(vectors.names), vectors.vectors, config, init=init, on_epoch=on_epoch, centre=centre
