@@ -71,6 +71,8 @@ def decode(path: str, preprocess: Callable[[Image.Image], np.ndarray], size_hint
         pixels = preprocess(upright)
     except Image.DecompressionBombError:
         return Photo(path, digest, error="too many pixels (decompression bomb guard)")
+    except Image.UnidentifiedImageError:  # PIL's own message names an in-memory buffer, not the file
+        return Photo(path, digest, error="not a readable image: not an image format PIL knows, or damaged")
     except Exception as failure:  # PIL raises many types for corrupt or truncated files
         reason = " ".join(str(failure).split()) or type(failure).__name__
         return Photo(path, digest, error=f"not a readable image: {reason}")

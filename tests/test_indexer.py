@@ -101,6 +101,7 @@ def test_bad_files_are_skipped_and_listed(folder, store, content, reason):
     summary = run(folder, store, CountingEncoder())
     assert summary.added == 7
     assert [(os.path.basename(p), r.split(":")[0]) for p, r in summary.failed] == [("bad.jpg", reason)]
+    assert "BytesIO" not in summary.failed[0][1]
     assert store.count() == 7
 
 
