@@ -101,7 +101,7 @@ def main() -> None:
             gap = np.abs(encode(nette) - shipped.encode(nette.features, nette.logits)).max()
             assert gap < 1e-3, f"the untrained torch path is not the shipped model (max difference {gap:.2g})"
         row = score(encode, word_labels(space), bench.data, bench.seen_names)
-        print(setting.ljust(20), " ".join(f"{row[c]:.3f}" for c in COLUMNS), f"{time.perf_counter() - started:.0f}s",
+        print(setting.ljust(20), " ".join(f"{row[c]:.4f}" for c in COLUMNS), f"{time.perf_counter() - started:.0f}s",
               flush=True)
 
 
