@@ -4,6 +4,10 @@ and evaluated against.
 A label's vector is the phrase vector of its name; when the name has no vector
 its synonyms are tried in order; a label with none is reported and left out,
 never given a random vector (that would be a silent lie about zero-shot).
+
+``hierarchy_depth`` (default 0, the behaviour above) opts into richer labels: a
+label with an ImageNet wnid also draws on what kind of thing it is, via the
+WordNet table of :mod:`xmodal.hierarchy` (see :func:`label_texts`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.errors import UnknownWord, XmodalError
+from xmodal.hierarchy import Hierarchy, unique
 from xmodal.words import WordSpace
 
 
@@ -48,9 +53,21 @@ class LabelVectors:
         return rows
 
 
-def label_matrix(space: WordSpace, labels: Sequence[Label]) -> np.ndarray:
+def label_matrix(
+    space: WordSpace, labels: Sequence[Label], hierarchy_depth: int = 0, hierarchy: Hierarchy | None = None
+) -> np.ndarray:
     """One row per label, in order: its vector by name, else by the first synonym
-    that has one, else zeros (a zero row scores 0 against everything)."""
+    that has one, else zeros (a zero row scores 0 against everything).
+
+    With ``hierarchy_depth`` > 0 a row is instead the normalised mean of the unit
+    vectors of every term of the label's text (:func:`label_texts`) that the
+    space knows: its own names and up to that many broader names. When none of
+    its own names in that text is known, the depth-0 vector stands in for them
+    (a taxonomic synonym may be the only one known). A label with no vector at
+    depth 0 keeps a zero row, so every depth drops the same labels and figures
+    at different depths compare like with like. ``hierarchy`` defaults to the
+    shipped WordNet table.
+    """
     matrix = np.zeros((len(labels), space.dim), dtype=np.float32)
     for row, label in enumerate(labels):
         for term in (label.name, *label.synonyms):
@@ -59,19 +76,73 @@ def label_matrix(space: WordSpace, labels: Sequence[Label]) -> np.ndarray:
             except UnknownWord:
                 continue
             break
+    if hierarchy_depth <= 0:
+        return matrix
+    for row, (own, broader) in enumerate(_label_terms(labels, hierarchy_depth, hierarchy)):
+        if not matrix[row].any():
+            continue
+        own_vectors = _known_vectors(space, own) or [matrix[row]]
+        total = np.sum(own_vectors + _known_vectors(space, broader), axis=0)
+        norm = np.linalg.norm(total)
+        matrix[row] = total / norm if norm > 0 else matrix[row]
     return matrix
 
 
-def embed_labels(space: WordSpace, labels: Sequence[Label]) -> LabelVectors:
-    """Vectors for the labels that have one; the others are listed in ``dropped``."""
+def embed_labels(
+    space: WordSpace, labels: Sequence[Label], hierarchy_depth: int = 0, hierarchy: Hierarchy | None = None
+) -> LabelVectors:
+    """Vectors for the labels that have one; the others are listed in ``dropped``.
+    ``hierarchy_depth`` and ``hierarchy`` as in :func:`label_matrix`."""
     labels = list(labels)
-    matrix = label_matrix(space, labels)
+    matrix = label_matrix(space, labels, hierarchy_depth, hierarchy)
     found = np.linalg.norm(matrix, axis=1) > 0
     return LabelVectors(
         tuple(label for label, ok in zip(labels, found) if ok),
         matrix[found],
         tuple(label for label, ok in zip(labels, found) if not ok),
     )
+
+
+def label_texts(labels: Sequence[Label], depth: int = 0, hierarchy: Hierarchy | None = None) -> list[str]:
+    """One text per label that says what it is: its names, then broader names.
+
+    A label whose wnid the WordNet table holds gets its name, its other
+    synonyms less the taxonomic ones ("Tinca tinca"), then the first names of
+    up to ``depth`` non-abstract ancestors, nearest first, each name once
+    (:meth:`Hierarchy.broader_names`):
+    ``Label("English springer", ..., "n02102040")`` at depth 2 gives
+    'English springer, English springer spaniel, springer spaniel, spaniel'.
+    Any other label keeps its own name and synonyms. Names are joined with ", ".
+    ``hierarchy`` defaults to the shipped table.
+    """
+    return [", ".join(unique(own, broader)) for own, broader in _label_terms(labels, depth, hierarchy)]
+
+
+def _label_terms(
+    labels: Sequence[Label], depth: int, hierarchy: Hierarchy | None = None
+) -> list[tuple[list[str], list[str]]]:
+    """Per label, (its own names, the broader names it does not already have)."""
+    hierarchy = hierarchy if hierarchy is not None else Hierarchy.load()
+    terms = []
+    for label in labels:
+        own = unique((label.name, *label.synonyms))
+        broader: list[str] = []
+        if label.wnid in hierarchy:
+            scientific = hierarchy.synset(label.wnid).scientific
+            own = own[:1] + [name for name in own[1:] if name not in scientific]
+            broader = unique(own, hierarchy.broader_names(label.wnid, depth))[len(own) :]
+        terms.append((own, broader))
+    return terms
+
+
+def _known_vectors(space: WordSpace, terms: Sequence[str]) -> list[np.ndarray]:
+    vectors = []
+    for term in terms:
+        try:
+            vectors.append(space.lookup(term, suggest=False)[0])
+        except UnknownWord:
+            pass
+    return vectors
 
 
 def parse_synonyms(text: str) -> tuple[str, ...]:
