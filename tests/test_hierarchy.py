@@ -154,3 +154,18 @@ def test_shipped_table_is_what_the_script_builds(tmp_path):
     # deflate stream itself is left to the local zlib, which may compress differently.
     assert gzip.decompress(built) == gzip.decompress(shipped)
     assert built[:10] == shipped[:10] and built[4:8] == b"\0\0\0\0"
+
+
+def test_docs_example_prints_what_its_comments_say():
+    import re
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    block = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "hierarchy.md").read_text(), flags=re.S)[0]
+    printed = StringIO()
+    with redirect_stdout(printed):
+        exec(block, {})
+    # Each print's comment, up to a colon that starts an explanation, is its exact output.
+    said = [line.split("# ", 1)[1].split(":")[0] for line in block.splitlines() if line.startswith("print(")]
+    for line, comment in zip(printed.getvalue().splitlines(), said, strict=True):
+        assert line.split(":")[0] == comment
