@@ -165,6 +165,12 @@ def test_an_unknown_word_is_dropped_with_a_note_naming_the_suggestion(tiny_space
     assert tiny_space.query("dog").notes == ()
 
 
+def test_a_hyphenated_word_keeps_its_known_parts(tiny_space):
+    expression, notes = parse("dog-kinng + e-mail").drop_unknown(tiny_space)
+    assert texts(expression) == [("text", "dog", 1.0), ("text", "e-mail", 1.0)]
+    assert notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
+
+
 def test_the_query_is_refused_only_when_no_word_is_known(tiny_space, tmp_path):
     with pytest.raises(UnknownWord) as caught:
         tiny_space.query("kinng")

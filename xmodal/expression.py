@@ -113,10 +113,15 @@ class Expression:
                 if not forms:
                     continue  # punctuation alone is never a word
                 word = next((form for form in forms if space.known(form)), None)
-                if word is None:
-                    unknown.append(forms[-1])
-                else:
+                if word is not None:
                     kept.append(word)
+                    continue
+                parts = [p for part in forms[-1].split("-") for p in word_forms(part)[-1:]]
+                if len(parts) > 1:  # turquiose-blue: keep the known parts of a hyphenated word
+                    kept.extend(p for p in parts if space.known(p))
+                    unknown.extend(p for p in parts if not space.known(p))
+                else:
+                    unknown.append(forms[-1])
             if kept:
                 terms.append(Term("text", " ".join(kept), term.weight))
         unknown = list(dict.fromkeys(unknown))
