@@ -102,6 +102,7 @@ class WordSpace:
         self.lowercase = all(k == k.lower() for k in sample)
         self._common = None if common_component is None else np.asarray(common_component, dtype=np.float64)
         self._harmonic: float | None = None
+        self._pool: dict[tuple[str, int], list[str]] | None = None
 
     # -- construction -------------------------------------------------------
 
@@ -289,13 +290,20 @@ class WordSpace:
         base = word.lower() if self.lowercase else word
         close = {c for c in _edits1(base) if c in index}
         if not close:
-            pool = [
-                k
-                for k in self.keyed_vectors.index_to_key[:100_000]
-                if abs(len(k) - len(base)) <= 2 and k[:1].lower() == base[:1].lower()
-            ]
+            buckets = self._suggestion_pool()
+            first = base[:1].lower()
+            pool = [k for size in range(len(base) - 2, len(base) + 3) for k in buckets.get((first, size), ())]
             close = set(difflib.get_close_matches(base, pool, n=n, cutoff=0.75))
         return sorted(close, key=index.__getitem__)[:n]
+
+    def _suggestion_pool(self) -> dict[tuple[str, int], list[str]]:
+        """The 100k most frequent keys by (first letter lowercased, length), built once."""
+        if self._pool is None:
+            pool: dict[tuple[str, int], list[str]] = {}
+            for k in self.keyed_vectors.index_to_key[:100_000]:
+                pool.setdefault((k[:1].lower(), len(k)), []).append(k)
+            self._pool = pool
+        return self._pool
 
     def _spellings(self, word: str) -> list[str]:
         if self.lowercase:
