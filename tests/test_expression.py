@@ -108,6 +108,7 @@ def test_image_terms_by_suffix_path_or_prefix(tmp_path, monkeypatch):
         ("king-man+woman", [("king", 1), ("man", -1), ("woman", 1)]),
         ("king-man +woman", [("king", 1), ("man", -1), ("woman", 1)]),
         ("t-shirt+beach", [("t", 1), ("shirt", -1), ("beach", 1)]),
+        ('"t-shirt"+beach', [("t-shirt", 1), ("beach", 1)]),
         ("king-man + woman", [("king-man", 1), ("woman", 1)]),
     ],
 )
