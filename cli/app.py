@@ -139,8 +139,11 @@ def query(
         raise XmodalError(f"unknown --using {using!r}; choose semantic or visual")
     photo = existing_file(expression)
     with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
+        parsed = image_query(photo) if photo is not None else parse(expression)
+        parsed, notes = parsed.drop_unknown(engine.space)
+        show_notes(notes)
         if words_out:
-            hits = engine.words(expression, k=top)
+            hits = engine.words(parsed, k=top)
             rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
         else:
             if photo is not None and using != "semantic":
@@ -148,9 +151,15 @@ def query(
             elif using == "visual":
                 raise XmodalError("--using visual needs one photo as the query")
             else:
-                results = engine.search(image_query(photo) if photo is not None else expression, k=top)
+                results = engine.search(parsed, k=top)
             rows = [{"path": r.path, "score": round(r.score, 6), "width": r.info.width, "height": r.info.height} for r in results]
     show_ranked(expression, rows, "word" if words_out else "path", as_json)
+
+
+def show_notes(notes: tuple[str, ...]) -> None:
+    """Each note (a word left out of the query) as one line on stderr."""
+    for note in notes:
+        err.print(Text.assemble(("note:", "yellow"), " ", note), highlight=False)
 
 
 def show_ranked(query: str, rows: list[dict], column: str, as_json: bool, **extra: object) -> None:
@@ -189,7 +198,9 @@ def words(
         from xmodal.encoder import Encoder
 
         encode_image = Encoder.load(ws, model).encode_image
-    hits = ws.nearest(parsed, k=top, limit=limit, encode_image=encode_image)
+    evaluated = ws.query(parsed, encode_image)
+    show_notes(evaluated.notes)
+    hits = ws.nearest(evaluated.vector, k=top, exclude=evaluated.inputs, limit=limit)
     rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
     show_ranked(expression, rows, "word", as_json, space=ws.identity.to_dict())
 

@@ -56,6 +56,28 @@ def test_user_errors_are_one_line_with_exit_code_1(args, message, tiny_file):
     assert "Traceback" not in result.output
 
 
+def test_words_prints_a_note_per_dropped_word_and_succeeds(tiny_file):
+    result = runner.invoke(app, ["words", "The King, and a dog!", "--space", tiny_file, "--json", "-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        'note: dropped "The" (not in tiny.txt)',
+        'note: dropped "and" (not in tiny.txt)',
+        'note: dropped "a" (not in tiny.txt)',
+    ]
+    assert json.loads(result.stdout)["results"][0]["word"] not in {"king", "dog"}
+    result = runner.invoke(app, ["words", "royal fmily", "--space", tiny_file, "--json"])
+    assert result.exit_code == 0
+    assert result.stderr == 'note: dropped "fmily" (not in tiny.txt; did you mean "family"?)\n'
+
+
+def test_a_query_with_no_known_word_is_refused_on_one_line(tiny_file):
+    result = runner.invoke(app, ["words", "The kinng, qwzx!", "--space", tiny_file])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: no word of the query is in word space 'tiny.txt': 'The', 'kinng' (did you mean 'king'?), 'qwzx'\n"
+    )
+
+
 def test_bad_option_value_is_rejected_by_typer(tiny_file):
     result = runner.invoke(app, ["words", "dog", "--top", "0", "--space", tiny_file])
     assert result.exit_code == 2
@@ -77,3 +99,10 @@ def test_console_script_on_the_default_space():
     assert bad.returncode == 1
     assert bad.stderr.strip().count("\n") == 0
     assert "unknown word 'qwertzyx'" in bad.stderr and "did you mean: qwerty" in bad.stderr
+    typo = subprocess.run(
+        [sys.executable, "-m", "cli", "words", "turquiose water", "--json", "-k", "1"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert typo.returncode == 0, typo.stderr
+    assert typo.stderr == 'note: dropped "turquiose" (not in glove-6b-50d; did you mean "turquoise"?)\n'
+    assert json.loads(typo.stdout)["results"]

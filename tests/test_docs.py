@@ -28,3 +28,13 @@ def test_search_api_example_runs(tmp_path, monkeypatch):
     assert "espresso" in lines[4]
     assert "gravel.jpg" not in lines[5]
     assert lines[6].endswith("rocket.jpg")
+
+
+def test_expressions_example_prints_what_the_docs_say():
+    """The sentence query of docs/expressions.md: a typo dropped with its note, content words found."""
+    doc = (ROOT / "docs" / "expressions.md").read_text()
+    code, expected = re.search(r"```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", doc, flags=re.S).groups()
+    printed = StringIO()
+    with redirect_stdout(printed):
+        exec(code, {})
+    assert printed.getvalue() == expected

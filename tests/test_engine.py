@@ -115,7 +115,7 @@ def test_cli_index_then_query_each_way(tmp_path):
     "args, message",
     [
         (["query", "cat", "--index", "{tmp}/missing"], "no xmodal index at"),
-        (["query", "kitty-cat-qwzx", "--index", "{index}"], "unknown word 'qwzx'"),
+        (["query", "qwzx", "--index", "{index}"], "unknown word 'qwzx'"),  # refused: no word is known
         (["query", "nowhere.jpg", "--index", "{index}"], "image file not found: nowhere.jpg"),
         (["query", "{tmp}/junk.jpg", "--index", "{index}"], "cannot read image"),
         (["query", "cat", "--using", "visual", "--index", "{index}"], "--using visual needs one photo"),

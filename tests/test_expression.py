@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xmodal import Expression, ExpressionError, Term, parse
+from xmodal import Expression, ExpressionError, Term, UnknownWord, parse
+from xmodal.expression import word_forms
 
 
 def texts(expression: Expression) -> list[tuple[str, str, float]]:
@@ -26,6 +27,14 @@ def texts(expression: Expression) -> list[tuple[str, str, float]]:
         ('"e-mail" + dog', [("text", "e-mail", 1), ("text", "dog", 1)]),
         ("potter's wheel", [("text", "potter's wheel", 1)]),
         ("1990 + 2*1991", [("text", "1990", 1), ("text", "1991", 2)]),
+        ("Two dogs play in the snow.", [("text", "Two dogs play in the snow.", 1)]),
+        ("Dog on a beach!", [("text", "Dog on a beach!", 1)]),
+        ('a sign that says "Free Dinner" .', [("text", "a sign that says Free Dinner .", 1)]),
+        ('dog "cat"', [("text", "dog cat", 1)]),
+        ("A baby cries in a woman 's arms .", [("text", "A baby cries in a woman 's arms .", 1)]),
+        ("rock 'n' roll - 'royal family'", [("text", "rock n roll", 1), ("text", "royal family", -1)]),
+        ("'potter's wheel'", [("text", "potter's wheel", 1)]),
+        ("'tis the season", [("text", "'tis the season", 1)]),
     ],
 )
 def test_parses_terms_signs_weights_and_phrases(query, expected):
@@ -48,7 +57,8 @@ def test_parses_terms_signs_weights_and_phrases(query, expected):
         ("1.2.3*dog", "bad weight '1.2.3'"),
         ("1e999*dog", "bad weight '1e999'"),
         ("dog 2*cat", "missing '+' or '-' before '2'"),
-        ('dog "cat"', "missing '+' or '-' before 'cat'"),
+        ('"dog" 2*cat', "missing '+' or '-' before '2'"),
+        ("dog img:cat.jpg", "missing '+' or '-' before 'cat.jpg'"),
         ('"dog', 'unterminated " quote starting at column 1'),
         ('dog + ""', "empty quoted phrase at column 7"),
         ("missing.jpg - summer", "image file not found: missing.jpg"),
@@ -77,6 +87,132 @@ def test_image_terms_by_suffix_path_or_prefix(tmp_path, monkeypatch):
     assert texts(parse('img:"my photo" + 2*sub/sea-side'))[0] == ("image", "my photo", 1.0)
     assert texts(parse('img:"my photo" + 2*sub/sea-side'))[1] == ("image", "sub/sea-side", 2.0)
     assert expression.images[0].name == "beach.JPG"
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("a man in a red t-shirt climbs a rock", [("a man in a red t-shirt climbs a rock", 1)]),
+        ("three-year-old black-and-white dog", [("three-year-old black-and-white dog", 1)]),
+        ("t-shirt + beach", [("t-shirt", 1), ("beach", 1)]),
+        ("2*t-shirt - summer", [("t-shirt", 2), ("summer", -1)]),
+        ("dog-cat", [("dog-cat", 1)]),
+        ("covid-19 - 1990-1991", [("covid-19", 1), ("1990-1991", -1)]),
+        # a hyphen needs a letter or digit on both sides, with no space
+        ("king - man", [("king", 1), ("man", -1)]),
+        ("king -man", [("king", 1), ("man", -1)]),
+        ("king- man", [("king", 1), ("man", -1)]),
+        ('"royal family"-man', [("royal family", 1), ("man", -1)]),
+        ("dog-2*cat", [("dog", 1), ("cat", -2)]),  # 2*cat is a weighted term, not a word
+        # compact arithmetic: a '+' touching a word makes every '-' an operator
+        ("king-man+woman", [("king", 1), ("man", -1), ("woman", 1)]),
+        ("king-man +woman", [("king", 1), ("man", -1), ("woman", 1)]),
+        ("t-shirt+beach", [("t", 1), ("shirt", -1), ("beach", 1)]),
+        ('"t-shirt"+beach', [("t-shirt", 1), ("beach", 1)]),
+        ("king-man + woman", [("king-man", 1), ("woman", 1)]),
+    ],
+)
+def test_a_hyphen_between_letters_is_part_of_the_word(query, expected):
+    assert texts(parse(query)) == [("text", t, float(w)) for t, w in expected]
+
+
+def test_a_hyphen_after_a_photo_is_an_operator(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "beach.jpg").write_bytes(b"x")
+    assert texts(parse("beach.jpg-summer")) == [("image", "beach.jpg", 1.0), ("text", "summer", -1.0)]
+
+
+@pytest.mark.parametrize(
+    "token, forms",
+    [
+        ("snow.", ["snow"]),
+        ("beach!", ["beach"]),
+        ('"Dog', ["Dog"]),
+        ("(cat),", ["cat"]),
+        ("dogs'", ["dogs"]),
+        ("girl's", ["girl's"]),
+        ("girl\u2019s", ["girl's"]),
+        ("t-shirt", ["t-shirt"]),
+        ("U.S.", ["U.S.", "U.S"]),
+        ("...", []),
+        (".", []),
+        ("café", ["café"]),
+    ],
+)
+def test_punctuation_around_a_word_is_not_part_of_it(token, forms):
+    assert word_forms(token) == forms
+
+
+def test_a_sentence_keeps_its_known_words_without_punctuation(tiny_space):
+    expression, notes = parse("The King, and a dog!").drop_unknown(tiny_space)
+    assert texts(expression) == [("text", "King dog", 1.0)]
+    assert notes == (
+        'dropped "The" (not in tiny)',
+        'dropped "and" (not in tiny)',
+        'dropped "a" (not in tiny)',
+    )
+    query = tiny_space.query("The King, and a dog!")
+    assert query.inputs == {"king", "dog"} and len(query.notes) == 3
+    assert np.allclose(query.vector, tiny_space.vector("king dog"), atol=1e-6)
+
+
+def test_an_unknown_word_is_dropped_with_a_note_naming_the_suggestion(tiny_space):
+    query = tiny_space.query("royal fmily - man")
+    assert query.notes == ('dropped "fmily" (not in tiny; did you mean "family"?)',)
+    expected = tiny_space.vector("royal") - tiny_space.vector("man")
+    assert np.allclose(query.vector, expected / np.linalg.norm(expected), atol=1e-6)
+    assert tiny_space.query("king - kinng").notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
+    assert tiny_space.query("king + kinng + kinng").notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
+    assert tiny_space.query("dog").notes == ()
+
+
+def test_a_hyphenated_word_keeps_its_known_parts(tiny_space):
+    expression, notes = parse("dog-kinng + e-mail").drop_unknown(tiny_space)
+    assert texts(expression) == [("text", "dog", 1.0), ("text", "e-mail", 1.0)]
+    assert notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
+
+
+def test_the_query_is_refused_only_when_no_word_is_known(tiny_space, tmp_path):
+    with pytest.raises(UnknownWord) as caught:
+        tiny_space.query("kinng")
+    assert str(caught.value) == "unknown word 'kinng' in word space 'tiny'; did you mean: king?"
+    with pytest.raises(UnknownWord) as caught:
+        tiny_space.query("The kinng - qwzx.")
+    message = str(caught.value)
+    assert message == (
+        "no word of the query is in word space 'tiny': 'The', 'kinng' (did you mean 'king'?), 'qwzx'"
+    )
+    assert caught.value.words == ["The", "kinng", "qwzx"]
+    with pytest.raises(ExpressionError, match="has no words"):
+        tiny_space.query("?!")
+    photo = tmp_path / "beach.jpg"
+    photo.write_bytes(b"x")
+    result = tiny_space.query(f"{photo} - qwzx", encode_image=lambda path: tiny_space.vector("king"))
+    assert result.notes == ('dropped "qwzx" (not in tiny)',)  # a photo is never unknown
+    assert np.allclose(result.vector, tiny_space.vector("king"), atol=1e-6)
+
+
+def test_dropping_unknown_words_is_generic_over_the_space(tiny_space):
+    """Only known, suggest and name are asked of the space: another kind of space works."""
+
+    class Probe:
+        name = "probe"
+
+        def __init__(self):
+            self.asked = []
+
+        def known(self, word):
+            self.asked.append(word)
+            return word.lower() != "xyzzy"
+
+        def suggest(self, word, n=5):
+            return ["fuzzy"][:n]
+
+    probe = Probe()
+    expression, notes = parse('A "big" Dog, xyzzy!  - 2*Cats.').drop_unknown(probe)
+    assert texts(expression) == [("text", "A big Dog", 1.0), ("text", "Cats", -2.0)]
+    assert notes == ('dropped "xyzzy" (not in probe; did you mean "fuzzy"?)',)
+    assert probe.asked == ["A", "big", "Dog", "xyzzy", "Cats"]
 
 
 def test_evaluates_to_the_normalised_weighted_sum(tiny_space):
@@ -139,7 +275,9 @@ def test_canonical_form_parses_back_to_the_same_terms(term_list):
 @given(st.lists(terms, min_size=1, max_size=5), st.sampled_from(["", " ", "  "]))
 def test_spacing_around_operators_does_not_matter(term_list, gap):
     expression = Expression(tuple(term_list))
-    squeezed = str(expression).replace(" + ", f"{gap}+{gap}").replace(" - ", f"{gap}-{gap}")
+    squeezed = str(expression).replace(" + ", f"{gap}+{gap}")
+    if gap or "+" in squeezed:  # without spaces, a '-' between letters is a hyphen unless a '+' is tight too
+        squeezed = squeezed.replace(" - ", f"{gap}-{gap}")
     if any(" " in t.text for t in term_list) and gap == "":
         squeezed = str(expression)  # phrases need their own spaces; quotes keep them apart
     assert parse(squeezed) == expression

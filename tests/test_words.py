@@ -32,11 +32,67 @@ def test_phrase_prefers_the_phrase_token(tiny_space):
     assert np.allclose(vector, unit([0.2, 0.9, 0, 0.3]), atol=1e-6)
 
 
-def test_phrase_without_token_is_normalised_mean(tiny_space):
+def test_phrase_without_token_is_normalised_mean_when_asked(tiny_space):
+    tiny_space.phrase_weighting = "mean"
     vector, keys = tiny_space.lookup("royal family")
     assert keys == ["royal", "family"]
     expected = unit(unit([1, 0.5, 0.5, 0]) + unit([0, 0.5, 0.5, 0.2]))
     assert np.allclose(vector, expected, atol=1e-6)
+
+
+def test_phrase_without_token_is_sif_by_default(tiny_space):
+    """SIF: each word weighs a / (a + p), p = 1 / ((rank + 1) H) (Zipf), then the
+    common component is removed and the result normalised."""
+    assert WordSpace.phrase_weighting == tiny_space.phrase_weighting == "sif"
+    royal, family = tiny_space.vectors[8], tiny_space.vectors[9]  # ranks 8 and 9 of 13
+    harmonic = sum(1 / r for r in range(1, 14))
+    a = words_module.SIF_A
+    weights = [a / (a + 1 / ((rank + 1) * harmonic)) for rank in (8, 9)]
+    assert np.allclose(tiny_space.sif_weights(["royal", "family"]), weights)
+    mixed = unit(weights[0] * royal + weights[1] * family)
+    tiny_space.phrase_weighting = "sif-weights"
+    assert np.allclose(tiny_space.vector("royal family"), mixed, atol=1e-6)
+    tiny_space.phrase_weighting = "sif"
+    u = tiny_space.common_component
+    assert np.linalg.norm(u) == pytest.approx(1)
+    assert np.allclose(tiny_space.vector("royal family"), unit(mixed - (mixed @ u) * u), atol=1e-6)
+    tiny_space.phrase_weighting = "median"
+    with pytest.raises(ValueError, match="phrase_weighting 'median'"):
+        tiny_space.vector("royal family")
+
+
+def test_one_word_is_its_own_vector_whatever_the_weighting(tiny_space):
+    for weighting in words_module.PHRASE_WEIGHTINGS:
+        tiny_space.phrase_weighting = weighting
+        for term in ("king", "King", "dog dog", "e-mail"):
+            assert np.array_equal(tiny_space.vector(term), tiny_space.keyed_vectors[term.split()[0].lower()])
+
+
+def test_sif_weighs_function_words_less_than_content_words(default_space):
+    """In GloVe 'the' is rank 0 and 'dog' rank ~2,000: SIF nearly ignores 'the',
+    so 'the dog' stays with 'dog', where the plain mean drifts toward 'the'."""
+    the, dog = default_space.sif_weights(["the", "dog"])
+    assert the < 0.05 and dog > 0.9
+    space = WordSpace(default_space.keyed_vectors, default_space.identity, default_space.common_component)
+
+    def cosines(weighting):
+        space.phrase_weighting = weighting
+        return (
+            float(space.vector("the dog") @ space.vector("dog")),
+            float(space.vector("a dog on the beach") @ space.vector("dog beach")),
+        )
+
+    mean, weights, sif = cosines("mean"), cosines("sif-weights"), cosines("sif")
+    assert weights[0] > 0.99 > 0.9 > mean[0]
+    assert sif[1] > 0.95 and weights[1] > 0.95 > 0.85 > mean[1]
+
+
+def test_known_words_and_unknown_ones(tiny_space, default_space):
+    assert tiny_space.known("King") and tiny_space.known("e-mail") and tiny_space.known("dog-king")
+    assert not tiny_space.known("kinng") and not tiny_space.known("dog-kinng")
+    for word in ("Dog", "DOG", "t-shirt", "three-year-old", "girl's", "don't", "U.S."):
+        assert default_space.known(word), word
+    assert not default_space.known("turquiose") and not default_space.known("contracption")
 
 
 def test_lowercase_space_folds_case(tiny_space):
@@ -174,9 +230,75 @@ def test_gensim_data_name_goes_to_the_downloader(monkeypatch):
     assert WordSpace.load("tiny-from-hub").nearest("dog", k=1)[0].word == "dogs"
 
 
+def test_load_caches_the_common_component_beside_the_vectors(monkeypatch):
+    path = str(GENSIM_DATA / "toy-model.vec")
+    first = WordSpace.load(path)
+    fresh = WordSpace.from_keyed_vectors(KeyedVectors.load_word2vec_format(path), "toy-model.vec")
+    assert np.allclose(first.common_component, fresh.common_component)
+
+    def no_recompute(*args):
+        raise AssertionError("the common component was computed again")
+
+    monkeypatch.setattr(words_module, "_common_component", no_recompute)
+    assert np.allclose(WordSpace.load(path).common_component, first.common_component)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "king - man + woman",
+        "king-man+woman",
+        "King - Man + Woman.",
+        "2*king - 2*man + 2*woman",
+    ],
+)
+def test_king_minus_man_plus_woman_is_queen_however_typed(default_space, query):
+    assert default_space.nearest(query, k=1)[0].word == "queen"
+
+
+@pytest.mark.parametrize(
+    "query, near",
+    [
+        ("A black and gray cat stands on a contracption while two big dogs stare at it .", {"cat", "dog", "dogs"}),
+        ("Two dogs play in the snow.", {"dogs", "snow", "cats", "rabbits"}),
+        ("a man in a red t-shirt climbs a rock", {"jacket", "shirt", "red", "blue"}),
+        ("The girl's dog is running", {"puppy", "cat", "kitten", "boy"}),
+        ("Dog on a beach!", {"cat", "beaches", "dogs"}),
+        ("DOG", {"dogs", "cat", "puppy"}),
+        ("turquoise water", {"blue", "waters", "sand", "reef"}),
+    ],
+)
+def test_captions_as_people_wrote_them_find_their_words(default_space, query, near):
+    hits = {h.word for h in default_space.nearest(query, k=25, limit=30_000)}
+    assert hits & near, hits
+
+
+def test_misspelt_word_is_dropped_with_its_suggestion(default_space):
+    query = default_space.query("turquiose water")
+    assert query.notes == ('dropped "turquiose" (not in glove-6b-50d; did you mean "turquoise"?)',)
+    assert query.inputs == {"water"}
+
+
 def test_default_space_is_glove_6b_50d(default_space):
     assert len(default_space) == 400_000 and default_space.dim == 50
     assert default_space.name == "glove-6b-50d"
     assert default_space.lowercase
     assert default_space.nearest("king - man + woman", k=1)[0].word == "queen"
     assert np.allclose(np.linalg.norm(default_space.vectors[:1000], axis=1), 1, atol=1e-5)
+
+
+def test_a_sentence_query_is_torch_free_and_fast():
+    """The issue's budget: under 5 ms a query once loaded (0.2 ms measured), without torch."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import statistics, sys, timeit; from xmodal import WordSpace; space = WordSpace.load(); "
+        "q = 'A black and white dog is runing through the snow in a park .'; space.query(q); "
+        "runs = timeit.repeat(lambda: space.query(q), number=50, repeat=5); "
+        "print('torch' in sys.modules, statistics.median(runs) / 50 * 1000)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    torch_loaded, milliseconds = done.stdout.split()
+    assert torch_loaded == "False"
+    assert float(milliseconds) < 5

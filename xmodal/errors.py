@@ -7,6 +7,8 @@ single line and exits non-zero. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class XmodalError(Exception):
     """Base class: the message is complete and fit to show a user as is."""
@@ -17,13 +19,27 @@ class SpaceError(XmodalError):
 
 
 class UnknownWord(XmodalError):
-    """A word (or every spelling of a phrase) is missing from the word space."""
+    """A word (or every spelling of a phrase) is missing from the word space.
 
-    def __init__(self, word: str, suggestions: list[str], space: str) -> None:
+    ``more`` lists further unknown words with their suggestions, for a query
+    none of whose words is known; ``words`` then names them all.
+    """
+
+    def __init__(
+        self, word: str, suggestions: list[str], space: str, more: Sequence[tuple[str, list[str]]] = ()
+    ) -> None:
         self.word = word
         self.suggestions = suggestions
-        hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown word {word!r} in word space {space!r}{hint}")
+        self.words = [word, *(w for w, _ in more)]
+        if not more:
+            hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
+            super().__init__(f"unknown word {word!r} in word space {space!r}{hint}")
+            return
+        named = [
+            f"{w!r} (did you mean {close[0]!r}?)" if close else repr(w)
+            for w, close in [(word, suggestions), *more]
+        ]
+        super().__init__(f"no word of the query is in word space {space!r}: {', '.join(named)}")
 
 
 class ExpressionError(XmodalError):

@@ -8,15 +8,20 @@ The grammar is small on purpose (docs/expressions.md has it with examples)::
     atom   := word+ | "quoted phrase" | 'quoted phrase' | image
     image  := img:PATH | img:"PATH" | a bare token that looks like a path
 
-Adjacent bare words form one phrase (``royal family - man``). ``+``, ``-`` and
-``*`` are operators everywhere outside quotes, so a hyphenated word is quoted
-(``"e-mail"``). A bare token with an image suffix or a path separator is an
-image term, and the file must exist; ``img:`` forces an image term.
+Adjacent bare words and quoted phrases form one phrase, so a sentence is one
+term (``Two dogs play in the snow.``). ``+``, ``-`` and ``*`` are operators
+outside quotes, except that a ``-`` joining two letters or digits with no space
+(``t-shirt``, ``three-year-old``) is a hyphen, part of the word; in a query
+written compactly, with a ``+`` touching a word (``king-man+woman``), every
+``-`` is an operator. A bare token with an image suffix or a path separator is
+an image term, and the file must exist; ``img:`` forces an image term.
 
-An expression is parsed once and evaluated against a word space (and, for
-image terms, an image encoder) into a unit vector, keeping the word-space keys
-it used so that nearest-word results can leave them out, as gensim's
-``most_similar`` does.
+An expression is parsed once and evaluated against a space (and, for image
+terms, an image encoder) into a unit vector, keeping the space's keys it used
+so that nearest-word results can leave them out, as gensim's ``most_similar``
+does. Evaluation first drops the words the space does not know, with a note
+naming each (:meth:`Expression.drop_unknown`); a query is refused only when
+none of its words is known. Punctuation around a word is never part of it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from xmodal.errors import ExpressionError
+from xmodal.errors import ExpressionError, UnknownWord
 
 if TYPE_CHECKING:
     from xmodal.words import WordSpace
@@ -56,10 +61,12 @@ class Term:
 
 @dataclass(frozen=True)
 class QueryVector:
-    """An evaluated expression: a unit vector and the word-space keys it was made of."""
+    """An evaluated expression: a unit vector, the space keys it was made of, and one
+    note per word left out because the space does not know it."""
 
     vector: np.ndarray
     inputs: frozenset[str]
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,11 +92,60 @@ class Expression:
                 parts.append(f"{sign} {weight}{body}")
         return " ".join(parts)
 
+    def drop_unknown(self, space: WordSpace) -> tuple[Expression, tuple[str, ...]]:
+        """This expression in words ``space`` knows, and a note for each word left out.
+
+        Each text term keeps its known words, stripped of punctuation, joined by
+        spaces; a term with none left is dropped; image terms stay as they are.
+        Only ``space.known``, ``space.suggest`` and ``space.name`` are used, so
+        any space works. Raises UnknownWord when no word of the query is known
+        (and no image is in it), ExpressionError when it has no word at all.
+        """
+        terms: list[Term] = []
+        unknown: list[str] = []
+        for term in self.terms:
+            if term.kind == "image":
+                terms.append(term)
+                continue
+            kept = []
+            for token in term.text.split():
+                forms = word_forms(token)
+                if not forms:
+                    continue  # punctuation alone is never a word
+                word = next((form for form in forms if space.known(form)), None)
+                if word is not None:
+                    kept.append(word)
+                    continue
+                parts = [p for part in forms[-1].split("-") for p in word_forms(part)[-1:]]
+                if len(parts) > 1:  # turquiose-blue: keep the known parts of a hyphenated word
+                    kept.extend(p for p in parts if space.known(p))
+                    unknown.extend(p for p in parts if not space.known(p))
+                else:
+                    unknown.append(forms[-1])
+            if kept:
+                terms.append(Term("text", " ".join(kept), term.weight))
+        unknown = list(dict.fromkeys(unknown))
+        if not terms:
+            if not unknown:
+                raise ExpressionError(
+                    f"query {str(self)!r} has no words: give at least one word, phrase or image"
+                )
+            found = [(word, space.suggest(word)) for word in unknown]
+            raise UnknownWord(found[0][0], found[0][1], space.name, more=found[1:])
+        notes = []
+        for word in unknown:
+            close = space.suggest(word, 1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            notes.append(f'dropped "{word}" (not in {space.name}{hint})')
+        return Expression(tuple(terms)), tuple(notes)
+
     def evaluate(self, space: WordSpace, encode_image: ImageEncoder | None = None) -> QueryVector:
-        """Sum the terms' unit vectors with their weights and normalise the result."""
+        """Drop unknown words (:meth:`drop_unknown`), then sum the terms' unit vectors
+        with their weights and normalise the result."""
+        known, notes = self.drop_unknown(space)
         total = np.zeros(space.dim, dtype=np.float64)
         inputs: set[str] = set()
-        for term in self.terms:
+        for term in known.terms:
             if term.kind == "image":
                 if encode_image is None:
                     raise ExpressionError(
@@ -106,7 +162,7 @@ class Expression:
         norm = np.linalg.norm(total)
         if not math.isfinite(norm) or norm < 1e-9:
             raise ExpressionError(f"query {str(self)!r} cancels out to the zero vector")
-        return QueryVector((total / norm).astype(np.float32), frozenset(inputs))
+        return QueryVector((total / norm).astype(np.float32), frozenset(inputs), notes)
 
 
 def parse(text: str) -> Expression:
@@ -151,9 +207,9 @@ def parse(text: str) -> Expression:
                 raise ExpressionError(
                     f"two operators in a row at column {col}: '*' then {value!r}"
                 )
-        if kind == "word":  # adjacent bare words make one phrase
+        if kind in ("word", "phrase"):  # adjacent words and quoted phrases make one phrase
             words = [value]
-            while i + 1 < len(tokens) and tokens[i + 1][0] == "word":
+            while i + 1 < len(tokens) and tokens[i + 1][0] in ("word", "phrase"):
                 i += 1
                 if i + 1 < len(tokens) and tokens[i + 1][1] == "*" and tokens[i + 1][0] == "op":
                     raise ExpressionError(
@@ -161,8 +217,6 @@ def parse(text: str) -> Expression:
                     )
                 words.append(tokens[i][1])
             terms.append(Term("text", " ".join(words), sign * weight))
-        elif kind == "phrase":
-            terms.append(Term("text", value, sign * weight))
         else:
             terms.append(Term("image", _existing_image(value), sign * weight))
         expect_term = False
@@ -171,7 +225,53 @@ def parse(text: str) -> Expression:
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
-    """Split into (kind, value, 1-based column) with kind in op, word, phrase, image."""
+    """Split into (kind, value, 1-based column) with kind in op, word, phrase, image;
+    a ``-`` joining two letters or digits is a hyphen unless the query is compact."""
+    tokens = _split(text)
+    if any(_touches_word(text, col) for kind, value, col in tokens if kind == "op" and value == "+"):
+        return tokens  # compact arithmetic, king-man+woman: every '-' is an operator
+    joined: list[tuple[str, str, int]] = []
+    i = 0
+    while i < len(tokens):
+        kind, value, col = tokens[i]
+        if (
+            kind == "op"
+            and value == "-"
+            and joined
+            and joined[-1][0] == "word"
+            and i + 1 < len(tokens)
+            and _is_hyphen(text, tokens, i)
+        ):
+            left = joined.pop()
+            joined.append(("word", f"{left[1]}-{tokens[i + 1][1]}", left[2]))
+            i += 2
+            continue
+        joined.append(tokens[i])
+        i += 1
+    return joined
+
+
+def _touches_word(text: str, col: int) -> bool:
+    """Whether the operator at 1-based ``col`` has no space on at least one side."""
+    before = text[col - 2] if col >= 2 else " "
+    after = text[col] if col < len(text) else " "
+    return not before.isspace() or not after.isspace()
+
+
+def _is_hyphen(text: str, tokens: list[tuple[str, str, int]], i: int) -> bool:
+    """Whether the '-' token ``i`` joins a word to a following word (not a weight) tightly."""
+    col = tokens[i][2]
+    if not (2 <= col < len(text) and text[col - 2].isalnum() and text[col].isalnum()):
+        return False
+    nxt = tokens[i + 1]
+    if nxt[0] != "word" or nxt[2] != col + 1:
+        return False
+    weighted = i + 2 < len(tokens) and tokens[i + 2][0] == "op" and tokens[i + 2][1] == "*"
+    return not weighted
+
+
+def _split(text: str) -> list[tuple[str, str, int]]:
+    """Split into (kind, value, 1-based column): every + - * outside quotes an operator."""
     tokens: list[tuple[str, str, int]] = []
     i, n = 0, len(text)
     while i < n:
@@ -182,7 +282,7 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         elif c in _OPERATORS:
             tokens.append(("op", c, col))
             i += 1
-        elif c in _QUOTES:
+        elif c == '"' or (c == "'" and _closing_apostrophe(text, i) > 0):
             value, i = _quoted(text, i)
             if not value.strip():
                 raise ExpressionError(f"empty quoted phrase at column {col}")
@@ -213,9 +313,46 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+def word_forms(token: str) -> list[str]:
+    """The spellings a typed token may stand for, most specific first; [] for punctuation.
+
+    Punctuation around a word is not part of it (``snow.`` ``"Dog`` ``(cat),``
+    ``dogs'``); punctuation inside stays (``girl's``, ``t-shirt``, ``u.s``), curly
+    apostrophes become straight ones, and a trailing period is tried first on an
+    abbreviation (``U.S.``, ``p.m.``).
+    """
+    token = token.translate(_APOSTROPHES)
+    start, end = 0, len(token)
+    while start < end and not token[start].isalnum():
+        start += 1
+    while end > start and not token[end - 1].isalnum():
+        end -= 1
+    core = token[start:end]
+    if not core:
+        return []
+    if "." in core and token[end : end + 1] == ".":
+        return [core + ".", core]
+    return [core]
+
+
+def _closing_apostrophe(text: str, start: int) -> int:
+    """Where the ' quote opened at ``start`` closes: the next ' that ends a word (space,
+    operator, quote or the end after it); -1 when none does, and the ' is an apostrophe
+    (``a boy 's jacket``, ``'tis``)."""
+    end = text.find("'", start + 1)
+    while end >= 0:
+        if end + 1 == len(text) or text[end + 1].isspace() or text[end + 1] in _OPERATORS + _QUOTES:
+            return end
+        end = text.find("'", end + 1)
+    return -1
+
+
 def _quoted(text: str, start: int) -> tuple[str, int]:
     quote = text[start]
-    end = text.find(quote, start + 1)
+    end = _closing_apostrophe(text, start) if quote == "'" else text.find(quote, start + 1)
     if end < 0:
         raise ExpressionError(f"unterminated {quote} quote starting at column {start + 1}")
     return text[start + 1 : end], end + 1

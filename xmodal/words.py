@@ -8,6 +8,12 @@ memory-mapped from there on, which keeps a warm start well under a second.
 
 Each space carries a :class:`SpaceIdentity` (name + checksum of keys and
 vectors). Models and indexes store it, and refuse to work with another space.
+
+A phrase or sentence without a phrase token of its own is a weighted mean of
+its words: SIF (smooth inverse frequency, Arora et al. 2017) by default, where
+a word weighs ``a / (a + p(w))`` with ``p`` a Zipf estimate from the word's
+frequency rank, and the space's common component is then removed. docs/words.md
+has the measurements behind the choice.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 import os
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,7 +37,15 @@ from xmodal.errors import IncompatibleSpace, SpaceError, UnknownWord
 from xmodal.expression import Expression, ImageEncoder, QueryVector, parse
 
 DEFAULT_SPACE = "glove-6b-50d"
-_CACHE_FORMAT = 1  # bump when the cached layout changes, so old entries are rebuilt
+_CACHE_FORMAT = 2  # bump when the cached layout changes, so old entries are rebuilt (2: common.npy)
+
+PHRASE_WEIGHTINGS = ("sif", "sif-weights", "mean")
+"""How a phrase without a phrase token is made from its words: ``sif`` (SIF weights,
+then the common component removed), ``sif-weights`` (the weights alone), ``mean``."""
+SIF_A = 1e-3
+"""SIF's smoothing ``a``: Arora et al. found 1e-4 to 1e-3 best; 1e-3 is also best here
+(benchmarks/phrases.py). A word of Zipf probability ``p`` weighs ``a / (a + p)``."""
+_COMMON_SAMPLE = (20_000, 10, 0)  # pseudo-sentences, words each, seed: for the common component
 _VECTOR_SUFFIXES = (".bin", ".txt", ".vec", ".kv", ".model", ".gz", ".bz2", ".w2v")
 
 
@@ -68,14 +83,26 @@ class Neighbour:
 
 
 class WordSpace:
-    """Unit word vectors with phrase lookup, expressions and nearest-word search."""
+    """Unit word vectors with phrase lookup, expressions and nearest-word search.
 
-    def __init__(self, vectors: KeyedVectors, identity: SpaceIdentity) -> None:
+    ``phrase_weighting`` (one of :data:`PHRASE_WEIGHTINGS`, default ``"sif"``)
+    says how a phrase without a phrase token is made from its words; set it on
+    an instance to compare.
+    """
+
+    phrase_weighting: str = "sif"
+
+    def __init__(
+        self, vectors: KeyedVectors, identity: SpaceIdentity, common_component: np.ndarray | None = None
+    ) -> None:
         self.keyed_vectors = vectors
         self.identity = identity
         sample = vectors.index_to_key[:20000]
         # GloVe is all lowercase, word2vec is cased: fold case only for the former.
         self.lowercase = all(k == k.lower() for k in sample)
+        self._common = None if common_component is None else np.asarray(common_component, dtype=np.float64)
+        self._harmonic: float | None = None
+        self._pool: dict[tuple[str, int], list[str]] | None = None
 
     # -- construction -------------------------------------------------------
 
@@ -91,12 +118,13 @@ class WordSpace:
         def build(folder: Path) -> None:
             space = cls.from_keyed_vectors(read(), name)
             space.keyed_vectors.save(str(folder / "space.kv"), sep_limit=0)
+            np.save(folder / "common.npy", space.common_component)
             (folder / "identity.json").write_text(json.dumps(space.identity.to_dict()))
 
         folder = cached_dir("words", key, build)
         vectors = KeyedVectors.load(str(folder / "space.kv"), mmap="r")
         identity = SpaceIdentity.from_dict(json.loads((folder / "identity.json").read_text()))
-        return cls(vectors, identity)
+        return cls(vectors, identity, np.load(folder / "common.npy"))
 
     @classmethod
     def from_keyed_vectors(cls, vectors: KeyedVectors, name: str) -> WordSpace:
@@ -124,6 +152,27 @@ class WordSpace:
         """All unit vectors, one row per key, in frequency order where the source had it."""
         return self.keyed_vectors.vectors
 
+    @property
+    def common_component(self) -> np.ndarray:
+        """SIF's common component: the unit first singular vector of SIF-weighted
+        pseudo-sentences drawn from the space's Zipf word distribution (computed
+        once; :meth:`load` keeps it in the cache beside the vectors)."""
+        if self._common is None:
+            self._common = _common_component(self.vectors, self._zipf(np.arange(len(self))))
+        return self._common
+
+    def sif_weights(self, keys: Sequence[str]) -> np.ndarray:
+        """SIF's ``a / (a + p(w))`` for each key, ``p`` the Zipf estimate from its rank."""
+        index = self.keyed_vectors.key_to_index
+        return _sif(self._zipf(np.array([index[k] for k in keys], dtype=np.int64)))
+
+    def _zipf(self, ranks: np.ndarray) -> np.ndarray:
+        """p(rank) = 1 / ((rank + 1) H), normalised over the vocabulary: the key order is
+        frequency order in GloVe, word2vec and fastText files."""
+        if self._harmonic is None:
+            self._harmonic = float(np.sum(1.0 / np.arange(1, len(self) + 1, dtype=np.float64)))
+        return 1.0 / ((np.asarray(ranks, dtype=np.float64) + 1.0) * self._harmonic)
+
     def __len__(self) -> int:
         return len(self.keyed_vectors.index_to_key)
 
@@ -147,12 +196,22 @@ class WordSpace:
                 return candidate
         return None
 
+    def known(self, word: str) -> bool:
+        """Whether :meth:`lookup` finds ``word`` (one word, as typed: case folds as the
+        space needs; a hyphenated or possessive word may be known by its parts)."""
+        try:
+            self._word_keys(word, suggest=False)
+        except UnknownWord:
+            return False
+        return True
+
     def lookup(self, term: str, suggest: bool = True) -> tuple[np.ndarray, list[str]]:
         """A word's or phrase's unit vector and the keys it was made from.
 
         A phrase uses the space's phrase token when it has one (``school_bus``,
-        ``New_York``), otherwise the normalised mean of its words; a hyphenated
-        word missing from the space falls back to its parts the same way.
+        ``New_York``); otherwise it is the weighted mean of its words set by
+        ``phrase_weighting`` (SIF by default); a hyphenated word missing from the
+        space falls back to its parts the same way. One word is its own unit vector.
         ``suggest=False`` skips the search for close spellings of an unknown
         word, for callers that only probe (label lists of thousands of names).
         """
@@ -163,9 +222,30 @@ class WordSpace:
         if token is not None:
             return self.keyed_vectors[token], [token]
         keys = [k for w in words for k in self._word_keys(w, suggest)]
-        mean = np.mean([self.keyed_vectors[k] for k in keys], axis=0)
-        norm = np.linalg.norm(mean)
-        return (mean / norm if norm > 0 else mean).astype(np.float32), keys
+        return self._phrase(keys), keys
+
+    def _phrase(self, keys: list[str]) -> np.ndarray:
+        """The unit vector of a phrase of keys, weighted as ``phrase_weighting`` says."""
+        weighting = self.phrase_weighting
+        if weighting not in PHRASE_WEIGHTINGS:
+            raise ValueError(f"phrase_weighting {weighting!r} is not one of {', '.join(PHRASE_WEIGHTINGS)}")
+        index = self.keyed_vectors.key_to_index
+        rows = np.array([index[k] for k in keys], dtype=np.int64)
+        if len(set(rows.tolist())) == 1:
+            return self.keyed_vectors[keys[0]]  # one word is its own unit vector
+        vectors = np.asarray(self.vectors[rows], dtype=np.float64)
+        weights = np.ones(len(rows)) if weighting == "mean" else _sif(self._zipf(rows))
+        total = weights @ vectors
+        norm = np.linalg.norm(total)
+        if norm == 0:
+            return total.astype(np.float32)
+        total /= norm
+        if weighting == "sif":
+            common = self.common_component
+            removed = total - (total @ common) * common
+            if np.linalg.norm(removed) > 1e-6:  # a phrase along the common direction keeps it
+                total = removed / np.linalg.norm(removed)
+        return total.astype(np.float32)
 
     def vector(self, term: str) -> np.ndarray:
         """The unit vector of a word or phrase (see :meth:`lookup`)."""
@@ -210,13 +290,20 @@ class WordSpace:
         base = word.lower() if self.lowercase else word
         close = {c for c in _edits1(base) if c in index}
         if not close:
-            pool = [
-                k
-                for k in self.keyed_vectors.index_to_key[:100_000]
-                if abs(len(k) - len(base)) <= 2 and k[:1].lower() == base[:1].lower()
-            ]
+            buckets = self._suggestion_pool()
+            first = base[:1].lower()
+            pool = [k for size in range(len(base) - 2, len(base) + 3) for k in buckets.get((first, size), ())]
             close = set(difflib.get_close_matches(base, pool, n=n, cutoff=0.75))
         return sorted(close, key=index.__getitem__)[:n]
+
+    def _suggestion_pool(self) -> dict[tuple[str, int], list[str]]:
+        """The 100k most frequent keys by (first letter lowercased, length), built once."""
+        if self._pool is None:
+            pool: dict[tuple[str, int], list[str]] = {}
+            for k in self.keyed_vectors.index_to_key[:100_000]:
+                pool.setdefault((k[:1].lower(), len(k)), []).append(k)
+            self._pool = pool
+        return self._pool
 
     def _spellings(self, word: str) -> list[str]:
         if self.lowercase:
@@ -233,6 +320,30 @@ class WordSpace:
         if parts and parts != [word]:
             return [k for p in parts for k in self._word_keys(p, suggest)]
         raise UnknownWord(word, self.suggest(word) if suggest else [], self.name)
+
+
+def _sif(p: np.ndarray) -> np.ndarray:
+    return SIF_A / (SIF_A + p)
+
+
+def _common_component(vectors: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The unit first right singular vector of SIF-weighted, normalised pseudo-sentences
+    whose words are drawn from ``p`` (Arora et al.'s common component, with sampled
+    sentences standing in for a corpus the space does not come with)."""
+    sentences, length, seed = _COMMON_SAMPLE
+    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(p)
+    rows = np.searchsorted(cumulative, rng.random((sentences, length)) * cumulative[-1])
+    rows = np.minimum(rows, len(p) - 1)
+    weights = _sif(p[rows])
+    sums = np.empty((sentences, vectors.shape[1]), dtype=np.float64)
+    for start in range(0, sentences, 2000):  # bounded memory for 300-d spaces
+        chunk = slice(start, start + 2000)
+        sums[chunk] = np.einsum("sl,sld->sd", weights[chunk], np.asarray(vectors[rows[chunk]], dtype=np.float64))
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    sums = sums[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
+    direction = np.linalg.eigh(sums.T @ sums)[1][:, -1]  # the first right singular vector
+    return direction if direction.sum() >= 0 else -direction
 
 
 def _edits1(word: str) -> set[str]:
