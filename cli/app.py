@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from xmodal import WordSpace, XmodalError, parse
+from xmodal import XmodalError, parse
+from xmodal.spaces import load_space
 from xmodal.expression import existing_file, image_query
 
 app = typer.Typer(
@@ -50,8 +51,8 @@ SpaceOption = Annotated[
     str | None,
     typer.Option(
         "--space",
-        help="Word vectors: a word2vec/GloVe/fastText/.kv file or a gensim-data name "
-        "(default: embedded GloVe 6B 50-d).",
+        help="The space: all-minilm-l6-v2 (the default, a sentence encoder), glove-6b-50d, "
+        "a word2vec/GloVe/fastText/.kv file or a gensim-data name.",
     ),
 ]
 
@@ -191,7 +192,7 @@ def words(
     Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
     (--model, default: the shipped EfficientNet-Lite0 model).
     """
-    ws = WordSpace.load(space)
+    ws = load_space(space)
     parsed = parse(expression)
     encode_image = None
     if parsed.images:
@@ -208,7 +209,7 @@ def words(
 @app.command()
 @one_line_errors
 def train(
-    data: Annotated[Path, typer.Argument(help="A folder of class folders, or a CSV with path and label columns.")],
+    data: Annotated[list[Path], typer.Argument(help="Labeled photos (class folders, or a CSV with path and label columns), or several sets, captioned ones (captions.csv) among them.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model file.")] = Path("model.safetensors"),
     split: Annotated[Path | None, typer.Option("--split", help="JSON with 'seen' and 'unseen' classes: train on seen only, report zero-shot on unseen.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="rank, rank-first, l2 or softmax.")] = "rank",
@@ -223,31 +224,49 @@ def train(
     centre: Annotated[float, typer.Option("--centre", min=0.0, help="Subtract this multiple of the classifier classes' mean word vector from every output (conse input; reduces hubs).")] = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
+    mix: Annotated[float, typer.Option("--mix", min=0.0, help="Pair training: weigh the pooled block's unit output by this against the classifier block's (0: one sum).")] = 0.0,
+    conse_lr: Annotated[float | None, typer.Option("--conse-lr", min=0.0, help="Pair training: learning rate of the classifier (ConSE) block (default: --lr).")] = None,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Pair training: decay of the pooled block's weights.")] = 0.0,
+    hierarchy: Annotated[int, typer.Option("--hierarchy", min=0, help="Pair training: broader WordNet names in each ImageNet class text.")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
     space: SpaceOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Train a DeViSE map from a visual model into the word space on labeled photos."""
+    """Train a DeViSE map from a visual model into the space.
+
+    One labeled set: the paper's training toward class names. Several sets, or a
+    captioned one: pair training, each photo against the texts of the others in
+    its batch (docs/results.md has the command that built the shipped model).
+    """
     from xmodal.datasets import read_class_split, read_labeled
     from xmodal.devise import InputSpec, TrainConfig
-    from xmodal.train import evaluate, train as fit
+    from xmodal.spaces import load_space
+    from xmodal.train import evaluate, train as fit, train_pairs
     from xmodal.visual import load_visual
 
     config = TrainConfig(
         loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer,
-        centre=centre, seed=seed,
+        centre=centre, seed=seed, mix=mix, conse_lr=conse_lr, weight_decay=weight_decay,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
-    data_set = read_labeled(data)
-    classes = read_class_split(split) if split else None
-    ws = WordSpace.load(space)
+    ws = load_space(space)
     model_visual = load_visual(visual)
 
     def report(epoch: int, value: float) -> None:
         if not quiet:
             err.print(f"epoch {epoch + 1}/{epochs}  loss {value:.4f}", highlight=False)
 
+    if len(data) > 1 or any((p / "captions.csv").is_file() or p.name == "captions.csv" for p in data):
+        if split:
+            raise XmodalError("--split is for one labeled set; pair training keeps each set's zero_shot_split unseen classes out")
+        result = train_pairs(data, ws, model_visual, config, spec, hierarchy, quiet=quiet, on_epoch=report)
+        path = result.model.save(out)
+        pairs = result.model.training["pairs"]
+        err.print(f"{path}: {pairs:,} pairs, {result.images:,} photos, {result.seconds:.0f} s", highlight=False)
+        return
+    data_set = read_labeled(data[0])
+    classes = read_class_split(split) if split else None
     result = fit(data_set, ws, model_visual, config, spec, seen=classes[0] if classes else None, quiet=quiet, on_epoch=report)
     if result.dropped:
         err.print(f"left out {len(result.dropped)} labels with no word vector: {', '.join(result.dropped)}", markup=False)
@@ -273,7 +292,7 @@ def evaluate_command(
     from xmodal.train import evaluate
     from xmodal.visual import load_visual
 
-    ws = WordSpace.load(space)
+    ws = load_space(space)
     devise = DeviseModel.load(model, space=ws.identity)
     model_visual = load_visual(devise.visual["id"])
     if model_visual.weights_checksum != devise.visual["checksum"]:

@@ -30,6 +30,7 @@ class LabeledImages:
     labels: tuple[str, ...]
     splits: tuple[str, ...]  # "" where the source has no split column
     classes: dict[str, Label]  # label name -> its synonyms and WordNet id
+    zero_shot: tuple[str, ...] = ()  # per row "seen" or "unseen" where the source has a zero_shot_split column
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -45,6 +46,7 @@ class LabeledImages:
             labels,
             tuple(self.splits[i] for i in rows),
             {name: label for name, label in self.classes.items() if name in used},
+            tuple(self.zero_shot[i] for i in rows) if self.zero_shot else (),
         )
 
     def in_split(self, *names: str) -> np.ndarray:
@@ -99,7 +101,9 @@ def _read_csv(path: Path) -> LabeledImages:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise XmodalError(f"cannot read {path}: {error}") from error
-    missing = {"path", "label"} - set(rows[0] if rows else {})
+    if not rows:
+        raise XmodalError(f"{path} has no rows, only a header or nothing")
+    missing = {"path", "label"} - set(rows[0])
     if missing:
         raise XmodalError(f"{path} needs columns path and label; missing: {', '.join(sorted(missing))}")
     classes: dict[str, Label] = {}
@@ -114,6 +118,7 @@ def _read_csv(path: Path) -> LabeledImages:
         tuple(row["label"].strip() for row in rows),
         tuple((row.get("split") or "").strip() for row in rows),
         classes,
+        tuple((row.get("zero_shot_split") or "").strip() for row in rows) if "zero_shot_split" in rows[0] else (),
     )
 
 
@@ -128,3 +133,54 @@ def _read_class_folders(root: Path) -> LabeledImages:
         raise XmodalError(f"no images in class folders under {root}")
     classes = {name: Label(name, (name,)) for name in dict.fromkeys(labels)}
     return LabeledImages(root, tuple(paths), tuple(labels), ("",) * len(paths), classes)
+
+
+@dataclass(frozen=True)
+class CaptionedImages:
+    """Photos with free-text captions, several per photo: the material that teaches a
+    map what people say about a picture, beyond its class name."""
+
+    source: Path
+    photos: tuple[Path, ...]  # each photo once, in order of first appearance
+    splits: tuple[str, ...]  # per photo; "" where the source has no split column
+    captions: tuple[str, ...]
+    photo_of: np.ndarray  # per caption: its photo's row in ``photos``
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def in_split(self, *names: str) -> np.ndarray:
+        """Mask of *photos* in any of the named splits; every photo when there are no splits."""
+        if not any(self.splits):
+            return np.ones(len(self.photos), dtype=bool)
+        return np.isin(np.array(self.splits), names)
+
+
+def read_captions(source: str | Path) -> CaptionedImages:
+    """Read ``captions.csv`` (columns path, caption and optionally split) or a folder holding it."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        source = source / "captions.csv"
+    if not source.is_file():
+        raise XmodalError(f"captioned photos not found: {source}")
+    try:
+        with source.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise XmodalError(f"cannot read {source}: {error}") from error
+    missing = {"path", "caption"} - set(rows[0] if rows else {})
+    if missing:
+        raise XmodalError(f"{source} needs columns path and caption; missing: {', '.join(sorted(missing))}")
+    photos: dict[str, int] = {}
+    splits: list[str] = []
+    for row in rows:
+        if row["path"] not in photos:
+            photos[row["path"]] = len(photos)
+            splits.append((row.get("split") or "").strip())
+    return CaptionedImages(
+        source,
+        tuple(source.parent / path for path in photos),
+        tuple(splits),
+        tuple(" ".join(row["caption"].split()) for row in rows),
+        np.array([photos[row["path"]] for row in rows], dtype=np.int64),
+    )

@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from xmodal.errors import XmodalError
-from xmodal.words import SpaceIdentity
+from xmodal.identity import SpaceIdentity
 
 LAYERS = ("pooled", "conse")
 FORMAT = "xmodal-devise/1"
 CENTRED_FORMAT = "xmodal-devise/2"  # a centred map: older xmodal must refuse it, not read it uncentred
+MIXED_FORMAT = "xmodal-devise/3"  # a map whose two blocks are normalised apart: older xmodal must refuse it
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ LOSSES: dict[str, Callable] = {
 
 
 OPTIMIZERS = ("adam", "sgd")
+PAIR_HARDEST = "rank-hardest"  # pairs only: the two-way rank loss on each batch's worst negative
 
 
 @dataclass
@@ -196,10 +198,14 @@ class TrainConfig:
     distill: float = 0.0  # pull toward the initial map's outputs on the training photos (its teacher)
     optimizer: str = "adam"  # or "sgd": steps in proportion to the gradient, so rows rarely used barely move
     centre: float = 0.0  # subtract this multiple of the class vectors' mean from each unit output (conse input)
+    conse_lr: float | None = None  # pair training: the classifier block's own learning rate (0 keeps ConSE)
+    mix: float = 0.0  # pair training: output = mix * unit(pooled block) + unit(classifier block), not their sum
+    weight_decay: float = 0.0  # pair training: AdamW's decay of the pooled block (not of the ConSE block)
+    class_weight: float = 0.0  # pair training: weight of the rank loss toward each photo's class name (all classes)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
+        if self.loss not in (*LOSSES, PAIR_HARDEST):
             raise XmodalError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         if self.optimizer not in OPTIMIZERS:
             raise XmodalError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
@@ -216,41 +222,129 @@ def fit_map(
     on_epoch: Callable[[int, float], None] | None = None,
     centre: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fit the (in_dim, word_dim) map with Adam on mini-batches; returns its weight.
+    """Fit the (in_dim, word_dim) map toward class label vectors; returns its weight.
 
     With ``centre``, the loss sees the centred outputs, as the model will use them.
     """
     import torch
 
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     y = torch.from_numpy(np.asarray(targets, dtype=np.int64))
     vectors = torch.from_numpy(np.asarray(label_vectors, dtype=np.float32))
+    loss_fn = LOSSES[config.loss]
+
+    def batch_loss(batch, output, generator):
+        return loss_fn(output, y[batch], vectors, config.margin, generator)
+
+    return _fit(x, len(x), lambda batch: batch, batch_loss, vectors.shape[1], config, init, on_epoch, centre)
+
+
+def pair_rank_loss(output, text_vectors, same, margin, hardest: bool = False):
+    """The hinge rank loss both ways over a batch of (photo, text) pairs: each photo's
+    output must beat every other text of the batch by ``margin``, and each text must
+    rank its own photo above every other photo. ``same`` masks the pairs that are not
+    each other's negatives. ``hardest`` counts only the worst negative (VSE++)."""
+    import torch
+
+    scores = _unit(output) @ text_vectors.T
+    true = scores.diagonal()
+    wrong_text = torch.clamp(margin - true[:, None] + scores, min=0).masked_fill(same, 0.0)
+    wrong_photo = torch.clamp(margin - true[None, :] + scores, min=0).masked_fill(same, 0.0)
+    if hardest:
+        return (wrong_text.amax(dim=1) + wrong_photo.amax(dim=0)).mean()
+    return (wrong_text.sum(dim=1) + wrong_photo.sum(dim=0)).mean()
+
+
+def fit_pairs(
+    inputs: np.ndarray,
+    text_vectors: np.ndarray,
+    photo: np.ndarray,
+    text: np.ndarray,
+    group: np.ndarray,
+    config: TrainConfig,
+    init: np.ndarray | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+    centre: np.ndarray | None = None,
+    conse_rows: slice | None = None,
+    classes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Fit the map on (photo, text) pairs with :func:`pair_rank_loss`; returns its weight.
+
+    ``inputs`` has one row per photo and ``text_vectors`` one unit row per text; pair
+    ``i`` is photo ``photo[i]`` with text ``text[i]``, in group ``group[i]``.
+    ``config.loss`` is ``rank`` (every negative) or ``rank-hardest`` (the worst one).
+    """
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    vectors = torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32))
+    photo_t, text_t, group_t = (torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in (photo, text, group))
+    hardest = config.loss == "rank-hardest"
+    if classes is not None:
+        class_vectors = torch.from_numpy(np.ascontiguousarray(classes[0], dtype=np.float32))
+        class_of = torch.from_numpy(np.asarray(classes[1], dtype=np.int64))
+
+    def batch_loss(batch, output, generator):
+        texts, groups = text_t[batch], group_t[batch]
+        same = (groups[:, None] == groups[None, :]) | (texts[:, None] == texts[None, :])
+        same.fill_diagonal_(False)
+        loss = pair_rank_loss(output, vectors[texts], same, config.margin, hardest)
+        if classes is not None and config.class_weight:
+            targets = class_of[photo_t[batch]]
+            loss = loss + config.class_weight * rank_loss(output, targets, class_vectors, config.margin, generator)
+        return loss
+
+    return _fit(
+        x, len(photo_t), lambda batch: photo_t[batch], batch_loss, vectors.shape[1], config, init, on_epoch, centre, conse_rows
+    )
+
+
+def _fit(x, rows, inputs_of, batch_loss, out_dim, config, init, on_epoch, centre, conse_rows=None) -> np.ndarray:
+    """The loop both fits share: Adam (or SGD) on shuffled mini-batches of ``rows`` items,
+    the map's input rows of a batch given by ``inputs_of(batch)``."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     if init is None:
-        start = torch.randn(x.shape[1], vectors.shape[1], generator=generator) / np.sqrt(x.shape[1])
+        start = torch.randn(x.shape[1], out_dim, generator=generator) / np.sqrt(x.shape[1])
     else:
         start = torch.from_numpy(np.asarray(init, dtype=np.float32)).clone()
-    weight = torch.nn.Parameter(start.clone())
+    # One parameter per block of input rows, so the classifier's block (a ConSE start) can
+    # move at its own, smaller pace: Adam moves every weight by about ``lr`` a step, and
+    # class vectors have entries of a few hundredths.
+    cut = x.shape[1] if (config.conse_lr is None and not config.mix) or conse_rows is None else conse_rows.start
+    if config.mix and cut < x.shape[1] and not start[:cut].any():  # a zero block has no direction to normalise
+        start[:cut] = torch.randn(cut, out_dim, generator=generator) * 1e-3
+    if config.conse_lr is None:
+        config = replace(config, conse_lr=config.lr)
+    blocks = [torch.nn.Parameter(part.clone()) for part in (start[:cut], start[cut:]) if len(part)]
+    groups = [{"params": [blocks[0]], "lr": config.lr, "weight_decay": config.weight_decay}]
+    if len(blocks) > 1:
+        groups.append({"params": [blocks[1]], "lr": config.conse_lr, "weight_decay": 0.0})
     if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD([weight], lr=config.lr, momentum=0.9)
+        optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
     else:
-        optimizer = torch.optim.Adam([weight], lr=config.lr)
-    loss_fn = LOSSES[config.loss]
+        optimizer = torch.optim.AdamW(groups, lr=config.lr) if config.weight_decay else torch.optim.Adam(groups, lr=config.lr)
     offset = None if centre is None else torch.from_numpy(np.asarray(centre, dtype=np.float32))
 
     def forward(inputs, weights):  # as DeviseModel.encode does, before its final normalisation
-        output = inputs @ weights
+        if config.mix and cut < x.shape[1]:
+            output = config.mix * _unit(inputs[:, :cut] @ weights[:cut]) + _unit(inputs[:, cut:] @ weights[cut:])
+        else:
+            output = inputs @ weights
         return output if offset is None else _unit(_unit(output) - offset)
 
     for epoch in range(config.epochs):
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(rows, generator=generator)
         total = 0.0
         for batch in order.split(config.batch_size):
-            output = forward(x[batch], weight)
-            loss = loss_fn(output, y[batch], vectors, config.margin, generator)
+            weight = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+            inputs = x[inputs_of(batch)]
+            output = forward(inputs, weight)
+            loss = batch_loss(batch, output, generator)
             if config.distill:
-                teacher = _unit(forward(x[batch], start))
+                teacher = _unit(forward(inputs, start))
                 loss = loss + config.distill * ((_unit(output) - teacher) ** 2).sum(dim=1).mean()
             if config.anchor:
                 loss = loss + config.anchor * ((weight - start) ** 2).sum()
@@ -259,8 +353,8 @@ def fit_map(
             optimizer.step()
             total += float(loss.detach()) * len(batch)
         if on_epoch:
-            on_epoch(epoch, total / len(x))
-    return weight.detach().numpy().copy()
+            on_epoch(epoch, total / rows)
+    return torch.cat(blocks).detach().numpy().copy()
 
 
 @dataclass
@@ -275,16 +369,27 @@ class DeviseModel:
     standardizer: Standardizer | None = None
     usable: np.ndarray | None = None  # classifier classes with a word vector (conse input)
     centre: np.ndarray | None = None  # subtracted from each unit output before the final normalisation
+    mix: float = 0.0  # > 0: output = mix * unit(pooled block) + unit(classifier block) (TrainConfig.mix)
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
 
     def encode(self, features: np.ndarray | None, logits: np.ndarray | None) -> np.ndarray:
         """Unit word-space vectors for a batch of visual-model outputs."""
-        out = build_inputs(self.spec, features, logits, self.standardizer, self.usable) @ self.weight
+        inputs = build_inputs(self.spec, features, logits, self.standardizer, self.usable)
+        if self.mix:
+            cut = self.pooled_rows
+            out = self.mix * unit_rows(inputs[:, :cut] @ self.weight[:cut]) + unit_rows(inputs[:, cut:] @ self.weight[cut:])
+        else:
+            out = inputs @ self.weight
         if self.centre is not None:
             out = unit_rows(out)
             out = np.where(out.any(axis=1, keepdims=True), out - self.centre, 0.0)  # no output stays none
         return unit_rows(out)
+
+    @property
+    def pooled_rows(self) -> int:
+        """How many of the map's input rows read the pooled features (they come first)."""
+        return len(self.standardizer.mean) if self.standardizer is not None and self.spec.layers[0] == "pooled" else 0
 
     def checksum(self) -> str:
         """A short SHA-256 of the map's numbers, to tell two models apart."""
@@ -294,6 +399,8 @@ class DeviseModel:
         digest.update(repr(self.spec).encode())
         if self.centre is not None:
             digest.update(np.ascontiguousarray(self.centre, dtype=np.float32).tobytes())
+        if self.mix:
+            digest.update(f"mix={self.mix!r}".encode())
         return "sha256:" + digest.hexdigest()[:16]
 
     def save(self, path: str | Path) -> Path:
@@ -308,7 +415,8 @@ class DeviseModel:
         if self.centre is not None:
             tensors["centre"] = np.ascontiguousarray(self.centre, dtype=np.float32)
         meta = {
-            "format": FORMAT if self.centre is None else CENTRED_FORMAT,
+            "format": MIXED_FORMAT if self.mix else FORMAT if self.centre is None else CENTRED_FORMAT,
+            "mix": self.mix,
             "spec": {"layers": list(self.spec.layers), "top": self.spec.top, "temperature": self.spec.temperature},
             "space": self.space.to_dict(),
             "visual": self.visual,
@@ -338,7 +446,7 @@ class DeviseModel:
             tensors = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
             raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
-        if meta.get("format") not in (FORMAT, CENTRED_FORMAT):
+        if meta.get("format") not in (FORMAT, CENTRED_FORMAT, MIXED_FORMAT):
             raise XmodalError(f"{path} is not an xmodal model file (format {meta.get('format')!r})")
         identity = SpaceIdentity.from_dict(meta["space"])
         if space is not None:
@@ -360,6 +468,7 @@ class DeviseModel:
             standardizer=standardizer,
             usable=tensors["usable_classes"].astype(bool) if "usable_classes" in tensors else None,
             centre=centre,
+            mix=float(meta.get("mix", 0.0)),
             training=meta.get("training", {}),
             evaluation=meta.get("evaluation", {}),
         )

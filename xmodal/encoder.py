@@ -15,9 +15,9 @@ import numpy as np
 
 from xmodal.devise import DeviseModel
 from xmodal.errors import XmodalError
-from xmodal.words import WordSpace
 
-DEFAULT_MODEL = Path(__file__).parent / "models" / "efficientnet-lite0-glove-6b-50d.safetensors"
+MODELS = Path(__file__).parent / "models"
+DEFAULT_MODEL = MODELS / "efficientnet-lite0-all-minilm-l6-v2.safetensors"
 _BATCH = 32
 
 
@@ -34,12 +34,12 @@ class Encoder:
         self.model = model
 
     @classmethod
-    def load(cls, space: WordSpace, path: str | os.PathLike | None = None) -> Encoder:
+    def load(cls, space, path: str | os.PathLike | None = None) -> Encoder:
         """The model at ``path`` (default: the shipped one) with the visual model it names;
         refused unless it was trained in ``space``."""
         from xmodal.visual import load_visual
 
-        model = DeviseModel.load(path or DEFAULT_MODEL, space=space.identity)
+        model = DeviseModel.load(path or default_model(space), space=space.identity)
         return cls(load_visual(model.visual["id"]), model)
 
     def embed_files(self, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
@@ -73,3 +73,14 @@ class Encoder:
     def identity(self) -> dict:
         """What an index records of the encoder that filled it."""
         return {"visual": self.model.visual, "map": self.model.checksum(), "visual_dim": self.visual.feature_dim}
+
+
+def default_model(space) -> Path:
+    """The shipped model for ``space``: one per shipped space (the sentence space's is the
+    default; the GloVe one is kept so ``--space glove-6b-50d`` still embeds photos)."""
+    path = MODELS / f"efficientnet-lite0-{space.name}.safetensors"
+    if not path.is_file():
+        raise XmodalError(
+            f"no shipped DeViSE model for space {space.name!r}: train one with xmodal train and pass --model"
+        )
+    return path

@@ -24,7 +24,8 @@ from indexer.walk import canonical
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, existing_file, image_query, parse
 from xmodal.store import ImageInfo, Store, open_store
-from xmodal.words import Neighbour, SpaceIdentity, WordSpace
+from xmodal.identity import Neighbour, SpaceIdentity
+from xmodal.spaces import load_space
 
 INDEX_FORMAT = 1
 
@@ -42,7 +43,7 @@ class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""
 
     def __init__(
-        self, store: Store, space: WordSpace, model: str | os.PathLike | None = None, encoder=None
+        self, store: Store, space, model: str | os.PathLike | None = None, encoder=None
     ) -> None:
         self.store = store
         self.space = space
@@ -166,7 +167,7 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
 ) -> Engine:
     """Open the index a user means (``index`` folder, ``url`` of a Qdrant server, or the
     defaults in :func:`xmodal.store.open_store`); ``create`` makes it if missing."""
-    words = WordSpace.load(space)
+    words = load_space(space)
     encoder, dims = None, {}
     if create:  # the encoder sizes a new index, and then serves it: load it once
         from xmodal.encoder import Encoder

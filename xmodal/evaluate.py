@@ -151,17 +151,33 @@ def retrieval(
     at least one relevant image.
     """
     truth = np.asarray(truth)
+    return relevant_retrieval(images, truth[None, :] == np.arange(len(queries))[:, None], queries, k)
+
+
+def relevant_retrieval(images: np.ndarray, relevant: np.ndarray, queries: np.ndarray, k: int = 10) -> dict[str, float]:
+    """Text-to-image with any relevance: ``relevant[q, i]`` says whether image ``i``
+    answers query ``q`` ("music" is answered by French horns and cassette players).
+    Mean precision@k and mean average precision over queries with a relevant image."""
     precisions, aps = [], []
-    for c, query in enumerate(queries):
-        relevant = truth == c
-        if not relevant.any():
+    for query, wanted in zip(queries, relevant):
+        if not wanted.any():
             continue
         order = np.argsort(-(images @ query), kind="stable")
-        hits = relevant[order]
+        hits = wanted[order]
         precisions.append(hits[:k].mean())
         ranks = np.flatnonzero(hits) + 1
         aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
     return {f"P@{k}": float(np.mean(precisions)), "mAP": float(np.mean(aps))}
+
+
+def caption_retrieval(images: np.ndarray, captions: np.ndarray, photo_of: np.ndarray) -> dict[str, float]:
+    """Caption to photo, the Flickr8k protocol: each caption ranks every photo; its own
+    photo's rank gives R@1, R@5, R@10 (percent) and the median rank (1 = first)."""
+    scores = captions @ images.T
+    own = scores[np.arange(len(captions)), photo_of]
+    rank = (scores > own[:, None]).sum(axis=1) + 1  # ties go the caption's way
+    recalls = {f"R@{k}": float((rank <= k).mean() * 100) for k in (1, 5, 10)}
+    return {**recalls, "median rank": float(np.median(rank))}
 
 
 def mcnemar(first_right: np.ndarray, second_right: np.ndarray) -> dict[str, float]:

@@ -15,13 +15,17 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
 
 from xmodal.errors import UnknownWord, XmodalError
 from xmodal.hierarchy import Hierarchy, unique
-from xmodal.words import WordSpace
+from xmodal.spaces import embed_texts
+
+if TYPE_CHECKING:
+    from xmodal.words import WordSpace
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,10 @@ def label_matrix(
     """One row per label, in order: its vector by name, else by the first synonym
     that has one, else zeros (a zero row scores 0 against everything).
 
-    With ``hierarchy_depth`` > 0 a row is instead the normalised mean of the unit
+    A sentence space embeds the label's name, or at ``hierarchy_depth`` > 0 its
+    whole :func:`label_texts` text, as one text.
+
+    In a word space, with ``hierarchy_depth`` > 0 a row is instead the normalised mean of the unit
     vectors of every term of the label's text (:func:`label_texts`) that the
     space knows: its own names and up to that many broader names. When none of
     its own names in that text is known, the depth-0 vector stands in for them
@@ -68,6 +75,9 @@ def label_matrix(
     at different depths compare like with like. ``hierarchy`` defaults to the
     shipped WordNet table.
     """
+    if hasattr(space, "encode"):  # a sentence space reads any text: every label has a vector
+        texts = label_texts(labels, hierarchy_depth, hierarchy) if hierarchy_depth > 0 else [l.name for l in labels]
+        return embed_texts(space, texts)
     matrix = np.zeros((len(labels), space.dim), dtype=np.float32)
     for row, label in enumerate(labels):
         for term in (label.name, *label.synonyms):

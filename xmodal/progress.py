@@ -1,6 +1,10 @@
-"""The progress bar every long photo job shows: count, images/s and time left, on stderr."""
+"""Progress on stderr: the bar every long photo job shows (count, images/s, time left),
+and the spinner or bar of a one-time step (an export, embedding a vocabulary)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import (
@@ -33,3 +37,29 @@ def photo_progress(quiet: bool = False) -> Progress:
         console=Console(stderr=True),
         disable=quiet,
     )
+
+
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A one-time step with no count (an export): a spinner on stderr while it runs."""
+    with Console(stderr=True).status(message):
+        yield
+
+
+@contextmanager
+def task_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar for a counted one-time job; yields ``advance(done_now, total)``."""
+    progress = Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task(description, total=None)
+
+        def advance(amount: int, total: int) -> None:
+            progress.update(task, advance=amount, total=total)
+
+        yield advance

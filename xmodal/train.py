@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xmodal.cache import cache_root
-from xmodal.datasets import LabeledImages
-from xmodal.devise import DeviseModel, InputSpec, Standardizer, TrainConfig, build_inputs, fit_map
+from xmodal.datasets import LabeledImages, read_captions, read_labeled
+from xmodal.devise import DeviseModel, InputSpec, Standardizer, TrainConfig, build_inputs, fit_map, fit_pairs
 from xmodal.errors import XmodalError
 from xmodal.evaluate import generalized, hit_at_k
-from xmodal.labels import LabelVectors, embed_labels, imagenet_labels, label_matrix
+from xmodal.labels import LabelVectors, embed_labels, imagenet_labels, label_matrix, label_texts
+from xmodal.pairs import Pairs, caption_pairs, join, label_pairs
+from xmodal.spaces import embed_texts
 from xmodal.words import WordSpace
 
 
@@ -167,3 +169,86 @@ def evaluate(
 def _subset(vectors: LabelVectors, names: set[str]) -> LabelVectors:
     keep = [i for i, name in enumerate(vectors.names) if name in names]
     return LabelVectors(tuple(vectors.labels[i] for i in keep), vectors.vectors[keep])
+
+
+def read_pair_sources(sources: Sequence[str | Path], hierarchy_depth: int) -> list[Pairs]:
+    """Training pairs from several sets: a folder (or CSV) of captions gives every train
+    caption with its photo; a labeled set gives each train photo of its seen classes
+    with its label's text (its WordNet names up to ``hierarchy_depth`` broader ones)."""
+    parts = []
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.name == "captions.csv" or (path / "captions.csv").is_file():
+            parts.append(caption_pairs(read_captions(path), "train"))
+            continue
+        data = read_labeled(path)
+        labels = list(data.classes.values())
+        texts = label_texts(labels, hierarchy_depth) if hierarchy_depth else [label.name for label in labels]
+        parts.append(label_pairs(data, dict(zip(data.classes, texts)), "train"))
+    if not sum(len(part) for part in parts):
+        raise XmodalError(f"no training pairs in {', '.join(map(str, sources))} (split 'train')")
+    return parts
+
+
+def train_pairs(
+    sources: Sequence[str | Path],
+    space,
+    visual,
+    config: TrainConfig,
+    spec: InputSpec,
+    hierarchy_depth: int = 1,
+    quiet: bool = False,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Fit a map on photos paired with texts (captions, scene and class names).
+
+    The map starts at ConSE over the ImageNet-1k classifier, whose class texts draw
+    on WordNet (``hierarchy_depth``), and the pooled block learns what no class
+    name covers. With ``config.mix`` the two blocks are normalised apart, so the
+    caption-trained block cannot drown out what the classifier already knows.
+    """
+    started = time.perf_counter()
+    if "conse" not in spec.layers:
+        raise XmodalError("pair training starts from ConSE: use --input conse or pooled+conse")
+    parts = read_pair_sources(sources, hierarchy_depth)
+    pairs = join(parts)
+    classes = label_matrix(space, imagenet_labels("1k"), hierarchy_depth)
+    if visual.classes is None or len(visual.classes) != len(classes):
+        raise XmodalError(f"visual model {visual.id} has no ImageNet-1k classifier to start ConSE from")
+    usable = np.linalg.norm(classes, axis=1) > 0
+    centre = class_centre(classes, usable, config.centre)
+    outputs = [visual_outputs(visual, part.photos, quiet) for part in parts]  # one cache per set
+    features = np.concatenate([np.asarray(f) for f, _ in outputs])
+    logits = np.concatenate([np.asarray(l) for _, l in outputs])
+    standardizer = Standardizer.fit(features) if "pooled" in spec.layers else None
+    inputs = build_inputs(spec, features, logits, standardizer, usable)
+    texts = embed_texts(space, pairs.texts)
+    conse = slice(visual.feature_dim, None) if spec.layers == ("pooled", "conse") else None
+    weight = fit_pairs(
+        inputs, texts, pairs.photo, pairs.text, pairs.group, config,
+        init=initial_map(spec, classes, visual.feature_dim), on_epoch=on_epoch, centre=centre, conse_rows=conse,
+        classes=(classes, np.argmax(np.where(usable, logits, -np.inf), axis=1)),
+    )
+    model = DeviseModel(
+        weight=weight,
+        spec=spec,
+        space=space.identity,
+        visual={"id": visual.id, "checksum": visual.weights_checksum},
+        labels=[label.name for label in imagenet_labels("1k")],
+        standardizer=standardizer,
+        usable=usable,
+        centre=centre,
+        mix=config.mix if conse is not None else 0.0,
+        training={
+            **asdict(config),
+            "input": str(spec),
+            "top": spec.top,
+            "temperature": spec.temperature,
+            "data": [str(s) for s in sources],
+            "pairs": len(pairs),
+            "images": len(pairs.photos),
+            "texts": len(pairs.texts),
+            "hierarchy_depth": hierarchy_depth,
+        },
+    )
+    return TrainResult(model, len(pairs.photos), [], time.perf_counter() - started)

@@ -10,25 +10,43 @@ photo-to-words useful beyond object names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from xmodal.labels import embed_labels, imagenet_labels
-from xmodal.words import WordSpace
 
 VOCABULARY = "imagenet21k-names+frequent-words"
 FREQUENT = 20_000
 _SKIP_MOST_FREQUENT = 150  # the, of, and ...: function words, never a photo's subject
 
 
-def default_vocabulary(space: WordSpace, frequent: int = FREQUENT) -> tuple[list[str], np.ndarray]:
-    """(words, unit vectors): ImageNet-21k names with a vector, then frequent alphabetic words."""
+def vocabulary_words(frequency_order: Sequence[str], frequent: int = FREQUENT) -> list[str]:
+    """ImageNet-21k names, then frequent alphabetic words (from a list in frequency order)."""
+    words = dict.fromkeys(label.name for label in imagenet_labels("21k"))
+    for word in frequency_order[_SKIP_MOST_FREQUENT:frequent]:
+        if word.isalpha() and len(word) >= 3:
+            words.setdefault(word)
+    return list(words)
+
+
+def default_vocabulary(space, frequent: int = FREQUENT) -> tuple[list[str], np.ndarray]:
+    """(words, unit vectors) of the vocabulary in ``space``.
+
+    A sentence space embeds (and caches) the whole list; a word space keeps the
+    ImageNet names that have a vector (by name, else a synonym) and its own
+    frequent words.
+    """
+    if hasattr(space, "vocabulary"):
+        words, vectors = space.vocabulary()
+        return list(words), np.asarray(vectors, dtype=np.float32)
     names = embed_labels(space, imagenet_labels("21k"))
-    words: dict[str, np.ndarray] = {}
+    found: dict[str, np.ndarray] = {}
     for label, vector in zip(names.labels, names.vectors):
-        words.setdefault(label.name, vector)
+        found.setdefault(label.name, vector)
     keys = space.keyed_vectors.index_to_key
     for rank in range(_SKIP_MOST_FREQUENT, min(frequent, len(keys))):
         word = keys[rank]
-        if word.isalpha() and len(word) >= 3 and word not in words:
-            words[word] = space.vectors[rank]
-    return list(words), np.asarray(np.stack(list(words.values())), dtype=np.float32)
+        if word.isalpha() and len(word) >= 3 and word not in found:
+            found[word] = space.vectors[rank]
+    return list(found), np.asarray(np.stack(list(found.values())), dtype=np.float32)

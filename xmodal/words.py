@@ -18,23 +18,22 @@ has the measurements behind the choice.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
 import os
 import re
-import string
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from gensim.models import KeyedVectors
 
 from xmodal.cache import cached_dir
-from xmodal.errors import IncompatibleSpace, SpaceError, UnknownWord
+from xmodal.errors import SpaceError, UnknownWord
 from xmodal.expression import Expression, ImageEncoder, QueryVector, parse
+from xmodal.identity import Neighbour, SpaceIdentity
+from xmodal.spelling import Speller
 
 DEFAULT_SPACE = "glove-6b-50d"
 _CACHE_FORMAT = 2  # bump when the cached layout changes, so old entries are rebuilt (2: common.npy)
@@ -47,39 +46,6 @@ SIF_A = 1e-3
 (benchmarks/phrases.py). A word of Zipf probability ``p`` weighs ``a / (a + p)``."""
 _COMMON_SAMPLE = (20_000, 10, 0)  # pseudo-sentences, words each, seed: for the common component
 _VECTOR_SUFFIXES = (".bin", ".txt", ".vec", ".kv", ".model", ".gz", ".bz2", ".w2v")
-
-
-@dataclass(frozen=True)
-class SpaceIdentity:
-    """Which vectors exactly: stored beside models and indexes built in a space."""
-
-    name: str
-    checksum: str
-    dim: int
-    size: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SpaceIdentity:
-        return cls(str(data["name"]), str(data["checksum"]), int(data["dim"]), int(data["size"]))
-
-    def require_same(self, other: SpaceIdentity, what: str) -> None:
-        """Raise IncompatibleSpace unless ``other`` is this very space; ``what`` names the thing built in ``self``."""
-        if self.checksum != other.checksum:
-            raise IncompatibleSpace(
-                f"{what} was built with word space {self.name!r} ({self.checksum}), "
-                f"not {other.name!r} ({other.checksum}); use the same space or rebuild it"
-            )
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    """A word and its cosine similarity to a query."""
-
-    word: str
-    score: float
 
 
 class WordSpace:
@@ -102,7 +68,7 @@ class WordSpace:
         self.lowercase = all(k == k.lower() for k in sample)
         self._common = None if common_component is None else np.asarray(common_component, dtype=np.float64)
         self._harmonic: float | None = None
-        self._pool: dict[tuple[str, int], list[str]] | None = None
+        self._speller: Speller | None = None
 
     # -- construction -------------------------------------------------------
 
@@ -286,24 +252,9 @@ class WordSpace:
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Close spellings of ``word`` that the space knows, most frequent first."""
-        index = self.keyed_vectors.key_to_index
-        base = word.lower() if self.lowercase else word
-        close = {c for c in _edits1(base) if c in index}
-        if not close:
-            buckets = self._suggestion_pool()
-            first = base[:1].lower()
-            pool = [k for size in range(len(base) - 2, len(base) + 3) for k in buckets.get((first, size), ())]
-            close = set(difflib.get_close_matches(base, pool, n=n, cutoff=0.75))
-        return sorted(close, key=index.__getitem__)[:n]
-
-    def _suggestion_pool(self) -> dict[tuple[str, int], list[str]]:
-        """The 100k most frequent keys by (first letter lowercased, length), built once."""
-        if self._pool is None:
-            pool: dict[tuple[str, int], list[str]] = {}
-            for k in self.keyed_vectors.index_to_key[:100_000]:
-                pool.setdefault((k[:1].lower(), len(k)), []).append(k)
-            self._pool = pool
-        return self._pool
+        if self._speller is None:
+            self._speller = Speller(self.keyed_vectors.index_to_key, self.lowercase, self.keyed_vectors.key_to_index)
+        return self._speller.suggest(word, n)
 
     def _spellings(self, word: str) -> list[str]:
         if self.lowercase:
@@ -344,17 +295,6 @@ def _common_component(vectors: np.ndarray, p: np.ndarray) -> np.ndarray:
     sums = sums[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
     direction = np.linalg.eigh(sums.T @ sums)[1][:, -1]  # the first right singular vector
     return direction if direction.sum() >= 0 else -direction
-
-
-def _edits1(word: str) -> set[str]:
-    """All strings one deletion, swap, replacement or insertion away (Norvig)."""
-    letters = string.ascii_lowercase
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    deletes = [a + b[1:] for a, b in splits if b]
-    swaps = [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
-    replaces = [a + c + b[1:] for a, b in splits if b for c in letters]
-    inserts = [a + c + b for a, b in splits for c in letters]
-    return set(deletes + swaps + replaces + inserts) - {word}
 
 
 def _checksum(keys: list[str], vectors: np.ndarray) -> str:

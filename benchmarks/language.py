@@ -1,0 +1,180 @@
+"""Everyday language: what people type, scored on photos the models never trained on.
+
+    .venv/bin/python benchmarks/language.py [--shared ../shared/data] [--work data] [--json language.json]
+
+Rows (all on val splits; docs/results.md explains each):
+
+- captions: Flickr8k val, each of the 5,000 captions ranks the 1,000 val photos:
+  R@1, R@5, R@10 (percent) and the median rank, with the captions as people wrote them;
+- scenes: mini-places-20 val (1,600 photos): each seen scene name ranks all of
+  them (P@10, mAP); the 5 unseen scenes' photos against the 5 unseen names (hit@1);
+- everyday words: Imagenette val (3,925 photos), each word of ``EVERYDAY`` (a kind,
+  use or setting of a class, fixed before any model was scored) ranks every photo;
+- Imagenette against the ImageNet-1k class texts (hit@1, hit@5, hierarchical
+  precision hp@k), and each Imagenette class name ranking the photos (P@10, mAP).
+
+Methods: ConSE (T=10) in each space, the previous default (centred ConSE in
+GloVe), the DeViSE map trained on pairs (``DEFAULT_SOURCES``, ``DEFAULT_CONFIG``)
+in GloVe 6B 50-d with plain-mean and SIF phrases, in GloVe with its rows
+shuffled (random word vectors: a control), and in the sentence space; the
+shipped model file is scored too and must match the retrained one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from results import shared_paths, unpack
+from xmodal.datasets import read_captions, read_labeled
+from xmodal.devise import DeviseModel, InputSpec, TrainConfig
+from xmodal.encoder import MODELS
+from xmodal.evaluate import caption_retrieval, hierarchical_precision, hit_at_k, relevant_retrieval, retrieval
+from xmodal.identity import SpaceIdentity
+from xmodal.labels import imagenet_labels, label_matrix
+from xmodal.sentences import SentenceSpace
+from xmodal.spaces import embed_texts
+from xmodal.train import train_pairs, visual_outputs
+from xmodal.visual import load_visual
+from xmodal.words import WordSpace
+
+SETS = ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200", "imagenette-val")
+DEFAULT_SOURCES = ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200")
+DEFAULT_SPEC = InputSpec(("pooled", "conse"), top=13)
+DEFAULT_CONFIG = TrainConfig(epochs=3, lr=1e-3, conse_lr=1e-3, class_weight=1.0, mix=1.0, centre=1.0, margin=0.1)
+HIERARCHY = 1  # broader WordNet names in each ImageNet class text
+
+# Each word names a kind, use or setting of Imagenette classes; relevant = photos of those classes.
+EVERYDAY = {
+    "dog": ["English springer"], "puppy": ["English springer"], "pet": ["English springer"],
+    "animal": ["English springer", "tench"], "fish": ["tench"], "fishing": ["tench"], "fisherman": ["tench"],
+    "music": ["cassette player", "French horn"], "musical instrument": ["French horn"], "brass": ["French horn"],
+    "orchestra": ["French horn"], "stereo": ["cassette player"], "tape": ["cassette player"],
+    "saw": ["chain saw"], "tool": ["chain saw"], "lumberjack": ["chain saw"], "cutting wood": ["chain saw"],
+    "building": ["church"], "religion": ["church"], "chapel": ["church"], "cathedral": ["church"],
+    "truck": ["garbage truck"], "rubbish": ["garbage truck"], "vehicle": ["garbage truck"],
+    "fuel": ["gas pump"], "petrol station": ["gas pump"], "golf": ["golf ball"], "sport": ["golf ball", "parachute"],
+    "skydiving": ["parachute"], "sky": ["parachute"],
+}
+
+
+class Bench:
+    """The val photos' visual outputs and their truths, read once for every method."""
+
+    def __init__(self, roots: dict[str, Path], visual) -> None:
+        self.visual = visual
+        flickr = read_captions(roots["flickr8k-captions"])
+        val = np.flatnonzero(flickr.in_split("val"))
+        self.caption_photos = self._outputs([flickr.photos[i] for i in val])
+        keep = np.isin(flickr.photo_of, val)
+        self.captions = [c for c, k in zip(flickr.captions, keep) if k]
+        self.caption_truth = np.searchsorted(val, flickr.photo_of[keep])
+        places = read_labeled(roots["mini-places-20"])
+        places = places.select(places.in_split("val"))
+        self.scene_photos = self._outputs(places.paths)
+        self.scene_labels = np.array(places.labels)
+        self.scene_unseen = np.array(places.zero_shot) == "unseen"
+        self.scenes = sorted(places.classes)
+        nette = read_labeled(roots["imagenette-val"])
+        self.nette_photos = self._outputs(nette.paths)
+        self.nette_labels = np.array(nette.labels)
+        self.nette_names = sorted(nette.classes)
+        self.labels_1k = imagenet_labels("1k")
+        wnids = [label.wnid for label in self.labels_1k]
+        self.nette_wnids = [nette.classes[label].wnid for label in nette.labels]
+        self.nette_truth = np.array([wnids.index(w) for w in self.nette_wnids])
+
+    def _outputs(self, paths) -> tuple[np.ndarray, np.ndarray]:
+        features, logits = visual_outputs(self.visual, list(paths), quiet=True)
+        return np.asarray(features), np.asarray(logits)
+
+
+def score(model: DeviseModel, space, bench: Bench) -> dict[str, float]:
+    """Every row of the table for one model in its space."""
+    row: dict[str, float] = {}
+    photos = model.encode(*bench.caption_photos)
+    row.update(caption_retrieval(photos, embed_texts(space, bench.captions), bench.caption_truth))
+    photos = model.encode(*bench.scene_photos)
+    seen = [name for name in bench.scenes if name not in set(bench.scene_labels[bench.scene_unseen])]
+    found = relevant_retrieval(photos, bench.scene_labels[None, :] == np.array(seen)[:, None], embed_texts(space, seen))
+    row["scene P@10"], row["scene mAP"] = found["P@10"], found["mAP"]
+    unseen = sorted(set(bench.scene_labels[bench.scene_unseen]))
+    guesses = np.argmax(photos[bench.scene_unseen] @ embed_texts(space, unseen).T, axis=1)
+    row["unseen scene hit@1"] = float((np.array(unseen)[guesses] == bench.scene_labels[bench.scene_unseen]).mean())
+    photos = model.encode(*bench.nette_photos)
+    words = list(EVERYDAY)
+    relevant = np.array([np.isin(bench.nette_labels, EVERYDAY[w]) for w in words])
+    row["everyday P@10"] = relevant_retrieval(photos, relevant, embed_texts(space, words))["P@10"]
+    classes = label_matrix(space, bench.labels_1k, HIERARCHY)
+    flat = hit_at_k(photos, bench.nette_truth, classes)
+    row["nette/1k hit@1"], row["nette/1k hit@5"] = flat["hit@1"], flat["hit@5"]
+    hp = hierarchical_precision(photos, bench.nette_wnids, [l.wnid for l in bench.labels_1k], classes, ks=(2, 5, 10))
+    row.update({f"nette/1k {k}": v for k, v in hp.items()})
+    truth = np.array([bench.nette_names.index(label) for label in bench.nette_labels])
+    found = retrieval(photos, truth, embed_texts(space, bench.nette_names))
+    row["class name P@10"], row["class name mAP"] = found["P@10"], found["mAP"]
+    return row
+
+
+def shuffled(space: WordSpace, seed: int = 0) -> WordSpace:
+    """GloVe with its rows shuffled: the same words and statistics, no meaning (a control)."""
+    from gensim.models import KeyedVectors
+
+    vectors = np.asarray(space.vectors)[np.random.default_rng(seed).permutation(len(space))]
+    kv = KeyedVectors(space.dim, count=0)
+    kv.add_vectors(list(space.keyed_vectors.index_to_key), vectors)
+    identity = SpaceIdentity("glove-6b-50d-shuffled", f"shuffled-{seed}", space.dim, len(space))
+    return WordSpace(kv, identity)
+
+
+def main() -> None:
+    shared, work = shared_paths()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=shared)
+    parser.add_argument("--work", type=Path, default=work, help="where the sets are unpacked")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    roots = unpack(args.shared, args.work, SETS)
+    visual = load_visual()
+    bench = Bench(roots, visual)
+    sources = [roots[name] for name in DEFAULT_SOURCES]
+    glove_mean, glove_sif, sentence = WordSpace.load(), WordSpace.load(), SentenceSpace.load()
+    glove_mean.phrase_weighting = "mean"
+    conse = InputSpec(("conse",), top=10)
+    methods = {
+        "ConSE (T=10), GloVe 6B 50-d": (glove_mean, conse, TrainConfig(epochs=0)),
+        "previous default: centred ConSE (T=13), GloVe 6B 50-d": (glove_mean, MODELS / "efficientnet-lite0-glove-6b-50d.safetensors"),
+        "DeViSE on pairs, GloVe 6B 50-d, plain-mean phrases": (glove_mean, DEFAULT_SPEC, DEFAULT_CONFIG),
+        "DeViSE on pairs, GloVe 6B 50-d, SIF phrases": (glove_sif, DEFAULT_SPEC, DEFAULT_CONFIG),
+        "DeViSE on pairs, GloVe rows shuffled (random vectors)": (shuffled(glove_sif), DEFAULT_SPEC, DEFAULT_CONFIG),
+        "ConSE (T=10), all-MiniLM-L6-v2": (sentence, conse, TrainConfig(epochs=0)),
+        "centred ConSE (T=13), all-MiniLM-L6-v2 (the start)": (sentence, InputSpec(("conse",), top=13), TrainConfig(epochs=0, centre=1.0)),
+        "xmodal default: DeViSE on pairs, all-MiniLM-L6-v2": (sentence, DEFAULT_SPEC, DEFAULT_CONFIG),
+        "the shipped model file": (sentence, MODELS / "efficientnet-lite0-all-minilm-l6-v2.safetensors"),
+    }
+    table, timings = {}, {}
+    for name, (space, *how) in methods.items():
+        t = time.perf_counter()
+        if isinstance(how[0], Path):
+            model = DeviseModel.load(how[0], space=space.identity)
+        else:
+            model = train_pairs(sources, space, visual, how[1], how[0], HIERARCHY, quiet=True).model
+        table[name] = score(model, space, bench)
+        timings[name] = time.perf_counter() - t
+        print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in table[name].items()), f"({timings[name]:.0f} s)", flush=True)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    columns = list(next(iter(table.values())))
+    print("\n| method | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))
+    for name, row in table.items():
+        print(f"| {name} | " + " | ".join(f"{row[c]:.1f}" if c.startswith(("R@", "median")) else f"{row[c]:.3f}" for c in columns) + " |")
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "seconds": timings}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

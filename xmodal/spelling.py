@@ -1,0 +1,60 @@
+"""Which words a space knows, and close spellings of those it does not.
+
+A query is typed by a person, so a misspelt word ("turquiose") is dropped with
+a note that names it and the likely spelling, rather than refusing the query.
+"""
+
+from __future__ import annotations
+
+import difflib
+import string
+from collections.abc import Mapping, Sequence
+
+
+class Speller:
+    """A word list in frequency order (most frequent first): membership and suggestions.
+
+    ``rank`` may be given when the caller already holds the word -> position map
+    (a gensim ``key_to_index``), so it is not built twice.
+    """
+
+    def __init__(self, words: Sequence[str], lowercase: bool = True, rank: Mapping[str, int] | None = None) -> None:
+        self.words = words
+        self.lowercase = lowercase
+        self.rank = rank if rank is not None else {word: i for i, word in enumerate(words)}
+        self._pool: dict[tuple[str, int], list[str]] | None = None
+
+    def known(self, word: str) -> bool:
+        return (word.lower() if self.lowercase else word) in self.rank
+
+    def suggest(self, word: str, n: int = 5) -> list[str]:
+        """Close spellings of ``word`` in the list, most frequent first: one edit away
+        when there are such words, else difflib's close matches of similar length."""
+        base = word.lower() if self.lowercase else word
+        close = {c for c in edits1(base) if c in self.rank}
+        if not close:
+            buckets = self._suggestion_pool()
+            first = base[:1].lower()
+            pool = [k for size in range(len(base) - 2, len(base) + 3) for k in buckets.get((first, size), ())]
+            close = set(difflib.get_close_matches(base, pool, n=n, cutoff=0.75))
+        return sorted(close, key=self.rank.__getitem__)[:n]
+
+    def _suggestion_pool(self) -> dict[tuple[str, int], list[str]]:
+        """The 100k most frequent words by (first letter lowercased, length), built once."""
+        if self._pool is None:
+            pool: dict[tuple[str, int], list[str]] = {}
+            for k in self.words[:100_000]:
+                pool.setdefault((k[:1].lower(), len(k)), []).append(k)
+            self._pool = pool
+        return self._pool
+
+
+def edits1(word: str) -> set[str]:
+    """All strings one deletion, swap, replacement or insertion away (Norvig)."""
+    letters = string.ascii_lowercase
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = [a + b[1:] for a, b in splits if b]
+    swaps = [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
+    replaces = [a + c + b[1:] for a, b in splits if b for c in letters]
+    inserts = [a + c + b for a, b in splits for c in letters]
+    return set(deletes + swaps + replaces + inserts) - {word}
