@@ -192,7 +192,7 @@ def words(
     Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
     (--model, default: the shipped EfficientNet-Lite0 model).
     """
-    ws = load_space(space)
+    ws = load_space(space, model)
     parsed = parse(expression)
     encode_image = None
     if parsed.images:
@@ -228,6 +228,8 @@ def train(
     conse_lr: Annotated[float | None, typer.Option("--conse-lr", min=0.0, help="Pair training: learning rate of the classifier (ConSE) block (default: --lr).")] = None,
     weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Pair training: decay of the pooled block's weights.")] = 0.0,
     hierarchy: Annotated[int, typer.Option("--hierarchy", min=0, help="Pair training: broader WordNet names in each ImageNet class text.")] = 1,
+    class_weight: Annotated[float, typer.Option("--class-weight", min=0.0, help="Pair training: weight of the rank loss toward the classifier's top class text, over all ImageNet-1k classes.")] = 0.0,
+    per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Pair training: at most this many photos of each class of a labeled set.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
     space: SpaceOption = None,
@@ -247,7 +249,7 @@ def train(
 
     config = TrainConfig(
         loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer,
-        centre=centre, seed=seed, mix=mix, conse_lr=conse_lr, weight_decay=weight_decay,
+        centre=centre, seed=seed, mix=mix, conse_lr=conse_lr, weight_decay=weight_decay, class_weight=class_weight,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
     ws = load_space(space)
@@ -260,7 +262,7 @@ def train(
     if len(data) > 1 or any((p / "captions.csv").is_file() or p.name == "captions.csv" for p in data):
         if split:
             raise XmodalError("--split is for one labeled set; pair training keeps each set's zero_shot_split unseen classes out")
-        result = train_pairs(data, ws, model_visual, config, spec, hierarchy, quiet=quiet, on_epoch=report)
+        result = train_pairs(data, ws, model_visual, config, spec, hierarchy, per_class, quiet=quiet, on_epoch=report)
         path = result.model.save(out)
         pairs = result.model.training["pairs"]
         err.print(f"{path}: {pairs:,} pairs, {result.images:,} photos, {result.seconds:.0f} s", highlight=False)
@@ -292,7 +294,7 @@ def evaluate_command(
     from xmodal.train import evaluate
     from xmodal.visual import load_visual
 
-    ws = load_space(space)
+    ws = load_space(space, model)
     devise = DeviseModel.load(model, space=ws.identity)
     model_visual = load_visual(devise.visual["id"])
     if model_visual.weights_checksum != devise.visual["checksum"]:

@@ -93,7 +93,7 @@ def test_train_and_eval_commands(colour_photos, monkeypatch, tmp_path):
     monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": mean_colour_model(None))
     runner = CliRunner()
     out = tmp_path / "colours.safetensors"
-    args = ["train", str(colour_photos), "--out", str(out), "--epochs", "60", "--batch-size", "8", "--lr", "0.05", "-q"]
+    args = ["train", str(colour_photos), "--out", str(out), "--epochs", "60", "--batch-size", "8", "--lr", "0.05", "-q", "--space", "glove-6b-50d"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "left out 1 labels with no word vector: qwzxv" in result.output
@@ -111,7 +111,7 @@ def test_train_command_with_no_steps_writes_centred_conse(colour_photos, monkeyp
     monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": visual)
     out = tmp_path / "centred.safetensors"
     args = ["train", str(colour_photos), "--input", "conse", "--top", "13", "--centre", "1", "--epochs", "0", "-q",
-            "--out", str(out)]
+            "--out", str(out), "--space", "glove-6b-50d"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     model = DeviseModel.load(out)

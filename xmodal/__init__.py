@@ -1,9 +1,11 @@
 """xmodal: search photos by meaning, in a word-vector space (DeViSE).
 
 The public Python API. ``xmodal.open()`` opens a photo index (``engine.index``,
-``engine.search``, ``engine.words``, ``engine.similar``); ``WordSpace.load()``
-gives the default GloVe 6B 50-d space, where ``space.nearest("king - man + woman")``
-ranks words for an expression. Names that need torch or Qdrant load on first use.
+``engine.search``, ``engine.words``, ``engine.similar``); ``load_space()`` gives
+the default space (all-MiniLM-L6-v2, a sentence encoder) and
+``WordSpace.load()`` the GloVe 6B 50-d word space, where
+``space.nearest("king - man + woman")`` ranks words for an expression. Names
+that need torch, gensim or Qdrant load on first use.
 """
 
 import importlib
@@ -17,10 +19,13 @@ from xmodal.errors import (
     XmodalError,
 )
 from xmodal.expression import Expression, QueryVector, Term, parse
-from xmodal.words import DEFAULT_SPACE, Neighbour, SpaceIdentity, WordSpace
+from xmodal.identity import Neighbour, SpaceIdentity
+from xmodal.spaces import DEFAULT_SPACE, load_space
 
-# Names whose modules import torch load on first use, so the text path stays light.
+# Names whose modules import torch or gensim load on first use, so the text path stays light.
 _LAZY = {
+    "WordSpace": "xmodal.words",
+    "SentenceSpace": "xmodal.sentences",
     "VisualModel": "xmodal.visual",
     "load_visual": "xmodal.visual",
     "Encoder": "xmodal.encoder",
@@ -38,6 +43,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_SPACE",
+    "SentenceSpace",
+    "load_space",
     "DeviseModel",
     "Encoder",
     "Engine",

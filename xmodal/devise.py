@@ -248,6 +248,7 @@ def pair_rank_loss(output, text_vectors, same, margin, hardest: bool = False):
 
     scores = _unit(output) @ text_vectors.T
     true = scores.diagonal()
+    same = same | torch.eye(len(scores), dtype=torch.bool, device=scores.device)  # a pair is not its own negative
     wrong_text = torch.clamp(margin - true[:, None] + scores, min=0).masked_fill(same, 0.0)
     wrong_photo = torch.clamp(margin - true[None, :] + scores, min=0).masked_fill(same, 0.0)
     if hardest:
@@ -287,7 +288,6 @@ def fit_pairs(
     def batch_loss(batch, output, generator):
         texts, groups = text_t[batch], group_t[batch]
         same = (groups[:, None] == groups[None, :]) | (texts[:, None] == texts[None, :])
-        same.fill_diagonal_(False)
         loss = pair_rank_loss(output, vectors[texts], same, config.margin, hardest)
         if classes is not None and config.class_weight:
             targets = class_of[photo_t[batch]]
@@ -428,6 +428,21 @@ class DeviseModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(path), metadata={"xmodal": json.dumps(meta)})
         return path
+
+    @staticmethod
+    def space_of(path: str | Path) -> SpaceIdentity:
+        """The space a model file was trained in, read from its metadata alone."""
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise XmodalError(f"model file not found: {path}")
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                meta = json.loads((handle.metadata() or {}).get("xmodal", "{}"))
+            return SpaceIdentity.from_dict(meta["space"])
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
+            raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
 
     @classmethod
     def load(cls, path: str | Path, space: SpaceIdentity | None = None) -> DeviseModel:

@@ -138,7 +138,7 @@ class Engine:
                 f"index {self.store.location} was built with another encoder "
                 f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
                 "use the model it was built with, or delete the index and index again "
-                "(indexes made before 2026-11-29 predate the current default model)"
+                "(indexes made before 2026-11-30 were built in glove-6b-50d: open them with --space glove-6b-50d)"
             )
         self._encoder = encoder
 
@@ -167,7 +167,7 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
 ) -> Engine:
     """Open the index a user means (``index`` folder, ``url`` of a Qdrant server, or the
     defaults in :func:`xmodal.store.open_store`); ``create`` makes it if missing."""
-    words = load_space(space)
+    words = load_space(space, model)
     encoder, dims = None, {}
     if create:  # the encoder sizes a new index, and then serves it: load it once
         from xmodal.encoder import Encoder

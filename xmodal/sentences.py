@@ -221,6 +221,10 @@ def _export(name: str, source: Path, folder: Path) -> None:
     import torch
     import torch.nn.functional as F
     from transformers import BertModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # its own bar for reading weights from disk
+    transformers_logging.set_verbosity_error()
 
     from xmodal.progress import status
 

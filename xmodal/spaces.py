@@ -23,12 +23,19 @@ DEFAULT_SPACE = SENTENCE_DEFAULT
 """The shipped space: the table in docs/results.md chose it over GloVe 6B 50-d."""
 
 
-def load_space(source: str | os.PathLike | None = None):
-    """The space named by ``source`` (default :data:`DEFAULT_SPACE`): a sentence model's
-    name, or anything :meth:`WordSpace.load` takes (a vector file, a gensim-data name,
-    ``glove-6b-50d``)."""
+def load_space(source: str | os.PathLike | None = None, model: str | os.PathLike | None = None):
+    """The space named by ``source``: a sentence model's name, or anything
+    :meth:`WordSpace.load` takes (a vector file, a gensim-data name, ``glove-6b-50d``).
+
+    Without ``source``, a DeViSE ``model`` file's own space (a model knows where it
+    was trained), else :data:`DEFAULT_SPACE`.
+    """
     from xmodal.sentences import SENTENCE_MODELS, SentenceSpace
 
+    if source in (None, "", "default") and model is not None:
+        from xmodal.devise import DeviseModel
+
+        source = DeviseModel.space_of(model).name
     name = DEFAULT_SPACE if source in (None, "", "default") else str(source)
     if name in SENTENCE_MODELS:
         return SentenceSpace.load(name)

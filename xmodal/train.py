@@ -171,10 +171,11 @@ def _subset(vectors: LabelVectors, names: set[str]) -> LabelVectors:
     return LabelVectors(tuple(vectors.labels[i] for i in keep), vectors.vectors[keep])
 
 
-def read_pair_sources(sources: Sequence[str | Path], hierarchy_depth: int) -> list[Pairs]:
+def read_pair_sources(sources: Sequence[str | Path], hierarchy_depth: int, per_class: int | None = None) -> list[Pairs]:
     """Training pairs from several sets: a folder (or CSV) of captions gives every train
     caption with its photo; a labeled set gives each train photo of its seen classes
-    with its label's text (its WordNet names up to ``hierarchy_depth`` broader ones)."""
+    with its label's text (its WordNet names up to ``hierarchy_depth`` broader ones),
+    at most ``per_class`` photos of a class."""
     parts = []
     for source in sources:
         path = Path(source).expanduser()
@@ -184,7 +185,7 @@ def read_pair_sources(sources: Sequence[str | Path], hierarchy_depth: int) -> li
         data = read_labeled(path)
         labels = list(data.classes.values())
         texts = label_texts(labels, hierarchy_depth) if hierarchy_depth else [label.name for label in labels]
-        parts.append(label_pairs(data, dict(zip(data.classes, texts)), "train"))
+        parts.append(label_pairs(data, dict(zip(data.classes, texts)), "train", per_class=per_class))
     if not sum(len(part) for part in parts):
         raise XmodalError(f"no training pairs in {', '.join(map(str, sources))} (split 'train')")
     return parts
@@ -197,6 +198,7 @@ def train_pairs(
     config: TrainConfig,
     spec: InputSpec,
     hierarchy_depth: int = 1,
+    per_class: int | None = None,
     quiet: bool = False,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
@@ -210,7 +212,7 @@ def train_pairs(
     started = time.perf_counter()
     if "conse" not in spec.layers:
         raise XmodalError("pair training starts from ConSE: use --input conse or pooled+conse")
-    parts = read_pair_sources(sources, hierarchy_depth)
+    parts = read_pair_sources(sources, hierarchy_depth, per_class)
     pairs = join(parts)
     classes = label_matrix(space, imagenet_labels("1k"), hierarchy_depth)
     if visual.classes is None or len(visual.classes) != len(classes):
@@ -249,6 +251,7 @@ def train_pairs(
             "images": len(pairs.photos),
             "texts": len(pairs.texts),
             "hierarchy_depth": hierarchy_depth,
+            "per_class": per_class,
         },
     )
     return TrainResult(model, len(pairs.photos), [], time.perf_counter() - started)
