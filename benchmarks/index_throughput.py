@@ -25,7 +25,7 @@ from indexer.run import index_folder
 from indexer.walk import walk
 from xmodal.encoder import Encoder
 from xmodal.store import open_store
-from xmodal.words import WordSpace
+from xmodal.spaces import load_space
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
             with tarfile.open(here.parent / "shared" / "data" / "imagenette-val.tar") as tar:
                 tar.extractall(here / "data", filter="data")
     files = walk(folder).files[: args.photos]
-    encoder = Encoder.load(WordSpace.load())
+    encoder = Encoder.load(load_space())  # the default: EfficientNet-Lite2 into all-MiniLM-L6-v2
     visual = encoder.visual
 
     with tempfile.TemporaryDirectory() as work:

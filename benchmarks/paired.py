@@ -20,7 +20,7 @@ from results import Split, imagenet_truth, load_bench, shared_paths, word_labels
 
 from xmodal.baselines import conse  # noqa: E402
 from xmodal.devise import DeviseModel  # noqa: E402
-from xmodal.encoder import DEFAULT_MODEL  # noqa: E402
+from xmodal.encoder import SHIPPED  # noqa: E402
 from xmodal.evaluate import mcnemar, ranked_labels  # noqa: E402
 from xmodal.labels import imagenet_labels  # noqa: E402
 from xmodal.train import classifier_label_matrix  # noqa: E402
@@ -29,7 +29,7 @@ from xmodal.train import classifier_label_matrix  # noqa: E402
 def main() -> None:
     bench = load_bench(*shared_paths(), quiet=True)
     embed = word_labels(bench.space)
-    default = DeviseModel.load(DEFAULT_MODEL, space=bench.space.identity)
+    default = DeviseModel.load(SHIPPED["glove-6b-50d"], space=bench.space.identity)
     classes = classifier_label_matrix(bench.space, bench.visual)
     methods = {"default": lambda s: default.encode(s.features, s.logits), "ConSE": lambda s: conse(s.logits, classes)}
 

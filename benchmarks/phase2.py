@@ -29,7 +29,7 @@ from default_search import COLUMNS, HEADS  # noqa: E402
 from results import DEFAULT_CONFIG, DEFAULT_SPEC, Split, load_bench, score, shared_paths, word_labels  # noqa: E402
 
 from xmodal.devise import LOSSES, DeviseModel, unit_rows  # noqa: E402
-from xmodal.encoder import DEFAULT_MODEL  # noqa: E402
+from xmodal.encoder import SHIPPED  # noqa: E402
 from xmodal.labels import embed_labels  # noqa: E402
 from xmodal.train import class_centre, classifier_label_matrix, visual_outputs  # noqa: E402
 
@@ -73,7 +73,7 @@ def main() -> None:
     classes = classifier_label_matrix(space, visual)
     usable = np.linalg.norm(classes, axis=1) > 0
     centre = class_centre(classes, usable, DEFAULT_CONFIG.centre)
-    shipped = DeviseModel.load(DEFAULT_MODEL)
+    shipped = DeviseModel.load(SHIPPED["glove-6b-50d"])
 
     print("setting".ljust(20), " ".join(HEADS))
     for setting in ["0,0", *args.settings]:

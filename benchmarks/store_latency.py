@@ -151,16 +151,16 @@ def measure(search: Search, queries: dict[str, np.ndarray], exact: dict[str, np.
 
 def real_data(rng: np.random.Generator, size: int, queries: int) -> tuple[dict, dict]:
     """Real photos' vectors: every EfficientNet-Lite0 feature cache on this machine (made
-    by benchmarks/results.py), semantic vectors from the shipped model; queries held out."""
+    by benchmarks/results.py), semantic vectors from the shipped GloVe model; queries held out."""
     from xmodal.cache import cache_root
     from xmodal.devise import DeviseModel
-    from xmodal.encoder import DEFAULT_MODEL
+    from xmodal.encoder import SHIPPED
 
     folders = sorted((cache_root() / "features").glob("efficientnet-lite0-*/*/"))
     features = np.concatenate([np.load(f / "features.npy", mmap_mode="r") for f in folders])
     logits = np.concatenate([np.load(f / "logits.npy", mmap_mode="r") for f in folders])
     rows = rng.permutation(len(features))[: size + queries]
-    semantic = DeviseModel.load(DEFAULT_MODEL).encode(None, logits[rows])
+    semantic = DeviseModel.load(SHIPPED["glove-6b-50d"]).encode(None, logits[rows])
     visual = features[rows] / np.linalg.norm(features[rows], axis=1, keepdims=True)
     both = {"semantic": semantic, "visual": visual.astype(np.float32)}
     return {k: v[queries:] for k, v in both.items()}, {k: v[:queries] for k, v in both.items()}

@@ -104,5 +104,5 @@ def test_console_script_on_the_default_space():
         capture_output=True, text=True, env=env, check=False,
     )
     assert typo.returncode == 0, typo.stderr
-    assert typo.stderr == 'note: dropped "turquiose" (not in glove-6b-50d; did you mean "turquoise"?)\n'
+    assert typo.stderr == 'note: dropped "turquiose" (not in all-minilm-l6-v2; did you mean "turquoise"?)\n'
     assert json.loads(typo.stdout)["results"]

@@ -42,7 +42,7 @@ import numpy as np
 import qdrant_edge as edge
 
 from xmodal.errors import XmodalError
-from xmodal.words import Neighbour
+from xmodal.identity import Neighbour
 
 INDEX_ENV = "XMODAL_INDEX"
 URL_ENV = "XMODAL_QDRANT_URL"
