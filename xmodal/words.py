@@ -31,8 +31,7 @@ from gensim.models import KeyedVectors
 
 from xmodal.cache import cached_dir
 from xmodal.errors import SpaceError, UnknownWord
-from xmodal.expression import Expression, ImageEncoder, QueryVector, parse
-from xmodal.identity import Neighbour, SpaceIdentity
+from xmodal.identity import Neighbour, Space, SpaceIdentity
 from xmodal.spelling import Speller
 
 DEFAULT_SPACE = "glove-6b-50d"
@@ -48,7 +47,7 @@ _COMMON_SAMPLE = (20_000, 10, 0)  # pseudo-sentences, words each, seed: for the 
 _VECTOR_SUFFIXES = (".bin", ".txt", ".vec", ".kv", ".model", ".gz", ".bz2", ".w2v")
 
 
-class WordSpace:
+class WordSpace(Space):
     """Unit word vectors with phrase lookup, expressions and nearest-word search.
 
     ``phrase_weighting`` (one of :data:`PHRASE_WEIGHTINGS`, default ``"sif"``)
@@ -213,42 +212,9 @@ class WordSpace:
                 total = removed / np.linalg.norm(removed)
         return total.astype(np.float32)
 
-    def vector(self, term: str) -> np.ndarray:
-        """The unit vector of a word or phrase (see :meth:`lookup`)."""
-        return self.lookup(term)[0]
-
-    def query(self, expression: str | Expression, encode_image: ImageEncoder | None = None) -> QueryVector:
-        """Evaluate an expression (``"king - man + woman"``) to a unit vector; image
-        terms need ``encode_image`` (e.g. ``Encoder.encode_image``)."""
-        parsed = parse(expression) if isinstance(expression, str) else expression
-        return parsed.evaluate(self, encode_image)
-
-    def nearest(
-        self,
-        query: str | Expression | np.ndarray,
-        k: int = 10,
-        exclude: frozenset[str] | set[str] = frozenset(),
-        limit: int | None = None,
-        encode_image: ImageEncoder | None = None,
-    ) -> list[Neighbour]:
-        """The ``k`` words closest to an expression or vector, best first.
-
-        Words of the expression itself are left out, like gensim's most_similar;
-        ``limit`` searches only the ``limit`` most frequent words.
-        """
-        if isinstance(query, np.ndarray):
-            vector, skip = query.astype(np.float32), set(exclude)
-        else:
-            evaluated = self.query(query, encode_image)
-            vector, skip = evaluated.vector, set(exclude) | evaluated.inputs
-        vectors = self.vectors[:limit] if limit else self.vectors
-        scores = vectors @ vector
-        want = min(len(scores), k + len(skip))
-        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        keys = self.keyed_vectors.index_to_key
-        hits = [Neighbour(keys[i], float(scores[i])) for i in top if keys[i] not in skip]
-        return hits[:k]
+    def searchable(self) -> tuple[list[str], np.ndarray]:
+        """Every key, in the space's (frequency) order, with its unit vector."""
+        return self.keyed_vectors.index_to_key, self.vectors
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Close spellings of ``word`` that the space knows, most frequent first."""
