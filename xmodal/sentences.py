@@ -152,10 +152,11 @@ class SentenceSpace(Space):
     def vocabulary(self) -> tuple[list[str], np.ndarray]:
         """(words, unit vectors) that nearest-word answers come from, embedded once and cached."""
         if self._vocabulary is None:
-            from xmodal.vocabulary import vocabulary_words
+            from xmodal.vocabulary import vocabulary_texts
 
-            words = vocabulary_words(self.speller.words)
-            key = hashlib.sha1("\n".join(words).encode()).hexdigest()[:12]
+            entries = vocabulary_texts(self.speller.words)
+            words, texts = list(entries), list(entries.values())
+            key = hashlib.sha1("\n".join(f"{w}\t{t}" for w, t in entries.items()).encode()).hexdigest()[:12]
 
             def build(tmp: Path) -> None:
                 from xmodal.progress import task_progress
@@ -164,7 +165,7 @@ class SentenceSpace(Space):
                 with task_progress(f"embedding {len(words):,} vocabulary words ({self.name}, once)") as advance:
                     step = 2048
                     for start in range(0, len(words), step):
-                        vectors[start : start + step] = self.encode(words[start : start + step])
+                        vectors[start : start + step] = self.encode(texts[start : start + step])
                         advance(min(step, len(words) - start), len(words))
                 np.save(tmp / "vectors.npy", vectors)
                 (tmp / "words.txt").write_text("\n".join(words), encoding="utf-8")

@@ -14,28 +14,38 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xmodal.labels import embed_labels, imagenet_labels
+from xmodal.labels import embed_labels, imagenet_labels, label_texts
 
 VOCABULARY = "imagenet21k-names+frequent-words"
 FREQUENT = 20_000
 _SKIP_MOST_FREQUENT = 150  # the, of, and ...: function words, never a photo's subject
+HIERARCHY_DEPTH = 1  # a rare name's text: its synonyms and its WordNet parent, as the map's targets have
 
 
-def vocabulary_words(frequency_order: Sequence[str], frequent: int = FREQUENT) -> list[str]:
-    """ImageNet-21k names, then frequent alphabetic words (from a list in frequency order)."""
-    words = dict.fromkeys(label.name for label in imagenet_labels("21k"))
-    for word in frequency_order[_SKIP_MOST_FREQUENT:frequent]:
-        if word.isalpha() and len(word) >= 3:
-            words.setdefault(word)
-    return list(words)
+def vocabulary_texts(frequency_order: Sequence[str], frequent: int = FREQUENT) -> dict[str, str]:
+    """Word shown -> text embedded: ImageNet-21k names, then frequent alphabetic words
+    (from a list in frequency order). A name that is not itself a frequent word is
+    embedded with its WordNet text ("English springer" as what kind of dog it is); a
+    frequent word is embedded as itself, in its everyday sense ("queen" is not the
+    insect, the first 21k synset of that name)."""
+    words = [w for w in frequency_order[_SKIP_MOST_FREQUENT:frequent] if w.isalpha() and len(w) >= 3]
+    everyday = set(words)
+    labels = list({label.name: label for label in reversed(imagenet_labels("21k"))}.values())[::-1]
+    entries = {
+        label.name: label.name if label.name in everyday else text
+        for label, text in zip(labels, label_texts(labels, HIERARCHY_DEPTH))
+    }
+    for word in words:
+        entries.setdefault(word, word)
+    return entries
 
 
 def default_vocabulary(space, frequent: int = FREQUENT) -> tuple[list[str], np.ndarray]:
     """(words, unit vectors) of the vocabulary in ``space``.
 
-    A sentence space embeds (and caches) the whole list; a word space keeps the
-    ImageNet names that have a vector (by name, else a synonym) and its own
-    frequent words.
+    A sentence space embeds (and caches) :func:`vocabulary_texts`; a word space
+    keeps the ImageNet names that have a vector (by name, else a synonym) and its
+    own frequent words, each with its own vector, as before the sentence space.
     """
     if hasattr(space, "vocabulary"):
         words, vectors = space.vocabulary()
