@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -121,6 +122,9 @@ def query(
     top: TopOption = 10,
     words_out: Annotated[bool, typer.Option("--words", help="Give the nearest vocabulary words instead of photos.")] = False,
     using: Annotated[str | None, typer.Option("--using", help="semantic (meaning, the word space) or visual (looks, the visual model's features).")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=-1.0, max=1.0, help="Keep only photos with a cosine of at least this (-1 to 1); --top still caps how many.")] = None,
+    within: Annotated[list[Path] | None, typer.Option("--in", help="Keep only photos under this folder; repeat for several.")] = None,
+    paths_only: Annotated[bool, typer.Option("--paths", help="Print only the photos' paths, one a line (for xargs, fzf).")] = False,
     as_json: JsonOption = False,
     index_path: IndexOption = None,
     qdrant_url: UrlOption = None,
@@ -133,11 +137,18 @@ def query(
     A single photo finds photos that look like it (the visual model's own
     features; --using semantic finds photos that mean the same instead).
     --words gives the vocabulary words nearest a photo or an expression.
+    --threshold and --in narrow the photos found; --paths prints just their paths.
     """
     from xmodal.engine import open as open_engine
 
     if using not in (None, "semantic", "visual"):
         raise XmodalError(f"unknown --using {using!r}; choose semantic or visual")
+    if paths_only and words_out:
+        raise XmodalError("--paths prints photo paths; it does not go with --words")
+    if paths_only and as_json:
+        raise XmodalError("--paths and --json are two output formats; choose one")
+    if words_out and (threshold is not None or within):
+        raise XmodalError("--threshold and --in choose photos; they do not go with --words")
     photo = existing_file(expression)
     with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
         parsed = image_query(photo) if photo is not None else parse(expression)
@@ -148,13 +159,27 @@ def query(
             rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
         else:
             if photo is not None and using != "semantic":
-                results = engine.similar(photo, k=top)
+                results = engine.similar(photo, k=top, threshold=threshold, within=within)
             elif using == "visual":
                 raise XmodalError("--using visual needs one photo as the query")
             else:
-                results = engine.search(parsed, k=top)
+                results = engine.search(parsed, k=top, threshold=threshold, within=within)
             rows = [{"path": r.path, "score": round(r.score, 6), "width": r.info.width, "height": r.info.height} for r in results]
+    if not words_out and not rows:  # a clear line, not an empty table; exit 0 (nothing matched is an answer)
+        err.print(Text(nothing_found(expression, threshold, within)), highlight=False)
+        if not as_json:
+            return
+    if paths_only:
+        sys.stdout.write("".join(f"{row['path']}\n" for row in rows))  # as stored: no markup, wrapping or escaping
+        return
     show_ranked(expression, rows, "word" if words_out else "path", as_json)
+
+
+def nothing_found(expression: str, threshold: float | None, within: list[Path] | None) -> str:
+    """Why a query found no photo: ``no photo under X scores 0.9 or more for "dog"``."""
+    where = f" under {' or '.join(str(folder) for folder in within)}" if within else ""
+    score = f" scores {threshold:g} or more" if threshold is not None else ""
+    return f'no photo{where}{score or " found"} for "{expression}"'
 
 
 def show_notes(notes: tuple[str, ...]) -> None:

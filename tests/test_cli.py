@@ -78,6 +78,20 @@ def test_a_query_with_no_known_word_is_refused_on_one_line(tiny_file):
     )
 
 
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--paths", "--words"], "--paths prints photo paths; it does not go with --words"),
+        (["--words", "--threshold", "0.5"], "--threshold and --in choose photos; they do not go with --words"),
+    ],
+)
+def test_query_refuses_options_that_do_not_go_together_before_opening_an_index(tmp_path, extra, message):
+    result = runner.invoke(app, ["query", "dog", *extra, "--index", str(tmp_path / "no-index-here")])
+    assert result.exit_code == 1
+    assert (result.stdout, result.stderr) == ("", f"error: {message}\n")
+    assert not (tmp_path / "no-index-here").exists()
+
+
 def test_bad_option_value_is_rejected_by_typer(tiny_file):
     result = runner.invoke(app, ["words", "dog", "--top", "0", "--space", tiny_file])
     assert result.exit_code == 2

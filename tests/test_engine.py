@@ -4,6 +4,7 @@ on the example photos in docs/photos (and on real Imagenette photos when present
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,15 +18,20 @@ import xmodal
 from cli.app import app
 
 PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
+ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory):
-    """The example photos copied and indexed once for the module, with the shipped model."""
+    """The example photos copied and indexed once for the module, with the shipped model;
+    two of them are in the subfolder few/, one under a name with spaces and accents."""
     root = tmp_path_factory.mktemp("engine")
     photos = root / "photos"
     shutil.copytree(PHOTOS, photos)
+    (photos / "few").mkdir()
+    (photos / "astronaut.jpg").rename(photos / "few" / ODD_NAME)
+    (photos / "camera.jpg").rename(photos / "few" / "camera.jpg")
     index = root / "index"
     with xmodal.open(index, create=True) as engine:
         summary = engine.index(photos)
@@ -78,6 +84,123 @@ def test_an_unindexed_query_photo_is_embedded_on_the_fly(indexed, tmp_path):
     with xmodal.open(index) as engine:
         assert names(engine.search(str(outside), k=1)) == ["chelsea.jpg"]
         assert names(engine.similar(outside, k=1)) == ["chelsea.jpg"]
+
+
+def test_threshold_keeps_cosines_of_at_least_that_within_the_top(indexed):
+    _, index = indexed
+    with xmodal.open(index) as engine:
+        everything = engine.search("rocket", k=12)
+        cut = (everything[2].score + everything[3].score) / 2
+        kept = engine.search("rocket", k=12, threshold=cut)
+        assert names(kept) == names(everything[:3]) and all(r.score >= cut for r in kept)
+        assert names(engine.search("rocket", k=2, threshold=cut)) == names(everything[:2])
+        assert engine.search("rocket", k=12, threshold=0.99) == []
+        look_alikes = engine.similar(PHOTOS / "gravel.jpg", k=12)
+        cut = (look_alikes[0].score + look_alikes[1].score) / 2
+        assert names(engine.similar(PHOTOS / "gravel.jpg", k=12, threshold=cut)) == names(look_alikes[:1])
+
+
+def test_within_gives_k_photos_from_a_small_subfolder(indexed, monkeypatch):
+    photos, index = indexed
+    few = {str(photos / "few" / ODD_NAME), str(photos / "few" / "camera.jpg")}
+    with xmodal.open(index) as engine:
+        assert not {r.path for r in engine.search("cat", k=2)} & few  # its top 2 are elsewhere
+        assert {r.path for r in engine.search("cat", k=2, within=photos / "few")} == few
+        assert {r.path for r in engine.search("cat", k=10, within=[photos / "few"])} == few
+        assert [r.path for r in engine.search("cat", k=1, within=[photos / "few"])] == [
+            r.path for r in engine.search("cat", k=12) if r.path in few
+        ][:1]
+        monkeypatch.chdir(photos)  # a relative folder, a trailing slash, a "..": spelt as the index spells paths
+        assert {r.path for r in engine.similar(PHOTOS / "gravel.jpg", k=5, within=["few/", "../photos/few"])} == few
+        assert engine.search("cat", k=12, within=photos / "nowhere") == []
+
+
+def test_cli_threshold_top_and_the_empty_answer(indexed):
+    _, index = indexed
+    with xmodal.open(index) as engine:
+        everything = engine.search("rocket", k=12)
+    cut = round((everything[2].score + everything[3].score) / 2, 6)
+    result = runner.invoke(app, ["query", "rocket", "--threshold", str(cut), "-k", "12", "--index", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [Path(row["path"]).name for row in json.loads(result.stdout)["results"]] == names(everything[:3])
+    result = runner.invoke(app, ["query", "rocket", "--threshold", str(cut), "--top", "2", "--index", str(index), "--paths"])
+    assert result.stdout.splitlines() == [r.path for r in everything[:2]]
+
+    result = runner.invoke(app, ["query", "dog", "--threshold", "0.99", "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == ("", 'no photo scores 0.99 or more for "dog"\n')
+    result = runner.invoke(app, ["query", "dog", "--threshold", "0.99", "--index", str(index), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["results"] == []
+    assert result.stderr == 'no photo scores 0.99 or more for "dog"\n'
+    result = runner.invoke(app, ["query", "dog", "--threshold", "1.5", "--index", str(index)])
+    assert result.exit_code == 2  # typer's range check
+
+
+def test_cli_in_and_paths_print_exact_paths(indexed, tmp_path):
+    photos, index = indexed
+    few = photos / "few"
+    result = runner.invoke(app, ["query", "cat", "--in", str(few), "--top", "2", "--paths", "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    with xmodal.open(index) as engine:
+        ranked = [r.path for r in engine.search("cat", k=2, within=few)]
+    assert result.stdout == f"{ranked[0]}\n{ranked[1]}\n"  # nothing but the paths, not wrapped nor escaped
+    assert str(few / ODD_NAME) in ranked and len(str(few / ODD_NAME)) > 80
+
+    result = runner.invoke(
+        app, ["query", "cat", "--in", str(few), "--in", str(photos / "nowhere"), "-k", "5", "--index", str(index), "--json"]
+    )
+    assert {row["path"] for row in json.loads(result.stdout)["results"]} == set(ranked)
+    result = runner.invoke(app, ["query", "cat", "--in", str(photos / "nowhere"), "--paths", "--index", str(index)])
+    assert result.exit_code == 0
+    assert (result.stdout, result.stderr) == ("", f'no photo under {photos / "nowhere"} found for "cat"\n')
+    result = runner.invoke(app, ["query", "cat", "--in", str(few), "--threshold", "0.99", "--index", str(index)])
+    assert result.stderr == f'no photo under {few} scores 0.99 or more for "cat"\n'
+
+
+def test_paths_go_through_a_real_process_byte_for_byte(indexed):
+    photos, index = indexed
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "query", str(photos / "few" / "camera.jpg"), "--paths", "--in", str(photos / "few"), "--index", str(index)],
+        capture_output=True, check=False, env={**os.environ, "COLUMNS": "40"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{photos / 'few' / ODD_NAME}\n".encode()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--paths", "--words"], "--paths prints photo paths; it does not go with --words"),
+        (["--paths", "--json"], "--paths and --json are two output formats; choose one"),
+        (["--words", "--in", "."], "--threshold and --in choose photos; they do not go with --words"),
+    ],
+)
+def test_cli_refuses_options_that_do_not_go_together(indexed, extra, message):
+    _, index = indexed
+    result = runner.invoke(app, ["query", "cat", *extra, "--index", str(index)])
+    assert result.exit_code == 1
+    assert result.stdout == "" and result.stderr == f"error: {message}\n"
+
+
+def test_an_index_from_before_folders_gets_them_on_the_next_index_run(indexed, tmp_path):
+    """Photos indexed before --in existed have no folders: --in says what to do, and
+    the next xmodal index adds them without embedding anything."""
+    import qdrant_edge as edge
+
+    photos, index = indexed
+    old = tmp_path / "index"
+    shutil.copytree(index, old)
+    with xmodal.open(old) as engine:
+        everything = edge.Filter(must=[edge.FieldCondition("folders", match=edge.MatchAny(["/"]))])
+        engine.store._shards["images"].update(edge.UpdateOperation.delete_payload_by_filter(everything, ["folders"]))
+        with pytest.raises(xmodal.XmodalError, match="has 12 photos indexed before searches within folders existed"):
+            engine.search("cat", k=2, within=photos / "few")
+    result = runner.invoke(app, ["query", "cat", "--in", str(photos / "few"), "--index", str(old)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "run xmodal index" in result.stderr
+    with xmodal.open(old) as engine:
+        summary = engine.index(photos)
+        assert (summary.added, summary.updated, summary.moved, summary.unchanged) == (0, 0, 0, 12)
+        assert len(engine.search("cat", k=5, within=photos / "few")) == 2
 
 
 def test_index_refuses_another_word_space(indexed, tmp_path):

@@ -97,6 +97,124 @@ def test_exclude_paths_leaves_those_photos_out(store):
     assert [h.path for h in hits] == ["1.jpg", "3.jpg"]
 
 
+def test_within_keeps_only_photos_under_those_folders(store):
+    store.upsert_images(
+        [
+            photo("/p/2023/a.jpg", (1, 0, 0, 0)),
+            photo("/p/2024/b.jpg", (1, 0.1, 0, 0)),
+            photo("/p/2024/trip/c.jpg", (1, 0.2, 0, 0)),
+            photo("/p/2024x/d.jpg", (1, 0.3, 0, 0)),  # a name that starts like the folder is not in it
+            photo("/other/e.jpg", (1, 0.4, 0, 0)),
+        ]
+    )
+    query = unit(1, 0, 0, 0)
+
+    assert [h.path for h in store.search(query, k=10, within=["/p/2024"])] == ["/p/2024/b.jpg", "/p/2024/trip/c.jpg"]
+    assert [h.path for h in store.search(query, k=10, within=["/other", "/p/2023"])] == ["/p/2023/a.jpg", "/other/e.jpg"]
+    assert [h.path for h in store.search(query, k=10, within=["/p/2024/trip"])] == ["/p/2024/trip/c.jpg"]
+    assert len(store.search(query, k=10, within=["/"])) == 5
+    assert store.search(query, k=10, within=["/nowhere"]) == []
+    assert len(store.search(query, k=10, within=None)) == len(store.search(query, k=10, within=[])) == 5
+    hits = store.search(query, k=10, exclude_paths=["/p/2024/b.jpg"], within=["/p/2024"])
+    assert [h.path for h in hits] == ["/p/2024/trip/c.jpg"]
+
+
+def test_within_gives_k_photos_from_a_small_folder_among_closer_ones(store):
+    """The filter runs inside the search: the 10 photos of a small folder all come back,
+    though 300 others are nearer the query (a filter after a top-10 search would find none)."""
+    store.upsert_images(
+        [photo(f"/big/{i}.jpg", (1, 0.01 * i, 0, 0)) for i in range(300)]
+        + [photo(f"/small/{i}.jpg", (0.1, 1, 0.1 * i, 0)) for i in range(12)]
+    )
+    store.optimize()
+
+    for using, query in (("semantic", unit(1, 0, 0, 0)), ("visual", unit(1, 0, 0))):
+        hits = store.search(query, using=using, k=10, within=["/small"])
+        assert len(hits) == 10 and all(h.path.startswith("/small/") for h in hits), using
+    assert [h.path for h in store.search(unit(1, 0, 0, 0), k=10, within=["/small"])][:3] == [
+        "/small/0.jpg", "/small/1.jpg", "/small/2.jpg"
+    ]
+
+
+def test_threshold_keeps_scores_of_at_least_that_much(store):
+    store.upsert_images([photo(f"{i}.jpg", (1, i, 0, 0)) for i in range(6)])  # cosines 1, .71, .45, .32, .24, .20
+    query = unit(1, 0, 0, 0)
+
+    hits = store.search(query, k=10, threshold=0.4)
+    assert [h.path for h in hits] == ["0.jpg", "1.jpg", "2.jpg"] and all(h.score >= 0.4 for h in hits)
+    assert [h.path for h in store.search(query, k=2, threshold=0.4)] == ["0.jpg", "1.jpg"]
+    assert store.search(unit(0, 0, 1, 0), k=10, threshold=0.5) == []
+    assert len(store.search(query, k=10, threshold=-1.0)) == 6
+
+
+def test_threshold_and_within_together(store):
+    store.upsert_images(
+        [photo("/a/near.jpg", (1, 0.1, 0, 0)), photo("/a/far.jpg", (0, 1, 0, 0)), photo("/b/nearest.jpg", (1, 0, 0, 0))]
+    )
+
+    hits = store.search(unit(1, 0, 0, 0), k=10, threshold=0.5, within=["/a"])
+
+    assert [h.path for h in hits] == ["/a/near.jpg"]
+
+
+def test_folders_are_stored_and_indexed_for_the_filter(store, backend, monkeypatch):
+    store.upsert_images([photo("/home/u/Pictures/a.jpg", (1, 0, 0, 0))])
+    payload = store._retrieve("images", [point_id("/home/u/Pictures/a.jpg")])[0].payload
+    assert payload["folders"] == ["/", "/home", "/home/u", "/home/u/Pictures"]
+    assert store.get("/home/u/Pictures/a.jpg").info == photo("/home/u/Pictures/a.jpg", (1, 0, 0, 0)).info
+    if backend == "edge":
+        import qdrant_edge as edge
+
+        schema = store._shards["images"].info().payload_schema
+        assert schema["folders"].data_type == edge.PayloadSchemaType.Keyword
+        assert schema["hash"].data_type == edge.PayloadSchemaType.Keyword
+
+
+def test_a_new_server_index_makes_keyword_indexes_for_hash_and_folders(monkeypatch):
+    """qdrant-client's local mode keeps no payload indexes, so the calls are what can be checked."""
+    client = QdrantClient(":memory:")
+    made = []
+    monkeypatch.setattr(client, "create_payload_index", lambda collection, field, schema: made.append((collection, field, schema)))
+
+    ServerStore(client, dim=4, visual_dim=3).close()
+
+    assert [(c, f, str(s.value)) for c, f, s in made] == [("xmodal_images", "hash", "keyword"), ("xmodal_images", "folders", "keyword")]
+
+
+def old_photos(store: Store, paths: list[str]) -> None:
+    """Photos as an index made before the folders field stores them."""
+    from dataclasses import asdict
+
+    from xmodal.store import _Point
+
+    records = [photo(path, (1, i, 0, 0)) for i, path in enumerate(paths)]
+    store._upsert("images", [_Point(point_id(r.info.path), {"semantic": r.semantic.tolist(), "visual": r.visual.tolist()}, asdict(r.info)) for r in records])
+
+
+def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, backend):
+    old = [f"/old/{i}/x.jpg" for i in range(3)] + [f"/old/0/{i}.jpg" for i in range(1100)]  # over a page
+    old_photos(store, old)
+    store.upsert_images([photo("/new/a.jpg", (1, 0, 0, 0))])
+    if backend == "edge":  # an index from before had no folders index either
+        import qdrant_edge as edge
+
+        store._shards["images"].update(edge.UpdateOperation.delete_field_index("folders"))
+        assert "folders" not in store._shards["images"].info().payload_schema
+    before = store.search(unit(1, 0, 0, 0), k=3)
+
+    with pytest.raises(XmodalError, match=r"has 1103 photos indexed before searches within folders existed; run xmodal index"):
+        store.search(unit(1, 0, 0, 0), within=["/old"])
+    assert store.add_folders() == 1103
+
+    assert store.add_folders() == 0
+    assert [h.path for h in store.search(unit(1, 0, 0, 0), k=5, within=["/old/1"])] == ["/old/1/x.jpg"]
+    assert len(store.search(unit(1, 0, 0, 0), k=2000, within=["/old/0"])) == 1101
+    assert store.search(unit(1, 0, 0, 0), k=3) == before  # vectors and facts untouched
+    np.testing.assert_allclose(store.get("/old/2/x.jpg").visual, unit(1, 0, 0), atol=1e-6)
+    if backend == "edge":
+        assert "folders" in store._shards["images"].info().payload_schema
+
+
 def test_words_are_searched_in_their_own_collection(store):
     store.upsert_images([photo("cat.jpg", (1, 0, 0, 0))])
     store.upsert_words(["cat", "dog", "car"], np.array([unit(1, 0.1, 0, 0), unit(0.5, 1, 0, 0), unit(0, 0, 1, 0)]))

@@ -15,6 +15,7 @@ the word space and encoder that built it and refuses any other.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from xmodal.identity import Neighbour, SpaceIdentity
 from xmodal.spaces import load_space
 
 INDEX_FORMAT = 1
+
+Folders = str | os.PathLike | Iterable[str | os.PathLike] | None
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,19 @@ class Engine:
 
     # -- reading ----------------------------------------------------------------
 
-    def search(self, query: str | Expression, k: int = 10) -> list[Result]:
-        """Photos nearest an expression of words, phrases and photos, in the word space."""
+    def search(
+        self, query: str | Expression, k: int = 10, threshold: float | None = None, within: Folders = None
+    ) -> list[Result]:
+        """Photos nearest an expression of words, phrases and photos, in the word space.
+
+        At most ``k``; with ``threshold``, only cosines of at least that; with
+        ``within`` (a folder or several), only photos under one of those folders.
+        """
         expression = parse(query) if isinstance(query, str) else query
         exclude = [canonical(path) for path in expression.images]
-        return self._results(self.store.search(self._query(expression).vector, "semantic", k, exclude))
+        vector = self._query(expression).vector
+        hits = self.store.search(vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
+        return self._results(hits)
 
     def words(self, query: str | os.PathLike | Expression, k: int = 10) -> list[Neighbour]:
         """The index's vocabulary words nearest a photo or an expression."""
@@ -95,8 +106,13 @@ class Engine:
         hits = self.store.search_words(evaluated.vector, k + len(evaluated.inputs))
         return [hit for hit in hits if hit.word not in evaluated.inputs][:k]
 
-    def similar(self, photo: str | os.PathLike, k: int = 10) -> list[Result]:
-        """Photos that look like ``photo``: the visual model's own features, not meanings."""
+    def similar(
+        self, photo: str | os.PathLike, k: int = 10, threshold: float | None = None, within: Folders = None
+    ) -> list[Result]:
+        """Photos that look like ``photo``: the visual model's own features, not meanings.
+
+        ``threshold`` and ``within`` limit the results as in :meth:`search`.
+        """
         path = existing_file(str(photo))
         if path is None:
             raise XmodalError(f"image file not found: {photo}")
@@ -105,7 +121,8 @@ class Engine:
             vector = stored.visual
         else:
             vector = self.encoder.embed_files([path])[1][0]
-        return self._results(self.store.search(vector, "visual", k, [canonical(path)]))
+        hits = self.store.search(vector, "visual", k, [canonical(path)], threshold=threshold, within=_folders(within))
+        return self._results(hits)
 
     def count(self) -> int:
         return self.store.count()
@@ -180,6 +197,15 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
     except BaseException:
         store.close()  # release the lock: a refused index stays usable
         raise
+
+
+def _folders(within: Folders) -> list[str] | None:
+    """Folders spelt as the index spells paths (:func:`indexer.walk.canonical`)."""
+    if within is None:
+        return None
+    if isinstance(within, (str, os.PathLike)):
+        within = [within]
+    return [canonical(folder) for folder in within]
 
 
 def _as_expression(query: str | os.PathLike | Expression) -> Expression:

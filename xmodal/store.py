@@ -19,7 +19,9 @@ its point (a file whose content changed leaves no orphan), and finding by
 path is a lookup by id. Two files with the same content are two points with
 the same vectors, since both are photos the user has. The content hash is a
 payload field with a keyword index, so :meth:`Store.find_by_hash` finds the
-vectors of a moved or copied file without embedding it again.
+vectors of a moved or copied file without embedding it again. Every folder
+above a photo is a keyword payload field too (``folders``, indexed), so a
+search limited to some folders is a Qdrant filter, not a sieve after the fact.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -52,6 +54,7 @@ IMAGES, WORDS = "images", "words"
 VECTOR_NAMES = ("semantic", "visual")
 FORMAT = 1  # bump when the stored layout changes; older xmodal then refuses the index
 HASH_FIELD = "hash"
+FOLDERS_FIELD = "folders"  # every folder above the photo, outermost first: what a search within folders matches
 _PAGE = 1024  # points per scroll page and per upsert batch
 _META_FILE, _LOCK_FILE = "xmodal.json", "xmodal.lock"
 _MARK = "xmodal"  # the server collection metadata key that holds format and meta
@@ -115,6 +118,11 @@ class _Point(NamedTuple):
     id: str
     vectors: dict[str, list[float]]
     payload: dict
+
+
+def folders_of(path: str) -> list[str]:
+    """Every folder above ``path``, outermost first: ``/a/b/c.jpg`` is in ``/``, ``/a`` and ``/a/b``."""
+    return [str(parent) for parent in reversed(PurePosixPath(path).parents)]
 
 
 def point_id(key: str) -> str:
@@ -214,12 +222,57 @@ class Store(ABC):
         using: str = "semantic",
         k: int = 10,
         exclude_paths: Iterable[str] = (),
+        *,
+        threshold: float | None = None,
+        within: Iterable[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` photos whose ``using`` vector is closest to ``vector``, best first."""
+        """The ``k`` photos whose ``using`` vector is closest to ``vector``, best first.
+
+        ``threshold`` keeps only cosines of at least that much. ``within`` keeps
+        only photos under one of those folders (spelt as the stored paths are:
+        absolute, canonical); None or empty means the whole index. Both are
+        applied by Qdrant during the search, so ``k`` photos come back whenever
+        that many qualify.
+        """
         query = self._vector(vector, using, "the query")
         excluded = [point_id(path) for path in exclude_paths]
-        found = self._nearest(IMAGES, query, using, k, excluded)
+        folders = list(dict.fromkeys(str(folder) for folder in within or ()))
+        if folders:
+            self._require_folders()
+        found = self._nearest(IMAGES, query, using, k, excluded, folders, threshold)
         return [Hit(ImageInfo.from_payload(payload), score) for payload, score in found]
+
+    def add_folders(self) -> int:
+        """Give photos indexed before folder filters existed their ``folders`` field,
+        and the field its keyword index; returns how many photos were updated.
+
+        Payload only: no vector is read or written, nothing is embedded again.
+        Indexing calls it, so the next indexing run upgrades an older index.
+        """
+        self._ensure_keyword_index(IMAGES, FOLDERS_FIELD)
+        updated, previous = 0, None
+        while True:
+            page = self._lacking(IMAGES, FOLDERS_FIELD, _PAGE)
+            if not page:
+                return updated
+            ids = sorted(point for point, _ in page)
+            if ids == previous:  # the writes did not take; never loop forever
+                raise XmodalError(f"index {self.location}: could not add folders to {len(ids)} photos")
+            previous = ids
+            by_folders: dict[tuple[str, ...], list[str]] = {}
+            for point, path in page:
+                by_folders.setdefault(tuple(folders_of(path)), []).append(point)
+            for folders, points in by_folders.items():  # one write per folder: its photos share the field
+                self._set_payload(IMAGES, points, {FOLDERS_FIELD: list(folders)})
+            updated += len(page)
+
+    def _require_folders(self) -> None:
+        missing = self._count(IMAGES, lacking=FOLDERS_FIELD)
+        if missing:
+            raise XmodalError(
+                f"index {self.location} has {missing} photos indexed before searches within folders existed; "
+                "run xmodal index on any indexed folder once to add their folders (nothing is embedded again)"
+            )
 
     def count(self) -> int:
         """How many photos the index holds."""
@@ -304,12 +357,34 @@ class Store(ABC):
 
     @abstractmethod
     def _nearest(
-        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+        self,
+        collection: str,
+        vector: list[float],
+        using: str,
+        k: int,
+        exclude: list[str],
+        folders: list[str] | None = None,
+        threshold: float | None = None,
     ) -> list[tuple[dict, float]]:
-        """(payload, score) of the ``k`` points nearest ``vector``, skipping ids in ``exclude``."""
+        """(payload, score) of the ``k`` points nearest ``vector``, skipping ids in ``exclude``;
+        with ``folders``, only points whose ``folders`` field holds one of them; with
+        ``threshold``, only scores of at least that. Both are Qdrant filters."""
 
     @abstractmethod
-    def _count(self, collection: str) -> int: ...
+    def _count(self, collection: str, lacking: str | None = None) -> int:
+        """How many points; with ``lacking``, how many have no (or an empty) payload field of that name."""
+
+    @abstractmethod
+    def _lacking(self, collection: str, key: str, limit: int) -> list[tuple[str, str]]:
+        """(id, path) of up to ``limit`` points with no (or an empty) payload field ``key``."""
+
+    @abstractmethod
+    def _set_payload(self, collection: str, ids: list[str], payload: dict) -> None:
+        """Set these payload fields on these points, leaving their other fields and vectors alone."""
+
+    @abstractmethod
+    def _ensure_keyword_index(self, collection: str, key: str) -> None:
+        """Give payload field ``key`` a keyword index unless it has one."""
 
     @abstractmethod
     def _save_meta(self, meta: dict) -> None: ...
@@ -325,7 +400,8 @@ class Store(ABC):
                 vectors[name] = self._vector(value, name, what)
             elif name in self.dims:
                 raise XmodalError(f"{what} has no {name} vector; index {self.location} holds {self.dims[name]}-d ones")
-        return _Point(point_id(record.info.path), vectors, asdict(record.info))
+        payload = asdict(record.info) | {FOLDERS_FIELD: folders_of(record.info.path)}
+        return _Point(point_id(record.info.path), vectors, payload)
 
     def _vector(self, vector: np.ndarray, name: str, what: str) -> list[float]:
         if name not in self.dims:
@@ -414,7 +490,8 @@ class EdgeStore(Store):
             return settings
         dims = _requested_dims(dim, visual_dim)
         images = edge.EdgeShard.create(str(folder / IMAGES), _edge_config(dims))
-        images.update(edge.UpdateOperation.create_field_index(HASH_FIELD, edge.PayloadSchemaType.Keyword))
+        for field in (HASH_FIELD, FOLDERS_FIELD):
+            images.update(edge.UpdateOperation.create_field_index(field, edge.PayloadSchemaType.Keyword))
         images.close()
         edge.EdgeShard.create(str(folder / WORDS), _edge_config({"semantic": dim})).close()
         settings = {"format": FORMAT, "vectors": dims, "meta": {}}
@@ -464,19 +541,45 @@ class EdgeStore(Store):
         return [r.payload for r in records], offset
 
     def _nearest(
-        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+        self,
+        collection: str,
+        vector: list[float],
+        using: str,
+        k: int,
+        exclude: list[str],
+        folders: list[str] | None = None,
+        threshold: float | None = None,
     ) -> list[tuple[dict, float]]:
+        must = [edge.FieldCondition(FOLDERS_FIELD, match=edge.MatchAny(folders))] if folders else None
+        must_not = [edge.HasIdCondition(set(exclude))] if exclude else None
         request = edge.QueryRequest(
             limit=k,
             query=edge.Query.Nearest(vector, using=using),
-            filter=edge.Filter(must_not=[edge.HasIdCondition(set(exclude))]) if exclude else None,
+            filter=edge.Filter(must=must, must_not=must_not) if must or must_not else None,
+            score_threshold=threshold,
             with_payload=True,
             params=edge.SearchParams(hnsw_ef=self.search_ef),
         )
         return [(p.payload, p.score) for p in self._shards[collection].query(request)]
 
-    def _count(self, collection: str) -> int:
-        return self._shards[collection].count(edge.CountRequest(exact=True))
+    def _count(self, collection: str, lacking: str | None = None) -> int:
+        where = edge.Filter(must=[edge.IsEmptyCondition(lacking)]) if lacking else None
+        return self._shards[collection].count(edge.CountRequest(exact=True, filter=where))
+
+    def _lacking(self, collection: str, key: str, limit: int) -> list[tuple[str, str]]:
+        request = edge.ScrollRequest(
+            limit=limit, filter=edge.Filter(must=[edge.IsEmptyCondition(key)]), with_payload=["path"], with_vector=False
+        )
+        records, _ = self._shards[collection].scroll(request)
+        return [(str(r.id), r.payload["path"]) for r in records]
+
+    def _set_payload(self, collection: str, ids: list[str], payload: dict) -> None:
+        self._shards[collection].update(edge.UpdateOperation.set_payload(ids, payload))
+
+    def _ensure_keyword_index(self, collection: str, key: str) -> None:
+        shard = self._shards[collection]
+        if key not in shard.info().payload_schema:
+            shard.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
 
     def _save_meta(self, meta: dict) -> None:
         _write_json(self._folder / _META_FILE, {"format": FORMAT, "vectors": self.dims, "meta": meta})
@@ -627,7 +730,8 @@ class ServerStore(Store):
         if not self._client.collection_exists(self._names[WORDS]):
             create(WORDS, {"semantic": dims["semantic"]})
         create(IMAGES, dims, metadata=_server_mark({}))  # last: the mark of a finished index
-        self._client.create_payload_index(self._names[IMAGES], HASH_FIELD, models.PayloadSchemaType.KEYWORD)
+        for field in (HASH_FIELD, FOLDERS_FIELD):
+            self._client.create_payload_index(self._names[IMAGES], field, models.PayloadSchemaType.KEYWORD)
         return dims
 
     def flush(self) -> None:
@@ -670,26 +774,59 @@ class ServerStore(Store):
         return [r.payload for r in records], offset
 
     def _nearest(
-        self, collection: str, vector: list[float], using: str, k: int, exclude: list[str]
+        self,
+        collection: str,
+        vector: list[float],
+        using: str,
+        k: int,
+        exclude: list[str],
+        folders: list[str] | None = None,
+        threshold: float | None = None,
     ) -> list[tuple[dict, float]]:
         from qdrant_client import models
 
+        must = [models.FieldCondition(key=FOLDERS_FIELD, match=models.MatchAny(any=folders))] if folders else None
+        must_not = [models.HasIdCondition(has_id=exclude)] if exclude else None
         response = self._client.query_points(
             self._names[collection],
             query=vector,
             using=using,
             limit=k,
-            query_filter=models.Filter(must_not=[models.HasIdCondition(has_id=exclude)]) if exclude else None,
+            query_filter=models.Filter(must=must, must_not=must_not) if must or must_not else None,
+            score_threshold=threshold,
             with_payload=True,
             search_params=models.SearchParams(hnsw_ef=self.search_ef),
         )
         return [(p.payload, p.score) for p in response.points]
 
-    def _count(self, collection: str) -> int:
-        return self._client.count(self._names[collection], exact=True).count
+    def _count(self, collection: str, lacking: str | None = None) -> int:
+        where = _server_lacking(lacking) if lacking else None
+        return self._client.count(self._names[collection], count_filter=where, exact=True).count
+
+    def _lacking(self, collection: str, key: str, limit: int) -> list[tuple[str, str]]:
+        records, _ = self._client.scroll(
+            self._names[collection], scroll_filter=_server_lacking(key), limit=limit, with_payload=["path"], with_vectors=False
+        )
+        return [(str(r.id), r.payload["path"]) for r in records]
+
+    def _set_payload(self, collection: str, ids: list[str], payload: dict) -> None:
+        self._client.set_payload(self._names[collection], payload=payload, points=ids)
+
+    def _ensure_keyword_index(self, collection: str, key: str) -> None:
+        from qdrant_client import models
+
+        if key not in (self._client.get_collection(self._names[collection]).payload_schema or {}):
+            self._client.create_payload_index(self._names[collection], key, models.PayloadSchemaType.KEYWORD)
 
     def _save_meta(self, meta: dict) -> None:
         self._client.update_collection(self._names[IMAGES], metadata=_server_mark(meta))
+
+
+def _server_lacking(key: str):
+    """A qdrant-client filter: points with no (or an empty) payload field ``key``."""
+    from qdrant_client import models
+
+    return models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key=key))])
 
 
 def _server_mark(meta: dict) -> dict:
