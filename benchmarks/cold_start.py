@@ -6,7 +6,8 @@ Builds an embedded index of synthetic photos (unit vectors; the text path
 never reads pixels) recorded as made with the default space (all-MiniLM-L6-v2), then times
 whole processes: `xmodal query "dog"` and a sentence against it, `xmodal
 words "dog"` (no index) in the sentence space and in GloVe, and as baselines a bare `python -c pass` and `import torch`,
-which the text path must not need. Medians of --runs fresh processes.
+which the text path must not need. Medians of --runs fresh processes. First,
+the cost of one query in a warm process (the sentence space loaded).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,11 @@ def main() -> None:
             f'xmodal query, a 12-word sentence ({args.photos:,} photos)': [
                 *XMODAL, "query", "two young children play with a brown dog on the grass", "--index", str(index), "--json"],
         }
+        space = load_space()
+        space.query("warm up: the first query opens the ONNX session")
+        for text in ("dog", "two young children play with a brown dog on the grass"):
+            runs = timeit.repeat(lambda: space.query(text), number=20, repeat=5)
+            print(f"warm query {text!r}: {min(runs) / 20 * 1000:.2f} ms (best of 5 means of 20)")
         print(f"median of {args.runs} fresh processes each")
         for name, command in rows.items():
             print(f"{name:40s} {median_seconds(command, args.runs):6.2f} s")
