@@ -23,7 +23,12 @@ class _RateColumn(ProgressColumn):
     """Throughput in pictures, which rich's byte-oriented speed columns cannot say."""
 
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:.1f} images/s", style="progress.data.speed")
+        # rich's own speed needs samples spread over time; a short run has too few, and
+        # would end on "0.0 images/s", so the overall rate stands in for it.
+        speed = task.finished_speed or task.speed
+        if not speed and task.elapsed and task.completed:
+            speed = task.completed / task.elapsed
+        return Text(f"{speed:.1f} images/s" if speed else "- images/s", style="progress.data.speed")
 
 
 def photo_progress(quiet: bool = False) -> Progress:
