@@ -28,6 +28,7 @@ def test_search_api_example_runs(tmp_path, monkeypatch):
     assert "espresso" in lines[4]
     assert "gravel.jpg" not in lines[5]
     assert lines[6].endswith("rocket.jpg")
+    assert lines[7].endswith("coffee.jpg")  # the sentence query
 
 
 def test_expressions_example_prints_what_the_docs_say():
