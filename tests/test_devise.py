@@ -19,7 +19,7 @@ from xmodal.devise import (
     top_probabilities,
 )
 from xmodal.evaluate import hit_at_k
-from xmodal.words import SpaceIdentity
+from xmodal.identity import SpaceIdentity
 
 LABELS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
 GEN = torch.Generator().manual_seed(0)

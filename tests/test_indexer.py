@@ -19,7 +19,7 @@ from tests.conftest import mean_colour_model
 from xmodal.devise import DeviseModel, InputSpec
 from xmodal.encoder import Encoder
 from xmodal.store import open_store
-from xmodal.words import SpaceIdentity
+from xmodal.identity import SpaceIdentity
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,7 +31,7 @@ from gensim.models import KeyedVectors
 
 from xmodal.cache import cached_dir
 from xmodal.errors import SpaceError, UnknownWord
-from xmodal.identity import Neighbour, Space, SpaceIdentity
+from xmodal.identity import Space, SpaceIdentity
 from xmodal.spelling import Speller
 
 DEFAULT_SPACE = "glove-6b-50d"
