@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from xmodal.identity import SpaceIdentity
-from xmodal.store import Store, outermost
+from xmodal.store import ServerStore, Store, outermost
 
 ROOTS, UPDATED = "roots", "updated"  # the meta keys an indexing run writes
 
@@ -70,6 +70,7 @@ def describe(store: Store) -> IndexInfo:
     if not isinstance(visual, dict):
         visual = {"id": visual}
     vocabulary = (meta.get("vocabulary") or {}).get("size")
+    disk_bytes = store.disk_bytes()
     updated = parse_time(meta.get(UPDATED))
     recorded = updated is not None
     if updated is None:
@@ -77,7 +78,7 @@ def describe(store: Store) -> IndexInfo:
         updated = None if newest is None else datetime.fromtimestamp(newest, timezone.utc)
     return IndexInfo(
         location=store.location,
-        backend="server" if store.disk_bytes() is None else "embedded",
+        backend="server" if isinstance(store, ServerStore) else "embedded",
         photos=store.count(),
         folders=folders,
         folders_recorded=roots is not None,
@@ -86,7 +87,7 @@ def describe(store: Store) -> IndexInfo:
         visual_checksum=visual.get("checksum"),
         map_checksum=encoder.get("map"),
         vocabulary=None if vocabulary is None else int(vocabulary),
-        disk_bytes=store.disk_bytes(),
+        disk_bytes=disk_bytes,
         updated=updated,
         updated_recorded=recorded,
     )
