@@ -175,6 +175,50 @@ def query(
     show_ranked(expression, rows, "word" if words_out else "path", as_json)
 
 
+@app.command()
+@one_line_errors
+def info(
+    index_path: IndexOption = None,
+    qdrant_url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What an index holds: photos, folders, space, model, vocabulary, size, last update.
+
+    Reads the index's own records only: no word space or visual model is loaded.
+    """
+    from xmodal.index_info import human_bytes, info as read_info
+
+    facts = read_info(index_path, qdrant_url)
+    if as_json:
+        print(json.dumps(facts.to_dict(), ensure_ascii=False))
+        return
+    space = facts.space
+    folders = list(facts.folders) or ["(none)"]
+    if not facts.folders_recorded and facts.folders:
+        folders[0] += "  (from the photos' paths: this index does not record them)"
+    if facts.visual:
+        model = f"{facts.visual} (weights {facts.visual_checksum or '?'}), map {facts.map_checksum or '?'}"
+    else:
+        model = "(none recorded)"
+    if facts.updated is None:
+        updated = "unknown"
+    else:
+        updated = facts.updated.astimezone().isoformat(sep=" ", timespec="seconds")
+        if not facts.updated_recorded:
+            updated += "  (newest file time: this index does not record it)"
+    rows = [
+        ("index", f"{facts.location} ({facts.backend})"),
+        ("photos", f"{facts.photos:,}"),
+        *((("folders" if i == 0 else ""), folder) for i, folder in enumerate(folders)),
+        ("space", f"{space.name} ({space.checksum}, {space.dim}-d)" if space else "(none recorded)"),
+        ("model", model),
+        ("vocabulary", f"{facts.vocabulary:,}" if facts.vocabulary is not None else "(none recorded)"),
+        ("on disk", human_bytes(facts.disk_bytes) if facts.disk_bytes is not None else "n/a (server)"),
+        ("updated", updated),
+    ]
+    sys.stdout.write("".join(f"{name:<11}{value}\n" for name, value in rows))  # paths as they are: no markup or wrapping
+
+
 def nothing_found(expression: str, threshold: float | None, within: list[Path] | None) -> str:
     """Why a query found no photo: ``no photo under X scores 0.9 or more for "dog"``."""
     where = f" under {' or '.join(str(folder) for folder in within)}" if within else ""

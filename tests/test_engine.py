@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from cli.app import app
 PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
 runner = CliRunner()
+STARTED = datetime.fromtimestamp(int(time.time()), timezone.utc)  # whole seconds: the meta records seconds
 
 
 @pytest.fixture(scope="module")
@@ -380,3 +383,93 @@ def test_an_index_built_in_glove_gets_the_reindex_message_and_still_opens_in_glo
     assert "'glove-6b-50d'" in result.output and "re-index" in result.output
     with xmodal.open(index, space="glove-6b-50d") as engine:
         assert [Path(r.path).name for r in engine.search("cat", k=1)] == ["cat.jpg"]
+
+
+def test_info_says_what_the_index_holds(indexed):
+    photos, index = indexed
+    with xmodal.open(index) as engine:
+        facts = engine.info()
+        meta = engine.store.meta
+        space = engine.space.identity
+    assert facts.photos == 12 and facts.backend == "embedded" and facts.location == str(index)
+    assert facts.folders == (str(photos),) and facts.folders_recorded  # the folder given, not few/ inside it
+    assert (facts.space.name, facts.space.checksum, facts.space.dim) == (space.name, space.checksum, space.dim)
+    assert facts.visual == meta["encoder"]["visual"]["id"] and facts.map_checksum == meta["encoder"]["map"]
+    assert facts.visual_checksum == meta["encoder"]["visual"]["checksum"]
+    assert facts.vocabulary == meta["vocabulary"]["size"] > 1000
+    assert facts.disk_bytes > 0
+    assert facts.updated_recorded and STARTED <= facts.updated <= datetime.now(timezone.utc)
+    assert xmodal.info(index) == facts  # the same without opening an engine
+
+    result = runner.invoke(app, ["info", "--index", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data == facts.to_dict()
+    assert set(data) == {
+        "location", "backend", "photos", "folders", "folders_recorded", "space", "model",
+        "vocabulary", "disk_bytes", "updated", "updated_recorded",
+    }
+    assert data["photos"] == 12 and data["folders"] == [str(photos)] and data["space"]["name"] == space.name
+    assert set(data["space"]) == {"name", "checksum", "dim"} and set(data["model"]) == {"visual", "visual_checksum", "map"}
+    assert datetime.fromisoformat(data["updated"]) >= STARTED
+
+    result = runner.invoke(app, ["info", "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if not line.startswith("on disk"))
+    assert lines["photos"] == "12" and lines["folders"] == str(photos)
+    assert lines["space"].startswith(f"{space.name} ({space.checksum}")
+    assert lines["vocabulary"] == f"{meta['vocabulary']['size']:,}" and meta["encoder"]["map"] in lines["model"]
+    assert "on disk" in result.stdout and "updated" in lines
+
+
+def test_info_on_an_index_from_before_recorded_roots(indexed, tmp_path):
+    """No roots or time in the meta: the photos' outermost folders and the newest file time;
+    the next indexing run records both, keeping the folders already in the index."""
+    photos, index = indexed
+    old = tmp_path / "index"
+    shutil.copytree(index, old)
+    with xmodal.open(old) as engine:
+        meta = engine.store.meta
+        del meta["roots"], meta["updated"]
+        engine.store.set_meta(meta)
+    facts = xmodal.info(old)
+    assert facts.folders == (str(photos),) and not facts.folders_recorded
+    assert not facts.updated_recorded and facts.updated is not None and facts.photos == 12
+    result = runner.invoke(app, ["info", "--index", str(old)])
+    assert "this index does not record them" in result.stdout and "newest file time" in result.stdout
+
+    other = tmp_path / "more"
+    other.mkdir()
+    shutil.copy(PHOTOS / "chelsea.jpg", other / "cat.jpg")
+    with xmodal.open(old) as engine:
+        engine.index(other)
+        facts = engine.info()
+    assert facts.folders == tuple(sorted([str(photos), str(other)])) and facts.folders_recorded
+    assert facts.photos == 13 and facts.updated_recorded
+
+
+def test_info_of_a_missing_index_is_one_line(tmp_path):
+    result = runner.invoke(app, ["info", "--index", str(tmp_path / "missing")])
+    assert result.exit_code == 1
+    assert result.stdout == "" and result.stderr == f"error: no xmodal index at {tmp_path / 'missing'}; index some photos first\n"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_info_loads_neither_a_model_nor_a_space(indexed):
+    _, index = indexed
+    probe = (
+        "import sys; from cli.app import app; "
+        f"app(['info', '--index', {str(index)!r}, '--json'], standalone_mode=False); "
+        "print([m for m in ('torch', 'xmodal.encoder', 'xmodal.sentences', 'xmodal.words') if m in sys.modules], file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["photos"] == 12
+    assert done.stderr.strip().endswith("[]")
+
+
+def test_info_on_the_server_back_end():
+    with xmodal.open(url=":memory:", create=True) as engine:
+        engine.index(PHOTOS)
+        facts = engine.info()
+    assert (facts.backend, facts.photos, facts.disk_bytes) == ("server", 12, None)
+    assert facts.folders == (str(PHOTOS),) and facts.updated_recorded and facts.updated >= STARTED

@@ -1,7 +1,8 @@
 """xmodal: search photos by meaning, in a word-vector space (DeViSE).
 
 The public Python API. ``xmodal.open()`` opens a photo index (``engine.index``,
-``engine.search``, ``engine.words``, ``engine.similar``); ``load_space()`` gives
+``engine.search``, ``engine.words``, ``engine.similar``, ``engine.info``) and
+``xmodal.info()`` says what an index holds without loading a space; ``load_space()`` gives
 the default space (all-MiniLM-L6-v2, a sentence encoder) and
 ``WordSpace.load()`` the GloVe 6B 50-d word space, where
 ``space.nearest("king - man + woman")`` ranks words for an expression. Names
@@ -32,6 +33,8 @@ _LAZY = {
     "open": "xmodal.engine",
     "Engine": "xmodal.engine",
     "Result": "xmodal.engine",
+    "info": "xmodal.index_info",
+    "IndexInfo": "xmodal.index_info",
 }
 
 
@@ -54,6 +57,8 @@ __all__ = [
     "VisualModel",
     "load_visual",
     "open",
+    "info",
+    "IndexInfo",
     "Expression",
     "ExpressionError",
     "IncompatibleSpace",

@@ -24,6 +24,7 @@ import numpy as np
 from indexer.walk import canonical
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, existing_file, image_query, parse
+from xmodal.index_info import IndexInfo, describe, record_run
 from xmodal.store import ImageInfo, Store, open_store
 from xmodal.identity import Neighbour, SpaceIdentity
 from xmodal.spaces import load_space
@@ -82,7 +83,10 @@ class Engine:
                 }
             )
             self.store.flush()
-        return index_folder(folder, self.store, encoder, quiet=quiet)
+        try:
+            return index_folder(folder, self.store, encoder, quiet=quiet)
+        finally:  # an interrupted run wrote too: its finished batches are in the index
+            record_run(self.store, canonical(Path(folder).expanduser()))
 
     # -- reading ----------------------------------------------------------------
 
@@ -126,6 +130,10 @@ class Engine:
 
     def count(self) -> int:
         return self.store.count()
+
+    def info(self) -> IndexInfo:
+        """What the index holds: photos, folders, space, model, vocabulary, size, last write."""
+        return describe(self.store)
 
     def close(self) -> None:
         self.store.close()

@@ -125,6 +125,15 @@ def folders_of(path: str) -> list[str]:
     return [str(parent) for parent in reversed(PurePosixPath(path).parents)]
 
 
+def outermost(folders: Iterable[str]) -> list[str]:
+    """``folders``, sorted, without those inside another of them."""
+    kept: list[str] = []
+    for folder in sorted(set(folders)):
+        if not kept or not folder.startswith(os.path.join(kept[-1], "")):
+            kept.append(folder)
+    return kept
+
+
 def point_id(key: str) -> str:
     """The UUID a path (or word) is stored under: stable across runs and back ends."""
     return str(uuid.UUID(bytes=hashlib.sha256(key.encode("utf-8")).digest()[:16]))
@@ -277,6 +286,20 @@ class Store(ABC):
     def count(self) -> int:
         """How many photos the index holds."""
         return self._count(IMAGES)
+
+    def top_folders(self) -> list[str]:
+        """The outermost folders that hold photos: each photo's folder, less those
+        inside another one (``/p/a.jpg`` and ``/p/x/b.jpg`` give ``/p``). Scrolls
+        every photo's payload: what an index that never recorded its roots has."""
+        return outermost({str(PurePosixPath(info.path).parent) for info in self.images()})
+
+    def disk_bytes(self) -> int | None:
+        """The bytes the index takes on disk, or None where this process cannot tell (a server)."""
+        return None
+
+    def newest_file_time(self) -> float | None:
+        """When a file of the index last changed (seconds since the epoch), or None (a server)."""
+        return None
 
     # -- words ----------------------------------------------------------------
 
@@ -520,6 +543,14 @@ class EdgeStore(Store):
             os.close(self._lock)
             self._lock = None
 
+    def disk_bytes(self) -> int:
+        """The blocks allocated to the index folder's files (``du``, not their apparent sizes)."""
+        return sum(stat.st_blocks * 512 for stat in _index_files(self._folder))
+
+    def newest_file_time(self) -> float | None:
+        """The newest mtime among the index's files, the lock file left out (opening takes it)."""
+        return max((stat.st_mtime for stat in _index_files(self._folder, skip=_LOCK_FILE)), default=None)
+
     def _upsert(self, collection: str, points: list[_Point]) -> None:
         self._shards[collection].update(edge.UpdateOperation.upsert_points([edge.Point(*p) for p in points]))
 
@@ -583,6 +614,22 @@ class EdgeStore(Store):
 
     def _save_meta(self, meta: dict) -> None:
         _write_json(self._folder / _META_FILE, {"format": FORMAT, "vectors": self.dims, "meta": meta})
+
+
+def _index_files(folder: Path, skip: str | None = None) -> Iterator[os.stat_result]:
+    """``lstat`` of each file under ``folder`` (links not followed, hard links counted once)."""
+    seen: set[tuple[int, int]] = set()
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            if parent == str(folder) and name == skip:
+                continue
+            try:
+                stat = os.lstat(os.path.join(parent, name))
+            except OSError:  # gone meanwhile
+                continue
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                yield stat
 
 
 def _require_index_folder(folder: Path, creating: bool) -> None:
