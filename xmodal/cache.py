@@ -3,6 +3,7 @@ exported models): the user's cache, never the project or the package."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -43,3 +44,10 @@ def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def file_stamp(path: Path, version: int) -> str:
+    """A short digest of a file's place, size and mtime and of a cache layout version:
+    a cache entry derived from the file is rebuilt when any of them changes."""
+    stat = path.stat()
+    return hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{version}".encode()).hexdigest()[:12]

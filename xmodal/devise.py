@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +206,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.loss not in (*LOSSES, PAIR_HARDEST):
-            raise XmodalError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+            raise XmodalError(f"unknown loss {self.loss!r}; choose from {', '.join((*LOSSES, PAIR_HARDEST))}")
         if self.optimizer not in OPTIMIZERS:
             raise XmodalError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.centre < 0:
@@ -280,7 +280,7 @@ def fit_pairs(
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     vectors = torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32))
     photo_t, text_t, group_t = (torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in (photo, text, group))
-    hardest = config.loss == "rank-hardest"
+    hardest = config.loss == PAIR_HARDEST
     if classes is not None:
         class_vectors = torch.from_numpy(np.ascontiguousarray(classes[0], dtype=np.float32))
         class_of = torch.from_numpy(np.asarray(classes[1], dtype=np.int64))
@@ -313,15 +313,14 @@ def _fit(x, rows, inputs_of, batch_loss, out_dim, config, init, on_epoch, centre
     # One parameter per block of input rows, so the classifier's block (a ConSE start) can
     # move at its own, smaller pace: Adam moves every weight by about ``lr`` a step, and
     # class vectors have entries of a few hundredths.
-    cut = x.shape[1] if (config.conse_lr is None and not config.mix) or conse_rows is None else conse_rows.start
+    cut = x.shape[1] if conse_rows is None else conse_rows.start
     if config.mix and cut < x.shape[1] and not start[:cut].any():  # a zero block has no direction to normalise
         start[:cut] = torch.randn(cut, out_dim, generator=generator) * 1e-3
-    if config.conse_lr is None:
-        config = replace(config, conse_lr=config.lr)
     blocks = [torch.nn.Parameter(part.clone()) for part in (start[:cut], start[cut:]) if len(part)]
     groups = [{"params": [blocks[0]], "lr": config.lr, "weight_decay": config.weight_decay}]
     if len(blocks) > 1:
-        groups.append({"params": [blocks[1]], "lr": config.conse_lr, "weight_decay": 0.0})
+        conse_lr = config.lr if config.conse_lr is None else config.conse_lr
+        groups.append({"params": [blocks[1]], "lr": conse_lr, "weight_decay": 0.0})
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
     else:

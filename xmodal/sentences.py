@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.cache import cached_dir
+from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
 from xmodal.identity import Space, SpaceIdentity
 from xmodal.spelling import Speller
@@ -59,10 +59,7 @@ class SentenceSpace(Space):
         if name not in SENTENCE_MODELS:
             raise SpaceError(f"unknown sentence model {name!r}; known: {', '.join(SENTENCE_MODELS)}")
         source = _model_dir(name)
-        weights = source / "model.safetensors"
-        stat = weights.stat()
-        stamp = f"{weights}|{stat.st_size}|{stat.st_mtime_ns}|{_EXPORT_FORMAT}"
-        key = f"{name}-{hashlib.sha1(stamp.encode()).hexdigest()[:12]}"
+        key = f"{name}-{file_stamp(source / 'model.safetensors', _EXPORT_FORMAT)}"
         folder = cached_dir("sentences", key, lambda tmp: _export(name, source, tmp))
         identity = SpaceIdentity.from_dict(json.loads((folder / "identity.json").read_text()))
         return cls(folder, identity, threads)
@@ -152,27 +149,11 @@ class SentenceSpace(Space):
     def vocabulary(self) -> tuple[list[str], np.ndarray]:
         """(words, unit vectors) that nearest-word answers come from, embedded once and cached."""
         if self._vocabulary is None:
+            from xmodal.spaces import embed_texts
             from xmodal.vocabulary import vocabulary_texts
 
             entries = vocabulary_texts(self.speller.words)
-            words, texts = list(entries), list(entries.values())
-            key = hashlib.sha1("\n".join(f"{w}\t{t}" for w, t in entries.items()).encode()).hexdigest()[:12]
-
-            def build(tmp: Path) -> None:
-                from xmodal.progress import task_progress
-
-                vectors = np.zeros((len(words), self.dim), dtype=np.float32)
-                with task_progress(f"embedding {len(words):,} vocabulary words ({self.name}, once)") as advance:
-                    step = 2048
-                    for start in range(0, len(words), step):
-                        vectors[start : start + step] = self.encode(texts[start : start + step])
-                        advance(min(step, len(words) - start), len(words))
-                np.save(tmp / "vectors.npy", vectors)
-                (tmp / "words.txt").write_text("\n".join(words), encoding="utf-8")
-
-            folder = cached_dir("sentences", f"{self.folder.name}-vocabulary-{key}", build)
-            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-            self._vocabulary = (words, vectors)
+            self._vocabulary = (list(entries), embed_texts(self, list(entries.values()), "vocabulary words"))
         return self._vocabulary
 
 

@@ -44,13 +44,14 @@ def load_space(source: str | os.PathLike | None = None, model: str | os.PathLike
     return WordSpace.load(name)
 
 
-def embed_texts(space, texts: Sequence[str]) -> np.ndarray:
+def embed_texts(space, texts: Sequence[str], what: str = "texts") -> np.ndarray:
     """Unit vectors of many texts (captions, label texts), one row each.
 
     A sentence space encodes them in batches and keeps the result in the user
     cache, so retraining a map never re-encodes its captions. A word space
     takes each text's known words (unknown ones are left out, as in a query);
-    a text with no known word gets a zero row.
+    a text with no known word gets a zero row. ``what`` names the texts on the
+    progress bar of a long first encode.
     """
     texts = list(texts)
     if not hasattr(space, "encode"):
@@ -63,11 +64,11 @@ def embed_texts(space, texts: Sequence[str]) -> np.ndarray:
         return rows
     digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()[:16]
     key = f"{space.identity.checksum.removeprefix('sha256:')}-{digest}"
-    folder = cached_dir("texts", key, lambda tmp: np.save(tmp / "vectors.npy", _encode_shown(space, texts)))
+    folder = cached_dir("texts", key, lambda tmp: np.save(tmp / "vectors.npy", _encode_shown(space, texts, what)))
     return np.load(folder / "vectors.npy")
 
 
-def _encode_shown(space, texts: list[str]) -> np.ndarray:
+def _encode_shown(space, texts: list[str], what: str) -> np.ndarray:
     """Encode with a progress bar when there are enough texts to wait for."""
     if len(texts) < 5_000:
         return space.encode(texts)
@@ -75,7 +76,7 @@ def _encode_shown(space, texts: list[str]) -> np.ndarray:
 
     rows = np.zeros((len(texts), space.dim), dtype=np.float32)
     step = 2048
-    with task_progress(f"embedding {len(texts):,} texts ({space.name}, once)") as advance:
+    with task_progress(f"embedding {len(texts):,} {what} ({space.name}, once)") as advance:
         for start in range(0, len(texts), step):
             rows[start : start + step] = space.encode(texts[start : start + step])
             advance(min(step, len(texts) - start), len(texts))

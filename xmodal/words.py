@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from gensim.models import KeyedVectors
 
-from xmodal.cache import cached_dir
+from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
 from xmodal.identity import Space, SpaceIdentity
 from xmodal.spelling import Speller
@@ -280,9 +280,7 @@ def _resolve_source(source: str | os.PathLike | None):
     path = Path(text).expanduser()
     if path.is_file():
         path = path.resolve()
-        stat = path.stat()
-        stamp = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{_CACHE_FORMAT}"
-        key = f"{_safe(path.name)}-{hashlib.sha1(stamp.encode()).hexdigest()[:12]}"
+        key = f"{_safe(path.name)}-{file_stamp(path, _CACHE_FORMAT)}"
         return path.name, key, lambda: _read_file(path)
     if path.exists():
         raise SpaceError(f"word space {text!r} is not a file")
