@@ -167,9 +167,6 @@ def imagenet_labels(subset: str = "1k") -> list[Label]:
     ImageNet-21k (fall 2011) label set that DeViSE's own 21K test used.
     Read without importing timm, which would import torch.
     """
-    files = {"1k": "imagenet_synsets.txt", "21k": "imagenet21k_goog_synsets.txt"}
-    if subset not in files:
-        raise XmodalError(f"unknown ImageNet subset {subset!r}; choose from {', '.join(files)}")
     folder = _timm_info_folder()
     lemmas = dict(
         line.split("\t", 1)
@@ -177,10 +174,18 @@ def imagenet_labels(subset: str = "1k") -> list[Label]:
         if "\t" in line
     )
     labels = []
-    for wnid in (folder / files[subset]).read_text().split():
+    for wnid in imagenet_label_file(subset).read_text().split():
         names = parse_synonyms(lemmas.get(wnid, wnid))
         labels.append(Label(names[0], names, wnid))
     return labels
+
+
+def imagenet_label_file(subset: str) -> Path:
+    """The timm file listing the wnids of ImageNet ``1k`` or ``21k``, in order."""
+    files = {"1k": "imagenet_synsets.txt", "21k": "imagenet21k_goog_synsets.txt"}
+    if subset not in files:
+        raise XmodalError(f"unknown ImageNet subset {subset!r}; choose from {', '.join(files)}")
+    return _timm_info_folder() / files[subset]
 
 
 def _timm_info_folder() -> Path:

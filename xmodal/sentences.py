@@ -147,13 +147,20 @@ class SentenceSpace(Space):
         return self._speller
 
     def vocabulary(self) -> tuple[list[str], np.ndarray]:
-        """(words, unit vectors) that nearest-word answers come from, embedded once and cached."""
+        """(words, unit vectors) that nearest-word answers come from, embedded once and
+        cached with the words, so a later process reads both instead of rebuilding the texts."""
         if self._vocabulary is None:
-            from xmodal.spaces import embed_texts
-            from xmodal.vocabulary import vocabulary_texts
+            from xmodal.spaces import encode_shown
+            from xmodal.vocabulary import vocabulary_key, vocabulary_texts
 
-            entries = vocabulary_texts(self.speller.words)
-            self._vocabulary = (list(entries), embed_texts(self, list(entries.values()), "vocabulary words"))
+            def build(tmp: Path) -> None:
+                entries = vocabulary_texts(self.speller.words)
+                np.save(tmp / "vectors.npy", encode_shown(self, list(entries.values()), "vocabulary words"))
+                (tmp / "words.txt").write_text("\n".join(entries), encoding="utf-8")
+
+            folder = cached_dir("sentences", f"{self.folder.name}-vocabulary-{vocabulary_key()}", build)
+            words = (folder / "words.txt").read_text(encoding="utf-8").split("\n")
+            self._vocabulary = (words, np.load(folder / "vectors.npy", mmap_mode="r"))
         return self._vocabulary
 
 

@@ -64,11 +64,11 @@ def embed_texts(space, texts: Sequence[str], what: str = "texts") -> np.ndarray:
         return rows
     digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()[:16]
     key = f"{space.identity.checksum.removeprefix('sha256:')}-{digest}"
-    folder = cached_dir("texts", key, lambda tmp: np.save(tmp / "vectors.npy", _encode_shown(space, texts, what)))
+    folder = cached_dir("texts", key, lambda tmp: np.save(tmp / "vectors.npy", encode_shown(space, texts, what)))
     return np.load(folder / "vectors.npy")
 
 
-def _encode_shown(space, texts: list[str], what: str) -> np.ndarray:
+def encode_shown(space, texts: list[str], what: str = "texts") -> np.ndarray:
     """Encode with a progress bar when there are enough texts to wait for."""
     if len(texts) < 5_000:
         return space.encode(texts)

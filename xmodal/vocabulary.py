@@ -14,11 +14,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xmodal.labels import embed_labels, imagenet_labels, label_texts
+from xmodal.cache import file_stamp
+from xmodal.hierarchy import TABLE
+from xmodal.labels import embed_labels, imagenet_label_file, imagenet_labels, label_texts
 
 VOCABULARY = "imagenet21k-names+frequent-words"
 FREQUENT = 20_000
 _SKIP_MOST_FREQUENT = 150  # the, of, and ...: function words, never a photo's subject
+_FORMAT = 1  # bump when vocabulary_texts changes, so cached vocabularies are embedded again
 HIERARCHY_DEPTH = 1  # a rare name's text: its synonyms and its WordNet parent, as the map's targets have
 
 
@@ -38,6 +41,12 @@ def vocabulary_texts(frequency_order: Sequence[str], frequent: int = FREQUENT) -
     for word in words:
         entries.setdefault(word, word)
     return entries
+
+
+def vocabulary_key() -> str:
+    """What :func:`vocabulary_texts` derives from, short: the ImageNet-21k list, the WordNet
+    table and this code's version (the frequency list belongs to the space, keyed apart)."""
+    return f"{file_stamp(imagenet_label_file('21k'), _FORMAT)}-{file_stamp(TABLE, FREQUENT + HIERARCHY_DEPTH)}"
 
 
 def default_vocabulary(space, frequent: int = FREQUENT) -> tuple[list[str], np.ndarray]:
