@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import decode
+from indexer.decode import read_pixels
 from indexer.run import index_folder
 from indexer.walk import walk
 from xmodal.encoder import Encoder
@@ -54,7 +54,7 @@ def main() -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(facts.path, target)
 
-        pixels = np.stack([decode(f.path, visual.preprocess, visual.image_size + 32).pixels for f in files])
+        pixels = np.stack([read_pixels(f.path, visual) for f in files])
         encoder.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
         started = time.perf_counter()
         for start in range(0, len(pixels), args.batch):

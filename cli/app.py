@@ -20,7 +20,6 @@ from rich.text import Text
 
 from xmodal import XmodalError, parse
 from xmodal.spaces import load_space
-from xmodal.expression import existing_file, image_query
 
 app = typer.Typer(
     help="Search photos by meaning in a word-vector space.",
@@ -141,38 +140,27 @@ def query(
     """
     from xmodal.engine import open as open_engine
 
-    if using not in (None, "semantic", "visual"):
-        raise XmodalError(f"unknown --using {using!r}; choose semantic or visual")
     if paths_only and words_out:
         raise XmodalError("--paths prints photo paths; it does not go with --words")
     if paths_only and as_json:
         raise XmodalError("--paths and --json are two output formats; choose one")
     if words_out and (threshold is not None or within):
         raise XmodalError("--threshold and --in choose photos; they do not go with --words")
-    photo = existing_file(expression)
     with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
-        parsed = image_query(photo) if photo is not None else parse(expression)
-        parsed, notes = parsed.drop_unknown(engine.space)
-        show_notes(notes)
-        if words_out:
-            hits = engine.words(parsed, k=top)
-            rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
-        else:
-            if photo is not None and using != "semantic":
-                results = engine.similar(photo, k=top, threshold=threshold, within=within)
-            elif using == "visual":
-                raise XmodalError("--using visual needs one photo as the query")
-            else:
-                results = engine.search(parsed, k=top, threshold=threshold, within=within)
-            rows = [{"path": r.path, "score": round(r.score, 6), "width": r.info.width, "height": r.info.height} for r in results]
-    if not words_out and not rows:  # a clear line, not an empty table; exit 0 (nothing matched is an answer)
+        answer = engine.query(
+            expression, top, using=using, words=words_out, threshold=threshold, within=within
+        )
+    show_notes(answer.notes)
+    if answer.kind == "photos" and not answer.results:  # a clear line, not an empty table; exit 0
         err.print(Text(nothing_found(expression, threshold, within)), highlight=False)
         if not as_json:
             return
     if paths_only:
-        sys.stdout.write("".join(f"{row['path']}\n" for row in rows))  # as stored: no markup, wrapping or escaping
-        return
-    show_ranked(expression, rows, "word" if words_out else "path", as_json)
+        sys.stdout.write("".join(f"{result.path}\n" for result in answer.results))  # as stored: no markup or escaping
+    elif as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        show_ranked(expression, [result.to_dict() for result in answer.results], "word" if words_out else "path")
 
 
 @app.command()
@@ -232,11 +220,8 @@ def show_notes(notes: tuple[str, ...]) -> None:
         err.print(Text.assemble(("note:", "yellow"), " ", note), highlight=False)
 
 
-def show_ranked(query: str, rows: list[dict], column: str, as_json: bool, **extra: object) -> None:
-    """Ranked results as JSON ({query, ...extra, results}) or as a table of rank, ``column`` and score."""
-    if as_json:
-        print(json.dumps({"query": query, **extra, "results": rows}, ensure_ascii=False))
-        return
+def show_ranked(query: str, rows: list[dict], column: str) -> None:
+    """Ranked results as a table of rank, ``column`` and score."""
     table = Table(title=Text(query))  # Text: a path like /photos/[best]/ is not markup
     table.add_column("#", justify="right", style="dim")
     table.add_column(column, overflow="fold")
@@ -271,8 +256,11 @@ def words(
     evaluated = ws.query(parsed, encode_image)
     show_notes(evaluated.notes)
     hits = ws.nearest(evaluated.vector, k=top, exclude=evaluated.inputs, limit=limit)
-    rows = [{"word": h.word, "score": round(h.score, 6)} for h in hits]
-    show_ranked(expression, rows, "word", as_json, space=ws.identity.to_dict())
+    rows = [hit.to_dict() for hit in hits]
+    if as_json:
+        print(json.dumps({"query": expression, "space": ws.identity.to_dict(), "results": rows}, ensure_ascii=False))
+    else:
+        show_ranked(expression, rows, "word")
 
 
 @app.command()

@@ -1,20 +1,25 @@
 """Reading one photo file: its content hash, its upright pixels, or why it cannot be read.
 
-Bad files are a fact of life in a photo folder, so nothing here raises: a
-photo that cannot be read comes back with a reason, to be counted and listed.
+This is the one decoder: indexing, query photos and training features all read
+photos through :func:`decode`. Bad files are a fact of life in a photo folder,
+so it never raises: a photo that cannot be read comes back with a reason, to be
+counted and listed (:func:`read_pixels` raises for callers that must stop).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from xmodal.errors import XmodalError
 from xmodal.heif import heif_supported
 
 heif_supported()  # HEIC photos decode here too, not only in the walk
@@ -49,6 +54,21 @@ def read_bytes(path: str) -> tuple[bytes | None, str | None]:
     except OSError as error:
         return None, f"unreadable: {error.strerror or error}"
     return (data, None) if data else (None, "empty file")
+
+
+def decoder(visual) -> Callable[[str], Photo]:
+    """How photos are read for the visual model ``visual``: one rule for indexing, for
+    query photos and for training features, so the three see the same pixels."""
+    return partial(decode, preprocess=visual.preprocess, size_hint=visual.image_size + 32)
+
+
+def read_pixels(path: str | os.PathLike, visual) -> np.ndarray:
+    """One photo ready for ``visual``, or an XmodalError naming the file (for callers
+    that cannot go on without it, unlike the indexer, which lists and skips)."""
+    photo = decoder(visual)(os.fspath(path))
+    if photo.error is not None:
+        raise XmodalError(f"cannot read image {path}: {photo.error}")
+    return photo.pixels
 
 
 def decode(path: str, preprocess: Callable[[Image.Image], np.ndarray], size_hint: int) -> Photo:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import content_hash, decode, read_bytes
+from indexer.decode import content_hash, decoder, read_bytes
 from indexer.walk import FileFacts, canonical, walk
 from xmodal.errors import XmodalError
 from xmodal.prefetch import prefetched_batches
@@ -161,12 +160,11 @@ def _embed(
     if not files:
         return
     visual = encoder.visual
-    load = partial(decode, preprocess=visual.preprocess, size_hint=visual.image_size + 32)
     facts_of = {facts.path: facts for facts in files}
     made_at: dict[str, str] = {}  # content hash -> a path written this run (paths, not vectors: memory stays small)
     with photo_progress(quiet) as progress:
         task = progress.add_task(f"indexing ({visual.id})", total=len(files))
-        for batch in prefetched_batches([facts.path for facts in files], load, batch_size, workers):
+        for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size, workers):
             photos = [photo for photo in batch if photo.error is None]
             summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
             vectors = {}

@@ -57,6 +57,51 @@ def test_text_finds_photos_by_meaning(indexed):
         assert results[0].info.width > 0 and results[0].info.hash
 
 
+def test_query_is_the_one_way_in_and_says_how_it_read_the_query(indexed):
+    photos, index = indexed
+    chelsea = photos / "chelsea.jpg"
+    with xmodal.open(index) as engine:
+        text = engine.query("A cat, sitting!", k=3)
+        assert (text.kind, text.using, text.notes) == ("photos", "semantic", ())
+        assert names(text.results) == names(engine.search("A cat, sitting!", k=3))
+        look = engine.query(photos / "gravel.jpg", k=3)  # one photo: looks, not meaning
+        assert look.using == "visual" and names(look.results) == names(engine.similar(photos / "gravel.jpg", k=3))
+        meaning = engine.query(str(chelsea), k=3, using="semantic")
+        assert meaning.using == "semantic" and names(meaning.results) != names(engine.query(str(chelsea), k=3).results)
+        assert "chelsea.jpg" not in names(meaning.results)  # the query photo is left out either way
+        words = engine.query(photos / "coffee.jpg", k=2, words=True)
+        assert words.kind == "words" and words.results[0].word == "espresso"
+        noted = engine.query("a cat on a turquiose sofa", k=2)
+        assert len(noted.notes) == 1 and '"turquiose"' in noted.notes[0] and '"turquoise"' in noted.notes[0]
+        assert names(noted.results) == names(engine.query("a cat on a sofa", k=2).results)
+        data = json.loads(json.dumps(noted.to_dict()))
+        assert data["notes"] == list(noted.notes) and [row["path"] for row in data["results"]] == [r.path for r in noted.results]
+        assert data["results"][0]["score"] == round(noted.results[0].score, 6) and data["results"][0]["width"] > 0
+        assert words.to_dict()["results"][0] == {"word": "espresso", "score": round(words.results[0].score, 6)}
+
+
+def test_query_refuses_what_does_not_fit(indexed):
+    photos, index = indexed
+    with xmodal.open(index) as engine:
+        with pytest.raises(xmodal.XmodalError, match="using visual needs one photo as the query, not 'cat'"):
+            engine.query("cat", using="visual")
+        with pytest.raises(xmodal.XmodalError, match="using visual needs one photo"):  # a photo in arithmetic is not one photo
+            engine.query(f"{photos / 'chelsea.jpg'} + dog", using="visual")
+        with pytest.raises(xmodal.XmodalError, match="unknown using 'looks'; choose semantic or visual"):
+            engine.query("cat", using="looks")
+        with pytest.raises(xmodal.XmodalError, match="threshold and within choose photos"):
+            engine.query("cat", words=True, threshold=0.2)
+
+
+def test_cli_json_is_the_answer_to_dict(indexed):
+    _, index = indexed
+    result = runner.invoke(app, ["query", "a cat on a turquiose sofa", "-k", "2", "--index", str(index), "--json"])
+    assert result.exit_code == 0
+    with xmodal.open(index) as engine:
+        assert json.loads(result.stdout) == engine.query("a cat on a turquiose sofa", k=2).to_dict()
+    assert 'note: dropped "turquiose"' in result.stderr
+
+
 def test_photo_to_words_gives_vocabulary_labels(indexed):
     photos, index = indexed
     with xmodal.open(index) as engine:
@@ -244,8 +289,8 @@ def test_cli_index_then_query_each_way(tmp_path):
         (["query", "qwzx", "--index", "{index}"], "unknown word 'qwzx'"),  # refused: no word is known
         (["query", "nowhere.jpg", "--index", "{index}"], "image file not found: nowhere.jpg"),
         (["query", "{tmp}/junk.jpg", "--index", "{index}"], "cannot read image"),
-        (["query", "cat", "--using", "visual", "--index", "{index}"], "--using visual needs one photo"),
-        (["query", "cat", "--using", "looks", "--index", "{index}"], "unknown --using 'looks'"),
+        (["query", "cat", "--using", "visual", "--index", "{index}"], "using visual needs one photo"),
+        (["query", "cat", "--using", "looks", "--index", "{index}"], "unknown using 'looks'"),
         (["index", "{tmp}/nowhere", "--index", "{tmp}/new"], "not a folder"),
     ],
 )

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from xmodal.errors import XmodalError
-from xmodal.features import extract_features, read_image
+from indexer.decode import decoder
+from xmodal.features import extract_features
 from tests.conftest import mean_colour_model
 from xmodal.visual import VisualModel
 
@@ -72,13 +73,19 @@ def test_no_paths_no_rows(tmp_path):
     assert features.shape == (0, 3) and logits.shape == (0, 2)
 
 
-def test_read_image_turns_photos_upright(tmp_path):
+def test_features_read_photos_through_the_indexers_decoder(tmp_path, monkeypatch):
+    """One decoder: training features see exactly the pixels indexing sees, EXIF turn included."""
     path = tmp_path / "sideways.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
-    Image.new("L", (40, 20), 200).save(path, exif=exif)
-    image = read_image(path)
-    assert image.size == (20, 40) and image.mode == "RGB"
+    Image.new("RGB", (40, 20), (200, 30, 90)).save(path, exif=exif)
+    model = tiny_model(with_logits=False)
+    seen = []
+    monkeypatch.setattr(model, "embed", lambda batch: (seen.append(batch.copy()) or (batch.mean(axis=(2, 3)), None)))
+    extract_features([path], model, quiet=True)
+    photo = decoder(model)(str(path))
+    assert (photo.width, photo.height) == (20, 40)  # upright
+    np.testing.assert_array_equal(seen[0][0], photo.pixels)
 
 
 @pytest.mark.parametrize("content", [b"not a picture at all", "truncated"])

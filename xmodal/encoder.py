@@ -51,15 +51,12 @@ class Encoder:
     def embed_files(self, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
         """(word-space vectors, visual features) of photo files, decoded exactly as the
         indexer decodes them, so a photo outside an index matches itself inside one."""
-        from indexer.decode import decode
+        from indexer.decode import read_pixels
 
         semantic, visual = [], []
         for start in range(0, len(paths), _BATCH):
-            photos = [decode(str(p), self.visual.preprocess, self.visual.image_size + 32) for p in paths[start : start + _BATCH]]
-            for photo in photos:
-                if photo.error is not None:
-                    raise XmodalError(f"cannot read image {photo.path}: {photo.error}")
-            batch_semantic, batch_visual = self.embed_pixels(np.stack([photo.pixels for photo in photos]))
+            pixels = np.stack([read_pixels(path, self.visual) for path in paths[start : start + _BATCH]])
+            batch_semantic, batch_visual = self.embed_pixels(pixels)
             semantic.append(batch_semantic)
             visual.append(batch_visual)
         return np.concatenate(semantic), np.concatenate(visual)

@@ -1,13 +1,15 @@
-"""The search engine: an index of photos in the word space, and the three ways to ask it.
+"""The search engine: an index of photos in the word space, and one way to ask it.
 
     engine = xmodal.open()                      # the default index folder
     engine.index("~/Pictures")                  # incremental
-    engine.search("dog", k=10)                  # words, phrases, arithmetic, photos -> photos
-    engine.words("photo.jpg", k=10)             # photo (or expression) -> vocabulary words
-    engine.similar("photo.jpg", k=10)           # photo -> photos that look alike
+    engine.query("dog on a beach", k=10)        # an Answer: typed results, notes, to_dict()
+    engine.query("photo.jpg")                   # one photo: photos that look alike
+    engine.query("photo.jpg", words=True)       # photo (or expression) -> vocabulary words
 
-``search`` and ``words`` work in the word space (the DeViSE ``semantic``
-vectors); ``similar`` compares the visual model's own features (``visual``),
+:meth:`Engine.query` holds every rule of what a query means, so the CLI, the
+web page and scripts all answer alike; ``search``, ``similar`` and ``words``
+are its three fixed routes. Meanings live in the word space (the DeViSE
+``semantic`` vectors); looks are the visual model's own features (``visual``),
 which see colour, layout and texture rather than meaning. The index records
 the word space and encoder that built it and refuses any other.
 """
@@ -18,18 +20,20 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from indexer.walk import canonical
 from xmodal.errors import IncompatibleSpace, XmodalError
-from xmodal.expression import Expression, QueryVector, existing_file, image_query, parse
+from xmodal.expression import Expression, QueryVector, read_query
 from xmodal.index_info import IndexInfo, describe, record_run
 from xmodal.store import ImageInfo, Store, open_store
 from xmodal.identity import Neighbour, SpaceIdentity
 from xmodal.spaces import load_space
 
 INDEX_FORMAT = 1
+USING = ("semantic", "visual")  # the vectors a photo query compares: meanings or looks
 
 Folders = str | os.PathLike | Iterable[str | os.PathLike] | None
 
@@ -41,6 +45,36 @@ class Result:
     path: str
     score: float
     info: ImageInfo
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "score": round(self.score, 6), "width": self.info.width, "height": self.info.height}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :meth:`Engine.query` found, and how it read the query.
+
+    ``kind`` is ``"photos"`` (``results`` are :class:`Result`) or ``"words"``
+    (``results`` are :class:`~xmodal.identity.Neighbour`); ``using`` is the
+    vectors compared (``"semantic"`` or ``"visual"``); ``notes`` name the words
+    left out of the query because the space does not know them.
+    """
+
+    query: str
+    kind: Literal["photos", "words"]
+    using: Literal["semantic", "visual"]
+    results: tuple[Result, ...] | tuple[Neighbour, ...]
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """The answer as JSON-ready data (what ``xmodal query --json`` prints)."""
+        return {
+            "query": self.query,
+            "kind": self.kind,
+            "using": self.using,
+            "notes": list(self.notes),
+            "results": [result.to_dict() for result in self.results],
+        }
 
 
 class Engine:
@@ -90,43 +124,64 @@ class Engine:
 
     # -- reading ----------------------------------------------------------------
 
-    def search(
-        self, query: str | Expression, k: int = 10, threshold: float | None = None, within: Folders = None
-    ) -> list[Result]:
-        """Photos nearest an expression of words, phrases and photos, in the word space.
+    def query(
+        self,
+        query: str | os.PathLike | Expression,
+        k: int = 10,
+        *,
+        using: str | None = None,
+        words: bool = False,
+        threshold: float | None = None,
+        within: Folders = None,
+    ) -> Answer:
+        """Answer a query as any front end would: every routing rule lives here.
 
-        At most ``k``; with ``threshold``, only cosines of at least that; with
-        ``within`` (a folder or several), only photos under one of those folders.
+        A query that is one photo finds photos that look like it (``using="visual"``,
+        the visual model's own features); anything else, or ``using="semantic"``,
+        finds photos that mean the same (the word space). ``words=True`` gives the
+        vocabulary words nearest the query instead of photos. At most ``k`` results;
+        ``threshold`` keeps cosines of at least that, ``within`` (a folder or
+        several) keeps photos under those folders. Words the space does not know are
+        left out, and each gets a note in the answer.
         """
-        expression = parse(query) if isinstance(query, str) else query
+        if using not in (None, *USING):
+            raise XmodalError(f"unknown using {using!r}; choose {' or '.join(USING)}")
+        if words and (threshold is not None or within):
+            raise XmodalError("threshold and within choose photos; they do not go with words")
+        expression = read_query(query)
+        photo = expression.photo
+        if using == "visual" and photo is None:
+            raise XmodalError(f"using visual needs one photo as the query, not {str(expression)!r}")
+        text = os.fspath(query) if isinstance(query, (str, os.PathLike)) else str(query)
+        if words:
+            evaluated = self._evaluate(expression)
+            hits = self.store.search_words(evaluated.vector, k + len(evaluated.inputs))
+            found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
+            return Answer(text, "words", "semantic", found, evaluated.notes)
+        if photo is not None and using != "semantic":
+            return Answer(text, "photos", "visual", self._look_alikes(photo, k, threshold, _folders(within)))
+        evaluated = self._evaluate(expression)
         exclude = [canonical(path) for path in expression.images]
-        vector = self._query(expression).vector
-        hits = self.store.search(vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
-        return self._results(hits)
+        hits = self.store.search(evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
+        return Answer(text, "photos", "semantic", self._results(hits), evaluated.notes)
+
+    def search(
+        self, query: str | os.PathLike | Expression, k: int = 10, threshold: float | None = None, within: Folders = None
+    ) -> list[Result]:
+        """Photos nearest an expression of words, phrases and photos, in the word space
+        (:meth:`query` with ``using="semantic"``)."""
+        return list(self.query(query, k, using="semantic", threshold=threshold, within=within).results)
 
     def words(self, query: str | os.PathLike | Expression, k: int = 10) -> list[Neighbour]:
-        """The index's vocabulary words nearest a photo or an expression."""
-        evaluated = self._query(_as_expression(query))
-        hits = self.store.search_words(evaluated.vector, k + len(evaluated.inputs))
-        return [hit for hit in hits if hit.word not in evaluated.inputs][:k]
+        """The index's vocabulary words nearest a photo or an expression (:meth:`query` with ``words=True``)."""
+        return list(self.query(query, k, words=True).results)
 
     def similar(
         self, photo: str | os.PathLike, k: int = 10, threshold: float | None = None, within: Folders = None
     ) -> list[Result]:
-        """Photos that look like ``photo``: the visual model's own features, not meanings.
-
-        ``threshold`` and ``within`` limit the results as in :meth:`search`.
-        """
-        path = existing_file(str(photo))
-        if path is None:
-            raise XmodalError(f"image file not found: {photo}")
-        stored = self.store.get(canonical(path))
-        if stored is not None and stored.visual is not None:
-            vector = stored.visual
-        else:
-            vector = self.encoder.embed_files([path])[1][0]
-        hits = self.store.search(vector, "visual", k, [canonical(path)], threshold=threshold, within=_folders(within))
-        return self._results(hits)
+        """Photos that look like ``photo``: the visual model's own features, not meanings
+        (:meth:`query` with ``using="visual"``)."""
+        return list(self.query(photo, k, using="visual", threshold=threshold, within=within).results)
 
     def count(self) -> int:
         return self.store.count()
@@ -167,10 +222,19 @@ class Engine:
             )
         self._encoder = encoder
 
-    def _query(self, expression: Expression) -> QueryVector:
+    def _evaluate(self, expression: Expression) -> QueryVector:
         if not self.store.count():
             raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
         return self.space.query(expression, self._encode_image)
+
+    def _look_alikes(self, photo: Path, k: int, threshold: float | None, within: list[str] | None) -> tuple[Result, ...]:
+        """Photos nearest ``photo`` in the visual model's features: stored ones when indexed."""
+        stored = self.store.get(canonical(photo))
+        if stored is not None and stored.visual is not None:
+            vector = stored.visual
+        else:
+            vector = self.encoder.embed_files([photo])[1][0]
+        return self._results(self.store.search(vector, "visual", k, [canonical(photo)], threshold=threshold, within=within))
 
     def _encode_image(self, path: Path) -> np.ndarray:
         stored = self.store.get(canonical(path))
@@ -178,8 +242,8 @@ class Engine:
             return stored.semantic  # indexed already: no model needed
         return self.encoder.encode_image(path)
 
-    def _results(self, hits) -> list[Result]:
-        return [Result(hit.path, hit.score, hit.info) for hit in hits]
+    def _results(self, hits) -> tuple[Result, ...]:
+        return tuple(Result(hit.path, hit.score, hit.info) for hit in hits)
 
 
 def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
@@ -214,10 +278,3 @@ def _folders(within: Folders) -> list[str] | None:
     if isinstance(within, (str, os.PathLike)):
         within = [within]
     return [canonical(folder) for folder in within]
-
-
-def _as_expression(query: str | os.PathLike | Expression) -> Expression:
-    if isinstance(query, Expression):
-        return query
-    photo = existing_file(str(query))  # a photo path, whatever its name looks like
-    return image_query(photo) if photo is not None else parse(str(query))

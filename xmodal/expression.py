@@ -27,6 +27,7 @@ none of its words is known. Punctuation around a word is never part of it.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +79,13 @@ class Expression:
     @property
     def images(self) -> tuple[Path, ...]:
         return tuple(Path(t.text) for t in self.terms if t.kind == "image")
+
+    @property
+    def photo(self) -> Path | None:
+        """The photo, when the whole expression is one photo at weight 1 (a look-alike query)."""
+        if len(self.terms) == 1 and self.terms[0].kind == "image" and self.terms[0].weight == 1:
+            return Path(self.terms[0].text)
+        return None
 
     def __str__(self) -> str:
         parts = []
@@ -373,7 +381,7 @@ def _looks_like_image(token: str) -> bool:
     )
 
 
-def existing_file(text: str) -> Path | None:
+def _existing_file(text: str) -> Path | None:
     """``text`` as a path to an existing file (``~`` expanded), or None, whatever the text holds."""
     try:
         path = Path(text).expanduser()
@@ -382,13 +390,21 @@ def existing_file(text: str) -> Path | None:
         return None
 
 
-def image_query(path: str | Path) -> Expression:
-    """An expression of one photo, built directly: no quoting, whatever the name holds."""
-    return Expression((Term("image", str(path)),))
+def read_query(query: str | os.PathLike | Expression) -> Expression:
+    """What a query means; the one place that decides whether a query is a photo.
+
+    A string or path naming an existing file is that photo, whatever its name
+    holds (spaces, ``+``, no image suffix: no quoting needed); any other string
+    is parsed as an expression, where tokens that look like paths are photos.
+    """
+    if isinstance(query, Expression):
+        return query
+    photo = _existing_file(os.fspath(query))
+    return Expression((Term("image", str(photo)),)) if photo is not None else parse(os.fspath(query))
 
 
 def _existing_image(path: str) -> str:
-    found = existing_file(path)
+    found = _existing_file(path)
     if found is None:
         raise ExpressionError(f"image file not found: {path}")
     return str(found)

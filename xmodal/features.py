@@ -18,9 +18,7 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.format import open_memmap
-from PIL import Image, ImageOps
-from xmodal.errors import XmodalError
-from xmodal.heif import heif_supported
+from indexer.decode import read_pixels
 from xmodal.prefetch import prefetched_batches
 from xmodal.progress import photo_progress
 from xmodal.visual import VisualModel
@@ -28,17 +26,6 @@ from xmodal.visual import VisualModel
 _CACHE_FORMAT = 1  # bump when the cached layout changes, so old caches are rebuilt
 _AHEAD = 2  # batches decoded ahead of inference: enough to overlap the two, little memory
 MANIFEST, PROGRESS, FEATURES, LOGITS = "manifest.json", "progress.json", "features.npy", "logits.npy"
-
-
-def read_image(path: str | os.PathLike) -> Image.Image:
-    """A picture upright (its EXIF orientation applied) and in RGB, or an XmodalError naming the file."""
-    heif_supported()
-    try:
-        with Image.open(path) as image:
-            return ImageOps.exif_transpose(image).convert("RGB")
-    except Exception as error:  # PIL raises many types for a bad or truncated file
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise XmodalError(f"cannot read image {path}: {reason}") from error
 
 
 def extract_features(
@@ -102,7 +89,7 @@ def _fill(
     if start >= len(paths):
         return  # all cached: no bar that would only say "0.0 images/s"
     progress = photo_progress(quiet)
-    with progress, closing(_decoded_batches(paths[start:], model.preprocess, batch_size, workers)) as batches:
+    with progress, closing(_decoded_batches(paths[start:], model, batch_size, workers)) as batches:
         task = progress.add_task(f"features ({model.id})", total=len(paths), completed=start)
         row = start
         for batch in batches:
@@ -116,10 +103,10 @@ def _fill(
 
 
 def _decoded_batches(
-    paths: Sequence[str], preprocess: Callable[[Image.Image], np.ndarray], batch_size: int, workers: int | None
+    paths: Sequence[str], model: VisualModel, batch_size: int, workers: int | None
 ) -> Iterator[np.ndarray]:
-    """Preprocessed batches, decoded ahead of inference by a thread pool."""
-    for batch in prefetched_batches(paths, lambda path: preprocess(read_image(path)), batch_size, workers, _AHEAD):
+    """Preprocessed batches, decoded ahead of inference by a thread pool (as the indexer decodes)."""
+    for batch in prefetched_batches(paths, lambda path: read_pixels(path, model), batch_size, workers, _AHEAD):
         yield np.stack(batch)
 
 

@@ -48,6 +48,9 @@ class Neighbour:
     word: str
     score: float
 
+    def to_dict(self) -> dict:
+        return {"word": self.word, "score": round(self.score, 6)}
+
 
 class Space:
     """The part of a space that does not depend on where its vectors come from.
