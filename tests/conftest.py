@@ -65,13 +65,15 @@ class MeanColour(torch.nn.Module):
 
 
 def mean_colour_model(classes: list[str] | None):
-    """A VisualModel that is cheap and exact: 16-px input, 3-d features."""
-    from xmodal.visual import VisualModel, tf_preprocess
+    """A VisualModel that is cheap and exact: 16-px input, 3-d features; its export
+    runs without torch (its preprocessing is EfficientNet's)."""
+    from xmodal.exported import tf_preprocess
+    from xmodal.visual import VisualModel
 
     torch.manual_seed(0)
     module = MeanColour(len(classes) if classes else None)
     name = f"mean-colour-{len(classes) if classes else 0}"
-    return VisualModel(name, module, partial(tf_preprocess, size=16), 16, classes)
+    return VisualModel(name, module, partial(tf_preprocess, size=16), 16, classes, preprocessing="tf")
 
 
 @pytest.fixture

@@ -24,11 +24,15 @@ def test_search_api_example_runs(tmp_path, monkeypatch):
         exec(python_blocks(ROOT / "docs" / "search.md")[0], {})
     lines = printed.getvalue().splitlines()
     assert lines[0] == "12 added, 0 unchanged, 12 in the index"
-    assert "chelsea.jpg" in lines[1]  # "cat" finds the cat first
-    assert "espresso" in lines[4]
-    assert "gravel.jpg" not in lines[5]
-    assert lines[6].endswith("rocket.jpg")
-    assert lines[7].endswith("coffee.jpg")  # the sentence query
+    assert lines[1].startswith("photos semantic (") and '"turquiose"' in lines[1]  # the typo's note
+    assert "chelsea.jpg" in lines[2]  # the cat on a sofa finds the cat first
+    assert lines[5] == "visual"  # one photo: look-alikes
+    assert "'path':" in lines[6] and "chelsea.jpg" in lines[6]  # to_dict
+    assert "chelsea.jpg" in lines[7]  # "cat" finds the cat first
+    assert "espresso" in lines[10]
+    assert "gravel.jpg" not in lines[11]
+    assert lines[12].endswith("rocket.jpg")
+    assert lines[13].endswith("coffee.jpg")  # the sentence query
 
 
 def test_expressions_example_prints_what_the_docs_say():

@@ -38,6 +38,32 @@ def test_encodes_photos_like_the_model_does(trained, default_space):
     assert all((vectors @ colours.T).argmax(1) == [truth[label] for label in data.labels[:4]])
 
 
+def test_a_cached_export_runs_without_torch(trained, default_space):
+    """Once exported, the visual model a DeViSE file names loads from the cache: same vectors, no torch."""
+    import subprocess
+    import sys
+
+    from xmodal.exported import find_export
+
+    from xmodal.devise import DeviseModel
+
+    path, visual, data = trained  # training ran the visual model, so it is exported
+    with_torch = Encoder(visual, DeviseModel.load(path)).encode_images(data.paths[:4])
+    exported = find_export(visual.id, visual.weights_checksum)
+    assert (exported.feature_dim, exported.image_size, exported.classes) == (3, 16, None)
+    assert find_export(visual.id, "sha256:0000000000000000") is None  # other weights: another export
+    probe = (
+        "import sys, numpy as np; from xmodal import WordSpace; from xmodal.encoder import Encoder; "
+        f"space = WordSpace.load(); encoder = Encoder.load(space, {str(path)!r}); "
+        f"np.save(sys.argv[1], encoder.encode_images({[str(p) for p in data.paths[:4]]!r})); "
+        "print(type(encoder.visual).__name__, 'torch' in sys.modules)"
+    )
+    out = path.parent / "vectors.npy"
+    done = subprocess.run([sys.executable, "-c", probe, str(out)], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["OnnxVisual", "False"]
+    np.testing.assert_allclose(np.load(out), with_torch, atol=1e-6)
+
+
 def test_refuses_a_model_from_another_space_or_visual_model(trained, tmp_path):
     path, visual, _ = trained
     (tmp_path / "v.txt").write_text("2 50\n" + "\n".join(f"w{i} " + " ".join(["0.1"] * 50) for i in range(2)) + "\n")

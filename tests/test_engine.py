@@ -332,6 +332,28 @@ def test_text_query_never_imports_torch(indexed):
     assert done.stderr.strip().endswith("False")
 
 
+def test_indexing_with_the_export_cached_never_imports_torch(indexed, tmp_path):
+    """An unchanged re-index embeds nothing, and a new photo is embedded from the cached export: no torch either way."""
+    photos, index = indexed
+    folder = tmp_path / "more"
+    shutil.copytree(photos, folder)
+    from PIL import Image, ImageOps
+
+    with Image.open(PHOTOS / "coffee.jpg") as image:
+        ImageOps.mirror(image.convert("RGB")).save(folder / "mirrored coffee.jpg")
+    probe = (
+        "import sys; from cli.app import app; "
+        "app(['index', sys.argv[1], '--index', sys.argv[2], '-q'], standalone_mode=False); "
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
+    for _ in range(2):  # first the copies (content indexed already) and one new photo, then nothing changed
+        done = subprocess.run([sys.executable, "-c", probe, str(folder), str(index)], capture_output=True, text=True, check=True)
+        assert done.stderr.strip().endswith("False")
+    with xmodal.open(index) as engine:
+        assert engine.count() == 25
+        assert names(engine.similar(folder / "mirrored coffee.jpg", k=2)) == ["coffee.jpg", "coffee.jpg"]
+
+
 def test_class_names_find_their_photos_in_real_imagenette(shared_set, tmp_path):
     """Ten photos per Imagenette class; each class name's top 10 is mostly that class."""
     from xmodal.datasets import read_labeled

@@ -41,12 +41,18 @@ class Encoder:
 
     @classmethod
     def load(cls, space, path: str | os.PathLike | None = None) -> Encoder:
-        """The model at ``path`` (default: the shipped one) with the visual model it names;
-        refused unless it was trained in ``space``."""
-        from xmodal.visual import load_visual
+        """The model at ``path`` (default: the shipped one) with the visual model it names,
+        straight from its cached export when there is one (no torch); refused unless
+        the model was trained in ``space``."""
+        from xmodal.exported import find_export
 
         model = DeviseModel.load(path or default_model(space), space=space.identity)
-        return cls(load_visual(model.visual["id"]), model)
+        visual = find_export(model.visual["id"], model.visual["checksum"])
+        if visual is None:  # first use: build the network in torch and export it
+            from xmodal.visual import load_visual
+
+            visual = load_visual(model.visual["id"])
+        return cls(visual, model)
 
     def embed_files(self, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
         """(word-space vectors, visual features) of photo files, decoded exactly as the

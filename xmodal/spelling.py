@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import difflib
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
 
 
 class Speller:
@@ -47,6 +50,29 @@ class Speller:
                 pool.setdefault((k[:1].lower(), len(k)), []).append(k)
             self._pool = pool
         return self._pool
+
+
+class SortedWords:
+    """Membership in a long word list without building a set of it first.
+
+    A set of GloVe's 400k words takes 0.2 s to build, most of a cold query; a
+    sorted array of their UTF-8 bytes, memory-mapped, opens in a millisecond and
+    answers by binary search.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._array = np.load(path, mmap_mode="r")
+
+    @staticmethod
+    def save(words: Iterable[str], path: str | Path) -> None:
+        np.save(path, np.array(sorted({word.encode("utf-8") for word in words if word}), dtype=bytes))
+
+    def __contains__(self, word: str) -> bool:
+        key = word.encode("utf-8")
+        if not key or len(key) > self._array.dtype.itemsize:  # longer than any word: numpy would cut it
+            return False
+        i = int(np.searchsorted(self._array, key))
+        return i < len(self._array) and self._array[i] == key
 
 
 def edits1(word: str) -> set[str]:

