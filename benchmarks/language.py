@@ -126,13 +126,9 @@ def score(model: DeviseModel, space, bench: Bench) -> dict[str, float]:
 
 def shuffled(space: WordSpace, seed: int = 0) -> WordSpace:
     """GloVe with its rows shuffled: the same words and statistics, no meaning (a control)."""
-    from gensim.models import KeyedVectors
-
     vectors = np.asarray(space.vectors)[np.random.default_rng(seed).permutation(len(space))]
-    kv = KeyedVectors(space.dim, count=0)
-    kv.add_vectors(list(space.keyed_vectors.index_to_key), vectors)
     identity = SpaceIdentity("glove-6b-50d-shuffled", f"shuffled-{seed}", space.dim, len(space))
-    return WordSpace(kv, identity)
+    return WordSpace(list(space.keys), vectors, identity)
 
 
 def main() -> None:

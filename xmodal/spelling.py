@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,8 @@ import numpy as np
 class Speller:
     """A word list in frequency order (most frequent first): membership and suggestions.
 
-    ``rank`` may be given when the caller already holds the word -> position map
-    (a gensim ``key_to_index``), so it is not built twice.
+    ``rank`` may be given when the caller already holds a word -> position map
+    (a dict or a :class:`WordIndex`), so it is not built twice.
     """
 
     def __init__(self, words: Sequence[str], lowercase: bool = True, rank: Mapping[str, int] | None = None) -> None:
@@ -52,27 +52,41 @@ class Speller:
         return self._pool
 
 
-class SortedWords:
-    """Membership in a long word list without building a set of it first.
+class WordIndex:
+    """Word -> row of a long word list, without building a dict of it first.
 
-    A set of GloVe's 400k words takes 0.2 s to build, most of a cold query; a
-    sorted array of their UTF-8 bytes, memory-mapped, opens in a millisecond and
-    answers by binary search.
+    A dict of GloVe's 400k words takes 0.2 s to build, most of a cold query; a
+    sorted array of their UTF-8 bytes and the row of each, memory-mapped,
+    open in a millisecond and answer by binary search. A word listed twice
+    gives its first row.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self._array = np.load(path, mmap_mode="r")
+    def __init__(self, folder: str | Path) -> None:
+        self._sorted = np.load(Path(folder) / "sorted.npy", mmap_mode="r")
+        self._rows = np.load(Path(folder) / "rows.npy", mmap_mode="r")
 
     @staticmethod
-    def save(words: Iterable[str], path: str | Path) -> None:
-        np.save(path, np.array(sorted({word.encode("utf-8") for word in words if word}), dtype=bytes))
+    def save(words: Sequence[str], folder: str | Path) -> None:
+        encoded = [word.encode("utf-8") for word in words]
+        order = sorted(range(len(encoded)), key=encoded.__getitem__)  # stable: first rows first
+        np.save(Path(folder) / "sorted.npy", np.array([encoded[i] for i in order] or [b""], dtype=bytes))
+        np.save(Path(folder) / "rows.npy", np.array(order or [-1], dtype=np.int64))
+
+    def get(self, word: str) -> int | None:
+        key = word.encode("utf-8")
+        if not key or len(key) > self._sorted.dtype.itemsize:  # longer than any word: numpy would cut it
+            return None
+        i = int(np.searchsorted(self._sorted, key))
+        return int(self._rows[i]) if i < len(self._sorted) and self._sorted[i] == key else None
 
     def __contains__(self, word: str) -> bool:
-        key = word.encode("utf-8")
-        if not key or len(key) > self._array.dtype.itemsize:  # longer than any word: numpy would cut it
-            return False
-        i = int(np.searchsorted(self._array, key))
-        return i < len(self._array) and self._array[i] == key
+        return self.get(word) is not None
+
+    def __getitem__(self, word: str) -> int:
+        row = self.get(word)
+        if row is None:
+            raise KeyError(word)
+        return row
 
 
 def edits1(word: str) -> set[str]:

@@ -63,7 +63,7 @@ def default_vocabulary(space, frequent: int = FREQUENT) -> tuple[list[str], np.n
     found: dict[str, np.ndarray] = {}
     for label, vector in zip(names.labels, names.vectors):
         found.setdefault(label.name, vector)
-    keys = space.keyed_vectors.index_to_key
+    keys = space.keys
     for rank in range(_SKIP_MOST_FREQUENT, min(frequent, len(keys))):
         word = keys[rank]
         if word.isalpha() and len(word) >= 3 and word not in found:

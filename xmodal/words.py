@@ -1,10 +1,13 @@
 """The word space: unit word vectors in which every xmodal search happens.
 
-A :class:`WordSpace` wraps a gensim ``KeyedVectors`` whose rows are unit
-vectors, so that similarity is a plain dot product (cosine). Whatever the
-source (the embedded GloVe 6B 50-d, a word2vec/GloVe/fastText file, a gensim
-``.kv``, a gensim-data name), it is converted once into the user cache and
-memory-mapped from there on, which keeps a warm start well under a second.
+A :class:`WordSpace` holds unit vectors, one row per key, so that similarity
+is a plain dot product (cosine). Whatever the source (the embedded GloVe 6B
+50-d, a word2vec/GloVe/fastText file, a gensim ``.kv``, a gensim-data name),
+gensim reads it once and it is converted into the user cache: the vectors as
+a ``.npy`` that is memory-mapped from there on, the keys as a word list and a
+:class:`~xmodal.spelling.WordIndex`. Loading a converted space needs numpy
+alone: gensim, and the scipy it imports (about a second), load only to
+convert a new space or for :attr:`WordSpace.keyed_vectors`.
 
 Each space carries a :class:`SpaceIdentity` (name + checksum of keys and
 vectors). Models and indexes store it, and refuse to work with another space.
@@ -26,16 +29,21 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import numpy as np
-from gensim.models import KeyedVectors
 
 from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
 from xmodal.identity import Space, SpaceIdentity
-from xmodal.spelling import Speller
+from xmodal.spelling import Speller, WordIndex
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 DEFAULT_SPACE = "glove-6b-50d"
-_CACHE_FORMAT = 2  # bump when the cached layout changes, so old entries are rebuilt (2: common.npy)
+_CACHE_FORMAT = 3  # bump when the cached layout changes, so old entries are rebuilt (3: no gensim pickle)
 
 PHRASE_WEIGHTINGS = ("sif", "sif-weights", "mean")
 """How a phrase without a phrase token is made from its words: ``sif`` (SIF weights,
@@ -58,16 +66,27 @@ class WordSpace(Space):
     phrase_weighting: str = "sif"
 
     def __init__(
-        self, vectors: KeyedVectors, identity: SpaceIdentity, common_component: np.ndarray | None = None
+        self,
+        keys: Sequence[str],
+        vectors: np.ndarray,
+        identity: SpaceIdentity,
+        common_component: np.ndarray | None = None,
+        index: Mapping[str, int] | WordIndex | None = None,
+        lowercase: bool | None = None,
     ) -> None:
-        self.keyed_vectors = vectors
+        """``keys[i]`` names unit row ``vectors[i]``; ``index`` maps a key to its row (built
+        from ``keys`` when not given); ``lowercase`` says whether the keys are all lowercase
+        (GloVe; then queries fold case), found from the first 20,000 keys when not given."""
+        self.keys = keys
+        self._vectors = vectors
         self.identity = identity
-        sample = vectors.index_to_key[:20000]
+        self._index = index if index is not None else {key: i for i, key in reversed(list(enumerate(keys)))}
         # GloVe is all lowercase, word2vec is cased: fold case only for the former.
-        self.lowercase = all(k == k.lower() for k in sample)
+        self.lowercase = lowercase if lowercase is not None else all(k == k.lower() for k in keys[:20000])
         self._common = None if common_component is None else np.asarray(common_component, dtype=np.float64)
         self._harmonic: float | None = None
         self._speller: Speller | None = None
+        self._keyed_vectors: KeyedVectors | None = None
 
     # -- construction -------------------------------------------------------
 
@@ -82,25 +101,41 @@ class WordSpace(Space):
 
         def build(folder: Path) -> None:
             space = cls.from_keyed_vectors(read(), name)
-            space.keyed_vectors.save(str(folder / "space.kv"), sep_limit=0)
+            if any("\n" in key for key in space.keys):
+                raise SpaceError(f"word space {name!r} has a key with a line break in it; xmodal cannot store it")
+            np.save(folder / "vectors.npy", space.vectors)
+            (folder / "keys.txt").write_text("\n".join(space.keys), encoding="utf-8")
+            WordIndex.save(space.keys, folder)
             np.save(folder / "common.npy", space.common_component)
-            (folder / "identity.json").write_text(json.dumps(space.identity.to_dict()))
+            (folder / "identity.json").write_text(json.dumps({**space.identity.to_dict(), "lowercase": space.lowercase}))
 
         folder = cached_dir("words", key, build)
-        vectors = KeyedVectors.load(str(folder / "space.kv"), mmap="r")
-        identity = SpaceIdentity.from_dict(json.loads((folder / "identity.json").read_text()))
-        return cls(vectors, identity, np.load(folder / "common.npy"))
+        facts = json.loads((folder / "identity.json").read_text())
+        return cls(
+            _Lines(folder / "keys.txt"), np.load(folder / "vectors.npy", mmap_mode="r"), SpaceIdentity.from_dict(facts),
+            np.load(folder / "common.npy"), WordIndex(folder), facts["lowercase"],
+        )
 
     @classmethod
     def from_keyed_vectors(cls, vectors: KeyedVectors, name: str) -> WordSpace:
-        """Normalise any KeyedVectors into a space (a copy; zero rows stay zero)."""
+        """Normalise any gensim KeyedVectors into a space (a copy; zero rows stay zero)."""
         weights = np.asarray(vectors.vectors, dtype=np.float32)
         norms = np.linalg.norm(weights, axis=1, keepdims=True)
         weights = weights / np.where(norms > 0, norms, 1.0)
         keys = list(vectors.index_to_key)
-        unit = KeyedVectors(weights.shape[1], count=0)
-        unit.add_vectors(keys, weights)
-        return cls(unit, SpaceIdentity(name, _checksum(keys, weights), weights.shape[1], len(keys)))
+        return cls(keys, weights, SpaceIdentity(name, _checksum(keys, weights), weights.shape[1], len(keys)))
+
+    @property
+    def keyed_vectors(self) -> KeyedVectors:
+        """The space as gensim ``KeyedVectors``, for gensim's own tools (``evaluate_word_analogies``);
+        built on first use, and the only part of a loaded space that imports gensim."""
+        if self._keyed_vectors is None:
+            from gensim.models import KeyedVectors
+
+            keyed = KeyedVectors(self.dim, count=0)
+            keyed.add_vectors(list(self.keys), np.asarray(self.vectors))
+            self._keyed_vectors = keyed
+        return self._keyed_vectors
 
     # -- facts --------------------------------------------------------------
 
@@ -110,12 +145,12 @@ class WordSpace(Space):
 
     @property
     def dim(self) -> int:
-        return self.keyed_vectors.vector_size
+        return int(self._vectors.shape[1])
 
     @property
     def vectors(self) -> np.ndarray:
         """All unit vectors, one row per key, in frequency order where the source had it."""
-        return self.keyed_vectors.vectors
+        return self._vectors
 
     @property
     def common_component(self) -> np.ndarray:
@@ -128,8 +163,7 @@ class WordSpace(Space):
 
     def sif_weights(self, keys: Sequence[str]) -> np.ndarray:
         """SIF's ``a / (a + p(w))`` for each key, ``p`` the Zipf estimate from its rank."""
-        index = self.keyed_vectors.key_to_index
-        return _sif(self._zipf(np.array([index[k] for k in keys], dtype=np.int64)))
+        return _sif(self._zipf(np.array([self._index[k] for k in keys], dtype=np.int64)))
 
     def _zipf(self, ranks: np.ndarray) -> np.ndarray:
         """p(rank) = 1 / ((rank + 1) H), normalised over the vocabulary: the key order is
@@ -139,7 +173,7 @@ class WordSpace(Space):
         return 1.0 / ((np.asarray(ranks, dtype=np.float64) + 1.0) * self._harmonic)
 
     def __len__(self) -> int:
-        return len(self.keyed_vectors.index_to_key)
+        return int(self._vectors.shape[0])
 
     def __contains__(self, term: str) -> bool:
         try:
@@ -155,9 +189,8 @@ class WordSpace(Space):
 
     def key(self, word: str) -> str | None:
         """The space's own spelling of one word or phrase token, or None."""
-        index = self.keyed_vectors.key_to_index
         for candidate in self._spellings(word):
-            if candidate in index:
+            if candidate in self._index:
                 return candidate
         return None
 
@@ -185,7 +218,7 @@ class WordSpace(Space):
             raise UnknownWord(term, [], self.name)
         token = self.key("_".join(words))
         if token is not None:
-            return self.keyed_vectors[token], [token]
+            return self._row(token), [token]
         keys = [k for w in words for k in self._word_keys(w, suggest)]
         return self._phrase(keys), keys
 
@@ -194,10 +227,9 @@ class WordSpace(Space):
         weighting = self.phrase_weighting
         if weighting not in PHRASE_WEIGHTINGS:
             raise ValueError(f"phrase_weighting {weighting!r} is not one of {', '.join(PHRASE_WEIGHTINGS)}")
-        index = self.keyed_vectors.key_to_index
-        rows = np.array([index[k] for k in keys], dtype=np.int64)
+        rows = np.array([self._index[k] for k in keys], dtype=np.int64)
         if len(set(rows.tolist())) == 1:
-            return self.keyed_vectors[keys[0]]  # one word is its own unit vector
+            return self._row(keys[0])  # one word is its own unit vector
         vectors = np.asarray(self.vectors[rows], dtype=np.float64)
         weights = np.ones(len(rows)) if weighting == "mean" else _sif(self._zipf(rows))
         total = weights @ vectors
@@ -212,14 +244,17 @@ class WordSpace(Space):
                 total = removed / np.linalg.norm(removed)
         return total.astype(np.float32)
 
-    def searchable(self) -> tuple[list[str], np.ndarray]:
+    def _row(self, key: str) -> np.ndarray:
+        return np.array(self._vectors[self._index[key]], dtype=np.float32)
+
+    def searchable(self) -> tuple[Sequence[str], np.ndarray]:
         """Every key, in the space's (frequency) order, with its unit vector."""
-        return self.keyed_vectors.index_to_key, self.vectors
+        return self.keys, self.vectors
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Close spellings of ``word`` that the space knows, most frequent first."""
         if self._speller is None:
-            self._speller = Speller(self.keyed_vectors.index_to_key, self.lowercase, self.keyed_vectors.key_to_index)
+            self._speller = Speller(self.keys, self.lowercase, self._index)
         return self._speller.suggest(word, n)
 
     def _spellings(self, word: str) -> list[str]:
@@ -237,6 +272,27 @@ class WordSpace(Space):
         if parts and parts != [word]:
             return [k for p in parts for k in self._word_keys(p, suggest)]
         raise UnknownWord(word, self.suggest(word) if suggest else [], self.name)
+
+
+class _Lines(Sequence[str]):
+    """The lines of a text file as a read-only list, read on first use: a query that
+    only looks words up (:class:`WordIndex`) never reads the 400k keys."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lines: list[str] | None = None
+
+    @property
+    def _all(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self._path.read_text(encoding="utf-8").split("\n")
+        return self._lines
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __getitem__(self, i):
+        return self._all[i]
 
 
 def _sif(p: np.ndarray) -> np.ndarray:
@@ -304,12 +360,16 @@ def _read_embedded_glove() -> KeyedVectors:
     words = table.column(0).to_pylist()
     if len(words) != len(weights):
         raise SpaceError(f"embedded GloVe is inconsistent: {len(words)} words, {len(weights)} vectors")
+    from gensim.models import KeyedVectors
+
     vectors = KeyedVectors(weights.shape[1], count=0)
     vectors.add_vectors(words, weights)
     return vectors
 
 
 def _read_file(path: Path) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
     name = path.name.lower()
     for packed in (".gz", ".bz2"):
         name = name.removesuffix(packed)
@@ -345,6 +405,7 @@ def _download(name: str) -> KeyedVectors:
     """A gensim-data model by name; needs internet the first time."""
     logging.getLogger("gensim.downloader").setLevel(logging.CRITICAL)
     import gensim.downloader
+    from gensim.models import KeyedVectors
 
     try:
         loaded = gensim.downloader.load(name)
