@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -319,6 +320,45 @@ def test_a_second_process_gets_a_clear_message(indexed):
         )
     assert other.returncode == 1
     assert "is in use by another xmodal process" in other.stderr and "Traceback" not in other.stderr
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["creating", "updating"])
+def test_a_query_while_xmodal_index_runs_gets_a_clear_message(indexed, tmp_path, existing):
+    """Two real processes: a query while ``xmodal index`` holds the index, one it is creating
+    (locked before its xmodal.json is written) or one it is updating. The indexer is stopped
+    (SIGSTOP) once the lock file names it, so it is surely mid-run and holding the lock,
+    whatever the speed of the machine."""
+    index = tmp_path / "index"
+    if existing:
+        photos = indexed[0]
+        shutil.copytree(indexed[1], index)
+    else:
+        photos = tmp_path / "photos"
+        shutil.copytree(PHOTOS, photos)
+    log = tmp_path / "indexer.log"
+    with open(log, "w") as output:  # a file, not a pipe nobody reads while the indexer runs
+        indexer = subprocess.Popen(
+            [sys.executable, "-m", "cli", "index", str(photos), "--index", str(index), "-q"],
+            stdout=output, stderr=subprocess.STDOUT,
+        )
+    try:
+        lock, deadline = index / "xmodal.lock", time.monotonic() + 300
+        while not (lock.is_file() and lock.read_text() == str(indexer.pid)):  # written once flock holds it
+            assert indexer.poll() is None, f"xmodal index ended before it held the lock: {log.read_text()}"
+            assert time.monotonic() < deadline, "xmodal index did not take the lock within 5 minutes"
+            time.sleep(0.01)
+        os.kill(indexer.pid, signal.SIGSTOP)
+        query = subprocess.run(
+            [sys.executable, "-m", "cli", "query", "cat", "--index", str(index)],
+            capture_output=True, text=True, check=False, timeout=120,
+        )
+        assert indexer.poll() is None  # still there, lock held, while the query ran
+    finally:
+        indexer.kill()
+        indexer.wait(timeout=60)
+    assert query.returncode == 1
+    assert query.stdout == ""
+    assert query.stderr == f"error: index {index} is in use by another xmodal process (pid {indexer.pid})\n"
 
 
 def test_text_query_never_imports_torch(indexed):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +195,60 @@ def test_interrupted_run_keeps_finished_batches_and_resumes(folder, tmp_path):
         encoder = CountingEncoder()
         summary = run(folder, store, encoder)
         assert summary.unchanged == 4 and summary.added == 3 and sum(encoder.embedded) == 3
+
+
+def test_a_run_killed_after_a_batch_loses_and_doubles_nothing_when_rerun(tmp_path):
+    """SIGKILL, not Ctrl-C: a real ``xmodal index`` is killed once its first batch is on
+    disk and before it ends; the same command then finishes the job, and every photo is
+    in the index exactly once, with its file facts and vectors."""
+    photos, index = tmp_path / "photos", tmp_path / "index"
+    batch = inspect.signature(index_folder).parameters["batch_size"].default  # what xmodal index uses
+    total = 2 * batch + batch // 2  # three batches: the first is kept, the kill lands in the next two
+    rng = np.random.default_rng(0)
+    for i in range(total):
+        folder = photos / ("sub" if i % 2 else "") / ("deeper" if i % 3 == 0 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(folder / f"noise-{i:02d}.jpg")
+    expected = {str(path.resolve()) for path in photos.rglob("*.jpg")}
+    assert len(expected) == total
+    command = [sys.executable, "-m", "cli", "index", str(photos), "--index", str(index), "-q"]
+
+    # The images shard's id tracker file is first written when the first batch of photos
+    # is flushed (the index's creation, its vocabulary and its meta do not write it);
+    # the count below checks that the batch really was in the index.
+    flushed = lambda: any(f.stat().st_size for f in index.glob("images/segments/*/mutable_id_tracker.mappings"))
+    log = tmp_path / "first-run.log"
+    with open(log, "w") as output:  # a file, not a pipe nobody reads while the run goes on
+        first = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600  # a cold cache (model export, vocabulary) takes minutes once
+        while not flushed():
+            assert first.poll() is None, f"the run ended before a batch was seen on disk: {log.read_text()}"
+            assert time.monotonic() < deadline, "no batch of photos was flushed within 10 minutes"
+            time.sleep(0.01)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == -signal.SIGKILL, log.read_text()
+    with open_store(index) as store:  # the killed process's lock died with it
+        kept = {info.path for info in store.images()}
+        assert batch <= store.count() == len(kept) < total  # the flushed batch, not every photo
+        assert kept < expected
+
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout == "" and "Traceback" not in done.stderr, done.stderr
+    with open_store(index) as store:
+        paths = [info.path for info in store.images()]
+        assert store.count() == len(paths) == len(set(paths)) == total
+        assert set(paths) == expected
+        for path in paths:
+            record = store.get(path)
+            assert (record.info.size, record.info.mtime_ns) == (os.stat(path).st_size, os.stat(path).st_mtime_ns)
+            for vector, name in ((record.semantic, "semantic"), (record.visual, "visual")):
+                assert vector.shape == (store.dims[name],) and np.isclose(np.linalg.norm(vector), 1, atol=1e-4)
 
 
 def test_indexes_into_the_server_back_end(folder):

@@ -379,6 +379,32 @@ def test_a_second_process_is_refused_while_the_index_is_open(tmp_path):
     assert after_close.returncode == 0, after_close.stderr
 
 
+def test_an_index_another_process_is_creating_is_in_use_not_foreign(tmp_path):
+    """A process creating an index holds its lock before it writes xmodal.json: any other
+    is told that the index is in use, not that the folder is no index (or no index yet)."""
+    import fcntl
+    import re
+
+    folder = tmp_path / "index"
+    folder.mkdir()
+    fd = os.open(folder / "xmodal.lock", os.O_RDWR | os.O_CREAT)  # as the creating process holds it
+    os.write(fd, b"4242")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    in_use = rf"^index {re.escape(str(folder))} is in use by another xmodal process \(pid 4242\)$"
+    try:
+        with pytest.raises(XmodalError, match=in_use):
+            EdgeStore(folder)  # only the lock file so far
+        (folder / "images").mkdir()  # the first shard, still no xmodal.json
+        for dim in (None, 4):
+            with pytest.raises(XmodalError, match=in_use):
+                EdgeStore(folder, dim=dim)
+    finally:
+        os.close(fd)
+    with pytest.raises(XmodalError, match=r"index is not an xmodal index \(it has no xmodal.json\)"):
+        EdgeStore(folder, dim=4)  # a creation that died half-way: nobody holds the lock now
+    assert (folder / "xmodal.lock").read_text() == "4242"  # looked at, never written
+
+
 def test_optimize_keeps_search_results(store):
     store.upsert_images([photo(f"{i}.jpg", (1, i, 0, 0)) for i in range(20)])
     store.optimize()

@@ -650,6 +650,7 @@ def _require_index_folder(folder: Path, creating: bool) -> None:
         raise XmodalError(f"index {folder} is not a folder")
     if (folder / _META_FILE).is_file():
         return
+    _refuse_if_locked(folder)  # an index another process is creating holds the lock before it has _META_FILE
     if folder.is_dir() and any(entry.name != _LOCK_FILE for entry in folder.iterdir()):
         raise XmodalError(f"{folder} is not an xmodal index (it has no {_META_FILE}); choose a new or empty folder")
     if not creating:
@@ -670,15 +671,37 @@ def _lock_index(folder: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        error = _in_use(folder, fd)
         os.close(fd)
-        raise XmodalError(f"index {folder} is in use by another xmodal process (pid {holder})") from None
+        raise error from None
     except OSError as error:
         os.close(fd)
         raise XmodalError(f"cannot lock index {folder}: {error.strerror or error}") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
     return fd
+
+
+def _refuse_if_locked(folder: Path) -> None:
+    """Raise what :func:`_lock_index` would if another process holds ``folder``'s lock;
+    only looks (no lock file is made, none is written)."""
+    try:
+        fd = os.open(folder / _LOCK_FILE, os.O_RDONLY)
+    except OSError:  # no lock file: nobody holds it
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released by the close below
+    except BlockingIOError:
+        raise _in_use(folder, fd) from None
+    except OSError:  # cannot tell; _lock_index says why if it comes to that
+        pass
+    finally:
+        os.close(fd)
+
+
+def _in_use(folder: Path, fd: int) -> XmodalError:
+    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+    return XmodalError(f"index {folder} is in use by another xmodal process (pid {holder})")
 
 
 def _edge_config(dims: dict[str, int]) -> edge.EdgeConfig:
