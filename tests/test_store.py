@@ -381,7 +381,8 @@ def test_a_second_process_is_refused_while_the_index_is_open(tmp_path):
 
 def test_an_index_another_process_is_creating_is_in_use_not_foreign(tmp_path):
     """A process creating an index holds its lock before it writes xmodal.json: any other
-    is told that the index is in use, not that the folder is no index (or no index yet)."""
+    is told that the index is in use, not that the folder is no index (or no index yet);
+    once the creator is gone, the next run creates the index again."""
     import fcntl
     import re
 
@@ -400,9 +401,18 @@ def test_an_index_another_process_is_creating_is_in_use_not_foreign(tmp_path):
                 EdgeStore(folder, dim=dim)
     finally:
         os.close(fd)
-    with pytest.raises(XmodalError, match=r"index is not an xmodal index \(it has no xmodal.json\)"):
-        EdgeStore(folder, dim=4)  # a creation that died half-way: nobody holds the lock now
     assert (folder / "xmodal.lock").read_text() == "4242"  # looked at, never written
+    # The creator died half-way (nobody holds the lock now): a reader finds no index, a new run creates it.
+    with pytest.raises(XmodalError, match="no xmodal index at"):
+        EdgeStore(folder)
+    with EdgeStore(folder, dim=4, visual_dim=3) as store:
+        assert store.count() == 0
+    assert (folder / "xmodal.json").is_file()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "images").mkdir()  # a user's folder that merely has an images/ in it: never touched
+    with pytest.raises(XmodalError, match=r"mine is not an xmodal index \(it has no xmodal.json\)"):
+        EdgeStore(tmp_path / "mine", dim=4, visual_dim=3)
+    assert (tmp_path / "mine" / "images").is_dir()
 
 
 def test_optimize_keeps_search_results(store):

@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import re
 import uuid
 from abc import ABC, abstractmethod
@@ -514,6 +515,9 @@ class EdgeStore(Store):
             _require_dims(str(folder), settings["vectors"], dim, visual_dim)
             return settings
         dims = _requested_dims(dim, visual_dim)
+        if _unfinished(folder):  # a creation killed before its last step: start it again (the lock is ours)
+            for name in (IMAGES, WORDS):
+                shutil.rmtree(folder / name, ignore_errors=True)
         images = edge.EdgeShard.create(str(folder / IMAGES), _edge_config(dims))
         for field in (HASH_FIELD, FOLDERS_FIELD):
             images.update(edge.UpdateOperation.create_field_index(field, edge.PayloadSchemaType.Keyword))
@@ -651,7 +655,7 @@ def _require_index_folder(folder: Path, creating: bool) -> None:
     if (folder / _META_FILE).is_file():
         return
     _refuse_if_locked(folder)  # an index another process is creating holds the lock before it has _META_FILE
-    if folder.is_dir() and any(entry.name != _LOCK_FILE for entry in folder.iterdir()):
+    if folder.is_dir() and any(entry.name != _LOCK_FILE for entry in folder.iterdir()) and not _unfinished(folder):
         raise XmodalError(f"{folder} is not an xmodal index (it has no {_META_FILE}); choose a new or empty folder")
     if not creating:
         raise XmodalError(f"no xmodal index at {folder}; index some photos first")
@@ -680,6 +684,13 @@ def _lock_index(folder: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
     return fd
+
+
+def _unfinished(folder: Path) -> bool:
+    """Whether ``folder`` is an index whose creation was cut short: xmodal's lock file and
+    shard folders and nothing else (``_META_FILE``, written last, missing)."""
+    names = {entry.name for entry in folder.iterdir()}
+    return _LOCK_FILE in names and names <= {_LOCK_FILE, IMAGES, WORDS} and not (folder / _META_FILE).exists()
 
 
 def _refuse_if_locked(folder: Path) -> None:
