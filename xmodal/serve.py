@@ -198,7 +198,13 @@ async def api_query(request: Request) -> JSONResponse:
 async def api_similar(request: Request) -> JSONResponse:
     """``Engine.similar``: photos that look like the indexed photo ``path``."""
     library, path = request.app.state.library, _text(request, "path")
-    return JSONResponse(await run_in_threadpool(_answer, library, path, using="visual", **_choices(request)))
+    return JSONResponse(await run_in_threadpool(_similar, library, path, **_choices(request)))
+
+
+def _similar(library: Library, path: str, **choices) -> dict:
+    with library.engine() as engine:  # the lock is re-entrant: one hold for both steps
+        indexed(engine, path)  # a path, never an expression
+        return _answer(library, path, using="visual", **choices)
 
 
 async def api_words(request: Request) -> JSONResponse:
@@ -383,6 +389,9 @@ def serve(
 
         threading.Timer(1.0, webbrowser.open, [address]).start()
     try:
-        server.run()  # returns on Ctrl-C, once open requests are answered
+        server.run()  # on Ctrl-C it answers open requests, then re-raises the signal
+    except KeyboardInterrupt:
+        pass  # the way to stop a server: not an error
     finally:
         library.close()
+    say("stopped")
