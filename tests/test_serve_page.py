@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,29 +15,18 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
     pytest.skip("no system Chromium (apt-get install chromium)", allow_module_level=True)
 
-import uvicorn
-
-from xmodal.serve import Library, create_app
+from xmodal.serve import Library, running
 
 ALL_LOADED = "() => [...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)"
 
 
 @pytest.fixture(scope="module")
 def live(served_photos):
-    """The server on a free port, in a thread; yields its address and its library."""
+    """The real server (uvicorn) on a free port, in a thread: its address and its library."""
     _, index = served_photos
     library = Library(index)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(library), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", library
-    server.should_exit = True
-    thread.join(timeout=30)
+    with running(library) as address:
+        yield address, library
     library.close()
 
 
@@ -180,8 +166,9 @@ def test_a_phone_sized_screen_gets_two_columns(live, browser):
         page = context.new_page()
         page.goto(f"{base}/?q=cat")
         wait_for_grid(page, expected(library, "cat"))
-        tops = page.eval_on_selector_all(".tile", "tiles => tiles.slice(0, 3).map(t => t.getBoundingClientRect().top)")
-        assert tops[0] == tops[1] != tops[2]
+        boxes = page.eval_on_selector_all(".tile img", "imgs => imgs.slice(0, 3).map(i => i.getBoundingClientRect().toJSON())")
+        assert boxes[0]["top"] == boxes[1]["top"] != boxes[2]["top"]  # two a row
+        assert boxes[0]["width"] == boxes[1]["width"] == boxes[0]["height"]  # square tiles, whatever the names
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sticks out
     finally:
         context.close()

@@ -368,6 +368,28 @@ def require_free_port(host: str, port: int) -> None:
         raise XmodalError(f"cannot listen on {host}:{port}: {error.strerror or error}; choose another --port") from None
 
 
+@contextmanager
+def running(library: Library, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """The server in a background thread, for tests, benchmarks and scripts: yields its
+    address (``port=0`` takes a free port) and stops it on exit."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(create_app(library, host=host), host=host, port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="xmodal-serve", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise XmodalError(f"cannot listen on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 def serve(
     index: str | os.PathLike | None = None, url: str | None = None, *, host: str = "127.0.0.1", port: int = 8765,
     open_browser: bool = False, space: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
