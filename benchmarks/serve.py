@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 import xmodal
-from xmodal.serve import IDLE_S, Library, running
 from xmodal import thumbnails
+from xmodal.serve import IDLE_S, Library, running
 from xmodal.thumbnails import make_thumbnail
 
 ROOT = Path(__file__).resolve().parents[1]

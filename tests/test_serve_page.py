@@ -116,7 +116,7 @@ def test_a_word_chip_and_the_analogy_builder_search(live, page):
 
 def test_dropping_or_picking_a_photo_searches_by_it(live, page, served_photos):
     photos, _ = served_photos
-    base, library = live
+    base, _ = live
     page.goto(base)
     data = base64.b64encode((photos / "rocket.jpg").read_bytes()).decode()
     page.evaluate(
@@ -172,3 +172,19 @@ def test_a_phone_sized_screen_gets_two_columns(live, browser):
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sticks out
     finally:
         context.close()
+
+
+def test_options_come_from_the_url_and_narrow_the_photos(live, page, served_photos):
+    photos, _ = served_photos
+    base, library = live
+    folder = str(photos / "few")
+    page.goto(f"{base}/?q=camera&k=5&in={folder}")
+    wait_for_grid(page, expected(library, "camera", within=folder))
+    assert shown(page) == [str(photos / "few" / "my camera.jpg")]
+    assert page.input_value("#in") == folder and page.input_value("#k") == "5"
+    page.fill("#threshold", "0.2")
+    page.fill("#in", "")
+    page.press("#q", "Enter")
+    paths = expected(library, "camera", threshold=0.2)[:5]
+    wait_for_grid(page, paths)
+    assert shown(page) == paths and "threshold=0.2" in page.url

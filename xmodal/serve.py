@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -39,7 +39,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from indexer.walk import canonical
-from xmodal.engine import Answer, Engine
+from xmodal.engine import Engine
 from xmodal.errors import IndexInUse, XmodalError
 from xmodal.expression import read_query
 from xmodal.spaces import load_space
@@ -73,23 +73,26 @@ class Library:
         self.index, self.url, self.model, self.idle_s = index, url, model, idle_s
         self.space = load_space(space, model)
         self._encoder = None
+        self._encoder_lock = threading.Lock()
         self._store: Store | None = None
         self._lock = threading.RLock()
         self._last_use = time.monotonic()
         self._closed = threading.Event()
         with self.engine() as engine:  # a missing or incompatible index fails now, as one line
-            self.location, self.embedded = engine.store.location, isinstance(engine.store, EdgeStore)
-        self._releaser = threading.Thread(target=self._release_when_idle, name="xmodal-release", daemon=True)
-        self._releaser.start()
+            self.location, embedded = engine.store.location, isinstance(engine.store, EdgeStore)
+        if embedded:  # a Qdrant server has no lock to give back
+            threading.Thread(target=self._release_when_idle, name="xmodal-release", daemon=True).start()
 
     @contextmanager
     def engine(self, encoder: bool = False) -> Iterator[Engine]:
         """An engine on the open store, for one request; ``encoder`` loads the visual
         model first (only a photo that is not in the index needs it)."""
-        if encoder and self._encoder is None:
-            from xmodal.encoder import Encoder
+        if encoder:
+            with self._encoder_lock:  # not the index's lock: loading takes seconds, once
+                if self._encoder is None:
+                    from xmodal.encoder import Encoder
 
-            self._encoder = Encoder.load(self.space, self.model)  # outside the lock: seconds, once
+                    self._encoder = Encoder.load(self.space, self.model)
         with self._lock:
             if self._store is None:
                 self._store = open_store(self.index, self.url, serving=True)
@@ -107,8 +110,6 @@ class Library:
 
     def _release_when_idle(self) -> None:
         while not self._closed.wait(self.idle_s / 4):
-            if not self.embedded:
-                continue
             with self._lock:
                 if self._store is not None and time.monotonic() - self._last_use >= self.idle_s:
                     self._store.close()
@@ -230,7 +231,7 @@ async def api_photo(request: Request) -> JSONResponse:
     def read() -> dict:
         with request.app.state.library.engine() as engine:
             info = indexed(engine, path)
-        modified = datetime.fromtimestamp(info.mtime_ns / 1e9, timezone.utc).isoformat(timespec="seconds")
+        modified = datetime.fromtimestamp(info.mtime_ns / 1e9, UTC).isoformat(timespec="seconds")
         return {"path": info.path, "name": Path(info.path).name, "width": info.width, "height": info.height,
                 "bytes": info.size, "modified": modified, "exists": os.path.isfile(info.path)}
 

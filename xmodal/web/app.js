@@ -5,7 +5,7 @@
 const MAX_UPLOAD = 25 * 1024 * 1024;
 const $ = (id) => document.getElementById(id);
 const ui = {
-  form: $("search"), q: $("q"), k: $("k"), threshold: $("threshold"), within: $("in"), pick: $("pick"),
+  form: $("search"), options: $("options"), q: $("q"), k: $("k"), threshold: $("threshold"), within: $("in"), pick: $("pick"),
   status: $("status"), grid: $("grid"), viewer: $("viewer"), viewerImg: $("viewer-img"),
   name: $("viewer-name"), path: $("viewer-path"), size: $("viewer-size"), date: $("viewer-date"),
   words: $("viewer-words"), analogy: $("analogy"), minus: $("minus"), plus: $("plus"),
@@ -56,6 +56,7 @@ function formFromState(params) {
   ui.k.value = params.get("k") || "24";
   ui.threshold.value = params.get("threshold") || "";
   ui.within.value = params.get("in") || "";
+  if (ui.k.value !== "24" || ui.threshold.value || ui.within.value) ui.options.open = true;  // options in force are shown
 }
 
 function go(state) {
