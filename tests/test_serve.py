@@ -167,7 +167,10 @@ def test_bad_queries_are_one_line_json_errors(client, params, message):
 
 
 def test_other_hosts_are_refused(client):
-    assert client.get("/api/info", headers={"host": "evil.example:8765"}).status_code == 400
+    assert "answers only on 127.0.0.1 or localhost" in error_of(client.get("/api/info", headers={"host": "evil.example:8765"}), 400)
+    assert "answers only" in error_of(client.get("/", headers={"host": "127.0.0.1.evil.example"}), 400)
+    for host in ("localhost:8765", "[::1]:8765", "127.0.0.1"):
+        assert client.get("/api/info", headers={"host": host}).status_code == 200
 
 
 def test_upload_searches_by_a_photo_without_keeping_it(client, served_photos):

@@ -30,9 +30,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -324,13 +324,32 @@ async def _bug(request: Request, error: Exception) -> JSONResponse:
                         status_code=500)
 
 
+class LoopbackOnly:
+    """Answer only requests that name a loopback host (``Host: 127.0.0.1:8765``): a web
+    page elsewhere cannot reach the server through DNS rebinding. Refusals are JSON."""
+
+    HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            host = Headers(scope=scope).get("host", "")
+            name = host[: host.find("]") + 1] if host.startswith("[") else host.split(":")[0]
+            if name not in self.HOSTS:
+                response = JSONResponse({"error": f"this server answers only on 127.0.0.1 or localhost, not {host!r}"}, 400)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(library: Library, *, host: str = "127.0.0.1") -> Starlette:
     """The page, its files and the JSON API over ``library``.
 
     Bound to a loopback address, only requests naming a loopback host are
-    answered, so a web site cannot reach the photos by DNS rebinding.
+    answered (:class:`LoopbackOnly`).
     """
-    hosts = ["127.0.0.1", "localhost", "[::1]", "::1"] if is_loopback(host) else ["*"]
     routes = [
         Route("/", page),
         Route("/api/query", api_query),
@@ -344,7 +363,7 @@ def create_app(library: Library, *, host: str = "127.0.0.1") -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[Middleware(LoopbackOnly)] if is_loopback(host) else [],
         exception_handlers={HTTPException: _http_error, XmodalError: _user_error, Exception: _bug},
     )
     app.state.library = library
