@@ -677,6 +677,8 @@ def _lock_index(folder: Path, serving: bool = False) -> int:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             by_server = holder.endswith(SERVER_MARK)
             wait = WAIT_FOR_SERVER_S if by_server else SERVER_WAITS_S if serving else 0.0
+            if holder == "unknown":  # the holder is writing its pid this instant: read it again
+                wait = max(wait, 0.2)
             if time.monotonic() - started < wait:
                 time.sleep(0.05)
                 continue
