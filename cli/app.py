@@ -207,6 +207,28 @@ def info(
     sys.stdout.write("".join(f"{name:<11}{value}\n" for name, value in rows))  # paths as they are: no markup or wrapping
 
 
+@app.command()
+@one_line_errors
+def serve(
+    index_path: IndexOption = None,
+    qdrant_url: UrlOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but 127.0.0.1/localhost shows the photos to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    space: SpaceOption = None,
+    model: ModelOption = None,
+) -> None:
+    """A local web page to search and browse the index (docs/serve.md); Ctrl-C stops it.
+
+    The index is held only while a request is answered, so xmodal index and
+    xmodal query work on it from another terminal meanwhile.
+    """
+    from xmodal.serve import serve as run_server
+
+    run_server(index_path, qdrant_url, host=host, port=port, open_browser=open_browser, space=space, model=model,
+               say=lambda line: print(line, flush=True))
+
+
 def nothing_found(expression: str, threshold: float | None, within: list[Path] | None) -> str:
     """Why a query found no photo: ``no photo under X scores 0.9 or more for "dog"``."""
     where = f" under {' or '.join(str(folder) for folder in within)}" if within else ""

@@ -140,3 +140,30 @@ def shared_set(tmp_path_factory: pytest.TempPathFactory):
         return unpacked[name]
 
     return get
+
+
+EXAMPLE_PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
+
+
+@pytest.fixture(scope="session")
+def served_photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The example photos indexed once for the serve tests (API and browser): one in a
+    subfolder under a name with a space, and ``gone.jpg``, indexed and then deleted."""
+    import shutil
+
+    from PIL import ImageOps
+
+    import xmodal
+
+    root = tmp_path_factory.mktemp("served")
+    photos = root / "photos"
+    shutil.copytree(EXAMPLE_PHOTOS, photos)
+    (photos / "few").mkdir()
+    (photos / "camera.jpg").rename(photos / "few" / "my camera.jpg")
+    with Image.open(photos / "chelsea.jpg") as image:
+        ImageOps.mirror(image).save(photos / "gone.jpg")
+    index = root / "index"
+    with xmodal.open(index, create=True) as engine:
+        assert engine.index(photos).added == 13
+    (photos / "gone.jpg").unlink()
+    return photos, index

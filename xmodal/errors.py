@@ -48,3 +48,7 @@ class ExpressionError(XmodalError):
 
 class IncompatibleSpace(XmodalError):
     """Something built with one word space was asked to work with another."""
+
+
+class IndexInUse(XmodalError):
+    """Another process holds the embedded index (it is locked while open)."""

@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import re
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,7 +45,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import qdrant_edge as edge
 
-from xmodal.errors import XmodalError
+from xmodal.errors import IndexInUse, XmodalError
 from xmodal.identity import Neighbour
 
 INDEX_ENV = "XMODAL_INDEX"
@@ -158,6 +159,7 @@ def open_store(
     *,
     dim: int | None = None,
     visual_dim: int | None = None,
+    serving: bool = False,
 ) -> Store:
     """Open (or, given ``dim``, create) the index a user means.
 
@@ -167,6 +169,8 @@ def open_store(
     included; ``$XMODAL_QDRANT_API_KEY`` is sent to it when set.
     ``visual_dim=None`` creates an index without visual vectors; opening an
     existing index reads both sizes back and refuses ones that differ.
+    ``serving`` marks an embedded index as held by ``xmodal serve``, which lets go
+    of it when idle: other processes wait for it instead of refusing at once.
     """
     if url is None and index is None:
         url = os.environ.get(URL_ENV) or None
@@ -177,7 +181,7 @@ def open_store(
         # ServerStore checks the one version fact it relies on; the client's own check only warns.
         client = QdrantClient(location=url, api_key=api_key, timeout=30, check_compatibility=False)
         return ServerStore(client, dim=dim, visual_dim=visual_dim, where=url)
-    return EdgeStore(index if index is not None else default_index(), dim=dim, visual_dim=visual_dim)
+    return EdgeStore(index if index is not None else default_index(), dim=dim, visual_dim=visual_dim, serving=serving)
 
 
 class Store(ABC):
@@ -488,10 +492,12 @@ class EdgeStore(Store):
     killed; :meth:`flush` also writes the segments.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, dim: int | None = None, visual_dim: int | None = None) -> None:
+    def __init__(
+        self, folder: str | os.PathLike, *, dim: int | None = None, visual_dim: int | None = None, serving: bool = False
+    ) -> None:
         folder = Path(folder).expanduser().absolute()
         _require_index_folder(folder, creating=dim is not None)
-        self._lock: int | None = _lock_index(folder)
+        self._lock: int | None = _lock_index(folder, serving)
         self._shards: dict[str, edge.EdgeShard] = {}
         self._written: set[str] = set()
         try:
@@ -661,28 +667,44 @@ def _require_index_folder(folder: Path, creating: bool) -> None:
         raise XmodalError(f"no xmodal index at {folder}; index some photos first")
 
 
-def _lock_index(folder: Path) -> int:
+SERVER_MARK = " serve"  # after the pid in the lock file: the holder is xmodal serve, which lets go when idle
+WAIT_FOR_SERVER_S = 10.0  # how long anyone waits for a server to let go (it does within a second of idle)
+SERVER_WAITS_S = 2.0  # how long a server's request waits for another process before answering "busy"
+
+
+def _lock_index(folder: Path, serving: bool = False) -> int:
     """Hold ``folder/xmodal.lock`` exclusively until the returned descriptor is closed.
 
     ``flock`` goes away with the process however it ends, so a crash never
-    leaves a stale lock; the file keeps the holder's pid for the message.
+    leaves a stale lock; the file keeps the holder's pid for the message. An
+    index held by ``xmodal serve`` (``serving``; it holds it only while busy) is
+    waited for rather than refused, and a server waits briefly for anyone.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
         raise XmodalError(f"cannot open index {folder}: {error.strerror or error}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        error = _in_use(folder, fd)
-        os.close(fd)
-        raise error from None
-    except OSError as error:
-        os.close(fd)
-        raise XmodalError(f"cannot lock index {folder}: {error.strerror or error}") from None
+    started = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            holder = _holder(fd)
+            wait = WAIT_FOR_SERVER_S if holder.endswith(SERVER_MARK) else SERVER_WAITS_S if serving else 0.0
+            if holder == "unknown":  # the holder is writing its pid this instant: read it again
+                wait = max(wait, 0.2)
+            if time.monotonic() - started < wait:
+                time.sleep(0.05)
+                continue
+            os.close(fd)
+            raise _in_use(folder, holder, wait) from None
+        except OSError as error:
+            os.close(fd)
+            raise XmodalError(f"cannot lock index {folder}: {error.strerror or error}") from None
     os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    os.pwrite(fd, f"{os.getpid()}{SERVER_MARK if serving else ''}".encode("ascii"), 0)
     return fd
 
 
@@ -703,16 +725,25 @@ def _refuse_if_locked(folder: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released by the close below
     except BlockingIOError:
-        raise _in_use(folder, fd) from None
+        raise _in_use(folder, _holder(fd), 0.0) from None
     except OSError:  # cannot tell; _lock_index says why if it comes to that
         pass
     finally:
         os.close(fd)
 
 
-def _in_use(folder: Path, fd: int) -> XmodalError:
-    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-    return XmodalError(f"index {folder} is in use by another xmodal process (pid {holder})")
+def _holder(fd: int) -> str:
+    """What the lock file says of its holder: ``PID``, or ``PID serve`` for xmodal serve."""
+    return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+
+
+def _in_use(folder: Path, holder: str, waited: float) -> IndexInUse:
+    if holder.endswith(SERVER_MARK):
+        return IndexInUse(
+            f"index {folder} is in use by xmodal serve (pid {holder.removesuffix(SERVER_MARK)}), "
+            f"which stayed busy for {waited:g} s; try again"
+        )
+    return IndexInUse(f"index {folder} is in use by another xmodal process (pid {holder})")
 
 
 def _edge_config(dims: dict[str, int]) -> edge.EdgeConfig:

@@ -1,0 +1,190 @@
+"""The page in a real headless browser: Debian's chromium driven by playwright, against
+the real server (uvicorn) on the example photos. Skips where either is missing."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("no system Chromium (apt-get install chromium)", allow_module_level=True)
+
+from xmodal.serve import Library, running
+
+ALL_LOADED = "() => [...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)"
+
+
+@pytest.fixture(scope="module")
+def live(served_photos):
+    """The real server (uvicorn) on a free port, in a thread: its address and its library."""
+    _, index = served_photos
+    library = Library(index)
+    with running(library) as address:
+        yield address, library
+    library.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # a loaded 2-core machine; the first upload loads the visual model
+    yield page
+    context.close()
+
+
+def expected(library: Library, query: str, **options) -> list[str]:
+    with library.engine() as engine:
+        return [result.path for result in engine.query(query, 24, **options).results]
+
+
+def shown(page) -> list[str]:
+    """The grid's photos, in order, once every thumbnail has rendered."""
+    page.wait_for_function(ALL_LOADED)
+    return page.eval_on_selector_all(".tile .name", "names => names.map(n => n.title)")
+
+
+def wait_for_grid(page, paths: list[str]) -> None:
+    page.wait_for_function("n => document.querySelectorAll('.tile').length === n", arg=len(paths))
+
+
+def test_a_query_in_the_url_shows_thumbnails_in_engine_order(live, page):
+    base, library = live
+    paths = expected(library, "a cat")
+    page.goto(f"{base}/?q=a+cat")
+    wait_for_grid(page, paths)
+    assert shown(page) == paths
+    assert page.input_value("#q") == "a cat"
+    alts = page.eval_on_selector_all(".tile img", "imgs => imgs.map(i => i.alt)")
+    assert alts[0].startswith(Path(paths[0]).name + ", score ")
+
+
+def test_open_a_photo_then_more_like_this_and_back(live, page, served_photos):
+    base, library = live
+    page.goto(f"{base}/?q=rocket")
+    first = expected(library, "rocket")
+    wait_for_grid(page, first)
+    page.click(".tile >> nth=0")
+    assert page.locator("#viewer").is_visible()
+    assert page.text_content("#viewer-path") == first[0]
+    page.wait_for_function("() => document.querySelectorAll('#viewer-words button').length > 0")
+    page.wait_for_function("() => /bytes|KB/.test(document.getElementById('viewer-size').textContent)")
+    page.click("#more-like")
+    look_alikes = expected(library, first[0], using="visual")
+    wait_for_grid(page, look_alikes)
+    assert shown(page) == look_alikes and not page.locator("#viewer").is_visible()
+    assert parse_qs(urlsplit(page.url).query) == {"q": [first[0]], "using": ["visual"]}
+    page.go_back()  # the back button brings the earlier query back
+    wait_for_grid(page, first)
+    assert shown(page) == first and page.input_value("#q") == "rocket"
+
+
+def test_a_word_chip_and_the_analogy_builder_search(live, page):
+    base, library = live
+    page.goto(f"{base}/?q=coffee")
+    wait_for_grid(page, expected(library, "coffee"))
+    page.click(".tile >> nth=0")
+    chip = page.locator("#viewer-words button").first
+    word = chip.text_content()
+    chip.click()
+    assert page.input_value("#q") == word
+    wait_for_grid(page, expected(library, word))
+    page.click(".tile >> nth=0")
+    path = page.text_content("#viewer-path")
+    page.fill("#minus", "coffee")
+    page.fill("#plus", "space rocket")
+    page.click("#analogy button")
+    query = page.input_value("#q")
+    assert query.endswith(" - coffee + space rocket") and path in query
+    wait_for_grid(page, expected(library, query))
+    assert "error" not in (page.get_attribute("#status", "class") or "")
+
+
+def test_dropping_or_picking_a_photo_searches_by_it(live, page, served_photos):
+    photos, _ = served_photos
+    base, _ = live
+    page.goto(base)
+    data = base64.b64encode((photos / "rocket.jpg").read_bytes()).decode()
+    page.evaluate(
+        """data => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "my rocket.jpg", { type: "image/jpeg" }));
+            document.body.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }""",
+        data,
+    )
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('look like my rocket.jpg')")
+    assert shown(page)[0] == str(photos / "rocket.jpg")  # the same picture, found by its looks
+    page.set_input_files("#pick", str(photos / "coffee.jpg"))
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('look like coffee.jpg')")
+    assert shown(page)[0] == str(photos / "coffee.jpg")
+
+
+def test_keyboard_moves_opens_and_closes(live, page):
+    base, library = live
+    page.goto(f"{base}/?q=photo")
+    wait_for_grid(page, expected(library, "photo"))
+    page.focus(".tile >> nth=0")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.index") == "1"
+    page.keyboard.press("Enter")
+    assert page.locator("#viewer").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#viewer").is_visible()
+    assert page.evaluate("document.activeElement.dataset.index") == "1"  # focus returns to the tile
+
+
+def test_user_text_stays_text_and_bad_queries_show_a_message(live, page):
+    base, _ = live
+    page.goto(f"{base}/?q=" + "%3Cimg%20src%3Dx%20onerror%3D%22window.hacked%3D1%22%3E%20cat%20%2B")
+    page.wait_for_function("() => document.getElementById('status').classList.contains('error')")
+    assert page.evaluate("window.hacked") is None
+    assert page.evaluate("document.querySelectorAll('main img').length") == 0
+    assert "dangling '+'" in page.text_content("#status")
+    assert page.title().startswith('<img src=x onerror="window.hacked=1"> cat +')  # shown as typed
+
+
+def test_a_phone_sized_screen_gets_two_columns(live, browser):
+    base, library = live
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/?q=cat")
+        wait_for_grid(page, expected(library, "cat"))
+        boxes = page.eval_on_selector_all(".tile img", "imgs => imgs.slice(0, 3).map(i => i.getBoundingClientRect().toJSON())")
+        assert boxes[0]["top"] == boxes[1]["top"] != boxes[2]["top"]  # two a row
+        assert boxes[0]["width"] == boxes[1]["width"] == boxes[0]["height"]  # square tiles, whatever the names
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sticks out
+    finally:
+        context.close()
+
+
+def test_options_come_from_the_url_and_narrow_the_photos(live, page, served_photos):
+    photos, _ = served_photos
+    base, library = live
+    folder = str(photos / "few")
+    page.goto(f"{base}/?q=camera&k=5&in={folder}")
+    wait_for_grid(page, expected(library, "camera", within=folder))
+    assert shown(page) == [str(photos / "few" / "my camera.jpg")]
+    assert page.input_value("#in") == folder and page.input_value("#k") == "5"
+    page.fill("#threshold", "0.2")
+    page.fill("#in", "")
+    page.press("#q", "Enter")
+    paths = expected(library, "camera", threshold=0.2)[:5]
+    wait_for_grid(page, paths)
+    assert shown(page) == paths and "threshold=0.2" in page.url

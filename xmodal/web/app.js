@@ -1,0 +1,264 @@
+// The xmodal page: everything goes through the JSON API (/api/...), and every
+// piece of text from a user or the index is set with textContent, never as HTML.
+"use strict";
+
+const MAX_UPLOAD = 25 * 1024 * 1024;
+const $ = (id) => document.getElementById(id);
+const ui = {
+  form: $("search"), options: $("options"), q: $("q"), k: $("k"), threshold: $("threshold"), within: $("in"), pick: $("pick"),
+  status: $("status"), grid: $("grid"), viewer: $("viewer"), viewerImg: $("viewer-img"),
+  name: $("viewer-name"), path: $("viewer-path"), size: $("viewer-size"), date: $("viewer-date"),
+  words: $("viewer-words"), analogy: $("analogy"), minus: $("minus"), plus: $("plus"),
+};
+let shown = [];      // the photos in the grid, best first
+let current = null;  // the photo open in the viewer
+let opener = null;   // the tile that opened it, to return focus to
+
+const baseName = (path) => path.split("/").pop();
+const thumb = (path, size) => `/api/thumbnail?${new URLSearchParams({ path, size })}`;
+
+// A path as a photo term of an expression (docs/expressions.md): img:"..." when it holds spaces.
+function photoTerm(path) {
+  if (!/[\s"'+*()-]/.test(path)) return `img:${path}`;
+  return path.includes('"') ? `img:'${path}'` : `img:"${path}"`;
+}
+
+function say(text, isError = false) {
+  ui.status.textContent = text;
+  ui.status.classList.toggle("error", isError);
+}
+
+async function getJSON(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (error) {
+    throw new Error("the server did not answer; is xmodal serve still running?");
+  }
+  let data = null;
+  try { data = await response.json(); } catch (error) { /* not JSON: said below */ }
+  if (!response.ok) throw new Error((data && data.error) || `the server answered ${response.status}`);
+  return data;
+}
+
+// -- the query in the URL: /?q=...&k=...&threshold=...&in=...&using=... -------------------
+
+function stateFromForm(extra = {}) {
+  const state = { q: ui.q.value.trim() };
+  if (ui.k.value && ui.k.value !== "24") state.k = ui.k.value;
+  if (ui.threshold.value) state.threshold = ui.threshold.value;
+  if (ui.within.value.trim()) state.in = ui.within.value.trim();
+  return { ...state, ...extra };
+}
+
+function formFromState(params) {
+  ui.q.value = params.get("q") || "";
+  ui.k.value = params.get("k") || "24";
+  ui.threshold.value = params.get("threshold") || "";
+  ui.within.value = params.get("in") || "";
+  if (ui.k.value !== "24" || ui.threshold.value || ui.within.value) ui.options.open = true;  // options in force are shown
+}
+
+function go(state) {
+  const params = new URLSearchParams(Object.entries(state).filter(([, v]) => v));
+  history.pushState(null, "", `/?${params}`);
+  formFromState(params);
+  run(params);
+}
+
+async function run(params) {
+  if (!params.get("q")) {
+    show([], "");
+    say("Type a query, or drop a photo anywhere on the page.");
+    document.title = "xmodal";
+    return;
+  }
+  document.title = `${params.get("q")} · xmodal`;
+  say("Searching…");
+  const api = new URLSearchParams({ q: params.get("q"), k: params.get("k") || "24" });
+  for (const name of ["threshold", "in", "using"]) if (params.get(name)) api.set(name, params.get(name));
+  try {
+    const answer = await getJSON(`/api/query?${api}`);
+    show(answer.results, describe(answer));
+  } catch (error) {
+    show([], "");
+    say(error.message, true);
+  }
+}
+
+function describe(answer) {
+  const how = answer.using === "visual" ? "that look alike" : "by meaning";
+  const found = answer.results.length ? `${answer.results.length} photos ${how}` : `No photo found for “${answer.query}”`;
+  return [found, ...answer.notes.map((note) => `note: ${note}`)].join(" · ");
+}
+
+// -- the grid -----------------------------------------------------------------------------
+
+function show(results, message) {
+  shown = results;
+  ui.grid.replaceChildren(...results.map(tile));
+  if (message) say(message);
+}
+
+function tile(result, i) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "tile";
+  button.dataset.index = String(i);
+  const img = document.createElement("img");
+  img.src = thumb(result.path, 320);
+  img.alt = `${baseName(result.path)}, score ${result.score.toFixed(3)}`;
+  img.loading = i < 30 ? "eager" : "lazy";
+  img.decoding = "async";
+  const caption = document.createElement("span");
+  caption.className = "caption";
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = baseName(result.path);
+  name.title = result.path;
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = result.score.toFixed(3);
+  caption.append(name, score);
+  button.append(img, caption);
+  button.addEventListener("click", () => open(i, button));
+  li.append(button);
+  return li;
+}
+
+// Arrow keys move between tiles, row by row as laid out; Enter opens (a button's own key).
+ui.grid.addEventListener("keydown", (event) => {
+  const tiles = [...ui.grid.querySelectorAll(".tile")];
+  const at = tiles.indexOf(document.activeElement);
+  if (at < 0) return;
+  const top = tiles[0].getBoundingClientRect().top;
+  const columns = Math.max(1, tiles.filter((t) => t.getBoundingClientRect().top === top).length);
+  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns }[event.key];
+  if (step === undefined) return;
+  event.preventDefault();
+  tiles[Math.min(tiles.length - 1, Math.max(0, at + step))].focus();
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "/" && document.activeElement.tagName !== "INPUT" && !ui.viewer.open) {
+    event.preventDefault();
+    ui.q.focus();
+  }
+});
+
+// -- one photo ----------------------------------------------------------------------------
+
+async function open(i, from) {
+  current = shown[i];
+  opener = from;
+  const path = current.path;
+  ui.viewerImg.src = thumb(path, 1280);
+  ui.viewerImg.alt = baseName(path);
+  ui.name.textContent = baseName(path);
+  ui.path.textContent = path;
+  ui.size.textContent = `${current.width} × ${current.height} pixels`;
+  ui.date.textContent = "";
+  ui.words.replaceChildren();
+  ui.minus.value = ui.plus.value = "";
+  ui.viewer.showModal();
+  try {
+    const [facts, words] = await Promise.all([
+      getJSON(`/api/photo?${new URLSearchParams({ path })}`),
+      getJSON(`/api/words?${new URLSearchParams({ q: path, k: 10 })}`),
+    ]);
+    if (current === null || current.path !== path) return;
+    ui.size.textContent = `${facts.width} × ${facts.height} pixels · ${bytes(facts.bytes)}`;
+    ui.date.textContent = `modified ${new Date(facts.modified).toLocaleString()}${facts.exists ? "" : " · the file is gone"}`;
+    ui.words.replaceChildren(...words.results.map((hit) => chip(hit.word)));
+  } catch (error) {
+    ui.date.textContent = error.message;
+  }
+}
+
+function chip(word) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = word;
+  button.title = `Search for “${word}”`;
+  button.addEventListener("click", () => leave({ q: word }));
+  return button;
+}
+
+function bytes(n) {
+  const units = ["bytes", "KB", "MB", "GB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+function leave(state) {  // close the viewer and search for something else
+  ui.viewer.close();
+  go({ ...stateFromForm(), ...state });
+}
+
+$("more-like").addEventListener("click", () => leave({ q: current.path, using: "visual" }));
+$("same-meaning").addEventListener("click", () => leave({ q: current.path, using: "semantic" }));
+$("viewer-close").addEventListener("click", () => ui.viewer.close());
+ui.viewer.addEventListener("close", () => {
+  current = null;
+  if (opener && opener.isConnected) opener.focus();
+});
+ui.analogy.addEventListener("submit", (event) => {
+  event.preventDefault();
+  leave({ q: `${photoTerm(current.path)} - ${ui.minus.value.trim()} + ${ui.plus.value.trim()}` });
+});
+
+// -- searching by a photo of one's own: sent, embedded, never stored -----------------------
+
+async function searchByFile(file) {
+  if (!file) return;
+  if (file.size > MAX_UPLOAD) {
+    say(`${file.name} is over the 25 MB limit`, true);
+    return;
+  }
+  say(`Searching by ${file.name}…`);
+  const params = new URLSearchParams({ name: file.name, k: ui.k.value || "24" });
+  if (ui.threshold.value) params.set("threshold", ui.threshold.value);
+  if (ui.within.value.trim()) params.set("in", ui.within.value.trim());
+  try {
+    const answer = await getJSON(`/api/upload?${params}`, {
+      method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
+    });
+    show(answer.results, `${answer.results.length} photos that look like ${file.name}`);
+  } catch (error) {
+    show([], "");
+    say(error.message, true);
+  }
+}
+
+ui.pick.addEventListener("change", () => { searchByFile(ui.pick.files[0]); ui.pick.value = ""; });
+let depth = 0;  // dragenter/dragleave fire for every child crossed
+document.addEventListener("dragenter", (event) => { event.preventDefault(); depth += 1; document.body.classList.add("dragging"); });
+document.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) document.body.classList.remove("dragging"); });
+document.addEventListener("dragover", (event) => event.preventDefault());
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  depth = 0;
+  document.body.classList.remove("dragging");
+  const file = [...(event.dataTransfer ? event.dataTransfer.files : [])].find((f) => f.type.startsWith("image/") || !f.type);
+  if (file) searchByFile(file);
+  else say("Drop a photo file to search by it", true);
+});
+
+// -- start ----------------------------------------------------------------------------------
+
+ui.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  go(stateFromForm());
+});
+window.addEventListener("popstate", () => {
+  const params = new URLSearchParams(location.search);
+  formFromState(params);
+  run(params);
+});
+{
+  const params = new URLSearchParams(location.search);
+  formFromState(params);
+  run(params);
+}
