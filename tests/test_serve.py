@@ -222,6 +222,24 @@ def test_cli_index_beside_the_server_and_new_photos_appear(client, library, serv
     assert [r["path"] for r in answer["results"]] == query.stdout.splitlines()
 
 
+def test_the_server_lets_go_as_soon_as_another_process_asks(served_photos, monkeypatch):
+    """An hour of idle before it lets go by itself: another process still gets the index, because it asks."""
+    from xmodal import store
+
+    _, index = served_photos
+    patient = Library(index, idle_s=3600)
+    try:
+        app = TestClient(create_app(patient), base_url="http://127.0.0.1")
+        assert app.get("/api/query", params={"q": "cat"}).status_code == 200  # the server holds the index now
+        assert (index / "xmodal.lock").read_text().endswith(" serve")
+        monkeypatch.setattr(store, "WAIT_FOR_SERVER_S", 5.0)  # far below the hour: only the request can free it
+        assert xmodal.info(index).photos > 0
+        assert not (index / "xmodal.want").exists()  # the request is withdrawn once answered
+        assert app.get("/api/query", params={"q": "cat"}).status_code == 200  # and the server opens it again
+    finally:
+        patient.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -49,7 +49,7 @@ from xmodal.thumbnails import PLACEHOLDER, SIZES, Unreadable, thumbnail
 WEB = Path(__file__).parent / "web"
 MAX_UPLOAD = 25 * 1024 * 1024  # bytes: a large phone photo is under 15 MB
 MAX_K = 500
-IDLE_S = 1.0  # the embedded index is let go after this long without a request
+IDLE_S = 30.0  # the embedded index is let go after this long without a request, or when another process asks
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 log = logging.getLogger("xmodal.serve")
@@ -59,7 +59,8 @@ class Library:
     """The index as the server holds it.
 
     The space (and, once an upload needs it, the encoder) is loaded once for
-    the process; the store is opened when a request comes and closed after
+    the process; the store is opened when a request comes and closed as soon
+    as another xmodal process asks for it (``EdgeStore.wanted``), or after
     :data:`IDLE_S` of quiet, because an embedded index is locked while open and
     other xmodal processes must get their turn. Requests use it one at a time
     (the lock), which also keeps qdrant-edge single-threaded. A Qdrant server
@@ -109,9 +110,13 @@ class Library:
                 self._store = None
 
     def _release_when_idle(self) -> None:
-        while not self._closed.wait(self.idle_s / 4):
+        """Let the index go when another xmodal process asks for it (between requests:
+        the lock is ours here), or after ``idle_s`` of quiet."""
+        while not self._closed.wait(min(self.idle_s / 4, 0.1)):
             with self._lock:
-                if self._store is not None and time.monotonic() - self._last_use >= self.idle_s:
+                if self._store is None:
+                    continue
+                if self._store.wanted() or time.monotonic() - self._last_use >= self.idle_s:
                     self._store.close()
                     self._store = None
 

@@ -562,7 +562,12 @@ class EdgeStore(Store):
 
     def newest_file_time(self) -> float | None:
         """The newest mtime among the index's files, the lock file left out (opening takes it)."""
-        return max((stat.st_mtime for stat in _index_files(self._folder, skip=_LOCK_FILE)), default=None)
+        return max((stat.st_mtime for stat in _index_files(self._folder, skip=(_LOCK_FILE, WANT_FILE))), default=None)
+
+    def wanted(self) -> bool:
+        """Whether another process is waiting for this index (see :func:`_lock_index`):
+        ``xmodal serve`` then lets go at once rather than when idle."""
+        return (self._folder / WANT_FILE).exists()
 
     def _shard(self, collection: str, write: bool = False) -> edge.EdgeShard:
         """A collection's shard, opened on first use: a text query never opens the
@@ -638,12 +643,12 @@ class EdgeStore(Store):
         _write_json(self._folder / _META_FILE, {"format": FORMAT, "vectors": self.dims, "meta": meta})
 
 
-def _index_files(folder: Path, skip: str | None = None) -> Iterator[os.stat_result]:
+def _index_files(folder: Path, skip: tuple[str, ...] = ()) -> Iterator[os.stat_result]:
     """``lstat`` of each file under ``folder`` (links not followed, hard links counted once)."""
     seen: set[tuple[int, int]] = set()
     for parent, _, files in os.walk(folder):
         for name in files:
-            if parent == str(folder) and name == skip:
+            if parent == str(folder) and name in skip:
                 continue
             try:
                 stat = os.lstat(os.path.join(parent, name))
@@ -670,6 +675,7 @@ def _require_index_folder(folder: Path, creating: bool) -> None:
 SERVER_MARK = " serve"  # after the pid in the lock file: the holder is xmodal serve, which lets go when idle
 WAIT_FOR_SERVER_S = 10.0  # how long anyone waits for a server to let go (it does within a second of idle)
 SERVER_WAITS_S = 2.0  # how long a server's request waits for another process before answering "busy"
+WANT_FILE = "xmodal.want"  # made by a process waiting for a server: the server lets go at once
 
 
 def _lock_index(folder: Path, serving: bool = False) -> int:
@@ -677,8 +683,9 @@ def _lock_index(folder: Path, serving: bool = False) -> int:
 
     ``flock`` goes away with the process however it ends, so a crash never
     leaves a stale lock; the file keeps the holder's pid for the message. An
-    index held by ``xmodal serve`` (``serving``; it holds it only while busy) is
-    waited for rather than refused, and a server waits briefly for anyone.
+    index held by ``xmodal serve`` (``serving``) is waited for rather than
+    refused, with ``WANT_FILE`` asking the server to let go at once; a server
+    waits briefly for anyone.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -692,10 +699,13 @@ def _lock_index(folder: Path, serving: bool = False) -> int:
             break
         except BlockingIOError:
             holder = _holder(fd)
-            wait = WAIT_FOR_SERVER_S if holder.endswith(SERVER_MARK) else SERVER_WAITS_S if serving else 0.0
+            by_server = holder.endswith(SERVER_MARK)
+            wait = WAIT_FOR_SERVER_S if by_server else SERVER_WAITS_S if serving else 0.0
             if holder == "unknown":  # the holder is writing its pid this instant: read it again
                 wait = max(wait, 0.2)
             if time.monotonic() - started < wait:
+                if by_server and not serving:
+                    (folder / WANT_FILE).touch()  # asks the server to let go now
                 time.sleep(0.05)
                 continue
             os.close(fd)
@@ -705,6 +715,8 @@ def _lock_index(folder: Path, serving: bool = False) -> int:
             raise XmodalError(f"cannot lock index {folder}: {error.strerror or error}") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}{SERVER_MARK if serving else ''}".encode("ascii"), 0)
+    if not serving:
+        (folder / WANT_FILE).unlink(missing_ok=True)  # served: the next one waiting asks again
     return fd
 
 
