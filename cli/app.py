@@ -220,8 +220,8 @@ def serve(
 ) -> None:
     """A local web page to search and browse the index (docs/serve.md); Ctrl-C stops it.
 
-    The index is held only while a request is answered, so xmodal index and
-    xmodal query work on it from another terminal meanwhile.
+    The server lets go of the index whenever another xmodal process asks, so
+    xmodal index and xmodal query work on it from another terminal meanwhile.
     """
     from xmodal.serve import serve as run_server
 
