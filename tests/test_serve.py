@@ -246,15 +246,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c(served_photos):
+def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c(served_photos, tmp_path):
     import httpx
 
     _, index = served_photos
     port = free_port()
+    opened = tmp_path / "opened.txt"  # --open: the browser $BROWSER names is given the address
+    browser = f"{sys.executable} -c \"import sys; open({str(opened)!r}, 'w').write(sys.argv[1])\" %s"
     server = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--index", str(index), "--host", "0.0.0.0", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--index", str(index), "--host", "0.0.0.0", "--port", str(port), "--open"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "BROWSER": browser},
     )
     try:
         lines = [server.stdout.readline(), server.stdout.readline()]
@@ -267,6 +269,11 @@ def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert info["photos"] >= 13
+        for _ in range(100):  # the browser is opened a second after the start
+            if opened.is_file() and opened.read_text():
+                break
+            time.sleep(0.1)
+        assert opened.read_text() == f"http://0.0.0.0:{port}/"
         taken = subprocess.run(
             [sys.executable, "-m", "cli", "serve", "--index", str(index), "--port", str(port)],
             capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
