@@ -200,7 +200,7 @@ def info(
         *((("folders" if i == 0 else ""), folder) for i, folder in enumerate(folders)),
         ("space", f"{space.name} ({space.checksum}, {space.dim}-d)" if space else "(none recorded)"),
         ("model", model),
-        ("vocabulary", f"{facts.vocabulary:,}" if facts.vocabulary is not None else "(none recorded)"),
+        ("vocabulary", f"{facts.vocabulary:,}" if facts.vocabulary is not None else "(none yet: the first --words query adds it)"),
         ("on disk", human_bytes(facts.disk_bytes) if facts.disk_bytes is not None else "n/a (server)"),
         ("updated", updated),
     ]

@@ -497,6 +497,7 @@ def test_an_index_built_in_glove_gets_the_reindex_message_and_still_opens_in_glo
 def test_info_says_what_the_index_holds(indexed):
     photos, index = indexed
     with xmodal.open(index) as engine:
+        engine.words("cat", k=1)  # the vocabulary comes with the first words query, whichever test ran first
         facts = engine.info()
         meta = engine.store.meta
         space = engine.space.identity
@@ -529,6 +530,28 @@ def test_info_says_what_the_index_holds(indexed):
     assert lines["space"].startswith(f"{space.name} ({space.checksum}")
     assert lines["vocabulary"] == f"{meta['vocabulary']['size']:,}" and meta["encoder"]["map"] in lines["model"]
     assert "on disk" in result.stdout and "updated" in lines
+
+
+def test_the_vocabulary_comes_with_the_first_words_query(tmp_path):
+    """A new index is made without the vocabulary (a minute to embed the first time); the first
+    words query stores it, once, and info says so before and after."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(PHOTOS / "coffee.jpg", photos)
+    index = tmp_path / "index"
+    with xmodal.open(index, create=True) as engine:
+        engine.index(photos)
+        assert "vocabulary" not in engine.store.meta and engine.store.search_words(engine.space.vector("cat"), 1) == []
+    assert xmodal.info(index).vocabulary is None
+    assert "none yet: the first --words query adds it" in runner.invoke(app, ["info", "--index", str(index)]).stdout
+    result = runner.invoke(app, ["query", str(photos / "coffee.jpg"), "--words", "-k", "1", "--index", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"][0]["word"] == "espresso"
+    with xmodal.open(index) as engine:
+        size = engine.store.meta["vocabulary"]["size"]
+        assert size > 1000 and len(engine.store.search_words(engine.space.vector("cat"), 5)) == 5
+        assert engine.query("cat", k=3).results  # photos are found as before
+    assert xmodal.info(index).vocabulary == size
 
 
 def test_info_on_an_index_from_before_recorded_roots(indexed, tmp_path):

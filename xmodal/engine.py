@@ -100,21 +100,13 @@ class Engine:
     def index(self, folder: str | os.PathLike, *, quiet: bool = True):
         """Add, update, move and remove photos so the index matches ``folder``."""
         from indexer.run import index_folder
-        from xmodal.vocabulary import VOCABULARY, default_vocabulary
 
         if not Path(folder).expanduser().is_dir():  # before any setup work on a new index
             raise XmodalError(f"not a folder: {folder}")
         encoder = self.encoder  # refuses an index that another encoder built
-        if not self.store.meta:
-            words, vectors = default_vocabulary(self.space)
-            self.store.upsert_words(words, vectors)
+        if not self.store.meta:  # the vocabulary comes with the first words query (_vocabulary)
             self.store.set_meta(
-                {
-                    "format": INDEX_FORMAT,
-                    "space": self.space.identity.to_dict(),
-                    "encoder": encoder.identity(),
-                    "vocabulary": {"name": VOCABULARY, "size": len(words)},
-                }
+                {"format": INDEX_FORMAT, "space": self.space.identity.to_dict(), "encoder": encoder.identity()}
             )
             self.store.flush()
         try:
@@ -155,6 +147,7 @@ class Engine:
         text = os.fspath(query) if isinstance(query, (str, os.PathLike)) else str(query)
         if words:
             evaluated = self._evaluate(expression)
+            self._vocabulary()
             hits = self.store.search_words(evaluated.vector, k + len(evaluated.inputs))
             found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
             return Answer(text, "words", "semantic", found, evaluated.notes)
@@ -221,6 +214,20 @@ class Engine:
                 "(indexes made before 2026-11-30 were built in glove-6b-50d: open them with --space glove-6b-50d)"
             )
         self._encoder = encoder
+
+    def _vocabulary(self) -> None:
+        """Store the vocabulary in the index on the first words query, not when the index
+        is made: embedding it takes about a minute the first time on 2 cores, and an
+        index that is only ever searched for photos never needs it."""
+        if "vocabulary" in self.store.meta:
+            return
+        from xmodal.vocabulary import VOCABULARY, default_vocabulary
+
+        words, vectors = default_vocabulary(self.space)
+        self.store.upsert_words(words, vectors)
+        self.store.optimize()
+        self.store.flush()
+        self.store.set_meta({**self.store.meta, "vocabulary": {"name": VOCABULARY, "size": len(words)}})  # last: all or nothing
 
     def _evaluate(self, expression: Expression) -> QueryVector:
         if not self.store.count():
