@@ -87,13 +87,15 @@ def index(
 ) -> None:
     """Index the photos under FOLDER; a rerun only embeds new or changed files."""
     import time
+    from contextlib import nullcontext
 
     from xmodal.engine import open as open_engine
+    from xmodal.progress import silenced
 
     started = time.perf_counter()
     if not folder.expanduser().is_dir():  # before an index is created for nothing
         raise XmodalError(f"not a folder: {folder}")
-    with open_engine(index_path, qdrant_url, space=space, model=model, create=True) as engine:
+    with silenced() if quiet else nullcontext(), open_engine(index_path, qdrant_url, space=space, model=model, create=True) as engine:
         try:
             summary = engine.index(folder, quiet=quiet)
         except KeyboardInterrupt:

@@ -21,3 +21,24 @@ def test_no_photos_yet_says_so_without_a_number():
     progress = photo_progress(quiet=True)
     progress.add_task("photos", total=12)
     assert _RateColumn().render(progress.tasks[0]).plain == "- images/s"
+
+
+def test_one_time_steps_show_nothing_when_silenced(capfd, monkeypatch):
+    """``xmodal index -q``: the export spinner and the vocabulary bar stay quiet; without it they show."""
+    from rich.console import Console
+
+    from xmodal import progress
+
+    monkeypatch.setattr(progress, "Console", lambda stderr: Console(stderr=stderr, force_terminal=True))
+
+    def one_time_steps():
+        with progress.status("exporting a model (once)"):
+            pass
+        with progress.task_progress("embedding 3 words (once)") as advance:
+            advance(3, 3)
+
+    with progress.silenced():
+        one_time_steps()
+    assert capfd.readouterr().err == ""
+    one_time_steps()
+    assert "embedding 3 words" in capfd.readouterr().err

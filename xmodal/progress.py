@@ -44,9 +44,26 @@ def photo_progress(quiet: bool = False) -> Progress:
     )
 
 
+_silent = False
+
+
+@contextmanager
+def silenced() -> Iterator[None]:
+    """No spinner or bar of a one-time step inside (``xmodal index -q``: scripts want nothing)."""
+    global _silent
+    before, _silent = _silent, True
+    try:
+        yield
+    finally:
+        _silent = before
+
+
 @contextmanager
 def status(message: str) -> Iterator[None]:
     """A one-time step with no count (an export): a spinner on stderr while it runs."""
+    if _silent:
+        yield
+        return
     with Console(stderr=True).status(message):
         yield
 
@@ -60,6 +77,7 @@ def task_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
+        disable=_silent,
     )
     with progress:
         task = progress.add_task(description, total=None)
