@@ -52,6 +52,30 @@ class Speller:
         return self._pool
 
 
+class Lines(Sequence[str]):
+    """The lines of a text file as a read-only list, read on first use: a query that
+    only looks words up (:class:`WordIndex`) never reads a 400k-word list."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lines: list[str] | None = None
+
+    @property
+    def _all(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self._path.read_text(encoding="utf-8").split("\n")
+        return self._lines
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __getitem__(self, i):
+        return self._all[i]
+
+    def __iter__(self):
+        return iter(self._all)
+
+
 class WordIndex:
     """Word -> row of a long word list, without building a dict of it first.
 

@@ -37,7 +37,7 @@ import numpy as np
 from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
 from xmodal.identity import Space, SpaceIdentity
-from xmodal.spelling import Speller, WordIndex
+from xmodal.spelling import Lines, Speller, WordIndex
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -112,7 +112,7 @@ class WordSpace(Space):
         folder = cached_dir("words", key, build)
         facts = json.loads((folder / "identity.json").read_text())
         return cls(
-            _Lines(folder / "keys.txt"), np.load(folder / "vectors.npy", mmap_mode="r"), SpaceIdentity.from_dict(facts),
+            Lines(folder / "keys.txt"), np.load(folder / "vectors.npy", mmap_mode="r"), SpaceIdentity.from_dict(facts),
             np.load(folder / "common.npy"), WordIndex(folder), facts["lowercase"],
         )
 
@@ -272,27 +272,6 @@ class WordSpace(Space):
         if parts and parts != [word]:
             return [k for p in parts for k in self._word_keys(p, suggest)]
         raise UnknownWord(word, self.suggest(word) if suggest else [], self.name)
-
-
-class _Lines(Sequence[str]):
-    """The lines of a text file as a read-only list, read on first use: a query that
-    only looks words up (:class:`WordIndex`) never reads the 400k keys."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._lines: list[str] | None = None
-
-    @property
-    def _all(self) -> list[str]:
-        if self._lines is None:
-            self._lines = self._path.read_text(encoding="utf-8").split("\n")
-        return self._lines
-
-    def __len__(self) -> int:
-        return len(self._all)
-
-    def __getitem__(self, i):
-        return self._all[i]
 
 
 def _sif(p: np.ndarray) -> np.ndarray:
