@@ -361,15 +361,21 @@ def test_a_query_while_xmodal_index_runs_gets_a_clear_message(indexed, tmp_path,
     assert query.stderr == f"error: index {index} is in use by another xmodal process (pid {indexer.pid})\n"
 
 
+def cli_in_a_fresh_process(args: list[str], watch: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run ``xmodal ARGS`` in a new Python process: its stdout, and which modules of ``watch`` it imported."""
+    probe = (
+        "import json, sys; from cli.app import app; "
+        "app(sys.argv[2:], standalone_mode=False); "
+        "print(json.dumps([m for m in json.loads(sys.argv[1]) if m in sys.modules]), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(watch), *args], capture_output=True, text=True, check=True)
+    return done.stdout, json.loads(done.stderr.strip().splitlines()[-1])
+
+
 def test_text_query_never_imports_torch(indexed):
     _, index = indexed
-    probe = (
-        "import sys; from cli.app import app; "
-        f"app(['query', 'cat', '--index', {str(index)!r}, '--json'], standalone_mode=False); "
-        "print('torch' in sys.modules, file=sys.stderr)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stderr.strip().endswith("False")
+    _, loaded = cli_in_a_fresh_process(["query", "cat", "--index", str(index), "--json"], ("torch",))
+    assert loaded == []
 
 
 def test_indexing_with_the_export_cached_never_imports_torch(indexed, tmp_path):
@@ -383,14 +389,9 @@ def test_indexing_with_the_export_cached_never_imports_torch(indexed, tmp_path):
 
     with Image.open(PHOTOS / "coffee.jpg") as image:
         ImageOps.mirror(image.convert("RGB")).save(folder / "mirrored coffee.jpg")
-    probe = (
-        "import sys; from cli.app import app; "
-        "app(['index', sys.argv[1], '--index', sys.argv[2], '-q'], standalone_mode=False); "
-        "print('torch' in sys.modules, file=sys.stderr)"
-    )
     for _ in range(2):  # first the copies (content indexed already) and one new photo, then nothing changed
-        done = subprocess.run([sys.executable, "-c", probe, str(folder), str(index)], capture_output=True, text=True, check=True)
-        assert done.stderr.strip().endswith("False")
+        _, loaded = cli_in_a_fresh_process(["index", str(folder), "--index", str(index), "-q"], ("torch",))
+        assert loaded == []
     with xmodal.open(index) as engine:
         assert engine.count() == 25
         assert names(engine.similar(folder / "mirrored coffee.jpg", k=2)) == ["coffee.jpg", "coffee.jpg"]
@@ -589,14 +590,11 @@ def test_info_of_a_missing_index_is_one_line(tmp_path):
 
 def test_info_loads_neither_a_model_nor_a_space(indexed):
     _, index = indexed
-    probe = (
-        "import sys; from cli.app import app; "
-        f"app(['info', '--index', {str(index)!r}, '--json'], standalone_mode=False); "
-        "print([m for m in ('torch', 'xmodal.encoder', 'xmodal.sentences', 'xmodal.words') if m in sys.modules], file=sys.stderr)"
+    printed, loaded = cli_in_a_fresh_process(
+        ["info", "--index", str(index), "--json"], ("torch", "xmodal.encoder", "xmodal.sentences", "xmodal.words")
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout)["photos"] == 12
-    assert done.stderr.strip().endswith("[]")
+    assert json.loads(printed)["photos"] == 12
+    assert loaded == []
 
 
 def test_info_on_the_server_back_end():
