@@ -1,17 +1,17 @@
 """onnxruntime sessions that start in tens of milliseconds, for a command that runs once.
 
 Opening a session on an exported model spends most of its time rewriting the
-graph (fusing operators) and copying the weights out of the protobuf: 0.2 s
-for MiniLM on this project's 2-core machine, a fifth of a cold query. Both are
-done once per model: the rewritten graph is saved to the user cache with its
-weights in a file of their own, which onnxruntime memory-maps, and later
-sessions start from it (0.06 s for MiniLM, 0.045 s instead of 0.08 s for
-EfficientNet-Lite2) and compute the same numbers (tests/test_runtime.py).
+graph (fusing operators) and copying the weights out of the protobuf. Both
+are done once per model: the rewritten graph is saved to the user cache with
+its weights in a file of their own, which onnxruntime memory-maps, and later
+sessions start from it and compute the same numbers (tests/test_runtime.py;
+benchmarks/session_start.py times both ways: 0.205 -> 0.048 s for MiniLM,
+0.061 -> 0.034 s for EfficientNet-Lite2 on the 2-core machine).
 
 Only the processor-independent ("extended") rewrites are saved; the layout
-changes onnxruntime makes at its highest level are tied to the processor, a
-cache folder may be copied to another machine, and they cost little, so each
-session still makes them (without them a convolution net runs 3x slower).
+changes onnxruntime makes at its highest level are tied to the processor, and
+a cache folder may be copied to another machine, so each session still makes
+them (the same script reports the batch throughput both ways).
 """
 
 from __future__ import annotations

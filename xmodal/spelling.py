@@ -79,9 +79,9 @@ class Lines(Sequence[str]):
 class WordIndex:
     """Word -> row of a long word list, without building a dict of it first.
 
-    A dict of GloVe's 400k words takes 0.2 s to build, most of a cold query; a
+    A dict of GloVe's 400k words took 0.2 s to build in a profiled cold query; a
     sorted array of their UTF-8 bytes and the row of each, memory-mapped,
-    open in a millisecond and answer by binary search. A word listed twice
+    open at once and answer by binary search. A word listed twice
     gives its first row.
     """
 
