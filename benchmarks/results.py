@@ -118,6 +118,16 @@ def shared_paths() -> tuple[Path, Path]:
     return here.parent / "shared" / "data", here / "data"
 
 
+def data_arguments(description: str) -> argparse.ArgumentParser:
+    """A parser with the options every table script shares: where the sets are and where its figures go."""
+    shared, work = shared_paths()
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--shared", type=Path, default=shared)
+    parser.add_argument("--work", type=Path, default=work, help="where the sets are unpacked")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    return parser
+
+
 LabelEmbedder = Callable[[list[Label]], tuple[list[Label], np.ndarray]]
 ImageEncoder = Callable[[Split], np.ndarray]
 

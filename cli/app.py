@@ -310,6 +310,8 @@ def train(
     weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Pair training: decay of the pooled block's weights.")] = 0.0,
     hierarchy: Annotated[int, typer.Option("--hierarchy", min=0, help="Pair training: broader WordNet names in each ImageNet class text.")] = 1,
     class_weight: Annotated[float, typer.Option("--class-weight", min=0.0, help="Pair training: weight of the rank loss toward the classifier's top class text, over all ImageNet-1k classes.")] = 0.0,
+    hub_weight: Annotated[float, typer.Option("--hub-weight", min=0.0, help="Pair training: ship a hub penalty of this weight: searches rank photos by cosine minus it (docs/search.md).")] = 0.0,
+    hub_neighbours: Annotated[int, typer.Option("--hub-neighbours", min=1, help="Pair training: the nearest bank texts a photo's hub penalty averages over.")] = 20,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Pair training: at most this many photos of each class of a labeled set.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
@@ -331,6 +333,7 @@ def train(
     config = TrainConfig(
         loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer,
         centre=centre, seed=seed, mix=mix, conse_lr=conse_lr, weight_decay=weight_decay, class_weight=class_weight,
+        hub_weight=hub_weight, hub_neighbours=hub_neighbours,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
     ws = load_space(space)
@@ -348,6 +351,8 @@ def train(
         pairs = result.model.training["pairs"]
         err.print(f"{path}: {pairs:,} pairs, {result.images:,} photos, {result.seconds:.0f} s", highlight=False)
         return
+    if hub_weight:
+        raise XmodalError("--hub-weight is for pair training: give a captioned set or several sets")
     data_set = read_labeled(data[0])
     classes = read_class_split(split) if split else None
     result = fit(data_set, ws, model_visual, config, spec, seen=classes[0] if classes else None, quiet=quiet, on_epoch=report)

@@ -19,6 +19,7 @@ from xmodal.devise import (
     top_probabilities,
 )
 from xmodal.evaluate import hit_at_k
+from xmodal.hubness import HubPenalty
 from xmodal.identity import SpaceIdentity
 
 LABELS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
@@ -198,6 +199,20 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.evaluation == {"hit@1": 0.5} and loaded.spec == model.spec
     assert np.allclose(loaded.encode(x, None), model.encode(x, None))
     assert np.allclose(np.linalg.norm(loaded.encode(x, None), axis=1), 1, atol=1e-5)
+
+
+def test_a_hub_penalty_travels_in_the_model_file_without_changing_the_map(tmp_path):
+    model, x = make_model()
+    plain = model.checksum()
+    bank = np.array([[1, 0], [0.6, 0.8]], dtype=np.float16)
+    model.hub = HubPenalty(bank, neighbours=1, weight=0.4)
+    assert model.checksum() == plain  # query-side: the photo vectors, and so every index, are the same
+    path = model.save(tmp_path / "m.safetensors")
+    for hub in (DeviseModel.load(path).hub, DeviseModel.hub_of(path)):
+        assert (hub.neighbours, hub.weight, hub.map) == (1, 0.4, plain)
+        assert hub.bank.dtype == np.float32 and np.array_equal(hub.bank, bank.astype(np.float32))
+    model.hub = None
+    assert DeviseModel.hub_of(model.save(tmp_path / "none.safetensors")) is None
 
 
 def test_loading_with_another_space_is_refused(tmp_path):

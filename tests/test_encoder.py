@@ -101,6 +101,11 @@ def test_the_shipped_model_belongs_to_the_default_space_and_visual_model(default
     assert model.training["data"][0].endswith("flickr8k-captions") and model.training["epochs"] == 3
     # The file written by `xmodal train` as docs/results.md says; retraining gives this very checksum.
     assert model.checksum() == "sha256:7cd96256f7cb16ec"
+    # Its hub penalty (docs/search.md): the setting benchmarks/hubness.py chose on dev, and a bank of
+    # 1,000 sampled captions, the 15 seen scene names and the 1,000 ImageNet class texts.
+    assert (model.hub.neighbours, model.hub.weight, model.hub.map) == (50, 0.7, model.checksum())
+    assert model.hub.bank.shape == (2015, 384)
+    assert np.allclose(np.linalg.norm(model.hub.bank, axis=1), 1, atol=1e-2)
     with safe_open(str(DEFAULT_MODEL), framework="numpy") as handle:  # older xmodal refuses it
         assert json.loads(handle.metadata()["xmodal"])["format"] == "xmodal-devise/3"
     # The previous default still ships, for indexes built in GloVe.

@@ -54,8 +54,27 @@ def test_text_finds_photos_by_meaning(indexed):
         assert names(engine.search("rocket", k=1)) == ["rocket.jpg"]
         assert names(engine.search("espresso", k=1)) == ["coffee.jpg"]
         results = engine.search("cat", k=12)
-        assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
         assert results[0].info.width > 0 and results[0].info.hash
+
+
+def test_searches_rank_by_cosine_less_each_photos_hub_penalty(indexed):
+    """The shipped model's hub penalty (xmodal.hubness) orders the results; scores stay cosines."""
+    from xmodal.devise import DeviseModel
+    from xmodal.encoder import DEFAULT_MODEL
+
+    _, index = indexed
+    hub = DeviseModel.hub_of(DEFAULT_MODEL)
+    reordered = []
+    with xmodal.open(index) as engine:
+        for query in ("a cat on a sofa", "rocket", "people", "a man in a hat", "something to drink"):
+            results = engine.search(query, k=12)
+            vectors = np.stack([engine.store.get(r.path).semantic for r in results])
+            cosines = np.array([r.score for r in results])
+            assert cosines == pytest.approx(vectors @ engine.space.query(query).vector, abs=1e-5)
+            ranked = cosines - hub.of(vectors)
+            assert list(ranked) == sorted(ranked, reverse=True)
+            reordered.append(list(cosines) != sorted(cosines, reverse=True))
+    assert any(reordered)  # the penalty changes some order, or this test would not see it
 
 
 def test_query_is_the_one_way_in_and_says_how_it_read_the_query(indexed):
@@ -139,10 +158,12 @@ def test_threshold_keeps_cosines_of_at_least_that_within_the_top(indexed):
     _, index = indexed
     with xmodal.open(index) as engine:
         everything = engine.search("rocket", k=12)
-        cut = (everything[2].score + everything[3].score) / 2
+        cosines = sorted((r.score for r in everything), reverse=True)
+        cut = (cosines[2] + cosines[3]) / 2
+        qualifying = [r for r in everything if r.score >= cut]  # in the order searches rank them
         kept = engine.search("rocket", k=12, threshold=cut)
-        assert names(kept) == names(everything[:3]) and all(r.score >= cut for r in kept)
-        assert names(engine.search("rocket", k=2, threshold=cut)) == names(everything[:2])
+        assert len(kept) == 3 and names(kept) == names(qualifying)
+        assert names(engine.search("rocket", k=2, threshold=cut)) == names(qualifying[:2])
         assert engine.search("rocket", k=12, threshold=0.99) == []
         look_alikes = engine.similar(PHOTOS / "gravel.jpg", k=12)
         cut = (look_alikes[0].score + look_alikes[1].score) / 2
@@ -168,12 +189,14 @@ def test_cli_threshold_top_and_the_empty_answer(indexed):
     _, index = indexed
     with xmodal.open(index) as engine:
         everything = engine.search("rocket", k=12)
-    cut = round((everything[2].score + everything[3].score) / 2, 6)
+    cosines = sorted((r.score for r in everything), reverse=True)
+    cut = round((cosines[2] + cosines[3]) / 2, 6)
+    qualifying = [r for r in everything if r.score >= cut]  # in the order searches rank them
     result = runner.invoke(app, ["query", "rocket", "--threshold", str(cut), "-k", "12", "--index", str(index), "--json"])
     assert result.exit_code == 0, result.output
-    assert [Path(row["path"]).name for row in json.loads(result.stdout)["results"]] == names(everything[:3])
+    assert [Path(row["path"]).name for row in json.loads(result.stdout)["results"]] == names(qualifying)
     result = runner.invoke(app, ["query", "rocket", "--threshold", str(cut), "--top", "2", "--index", str(index), "--paths"])
-    assert result.stdout.splitlines() == [r.path for r in everything[:2]]
+    assert result.stdout.splitlines() == [r.path for r in qualifying[:2]]
 
     result = runner.invoke(app, ["query", "dog", "--threshold", "0.99", "--index", str(index)])
     assert result.exit_code == 0, result.output

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.errors import XmodalError
+from xmodal.hubness import HubPenalty
 from xmodal.identity import SpaceIdentity
 
 LAYERS = ("pooled", "conse")
@@ -202,6 +203,8 @@ class TrainConfig:
     mix: float = 0.0  # pair training: output = mix * unit(pooled block) + unit(classifier block), not their sum
     weight_decay: float = 0.0  # pair training: AdamW's decay of the pooled block (not of the ConSE block)
     class_weight: float = 0.0  # pair training: weight of the rank loss toward each photo's class name (all classes)
+    hub_weight: float = 0.0  # pair training: > 0 ships a hub penalty of this weight with the model (xmodal.hubness)
+    hub_neighbours: int = 20  # the bank texts a photo's penalty averages over
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -211,6 +214,8 @@ class TrainConfig:
             raise XmodalError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.centre < 0:
             raise XmodalError(f"centre must be 0 or more, not {self.centre}")
+        if self.hub_weight < 0 or self.hub_neighbours < 1:
+            raise XmodalError(f"hub weight must be 0 or more and hub neighbours 1 or more: {self.hub_weight}, {self.hub_neighbours}")
 
 
 def fit_map(
@@ -369,6 +374,7 @@ class DeviseModel:
     usable: np.ndarray | None = None  # classifier classes with a word vector (conse input)
     centre: np.ndarray | None = None  # subtracted from each unit output before the final normalisation
     mix: float = 0.0  # > 0: output = mix * unit(pooled block) + unit(classifier block) (TrainConfig.mix)
+    hub: HubPenalty | None = None  # query-side: not part of the photo vectors, so not of the checksum
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
 
@@ -413,6 +419,8 @@ class DeviseModel:
             tensors["usable_classes"] = self.usable.astype(np.uint8)
         if self.centre is not None:
             tensors["centre"] = np.ascontiguousarray(self.centre, dtype=np.float32)
+        if self.hub is not None:
+            tensors["hub_bank"] = np.ascontiguousarray(self.hub.bank, dtype=np.float16)
         meta = {
             "format": MIXED_FORMAT if self.mix else FORMAT if self.centre is None else CENTRED_FORMAT,
             "mix": self.mix,
@@ -423,6 +431,8 @@ class DeviseModel:
             "training": self.training,
             "evaluation": self.evaluation,
         }
+        if self.hub is not None:
+            meta["hub"] = {"neighbours": self.hub.neighbours, "weight": self.hub.weight, "map": self.checksum()}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(path), metadata={"xmodal": json.dumps(meta)})
@@ -483,6 +493,28 @@ class DeviseModel:
             usable=tensors["usable_classes"].astype(bool) if "usable_classes" in tensors else None,
             centre=centre,
             mix=float(meta.get("mix", 0.0)),
+            hub=_hub(meta, tensors.get("hub_bank")),
             training=meta.get("training", {}),
             evaluation=meta.get("evaluation", {}),
         )
+
+    @staticmethod
+    def hub_of(path: str | Path) -> HubPenalty | None:
+        """The model file's hub penalty alone (its bank and settings): what a text search
+        needs, without reading the map."""
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                meta = json.loads((handle.metadata() or {}).get("xmodal", "{}"))
+                bank = handle.get_tensor("hub_bank") if "hub_bank" in handle.keys() else None
+        except (SafetensorError, OSError, ValueError) as error:
+            raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
+        return _hub(meta, bank)
+
+
+def _hub(meta: dict, bank: np.ndarray | None) -> HubPenalty | None:
+    if bank is None or "hub" not in meta:
+        return None
+    hub = meta["hub"]
+    return HubPenalty(bank.astype(np.float32), int(hub["neighbours"]), float(hub["weight"]), str(hub.get("map", "")))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,7 @@ import numpy as np
 from indexer.walk import canonical
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, read_query
+from xmodal.hubness import POOL, HubPenalty
 from xmodal.index_info import IndexInfo, describe, record_run
 from xmodal.store import ImageInfo, Store, open_store
 from xmodal.identity import Neighbour, SpaceIdentity
@@ -155,7 +157,16 @@ class Engine:
             return Answer(text, "photos", "visual", self._look_alikes(photo, k, threshold, _folders(within)))
         evaluated = self._evaluate(expression)
         exclude = [canonical(path) for path in expression.images]
-        hits = self.store.search(evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
+        hub = self._hub
+        if hub is None:
+            hits = self.store.search(evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
+        else:  # the nearest k + POOL by cosine, re-ranked by cosine less each photo's hub penalty
+            hits = self.store.search(
+                evaluated.vector, "semantic", k + POOL, exclude, threshold=threshold, within=_folders(within), vectors=True
+            )
+            if hits:
+                order = hub.rank(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
+                hits = [hits[i] for i in order[:k]]
         return Answer(text, "photos", "semantic", self._results(hits), evaluated.notes)
 
     def search(
@@ -214,6 +225,20 @@ class Engine:
                 "(indexes made before 2026-11-30 were built in glove-6b-50d: open them with --space glove-6b-50d)"
             )
         self._encoder = encoder
+
+    @cached_property
+    def _hub(self) -> HubPenalty | None:
+        """The hub penalty shipped with the model that filled this index (xmodal.hubness),
+        read from its file alone; none for a model without one, or another model's."""
+        from xmodal.devise import DeviseModel
+        from xmodal.encoder import SHIPPED
+
+        built_with = (self.store.meta.get("encoder") or {}).get("map")
+        path = self._model_path or SHIPPED.get(self.space.name)
+        if not built_with or path is None:
+            return None
+        hub = DeviseModel.hub_of(path)
+        return hub if hub is not None and hub.map == built_with else None
 
     def _vocabulary(self) -> None:
         """Store the vocabulary in the index on the first words query, not when the index

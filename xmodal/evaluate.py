@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from xmodal.hierarchy import Hierarchy
+from xmodal.hubness import HubPenalty
 
 
 def ranked_labels(images: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -143,7 +144,7 @@ def generalized(
 
 
 def retrieval(
-    images: np.ndarray, truth: np.ndarray, queries: np.ndarray, k: int = 10
+    images: np.ndarray, truth: np.ndarray, queries: np.ndarray, k: int = 10, penalty: HubPenalty | None = None
 ) -> dict[str, float]:
     """Text-to-image: each query row c ranks all images; relevant = images of class c.
 
@@ -151,18 +152,27 @@ def retrieval(
     at least one relevant image.
     """
     truth = np.asarray(truth)
-    return relevant_retrieval(images, truth[None, :] == np.arange(len(queries))[:, None], queries, k)
+    return relevant_retrieval(images, truth[None, :] == np.arange(len(queries))[:, None], queries, k, penalty)
 
 
-def relevant_retrieval(images: np.ndarray, relevant: np.ndarray, queries: np.ndarray, k: int = 10) -> dict[str, float]:
+def ranking(images: np.ndarray, queries: np.ndarray, penalty: HubPenalty | None = None, k: int = 10) -> np.ndarray:
+    """Scores (queries x images) in the order a search for ``k`` ranks them: cosines, or
+    with a model's hub penalty, cosines re-ranked as the engine re-ranks them."""
+    scores = queries @ images.T
+    return scores if penalty is None else penalty.ranking_scores(scores, images, k)
+
+
+def relevant_retrieval(
+    images: np.ndarray, relevant: np.ndarray, queries: np.ndarray, k: int = 10, penalty: HubPenalty | None = None
+) -> dict[str, float]:
     """Text-to-image with any relevance: ``relevant[q, i]`` says whether image ``i``
     answers query ``q`` ("music" is answered by French horns and cassette players).
     Mean precision@k and mean average precision over queries with a relevant image."""
     precisions, aps = [], []
-    for query, wanted in zip(queries, relevant):
+    for scores, wanted in zip(ranking(images, queries, penalty, k), relevant):
         if not wanted.any():
             continue
-        order = np.argsort(-(images @ query), kind="stable")
+        order = np.argsort(-scores, kind="stable")
         hits = wanted[order]
         precisions.append(hits[:k].mean())
         ranks = np.flatnonzero(hits) + 1
@@ -170,10 +180,13 @@ def relevant_retrieval(images: np.ndarray, relevant: np.ndarray, queries: np.nda
     return {f"P@{k}": float(np.mean(precisions)), "mAP": float(np.mean(aps))}
 
 
-def caption_retrieval(images: np.ndarray, captions: np.ndarray, photo_of: np.ndarray) -> dict[str, float]:
+def caption_retrieval(
+    images: np.ndarray, captions: np.ndarray, photo_of: np.ndarray, penalty: HubPenalty | None = None
+) -> dict[str, float]:
     """Caption to photo, the Flickr8k protocol: each caption ranks every photo; its own
-    photo's rank gives R@1, R@5, R@10 (percent) and the median rank (1 = first)."""
-    scores = captions @ images.T
+    photo's rank gives R@1, R@5, R@10 (percent) and the median rank (1 = first), as a
+    search for 10 photos ranks them (``penalty``: :func:`ranking`)."""
+    scores = ranking(images, captions, penalty)
     own = scores[np.arange(len(captions)), photo_of]
     rank = (scores > own[:, None]).sum(axis=1) + 1  # ties go the caption's way
     recalls = {f"R@{k}": float((rank <= k).mean() * 100) for k in (1, 5, 10)}

@@ -104,10 +104,12 @@ class ImageRecord:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: a photo and its cosine similarity to the query."""
+    """One search result: a photo and its cosine similarity to the query (and its
+    searched vector, when asked for)."""
 
     info: ImageInfo
     score: float
+    vector: np.ndarray | None = None
 
     @property
     def path(self) -> str:
@@ -239,6 +241,7 @@ class Store(ABC):
         *,
         threshold: float | None = None,
         within: Iterable[str] | None = None,
+        vectors: bool = False,
     ) -> list[Hit]:
         """The ``k`` photos whose ``using`` vector is closest to ``vector``, best first.
 
@@ -246,15 +249,18 @@ class Store(ABC):
         only photos under one of those folders (spelt as the stored paths are:
         absolute, canonical); None or empty means the whole index. Both are
         applied by Qdrant during the search, so ``k`` photos come back whenever
-        that many qualify.
+        that many qualify. ``vectors`` returns each photo's ``using`` vector too.
         """
         query = self._vector(vector, using, "the query")
         excluded = [point_id(path) for path in exclude_paths]
         folders = list(dict.fromkeys(str(folder) for folder in within or ()))
         if folders:
             self._require_folders()
-        found = self._nearest(IMAGES, query, using, k, excluded, folders, threshold)
-        return [Hit(ImageInfo.from_payload(payload), score) for payload, score in found]
+        found = self._nearest(IMAGES, query, using, k, excluded, folders, threshold, vectors)
+        return [
+            Hit(ImageInfo.from_payload(payload), score, None if stored is None else np.asarray(stored, dtype=np.float32))
+            for payload, score, stored in found
+        ]
 
     def add_folders(self) -> int:
         """Give photos indexed before folder filters existed their ``folders`` field,
@@ -324,7 +330,7 @@ class Store(ABC):
     def search_words(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
         """The ``k`` stored words closest to ``vector``, best first."""
         query = self._vector(vector, "semantic", "the query")
-        return [Neighbour(payload["word"], score) for payload, score in self._nearest(WORDS, query, "semantic", k, [])]
+        return [Neighbour(payload["word"], score) for payload, score, _ in self._nearest(WORDS, query, "semantic", k, [])]
 
     # -- meta -----------------------------------------------------------------
 
@@ -393,10 +399,12 @@ class Store(ABC):
         exclude: list[str],
         folders: list[str] | None = None,
         threshold: float | None = None,
-    ) -> list[tuple[dict, float]]:
-        """(payload, score) of the ``k`` points nearest ``vector``, skipping ids in ``exclude``;
-        with ``folders``, only points whose ``folders`` field holds one of them; with
-        ``threshold``, only scores of at least that. Both are Qdrant filters."""
+        vectors: bool = False,
+    ) -> list[tuple[dict, float, list[float] | None]]:
+        """(payload, score, vector) of the ``k`` points nearest ``vector``, skipping ids in
+        ``exclude``; with ``folders``, only points whose ``folders`` field holds one of them;
+        with ``threshold``, only scores of at least that. Both are Qdrant filters. The
+        ``using`` vector comes back only when ``vectors`` asks for it (else None)."""
 
     @abstractmethod
     def _count(self, collection: str, lacking: str | None = None) -> int:
@@ -607,7 +615,8 @@ class EdgeStore(Store):
         exclude: list[str],
         folders: list[str] | None = None,
         threshold: float | None = None,
-    ) -> list[tuple[dict, float]]:
+        vectors: bool = False,
+    ) -> list[tuple[dict, float, list[float] | None]]:
         must = [edge.FieldCondition(FOLDERS_FIELD, match=edge.MatchAny(folders))] if folders else None
         must_not = [edge.HasIdCondition(set(exclude))] if exclude else None
         request = edge.QueryRequest(
@@ -616,9 +625,10 @@ class EdgeStore(Store):
             filter=edge.Filter(must=must, must_not=must_not) if must or must_not else None,
             score_threshold=threshold,
             with_payload=True,
+            with_vector=[using] if vectors else False,
             params=edge.SearchParams(hnsw_ef=self.search_ef),
         )
-        return [(p.payload, p.score) for p in self._shard(collection).query(request)]
+        return [(p.payload, p.score, (p.vector or {}).get(using)) for p in self._shard(collection).query(request)]
 
     def _count(self, collection: str, lacking: str | None = None) -> int:
         where = edge.Filter(must=[edge.IsEmptyCondition(lacking)]) if lacking else None
@@ -922,7 +932,8 @@ class ServerStore(Store):
         exclude: list[str],
         folders: list[str] | None = None,
         threshold: float | None = None,
-    ) -> list[tuple[dict, float]]:
+        vectors: bool = False,
+    ) -> list[tuple[dict, float, list[float] | None]]:
         from qdrant_client import models
 
         must = [models.FieldCondition(key=FOLDERS_FIELD, match=models.MatchAny(any=folders))] if folders else None
@@ -935,9 +946,10 @@ class ServerStore(Store):
             query_filter=models.Filter(must=must, must_not=must_not) if must or must_not else None,
             score_threshold=threshold,
             with_payload=True,
+            with_vectors=[using] if vectors else False,
             search_params=models.SearchParams(hnsw_ef=self.search_ef),
         )
-        return [(p.payload, p.score) for p in response.points]
+        return [(p.payload, p.score, (p.vector or {}).get(using) if vectors else None) for p in response.points]
 
     def _count(self, collection: str, lacking: str | None = None) -> int:
         where = _server_lacking(lacking) if lacking else None

@@ -21,6 +21,7 @@ from xmodal.datasets import LabeledImages, read_captions, read_labeled
 from xmodal.devise import DeviseModel, InputSpec, Standardizer, TrainConfig, build_inputs, fit_map, fit_pairs
 from xmodal.errors import XmodalError
 from xmodal.evaluate import generalized, hit_at_k
+from xmodal.hubness import HubPenalty, text_bank
 from xmodal.labels import LabelVectors, embed_labels, imagenet_labels, label_matrix, label_texts
 from xmodal.pairs import Pairs, caption_pairs, join, label_pairs
 from xmodal.spaces import embed_texts
@@ -231,6 +232,11 @@ def train_pairs(
         init=initial_map(spec, classes, visual.feature_dim), on_epoch=on_epoch, centre=centre, conse_rows=conse,
         classes=(classes, np.argmax(np.where(usable, logits, -np.inf), axis=1)),
     )
+    hub = None
+    if config.hub_weight:  # the bank: each set's texts (sampled) and the class texts the photos were also ranked against
+        starts = np.cumsum([0] + [len(part.texts) for part in parts])
+        sets = [texts[a:b] for a, b in zip(starts[:-1], starts[1:])] + [classes[usable]]
+        hub = HubPenalty(text_bank(sets, seed=config.seed), config.hub_neighbours, config.hub_weight)
     model = DeviseModel(
         weight=weight,
         spec=spec,
@@ -241,6 +247,7 @@ def train_pairs(
         usable=usable,
         centre=centre,
         mix=config.mix if conse is not None else 0.0,
+        hub=hub,
         training={
             **asdict(config),
             "input": str(spec),
