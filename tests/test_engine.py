@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -237,6 +238,26 @@ def test_paths_go_through_a_real_process_byte_for_byte(indexed):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{photos / 'few' / ODD_NAME}\n".encode()
+
+
+def test_read_only_commands_end_quickly_with_their_output_and_exit_code(indexed):
+    """query, words and info leave through os._exit (cli.app.main): all output still comes out,
+    and exit codes and one-line errors are as before."""
+    _, index = indexed
+    run = lambda *args: subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, check=False)
+    done = run("query", "cat", "--top", "12", "--index", str(index), "--json")
+    assert done.returncode == 0 and len(json.loads(done.stdout)["results"]) == 12
+    done = run("info", "--index", str(index), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["photos"] == 12
+    done = run("query", "zzqxjv", "--index", str(index))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "zzqxjv" in done.stderr
+    done = run("query", "cat", "--top", "0", "--index", str(index))
+    assert done.returncode == 2  # typer's own refusal of a bad option
+    piped = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m cli query cat --paths --index {shlex.quote(str(index))} | head -n 1",
+        shell=True, capture_output=True, text=True, check=True,
+    )
+    assert piped.stdout.count("\n") == 1 and "Error" not in piped.stderr  # a closed pipe is no error
 
 
 @pytest.mark.parametrize(
