@@ -30,11 +30,11 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
     optimised copy, made on first use; ``threads`` intra-op threads (default: every CPU).
 
     ``prepack=False`` skips re-laying the weights out for fast matrix products: the
-    session starts in a quarter of the time (MiniLM: 57 -> 13 ms) and each run is
-    slower (a 12-word sentence: 2.7 -> 4.8 ms), the better deal for a process that
-    encodes one text. ``spin=False`` stops the worker threads busy-waiting for the
-    next run, which would otherwise hold both cores while the query goes on to
-    search the index (benchmarks/session_start.py times both).
+    session starts sooner and each run is slower (MiniLM, a 12-word sentence:
+    start 57 -> 15 ms, first run 5 -> 13 ms, later runs 3.1 -> 5.6 ms;
+    benchmarks/session_start.py), the better deal for a process that encodes one
+    text. ``spin=False`` stops the worker threads busy-waiting for the next run,
+    which would otherwise hold both cores while a query goes on to search the index.
     """
     import onnxruntime
 

@@ -133,8 +133,8 @@ class SentenceSpace(Space):
 
     def _session_for(self, texts: int):
         """The first single text of a process gets a session that starts fast instead
-        (xmodal.runtime: 45 ms sooner, 2 ms slower to run): a CLI query encodes one
-        text and exits. A process that asks again, or encodes many, gets :attr:`session`."""
+        (xmodal.runtime: about 35 ms sooner to a first answer): a CLI query encodes
+        one text and exits. A process that asks again, or encodes many, gets :attr:`session`."""
         if self._session is None and self._quick is None and texts == 1:
             from xmodal.runtime import session
 
