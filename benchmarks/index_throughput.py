@@ -3,17 +3,20 @@
     .venv/bin/python benchmarks/index_throughput.py [--photos N] [--folder DIR]
 
 The photos are Imagenette val from ../shared/data (unpacked into data/), or
-any folder given. First the visual model alone runs over the photos,
-decoded and preprocessed beforehand and untimed: this is the pace the
-indexer cannot beat. Then `index_folder` indexes the same photos into a fresh
-embedded index: walk, hash, decode, embed, write and flush, all timed.
-Printed: both rates in images/s and their ratio.
+any folder given. The visual model alone runs over the photos, decoded and
+preprocessed beforehand and untimed: this is the pace the indexer cannot
+beat. Then `index_folder` indexes the same photos into a fresh embedded
+index: walk, hash, decode, embed, write and flush, all timed. The two
+alternate for --rounds rounds, so a drift in the machine's speed (this
+2-core machine's own rates move by 5 % within minutes) lands on both.
+Printed: each round, then the median rates and ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=None)
     parser.add_argument("--photos", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="model-alone and indexing runs, alternated")
     args = parser.parse_args()
     folder = args.folder
     if folder is None:
@@ -56,27 +60,32 @@ def main() -> None:
 
         pixels = np.stack([read_pixels(f.path, visual) for f in files])
         encoder.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
-        started = time.perf_counter()
-        for start in range(0, len(pixels), args.batch):
-            encoder.embed_pixels(pixels[start : start + args.batch])
-        model_rate = len(pixels) / (time.perf_counter() - started)
+        model_rates, index_rates = [], []
+        for n in range(args.rounds):  # alternated, so a machine that speeds up or slows down hits both
+            started = time.perf_counter()
+            for start in range(0, len(pixels), args.batch):
+                encoder.embed_pixels(pixels[start : start + args.batch])
+            model_rates.append(len(pixels) / (time.perf_counter() - started))
+            index = Path(work) / f"index-{n}"
+            with open_store(index, dim=encoder.model.space.dim, visual_dim=visual.feature_dim) as store:
+                started = time.perf_counter()
+                summary = index_folder(subset, store, encoder, quiet=True, batch_size=args.batch)
+                index_rates.append(len(files) / (time.perf_counter() - started))
+                assert summary.added == len(files), summary
+                started = time.perf_counter()
+                rerun = index_folder(subset, store, encoder, quiet=True)
+                rerun_seconds = time.perf_counter() - started
+            print(f"round {n + 1}: model {model_rates[-1]:.1f}, indexing {index_rates[-1]:.1f} images/s, "
+                  f"ratio {index_rates[-1] / model_rates[-1]:.2f}", flush=True)
         del pixels
-
-        with open_store(Path(work) / "index", dim=encoder.model.space.dim, visual_dim=visual.feature_dim) as store:
-            started = time.perf_counter()
-            summary = index_folder(subset, store, encoder, quiet=True, batch_size=args.batch)
-            index_seconds = time.perf_counter() - started
-            assert summary.added == len(files), summary
-            started = time.perf_counter()
-            rerun = index_folder(subset, store, encoder, quiet=True)
-            rerun_seconds = time.perf_counter() - started
-        # Allocated blocks of the closed index (photos only: this index has no vocabulary).
-        size = sum(p.stat().st_blocks * 512 for p in (Path(work) / "index").rglob("*") if p.is_file())
-    index_rate = len(files) / index_seconds
-    print(f"{len(files)} photos from {folder}, batch {args.batch}, {visual.threads} threads")
-    print(f"visual model alone (onnxruntime, predecoded): {model_rate:7.1f} images/s")
-    print(f"xmodal indexing, end to end:                  {index_rate:7.1f} images/s")
-    print(f"ratio indexing / model:                       {index_rate / model_rate:7.2f}")
+        # Allocated blocks of the last closed index (photos only: this index has no vocabulary).
+        size = sum(p.stat().st_blocks * 512 for p in index.rglob("*") if p.is_file())
+    ratios = [i / m for i, m in zip(index_rates, model_rates)]
+    print(f"{len(files)} photos from {folder}, batch {args.batch}, {visual.threads} threads, {args.rounds} rounds")
+    print(f"visual model alone (onnxruntime, predecoded): {statistics.median(model_rates):7.1f} images/s (median)")
+    print(f"xmodal indexing, end to end:                  {statistics.median(index_rates):7.1f} images/s (median)")
+    print(f"ratio indexing / model:                       {statistics.median(ratios):7.2f} (median; "
+          f"{min(ratios):.2f} to {max(ratios):.2f})")
     print(f"index size on disk: {size / len(files) / 1024:.1f} KiB per photo")
     print(f"unchanged rerun: {rerun_seconds:.2f} s ({rerun.unchanged} unchanged)")
 

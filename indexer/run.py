@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,6 +156,10 @@ def _embed(
 ) -> None:
     """Decode in threads ahead of the model; write and flush every batch as it is made.
 
+    A batch is written (and flushed) by a thread of its own while the model
+    embeds the next one, so the model never waits on the disk; at most one
+    write is in flight, and it is finished before the store is read again or
+    the next batch is written, so batches land whole and in order.
     Files with the same new content are embedded once: later ones reuse the vectors.
     """
     if not files:
@@ -162,31 +167,45 @@ def _embed(
     visual = encoder.visual
     facts_of = {facts.path: facts for facts in files}
     made_at: dict[str, str] = {}  # content hash -> a path written this run (paths, not vectors: memory stays small)
-    with photo_progress(quiet) as progress:
-        task = progress.add_task(f"indexing ({visual.id})", total=len(files))
-        for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size, workers):
-            photos = [photo for photo in batch if photo.error is None]
-            summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
-            vectors = {}
-            for photo in photos:
-                if photo.hash in made_at and photo.hash not in vectors:
-                    earlier = store.get(made_at[photo.hash])
-                    vectors[photo.hash] = (earlier.semantic, earlier.visual)
-            fresh = list({photo.hash: photo for photo in photos if photo.hash not in vectors}.values())
-            if fresh:
-                semantic, features = encoder.embed_pixels(np.stack([photo.pixels for photo in fresh]))
-                vectors.update((photo.hash, (sem, vis)) for photo, sem, vis in zip(fresh, semantic, features))
-            records = []
-            for photo in photos:
-                facts = facts_of[photo.path]
-                info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
-                records.append(ImageRecord(info, *vectors[photo.hash]))
-                made_at.setdefault(photo.hash, photo.path)
-                if photo.path in stored:
-                    summary.updated += 1
-                else:
-                    summary.added += 1
-            if records:
-                store.upsert_images(records)
-                store.flush()
-            progress.advance(task, len(batch))
+    writer = ThreadPoolExecutor(1)
+    written: Future | None = None
+
+    def write(records: list[ImageRecord]) -> None:
+        store.upsert_images(records)
+        store.flush()
+
+    try:
+        with photo_progress(quiet) as progress:
+            task = progress.add_task(f"indexing ({visual.id})", total=len(files))
+            for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size, workers):
+                photos = [photo for photo in batch if photo.error is None]
+                summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
+                vectors = {}
+                for photo in photos:
+                    if photo.hash in made_at and photo.hash not in vectors:
+                        if written is not None:
+                            written.result()  # the earlier copy may be in the write still in flight
+                        earlier = store.get(made_at[photo.hash])
+                        vectors[photo.hash] = (earlier.semantic, earlier.visual)
+                fresh = list({photo.hash: photo for photo in photos if photo.hash not in vectors}.values())
+                if fresh:
+                    semantic, features = encoder.embed_pixels(np.stack([photo.pixels for photo in fresh]))
+                    vectors.update((photo.hash, (sem, vis)) for photo, sem, vis in zip(fresh, semantic, features))
+                records = []
+                for photo in photos:
+                    facts = facts_of[photo.path]
+                    info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
+                    records.append(ImageRecord(info, *vectors[photo.hash]))
+                    made_at.setdefault(photo.hash, photo.path)
+                    if photo.path in stored:
+                        summary.updated += 1
+                    else:
+                        summary.added += 1
+                if written is not None:
+                    written.result()  # raises what the write raised
+                written = writer.submit(write, records) if records else None
+                progress.advance(task, len(batch))
+            if written is not None:
+                written.result()
+    finally:
+        writer.shutdown(wait=True)  # an interrupted run still finishes the batch being written

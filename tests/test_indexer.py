@@ -197,6 +197,35 @@ def test_interrupted_run_keeps_finished_batches_and_resumes(folder, tmp_path):
         assert summary.unchanged == 4 and summary.added == 3 and sum(encoder.embedded) == 3
 
 
+def test_the_model_embeds_the_next_batch_while_the_last_is_written(folder, store, monkeypatch):
+    """Each batch is written by a thread of its own: a write that waits for the next
+    batch's embedding to start would wait in vain if writing held up the model."""
+    import threading
+
+    encoder = CountingEncoder()
+    started = threading.Condition()
+    embeds, overlapped = [0], []
+    embed, upsert = encoder.embed_pixels, store.upsert_images
+
+    def embed_pixels(batch):
+        with started:
+            embeds[0] += 1
+            started.notify_all()
+        return embed(batch)
+
+    def upsert_images(records):
+        written = len(overlapped)  # batch n is written after the n-th embedding (from 0)
+        with started:
+            overlapped.append(started.wait_for(lambda: embeds[0] >= written + 2, timeout=10))
+        upsert(records)
+
+    monkeypatch.setattr(encoder, "embed_pixels", embed_pixels)
+    monkeypatch.setattr(store, "upsert_images", upsert_images)
+    summary = run(folder, store, encoder)  # 7 photos in batches of 2: 4 embeddings, 4 writes
+    assert summary.added == 7 and store.count() == 7
+    assert overlapped[:3] == [True, True, True]  # the last write has no next batch to wait for
+
+
 def test_a_run_killed_after_a_batch_loses_and_doubles_nothing_when_rerun(tmp_path):
     """SIGKILL, not Ctrl-C: a real ``xmodal index`` is killed once its first batch is on
     disk and before it ends; the same command then finishes the job, and every photo is
