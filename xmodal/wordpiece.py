@@ -3,7 +3,7 @@
 The ``tokenizers`` library does the same in Rust, but a command that encodes
 one query spends longer importing it and parsing its 0.5 MB JSON (about 40
 ms) than tokenizing. This reads the token list, saved once from the
-``tokenizer.json`` into the user cache (:func:`save`; a few ms to read), and
+``tokenizer.json`` into the user cache (:func:`save_tokens`; a few ms to read), and
 follows the HuggingFace pipeline step by step:
 
 1. special tokens (``[CLS]``, ``[MASK]``, ...) typed in the text are matched
@@ -52,7 +52,7 @@ class WordPiece:
 
     @classmethod
     def load(cls, path: Path, max_tokens: int) -> WordPiece:
-        """A tokenizer from the token list :func:`save` wrote."""
+        """A tokenizer from the token list :func:`save_tokens` wrote."""
         saved = json.loads(path.read_text(encoding="utf-8"))
         return cls(saved["tokens"], saved["specials"], max_tokens)
 
@@ -131,7 +131,7 @@ def _is_punctuation(char: str) -> bool:
     return (char.isascii() and 33 <= ord(char) <= 126 and not char.isalnum()) or unicodedata.category(char) in _PUNCTUATION
 
 
-def save(tokenizer_json: Path, out: Path) -> None:
+def save_tokens(tokenizer_json: Path, out: Path) -> None:
     """The token list and special tokens of a ``tokenizer.json``, refused unless it is the
     uncased BERT pipeline this module implements (another would tokenize differently, silently)."""
     config = json.loads(tokenizer_json.read_text(encoding="utf-8"))
