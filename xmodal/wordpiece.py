@@ -47,7 +47,8 @@ class WordPiece:
     def __init__(self, tokens: list[str], specials: list[str], max_tokens: int) -> None:
         self.ids = {token: i for i, token in enumerate(tokens)}
         self.max_tokens = max_tokens
-        self._specials = re.compile("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)))
+        longest_first = sorted(specials, key=len, reverse=True)
+        self._specials = re.compile("|".join(map(re.escape, longest_first))) if specials else None
         self._cls, self._sep, self._unk = self.ids["[CLS]"], self.ids["[SEP]"], self.ids["[UNK]"]
 
     @classmethod
@@ -60,7 +61,7 @@ class WordPiece:
         """``[CLS]``, the text's token ids (the first ``max_tokens - 2``), ``[SEP]``."""
         ids: list[int] = []
         start = 0
-        for special in self._specials.finditer(text):
+        for special in self._specials.finditer(text) if self._specials else ():
             ids.extend(self._words(text[start : special.start()]))
             ids.append(self.ids[special.group()])
             start = special.end()
