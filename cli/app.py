@@ -438,13 +438,16 @@ def _root() -> None:
     """Search photos by meaning in a word-vector space."""
 
 
-READ_ONLY = {"query", "words", "info"}  # commands that leave nothing to save or clean up at exit
+# Commands that hold nothing open once they return: they close the index they opened (query
+# --words may store the vocabulary first). The first word not starting with "-" names the
+# command, since the app itself takes no options.
+QUICK_EXIT = {"query", "words", "info"}
 
 
 def main() -> None:
     """Console-script entry point.
 
-    A read-only command ends with ``os._exit`` once its output is flushed: tearing
+    A search command ends with ``os._exit`` once its output is flushed: tearing
     down onnxruntime's and Qdrant's native threads and numpy takes about 40 ms,
     a tenth of a cold query, and such a command has closed its index and has no
     exit handlers to run. Other commands, and any error that is not a clean exit,
@@ -454,7 +457,7 @@ def main() -> None:
     try:
         app()
     except SystemExit as done:
-        if command not in READ_ONLY or not isinstance(done.code, (int, type(None))):
+        if command not in QUICK_EXIT or not isinstance(done.code, (int, type(None))):
             raise
         for stream in (sys.stdout, sys.stderr):
             try:

@@ -207,5 +207,10 @@ def _embed(
                 progress.advance(task, len(batch))
             if written is not None:
                 written.result()
-    finally:
-        writer.shutdown(wait=True)  # an interrupted run still finishes the batch being written
+    finally:  # an interrupted run still finishes the batch being written, however often Ctrl-C comes
+        while True:
+            try:
+                writer.shutdown(wait=True)
+                break
+            except KeyboardInterrupt:
+                continue

@@ -36,11 +36,12 @@ def test_a_photo_near_every_text_drops_below_a_slightly_less_similar_specific_on
     assert list(HubPenalty(BANK, 2, 0.0).rank(cosines, photos)) == [0, 1]  # no weight: cosine order
 
 
-def test_ranking_scores_rerank_only_the_pool_a_search_fetches():
+@pytest.mark.parametrize("weight", [0.5, 5.0])  # however heavy the penalty, the pool comes first
+def test_ranking_scores_rerank_only_the_pool_a_search_fetches(weight):
     rng = np.random.default_rng(0)
     photos = unit(rng.normal(size=(POOL + 40, 3)))
     queries = unit(rng.normal(size=(5, 3)))
-    penalty = HubPenalty(BANK, 2, 0.5)
+    penalty = HubPenalty(BANK, 2, weight)
     cosines = queries @ photos.T
     scores = penalty.ranking_scores(cosines, photos, k=10)
     for row, cosine in zip(scores, cosines):

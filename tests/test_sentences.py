@@ -77,3 +77,20 @@ def test_texts_are_embedded_once_and_cached(space):
 def test_an_unknown_sentence_model_is_a_clear_error():
     with pytest.raises(SpaceError, match="unknown sentence model 'nope'"):
         SentenceSpace.load("nope")
+
+
+def test_the_first_few_single_texts_use_a_session_that_starts_fast():
+    """xmodal.sentences._session_for: a cold query's texts get the quick-start session; a
+    batch, or a process that keeps asking, gets the prepacked one; both give the same vectors."""
+    from xmodal.sentences import _QUICK_TEXTS
+
+    fresh = SentenceSpace.load()
+    quick = fresh._session_for(1)
+    assert all(fresh._session_for(1) is quick for _ in range(_QUICK_TEXTS - 1))  # an expression's terms share it
+    first = fresh.encode(["a dog on a beach"])  # one more single text: the prepacked session now
+    assert fresh._quick is None and fresh._session is not None
+    assert fresh._session_for(1) is fresh.session and fresh._session_for(5) is fresh.session
+    other = SentenceSpace.load()
+    assert np.allclose(other.encode(["a dog on a beach"]), first, atol=1e-5)  # quick session, same vector
+    assert other._session is None and other._quick is not None
+    assert other._session_for(3) is other.session and other._quick is None  # a batch: the prepacked one

@@ -80,6 +80,21 @@ def test_search_ranks_photos_by_cosine_similarity(store):
     assert len(store.search(unit(1, 0, 0, 0), k=2)) == 2
 
 
+def test_search_can_return_the_searched_vectors(store):
+    """What the hub penalty re-ranks with (xmodal.hubness): each hit's own vector, on both back ends."""
+    store.upsert_images([photo("near.jpg", (1, 0.2, 0, 0), visual=(0, 1, 0)), photo("far.jpg", (0, 0, 1, 0))])
+    store.upsert_words(["up", "down"], np.stack([unit(1, 0, 0, 0), unit(0, 0, 0, 1)]))
+
+    hits = store.search(unit(1, 0, 0, 0), k=2, vectors=True)
+    assert [h.path for h in hits] == ["near.jpg", "far.jpg"]
+    assert np.allclose(np.stack([h.vector for h in hits]), [unit(1, 0.2, 0, 0), unit(0, 0, 1, 0)], atol=1e-6)
+    assert hits[0].vector.dtype == np.float32
+    looks = store.search(unit(0, 1, 0), using="visual", k=1, vectors=True)
+    assert np.allclose(looks[0].vector, unit(0, 1, 0), atol=1e-6)  # the vector that was searched
+    assert all(h.vector is None for h in store.search(unit(1, 0, 0, 0), k=2))
+    assert hits[0] == store.search(unit(1, 0, 0, 0), k=1)[0]  # a Hit compares by photo and score
+
+
 def test_named_vectors_are_searched_independently(store):
     store.upsert_images(
         [photo("a.jpg", (1, 0, 0, 0), visual=(0, 1, 0)), photo("b.jpg", (0, 1, 0, 0), visual=(1, 0, 0))]

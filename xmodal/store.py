@@ -37,7 +37,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple, TypeVar
@@ -109,7 +109,7 @@ class Hit:
 
     info: ImageInfo
     score: float
-    vector: np.ndarray | None = None
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def path(self) -> str:
@@ -533,8 +533,8 @@ class EdgeStore(Store):
             for name in (IMAGES, WORDS):
                 shutil.rmtree(folder / name, ignore_errors=True)
         images = edge.EdgeShard.create(str(folder / IMAGES), _edge_config(dims))
-        for field in (HASH_FIELD, FOLDERS_FIELD):
-            images.update(edge.UpdateOperation.create_field_index(field, edge.PayloadSchemaType.Keyword))
+        for key in (HASH_FIELD, FOLDERS_FIELD):
+            images.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
         images.close()
         edge.EdgeShard.create(str(folder / WORDS), _edge_config({"semantic": dim})).close()
         settings = {"format": FORMAT, "vectors": dims, "meta": {}}
@@ -880,8 +880,8 @@ class ServerStore(Store):
         if not self._client.collection_exists(self._names[WORDS]):
             create(WORDS, {"semantic": dims["semantic"]})
         create(IMAGES, dims, metadata=_server_mark({}))  # last: the mark of a finished index
-        for field in (HASH_FIELD, FOLDERS_FIELD):
-            self._client.create_payload_index(self._names[IMAGES], field, models.PayloadSchemaType.KEYWORD)
+        for key in (HASH_FIELD, FOLDERS_FIELD):
+            self._client.create_payload_index(self._names[IMAGES], key, models.PayloadSchemaType.KEYWORD)
         return dims
 
     def flush(self) -> None:

@@ -104,7 +104,8 @@ def _normalize(text: str) -> str:
         else:
             kept.append(char)
     decomposed = unicodedata.normalize("NFD", "".join(kept))
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").lower()
+    # one character at a time, as HF does: str.lower() would end a word's capital sigma in ς
+    return "".join(c.lower() for c in decomposed if unicodedata.category(c) != "Mn")
 
 
 def _split(text: str) -> list[str]:
