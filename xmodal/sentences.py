@@ -151,10 +151,9 @@ class SentenceSpace(Space):
     def tokenizer(self) -> WordPiece:
         if self._tokenizer is None:
             folder = cached_dir(
-                "sentences", f"{self.folder.name}-wordpiece-v1",
-                lambda tmp: save_tokens(self.folder / "tokenizer.json", tmp / "tokens.json"),
+                "sentences", f"{self.folder.name}-wordpiece-v2", lambda tmp: save_tokens(self.folder / "tokenizer.json", tmp)
             )
-            self._tokenizer = WordPiece.load(folder / "tokens.json", _MAX_TOKENS)
+            self._tokenizer = WordPiece.load(folder, _MAX_TOKENS)
         return self._tokenizer
 
     @property
