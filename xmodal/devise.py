@@ -441,35 +441,18 @@ class DeviseModel:
     @staticmethod
     def space_of(path: str | Path) -> SpaceIdentity:
         """The space a model file was trained in, read from its metadata alone."""
-        from safetensors import SafetensorError, safe_open
-
         path = Path(path)
-        if not path.is_file():
-            raise XmodalError(f"model file not found: {path}")
+        meta, _ = _read_file(path, ())
         try:
-            with safe_open(str(path), framework="numpy") as handle:
-                meta = json.loads((handle.metadata() or {}).get("xmodal", "{}"))
             return SpaceIdentity.from_dict(meta["space"])
-        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
 
     @classmethod
     def load(cls, path: str | Path, space: SpaceIdentity | None = None) -> DeviseModel:
         """Read a model file; with ``space``, refuse one trained in another word space."""
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
         path = Path(path)
-        if not path.is_file():
-            raise XmodalError(f"model file not found: {path}")
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="numpy") as handle:
-                meta = json.loads((handle.metadata() or {}).get("xmodal", "{}"))
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as error:
-            raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
+        meta, tensors = _read_file(path)
         if meta.get("format") not in (FORMAT, CENTRED_FORMAT, MIXED_FORMAT):
             raise XmodalError(f"{path} is not an xmodal model file (format {meta.get('format')!r})")
         identity = SpaceIdentity.from_dict(meta["space"])
@@ -502,15 +485,25 @@ class DeviseModel:
     def hub_of(path: str | Path) -> HubPenalty | None:
         """The model file's hub penalty alone (its bank and settings): what a text search
         needs, without reading the map."""
-        from safetensors import SafetensorError, safe_open
+        meta, tensors = _read_file(Path(path), ("hub_bank",))
+        return _hub(meta, tensors.get("hub_bank"))
 
-        try:
-            with safe_open(str(path), framework="numpy") as handle:
-                meta = json.loads((handle.metadata() or {}).get("xmodal", "{}"))
-                bank = handle.get_tensor("hub_bank") if "hub_bank" in handle.keys() else None
-        except (SafetensorError, OSError, ValueError) as error:
-            raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
-        return _hub(meta, bank)
+
+def _read_file(path: Path, names: tuple[str, ...] | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """A model file's xmodal metadata and tensors (those of ``names`` it has; None: all),
+    or one line naming the file."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise XmodalError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            meta = json.loads((handle.metadata() or {}).get("xmodal", "{}"))
+            present = set(handle.keys())
+            wanted = present if names is None else [name for name in names if name in present]
+            return meta, {name: handle.get_tensor(name) for name in wanted}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
 
 
 def _hub(meta: dict, bank: np.ndarray | None) -> HubPenalty | None:
