@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 from indexer.decode import content_hash, decoder, read_bytes
 from indexer.walk import FileFacts, canonical, walk
 from xmodal.errors import XmodalError
-from xmodal.prefetch import prefetched_batches
+from xmodal.prefetch import WriteBehind, prefetched_batches
 from xmodal.progress import photo_progress
 from xmodal.store import ImageInfo, ImageRecord, Store
 
@@ -157,9 +156,8 @@ def _embed(
     """Decode in threads ahead of the model; write and flush every batch as it is made.
 
     A batch is written (and flushed) by a thread of its own while the model
-    embeds the next one, so the model never waits on the disk; at most one
-    write is in flight, and it is finished before the store is read again or
-    the next batch is written, so batches land whole and in order.
+    embeds the next one (:class:`~xmodal.prefetch.WriteBehind`), so the model never
+    waits on the disk; the write in flight is finished before the store is read again.
     Files with the same new content are embedded once: later ones reuse the vectors.
     """
     if not files:
@@ -167,50 +165,36 @@ def _embed(
     visual = encoder.visual
     facts_of = {facts.path: facts for facts in files}
     made_at: dict[str, str] = {}  # content hash -> a path written this run (paths, not vectors: memory stays small)
-    writer = ThreadPoolExecutor(1)
-    written: Future | None = None
 
     def write(records: list[ImageRecord]) -> None:
         store.upsert_images(records)
         store.flush()
 
-    try:
-        with photo_progress(quiet) as progress:
-            task = progress.add_task(f"indexing ({visual.id})", total=len(files))
-            for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size, workers):
-                photos = [photo for photo in batch if photo.error is None]
-                summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
-                vectors = {}
-                for photo in photos:
-                    if photo.hash in made_at and photo.hash not in vectors:
-                        if written is not None:
-                            written.result()  # the earlier copy may be in the write still in flight
-                        earlier = store.get(made_at[photo.hash])
-                        vectors[photo.hash] = (earlier.semantic, earlier.visual)
-                fresh = list({photo.hash: photo for photo in photos if photo.hash not in vectors}.values())
-                if fresh:
-                    semantic, features = encoder.embed_pixels(np.stack([photo.pixels for photo in fresh]))
-                    vectors.update((photo.hash, (sem, vis)) for photo, sem, vis in zip(fresh, semantic, features))
-                records = []
-                for photo in photos:
-                    facts = facts_of[photo.path]
-                    info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
-                    records.append(ImageRecord(info, *vectors[photo.hash]))
-                    made_at.setdefault(photo.hash, photo.path)
-                    if photo.path in stored:
-                        summary.updated += 1
-                    else:
-                        summary.added += 1
-                if written is not None:
-                    written.result()  # raises what the write raised
-                written = writer.submit(write, records) if records else None
-                progress.advance(task, len(batch))
-            if written is not None:
-                written.result()
-    finally:  # an interrupted run still finishes the batch being written, however often Ctrl-C comes
-        while True:
-            try:
-                writer.shutdown(wait=True)
-                break
-            except KeyboardInterrupt:
-                continue
+    with photo_progress(quiet) as progress, WriteBehind() as writes:
+        task = progress.add_task(f"indexing ({visual.id})", total=len(files))
+        for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size, workers):
+            photos = [photo for photo in batch if photo.error is None]
+            summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
+            vectors = {}
+            for photo in photos:
+                if photo.hash in made_at and photo.hash not in vectors:
+                    writes.wait()  # the earlier copy may be in the write still in flight
+                    earlier = store.get(made_at[photo.hash])
+                    vectors[photo.hash] = (earlier.semantic, earlier.visual)
+            fresh = list({photo.hash: photo for photo in photos if photo.hash not in vectors}.values())
+            if fresh:
+                semantic, features = encoder.embed_pixels(np.stack([photo.pixels for photo in fresh]))
+                vectors.update((photo.hash, (sem, vis)) for photo, sem, vis in zip(fresh, semantic, features))
+            records = []
+            for photo in photos:
+                facts = facts_of[photo.path]
+                info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
+                records.append(ImageRecord(info, *vectors[photo.hash]))
+                made_at.setdefault(photo.hash, photo.path)
+                if photo.path in stored:
+                    summary.updated += 1
+                else:
+                    summary.added += 1
+            if records:
+                writes.submit(write, records)  # waits for the batch before, and raises what it raised
+            progress.advance(task, len(batch))

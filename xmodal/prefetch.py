@@ -32,3 +32,39 @@ def prefetched_batches(
             yield [future.result() for future in pending.popleft()]
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+class WriteBehind:
+    """Work done one step behind its producer, by a thread of its own: the indexer's
+    writes, while the model embeds the next batch. At most one call is in flight and
+    each finishes before the next starts, so they land whole and in order; leaving
+    the ``with`` block waits for the last one, however often Ctrl-C comes."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1)
+        self._pending: Future | None = None
+
+    def submit(self, work: Callable[..., object], *args: object) -> None:
+        self.wait()
+        self._pending = self._pool.submit(work, *args)
+
+    def wait(self) -> None:
+        """Until the call in flight is done; raises what it raised."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, kind, *rest) -> None:
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            while True:
+                try:
+                    self._pool.shutdown(wait=True)
+                    break
+                except KeyboardInterrupt:
+                    continue
