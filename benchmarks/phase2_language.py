@@ -20,12 +20,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from language import DEFAULT_CONFIG, DEFAULT_SOURCES, DEFAULT_VISUAL, HIERARCHY, SETS, Bench, score
 from results import shared_paths, unpack
 from xmodal.devise import DeviseModel, pair_rank_loss, rank_loss
 from xmodal.encoder import SHIPPED
+from xmodal.finetune import MapModule
 from xmodal.labels import imagenet_labels, label_matrix
 from xmodal.pairs import join
 from xmodal.sentences import SentenceSpace
@@ -35,31 +35,18 @@ from xmodal.visual import load_visual
 
 
 class TopAndMap(torch.nn.Module):
-    """Pooled features -> classifier -> top-T probabilities, beside the standardised
-    features -> the mixed map -> centred unit vector: DeviseModel.encode in torch."""
+    """Pooled features -> classifier -> DeviseModel.encode in torch (xmodal.finetune.MapModule)."""
 
     def __init__(self, model: DeviseModel, classifier: torch.nn.Linear) -> None:
         super().__init__()
         self.classifier = classifier
-        cut = model.pooled_rows
-        self.pooled = torch.nn.Parameter(torch.from_numpy(model.weight[:cut].copy()))
-        self.conse = torch.nn.Parameter(torch.from_numpy(model.weight[cut:].copy()))
-        self.register_buffer("mean", torch.from_numpy(model.standardizer.mean))
-        self.register_buffer("scale", torch.from_numpy(model.standardizer.scale))
-        self.register_buffer("centre", torch.from_numpy(model.centre))
-        self.top, self.mix = model.spec.top, model.mix
+        self.map = MapModule(model)
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(features)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        probs = F.softmax(self.logits(features), dim=1)
-        cut = probs.topk(self.top, dim=1).values[:, -1:]
-        probs = torch.where(probs >= cut, probs, torch.zeros_like(probs))
-        probs = probs / probs.sum(dim=1, keepdim=True)
-        pooled = (features - self.mean) / self.scale
-        out = self.mix * F.normalize(pooled @ self.pooled, dim=1) + F.normalize(probs @ self.conse, dim=1)
-        return F.normalize(F.normalize(out, dim=1) - self.centre, dim=1)
+        return self.map(features, self.logits(features))
 
 
 def main() -> None:
@@ -84,9 +71,7 @@ def main() -> None:
 
     def scored(module: TopAndMap) -> dict[str, float]:
         """The language rows, with each photo's logits from the (fine-tuned) classifier."""
-        model = dataclasses.replace(
-            shipped, weight=torch.cat([module.pooled, module.conse]).detach().numpy()
-        )
+        model = dataclasses.replace(shipped, weight=module.map.weight())
         with torch.no_grad():
             relogit = lambda pair: (pair[0], module.logits(torch.from_numpy(pair[0])).numpy())  # noqa: E731
             saved = (bench.caption_photos, bench.scene_photos, bench.nette_photos)
@@ -110,7 +95,7 @@ def main() -> None:
         else:
             optimizer = torch.optim.Adam(
                 [{"params": module.classifier.parameters(), "lr": classifier_lr},
-                 {"params": [module.pooled, module.conse], "lr": map_lr}]
+                 {"params": module.map.parameters(), "lr": map_lr}]
             )
             generator = torch.Generator().manual_seed(0)
             started = time.perf_counter()

@@ -342,6 +342,10 @@ def train(
     hub_weight: Annotated[float, typer.Option("--hub-weight", min=0.0, help="Pair training: ship a hub penalty of this weight: searches rank photos by cosine minus it (docs/search.md).")] = 0.0,
     hub_neighbours: Annotated[int, typer.Option("--hub-neighbours", min=1, help="Pair training: the nearest bank texts a photo's hub penalty averages over.")] = 20,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Pair training: at most this many photos of each class of a labeled set.")] = None,
+    tune_from: Annotated[int, typer.Option("--tune-from", min=0, help="Pair training, phase 2: fine-tune the visual model's blocks from this one up with the map (EfficientNet-Lite; 0: off).")] = 0,
+    tune_epochs: Annotated[int, typer.Option("--tune-epochs", min=1, help="Phase 2: passes over the photos.")] = 4,
+    tune_lr: Annotated[float, typer.Option("--tune-lr", min=0.0, help="Phase 2: learning rate of the fine-tuned blocks.")] = 1e-4,
+    tune_map_lr: Annotated[float, typer.Option("--tune-map-lr", min=0.0, help="Phase 2: learning rate of the map.")] = 1e-3,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
     space: SpaceOption = None,
@@ -354,7 +358,7 @@ def train(
     its batch (docs/results.md has the command that built the shipped model).
     """
     from xmodal.datasets import read_class_split, read_labeled
-    from xmodal.devise import InputSpec, TrainConfig
+    from xmodal.devise import InputSpec, TrainConfig, TuneConfig
     from xmodal.spaces import load_space
     from xmodal.train import evaluate, train as fit, train_pairs
     from xmodal.visual import load_visual
@@ -365,6 +369,7 @@ def train(
         hub_weight=hub_weight, hub_neighbours=hub_neighbours,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
+    tune = TuneConfig(first=tune_from, epochs=tune_epochs, lr=tune_lr, map_lr=tune_map_lr, seed=seed)
     ws = load_space(space)
     model_visual = load_visual(visual)
 
@@ -375,13 +380,19 @@ def train(
     if len(data) > 1 or any((p / "captions.csv").is_file() or p.name == "captions.csv" for p in data):
         if split:
             raise XmodalError("--split is for one labeled set; pair training keeps each set's zero_shot_split unseen classes out")
-        result = train_pairs(data, ws, model_visual, config, spec, hierarchy, per_class, quiet=quiet, on_epoch=report)
+        def tuned(epoch: int, model) -> None:
+            if not quiet:
+                err.print(f"phase 2 epoch {epoch}/{tune_epochs}  {model.training['phase2']['last_epoch_s']} s", highlight=False)
+
+        result = train_pairs(
+            data, ws, model_visual, config, spec, hierarchy, per_class, quiet=quiet, on_epoch=report, tune=tune, on_tuned=tuned
+        )
         path = result.model.save(out)
         pairs = result.model.training["pairs"]
         err.print(f"{path}: {pairs:,} pairs, {result.images:,} photos, {result.seconds:.0f} s", highlight=False)
         return
-    if hub_weight:
-        raise XmodalError("--hub-weight is for pair training: give a captioned set or several sets")
+    if hub_weight or tune_from:
+        raise XmodalError("--hub-weight and --tune-from are for pair training: give a captioned set or several sets")
     data_set = read_labeled(data[0])
     classes = read_class_split(split) if split else None
     result = fit(data_set, ws, model_visual, config, spec, seen=classes[0] if classes else None, quiet=quiet, on_epoch=report)

@@ -39,6 +39,8 @@ LAYERS = ("pooled", "conse")
 FORMAT = "xmodal-devise/1"
 CENTRED_FORMAT = "xmodal-devise/2"  # a centred map: older xmodal must refuse it, not read it uncentred
 MIXED_FORMAT = "xmodal-devise/3"  # a map whose two blocks are normalised apart: older xmodal must refuse it
+TUNED_FORMAT = "xmodal-devise/4"  # a map with a fine-tuned visual top (phase 2): older xmodal must refuse it
+_TOP = "visual_top."  # tensor-name prefix of that top's tensors, stored float16
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,23 @@ class TrainConfig:
             raise XmodalError(f"hub weight must be 0 or more and hub neighbours 1 or more: {self.hub_weight}, {self.hub_neighbours}")
 
 
+@dataclass(frozen=True)
+class TuneConfig:
+    """What phase 2 trains: the blocks from ``first`` up (and the head) at ``lr``, the map at
+    ``map_lr``, for ``epochs`` passes over the photos. ``first`` 0 turns phase 2 off."""
+
+    first: int = 0
+    epochs: int = 4
+    lr: float = 1e-4
+    map_lr: float = 1e-3
+    batch_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.first < 0 or self.epochs < 0 or self.lr < 0 or self.map_lr < 0 or self.batch_size < 2:
+            raise XmodalError(f"phase 2 settings out of range: {self}")
+
+
 def fit_map(
     inputs: np.ndarray,
     targets: np.ndarray,
@@ -375,6 +394,7 @@ class DeviseModel:
     centre: np.ndarray | None = None  # subtracted from each unit output before the final normalisation
     mix: float = 0.0  # > 0: output = mix * unit(pooled block) + unit(classifier block) (TrainConfig.mix)
     hub: HubPenalty | None = None  # query-side: not part of the photo vectors, so not of the checksum
+    top: dict[str, np.ndarray] | None = None  # phase 2: the visual model's fine-tuned top (xmodal.finetune)
     training: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
 
@@ -408,6 +428,12 @@ class DeviseModel:
             digest.update(f"mix={self.mix!r}".encode())
         return "sha256:" + digest.hexdigest()[:16]
 
+    def _format(self) -> str:
+        """The oldest format that holds this model, so older xmodal reads what it can."""
+        if self.top:
+            return TUNED_FORMAT
+        return MIXED_FORMAT if self.mix else FORMAT if self.centre is None else CENTRED_FORMAT
+
     def save(self, path: str | Path) -> Path:
         from safetensors.numpy import save_file
 
@@ -421,8 +447,10 @@ class DeviseModel:
             tensors["centre"] = np.ascontiguousarray(self.centre, dtype=np.float32)
         if self.hub is not None:
             tensors["hub_bank"] = np.ascontiguousarray(self.hub.bank, dtype=np.float16)
+        for key, value in (self.top or {}).items():
+            tensors[_TOP + key] = np.ascontiguousarray(value, dtype=np.float16)
         meta = {
-            "format": MIXED_FORMAT if self.mix else FORMAT if self.centre is None else CENTRED_FORMAT,
+            "format": self._format(),
             "mix": self.mix,
             "spec": {"layers": list(self.spec.layers), "top": self.spec.top, "temperature": self.spec.temperature},
             "space": self.space.to_dict(),
@@ -453,7 +481,7 @@ class DeviseModel:
         """Read a model file; with ``space``, refuse one trained in another word space."""
         path = Path(path)
         meta, tensors = _read_file(path)
-        if meta.get("format") not in (FORMAT, CENTRED_FORMAT, MIXED_FORMAT):
+        if meta.get("format") not in (FORMAT, CENTRED_FORMAT, MIXED_FORMAT, TUNED_FORMAT):
             raise XmodalError(f"{path} is not an xmodal model file (format {meta.get('format')!r})")
         identity = SpaceIdentity.from_dict(meta["space"])
         if space is not None:
@@ -477,6 +505,7 @@ class DeviseModel:
             centre=centre,
             mix=float(meta.get("mix", 0.0)),
             hub=_hub(meta, tensors.get("hub_bank")),
+            top={key.removeprefix(_TOP): value for key, value in tensors.items() if key.startswith(_TOP)} or None,
             training=meta.get("training", {}),
             evaluation=meta.get("evaluation", {}),
         )

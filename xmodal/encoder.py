@@ -49,9 +49,12 @@ class Encoder:
         model = DeviseModel.load(path or default_model(space), space=space.identity)
         visual = find_export(model.visual["id"], model.visual["checksum"])
         if visual is None:  # first use: build the network in torch and export it
-            from xmodal.visual import load_visual
+            from xmodal.visual import load_visual, tuned_visual
 
-            visual = load_visual(model.visual["id"])
+            if model.top:  # phase 2: the base network with the model file's fine-tuned top
+                visual = tuned_visual(model.visual["base"]["id"], model.visual["first_tuned_block"], model.top)
+            else:
+                visual = load_visual(model.visual["id"])
         return cls(visual, model)
 
     def embed_files(self, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:

@@ -218,6 +218,13 @@ class Engine:
         """Take ``encoder`` for this index, unless the index was built with another."""
         built_with = self.store.meta.get("encoder")
         if built_with and built_with != encoder.identity():
+            if built_with.get("visual") == encoder.model.visual.get("base"):
+                raise IncompatibleSpace(
+                    f"index {self.store.location} was built with the stock {built_with['visual'].get('id')} tower, "
+                    "and this model fine-tunes its top blocks (DeViSE phase 2), so photos embed differently: "
+                    "re-index (delete the index folder and run xmodal index again; text searches keep working until then), "
+                    "or open it with the model it was built with (--model)"
+                )
             raise IncompatibleSpace(
                 f"index {self.store.location} was built with another encoder "
                 f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "

@@ -18,7 +18,7 @@ import numpy as np
 
 from xmodal.cache import cache_root
 from xmodal.datasets import LabeledImages, read_captions, read_labeled
-from xmodal.devise import DeviseModel, InputSpec, Standardizer, TrainConfig, build_inputs, fit_map, fit_pairs
+from xmodal.devise import DeviseModel, InputSpec, Standardizer, TrainConfig, TuneConfig, build_inputs, fit_map, fit_pairs
 from xmodal.errors import XmodalError
 from xmodal.evaluate import generalized, hit_at_k
 from xmodal.hubness import HubPenalty, text_bank
@@ -202,6 +202,8 @@ def train_pairs(
     per_class: int | None = None,
     quiet: bool = False,
     on_epoch: Callable[[int, float], None] | None = None,
+    tune: TuneConfig | None = None,
+    on_tuned: Callable[[int, DeviseModel], None] | None = None,
 ) -> TrainResult:
     """Fit a map on photos paired with texts (captions, scene and class names).
 
@@ -209,6 +211,9 @@ def train_pairs(
     on WordNet (``hierarchy_depth``), and the pooled block learns what no class
     name covers. With ``config.mix`` the two blocks are normalised apart, so the
     caption-trained block cannot drown out what the classifier already knows.
+    With ``tune`` (its ``first`` block set), phase 2 follows: the visual model's
+    blocks from ``first`` up are fine-tuned together with the map (xmodal.finetune),
+    ``on_tuned(epoch, model)`` seeing the model after each of its epochs.
     """
     started = time.perf_counter()
     if "conse" not in spec.layers:
@@ -261,4 +266,17 @@ def train_pairs(
             "per_class": per_class,
         },
     )
+    if tune is not None and tune.first:
+        model = _phase2(model, parts, visual, texts, classes, config, tune, quiet, on_tuned)
     return TrainResult(model, len(pairs.photos), [], time.perf_counter() - started)
+
+
+def _phase2(model, parts, visual, texts, classes, config, tune, quiet, on_tuned) -> DeviseModel:
+    """Phase 2 on the pairs' photos: their activations below ``tune.first`` are cached per set
+    like the visual outputs, and the top is fine-tuned from them with the map."""
+    from xmodal.finetune import finetune
+    from xmodal.visual import tower_split
+
+    bottom, top = tower_split(visual.id, tune.first)
+    activations = np.concatenate([np.asarray(visual_outputs(bottom, part.photos, quiet)[0]) for part in parts])
+    return finetune(model, top, activations, join(parts), texts, classes, config, tune, on_tuned)

@@ -143,6 +143,93 @@ class _EfficientNetTower(nn.Module):
         return features, self.net._fc(features)  # dropout, the one step skipped, is a no-op when frozen
 
 
+class _EfficientNetBottom(nn.Module):
+    """The stem and blocks below ``first``: what phase 2 (xmodal.finetune) caches once per
+    photo, so that fine-tuning the blocks above it never re-runs the frozen bottom."""
+
+    def __init__(self, net: nn.Module, first: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
+        self.blocks = nn.ModuleList(net._blocks[:first])
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x = self.stem(images)
+        for block in self.blocks:
+            x = block(x)
+        return x.flatten(1), None
+
+
+class EfficientNetTop(nn.Module):
+    """The blocks from ``first`` up, the head and the classifier: the part phase 2 fine-tunes.
+    Its input is the bottom's activations, flattened as :class:`_EfficientNetBottom` gives them."""
+
+    def __init__(self, net: nn.Module, first: int, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shape = shape
+        self.blocks = nn.ModuleList(net._blocks[first:])
+        self.head = nn.Sequential(net._conv_head, net._bn1, net._swish)
+        self.fc = net._fc
+
+    def forward(self, activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = activations.view(-1, *self.shape)
+        for block in self.blocks:
+            x = block(x)
+        features = self.head(x).mean(dim=(2, 3))
+        return features, self.fc(features)
+
+
+def _cut(net: nn.Module, first: int, image_size: int) -> tuple[_EfficientNetBottom, EfficientNetTop]:
+    """The two halves of ``net`` below and from block ``first``; they share its modules."""
+    if not 0 < first < len(net._blocks):
+        raise XmodalError(f"this network has blocks 0-{len(net._blocks) - 1}: cannot fine-tune from block {first}")
+    bottom = _EfficientNetBottom(net, first)
+    with torch.no_grad():
+        x = bottom.stem(torch.zeros(1, 3, image_size, image_size))
+        for block in bottom.blocks:
+            x = block(x)
+    return bottom, EfficientNetTop(net, first, tuple(x.shape[1:]))
+
+
+def tower_split(name: str, first: int, threads: int | None = None) -> tuple[VisualModel, EfficientNetTop]:
+    """EfficientNet-Lite ``name`` cut below block ``first``: the frozen bottom as a visual
+    model of its own (its outputs are the flattened activations, cached and exported like
+    any visual model's) and the top, a torch module that continues from them, for training."""
+    if name not in _LITE_WEIGHTS:
+        raise XmodalError(f"phase 2 fine-tunes EfficientNet-Lite models ({', '.join(_LITE_WEIGHTS)}), not {name!r}")
+    whole = _efficientnet_lite(name, threads)
+    bottom, top = _cut(whole.torch_module().net, first, whole.image_size)
+    bottom_model = VisualModel(
+        f"{name}/below-block-{first}", bottom, whole._preprocess, whole.image_size, threads=threads,
+        preprocessing=whole._preprocessing,
+    )
+    return bottom_model, top
+
+
+def tuned_id(base: str, first: int) -> str:
+    """The id of ``base`` with its blocks from ``first`` up fine-tuned by phase 2."""
+    return f"{base}/tuned-from-block-{first}"
+
+
+def tuned_visual(base: str, first: int, top: dict[str, np.ndarray], threads: int | None = None) -> VisualModel:
+    """EfficientNet-Lite ``base`` with its blocks from ``first`` up replaced by fine-tuned
+    weights (``top``: :class:`EfficientNetTop`'s state, as a DeViSE model file stores it).
+    It is a visual model of its own: its id names the cut, its checksum covers every weight."""
+    whole = _efficientnet_lite(base, threads)
+    net = whole.torch_module().net
+    _, top_module = _cut(net, first, whole.image_size)
+    state = {key: torch.from_numpy(np.asarray(value, dtype=np.float32)) for key, value in top.items()}
+    try:  # the classifier may be left out: phase 2 keeps the shipped one
+        missing, unexpected = top_module.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise XmodalError(f"the fine-tuned top does not fit {base} from block {first}: {str(error)[:200]}") from None
+    if unexpected or any(not key.startswith("fc.") for key in missing):
+        raise XmodalError(f"the fine-tuned top does not fit {base} from block {first}: {(unexpected or missing)[:3]}")
+    return VisualModel(
+        tuned_id(base, first), _EfficientNetTower(net), whole._preprocess, whole.image_size,
+        classes=whole.classes, threads=threads, preprocessing=whole._preprocessing,
+    )
+
+
 def _efficientnet_lite(name: str, threads: int | None) -> VisualModel:
     from efficientnet_lite_pytorch import EfficientNet
     from timm.data import ImageNetInfo
