@@ -256,7 +256,7 @@ def nothing_found(expression: str, threshold: float | None, within: list[Path] |
 
 
 def show_notes(notes: tuple[str, ...]) -> None:
-    """Each note (a word left out of the query) as one line on stderr."""
+    """Each note (a word left out of the query, or corrected) as one line on stderr."""
     for note in notes:
         from rich.text import Text
 

@@ -42,6 +42,7 @@ def test_words_json(tiny_file):
     "args, message",
     [
         (["words", "kingg"], "unknown word 'kingg'"),
+        (["words", "king - qwzx"], "unknown word 'qwzx'"),  # not dropped from arithmetic
         (["words", "dog + "], "dangling '+'"),
         (["words", "beach.jpg - summer"], "image file not found: beach.jpg"),
         (["words", "dog", "--space", "nowhere/vectors.bin"], "word-vector file not found"),
@@ -75,6 +76,25 @@ def test_a_query_with_no_known_word_is_refused_on_one_line(tiny_file):
     assert result.exit_code == 1
     assert result.stderr == (
         "error: no word of the query is in word space 'tiny.txt': 'The', 'kinng' (did you mean 'king'?), 'qwzx'\n"
+    )
+
+
+def test_console_script_corrects_a_typo_in_arithmetic_or_refuses_it():
+    """Through a real process on the default space: dropped, kingg would leave "- man + woman".
+    (The first cold process of a test session embeds the vocabulary, with a progress bar.)"""
+    corrected = subprocess.run(
+        [sys.executable, "-m", "cli", "words", "kingg - man + woman", "--json", "-k", "1"],
+        capture_output=True, text=True, check=False,
+    )
+    assert corrected.returncode == 0, corrected.stderr
+    assert 'note: corrected "kingg" to "king" (not in all-minilm-l6-v2)' in corrected.stderr.splitlines()
+    assert json.loads(corrected.stdout)["results"][0]["word"] == "queen"
+    unclear = subprocess.run(
+        [sys.executable, "-m", "cli", "words", "womn - man"], capture_output=True, text=True, check=False
+    )
+    assert (unclear.returncode, unclear.stdout) == (1, "")
+    assert unclear.stderr == (
+        "error: unknown word 'womn' in word space 'all-minilm-l6-v2'; did you mean: won, women, woman, worn, womb?\n"
     )
 
 

@@ -156,28 +156,65 @@ def test_a_sentence_keeps_its_known_words_without_punctuation(tiny_space):
     assert np.allclose(query.vector, tiny_space.vector("king dog"), atol=1e-6)
 
 
-def test_an_unknown_word_is_dropped_with_a_note_naming_the_suggestion(tiny_space):
-    query = tiny_space.query("royal fmily - man")
-    assert query.notes == ('dropped "fmily" (not in tiny; did you mean "family"?)',)
-    expected = tiny_space.vector("royal") - tiny_space.vector("man")
-    assert np.allclose(query.vector, expected / np.linalg.norm(expected), atol=1e-6)
-    assert tiny_space.query("king - kinng").notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
-    assert tiny_space.query("king + kinng + kinng").notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
+def test_a_typo_is_dropped_from_a_sentence_with_a_note_but_corrected_in_arithmetic(tiny_space):
+    sentence = tiny_space.query("royal fmily")
+    assert sentence.notes == ('dropped "fmily" (not in tiny; did you mean "family"?)',)
+    assert np.allclose(sentence.vector, tiny_space.vector("royal"), atol=1e-6)
+    assert tiny_space.query("king kinng, kinng").notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
     assert tiny_space.query("dog").notes == ()
+    arithmetic = tiny_space.query("royal fmily - man")
+    assert arithmetic.notes == ('corrected "fmily" to "family" (not in tiny)',)
+    assert np.allclose(arithmetic.vector, tiny_space.query("royal family - man").vector, atol=1e-6)
+
+
+def test_a_typo_in_arithmetic_is_corrected_to_its_one_clear_spelling(tiny_space, tmp_path):
+    """Dropped, kinng would turn "kinng - man + woman" into "- man + woman"."""
+    query = tiny_space.query("kinng - man + woman")
+    assert query.notes == ('corrected "kinng" to "king" (not in tiny)',)
+    assert np.allclose(query.vector, tiny_space.query("king - man + woman").vector, atol=1e-6)
+    assert query.inputs == {"king", "man", "woman"}
+    assert tiny_space.nearest("kinng - man + woman", k=1)[0].word == "queen"
+    notes = tiny_space.query("kinng - man + 0.5*kinng").notes
+    assert notes == ('corrected "kinng" to "king" (not in tiny)',)  # one note a word
+    photo = tmp_path / "beach.jpg"
+    photo.write_bytes(b"x")
+    result = tiny_space.query(f"{photo} - fmily", encode_image=lambda path: tiny_space.vector("king"))
+    assert result.notes == ('corrected "fmily" to "family" (not in tiny)',)
+    expected = tiny_space.vector("king") - tiny_space.vector("family")
+    assert np.allclose(result.vector, expected / np.linalg.norm(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("king - dogz", "unknown word 'dogz' in word space 'tiny'; did you mean: dog, dogs?"),  # as close as each other
+        ("king - qwzx", "unknown word 'qwzx' in word space 'tiny'"),  # nothing close
+        ("2*qwzx + beach.jpg", "unknown word 'qwzx' in word space 'tiny'"),  # a photo is never unknown
+    ],
+)
+def test_a_typo_in_arithmetic_without_one_clear_spelling_is_refused(tiny_space, tmp_path, monkeypatch, query, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "beach.jpg").write_bytes(b"x")
+    with pytest.raises(UnknownWord) as caught:
+        tiny_space.query(query, encode_image=lambda path: tiny_space.vector("king"))
+    assert str(caught.value) == message
 
 
 def test_a_hyphenated_word_keeps_its_known_parts(tiny_space):
-    expression, notes = parse("dog-kinng + e-mail").drop_unknown(tiny_space)
-    assert texts(expression) == [("text", "dog", 1.0), ("text", "e-mail", 1.0)]
+    expression, notes = parse("dog-kinng e-mail").drop_unknown(tiny_space)
+    assert texts(expression) == [("text", "dog e-mail", 1.0)]
     assert notes == ('dropped "kinng" (not in tiny; did you mean "king"?)',)
+    expression, notes = parse("dog-kinng + e-mail").drop_unknown(tiny_space)
+    assert texts(expression) == [("text", "dog king", 1.0), ("text", "e-mail", 1.0)]
+    assert notes == ('corrected "kinng" to "king" (not in tiny)',)
 
 
-def test_the_query_is_refused_only_when_no_word_is_known(tiny_space, tmp_path):
+def test_a_word_or_sentence_is_refused_only_when_none_of_its_words_is_known(tiny_space):
     with pytest.raises(UnknownWord) as caught:
         tiny_space.query("kinng")
     assert str(caught.value) == "unknown word 'kinng' in word space 'tiny'; did you mean: king?"
     with pytest.raises(UnknownWord) as caught:
-        tiny_space.query("The kinng - qwzx.")
+        tiny_space.query("The kinng, qwzx.")
     message = str(caught.value)
     assert message == (
         "no word of the query is in word space 'tiny': 'The', 'kinng' (did you mean 'king'?), 'qwzx'"
@@ -185,11 +222,6 @@ def test_the_query_is_refused_only_when_no_word_is_known(tiny_space, tmp_path):
     assert caught.value.words == ["The", "kinng", "qwzx"]
     with pytest.raises(ExpressionError, match="has no words"):
         tiny_space.query("?!")
-    photo = tmp_path / "beach.jpg"
-    photo.write_bytes(b"x")
-    result = tiny_space.query(f"{photo} - qwzx", encode_image=lambda path: tiny_space.vector("king"))
-    assert result.notes == ('dropped "qwzx" (not in tiny)',)  # a photo is never unknown
-    assert np.allclose(result.vector, tiny_space.vector("king"), atol=1e-6)
 
 
 def test_dropping_unknown_words_is_generic_over_the_space(tiny_space):
@@ -206,13 +238,16 @@ def test_dropping_unknown_words_is_generic_over_the_space(tiny_space):
             return word.lower() != "xyzzy"
 
         def suggest(self, word, n=5):
-            return ["fuzzy"][:n]
+            return ["fuzzy", "xyzy"][:n]
 
     probe = Probe()
     expression, notes = parse('A "big" Dog, xyzzy!  - 2*Cats.').drop_unknown(probe)
-    assert texts(expression) == [("text", "A big Dog", 1.0), ("text", "Cats", -2.0)]
-    assert notes == ('dropped "xyzzy" (not in probe; did you mean "fuzzy"?)',)
+    assert texts(expression) == [("text", "A big Dog xyzy", 1.0), ("text", "Cats", -2.0)]
+    assert notes == ('corrected "xyzzy" to "xyzy" (not in probe)',)  # fuzzy is two edits away
     assert probe.asked == ["A", "big", "Dog", "xyzzy", "Cats"]
+    expression, notes = parse('A "big" Dog, xyzzy!').drop_unknown(probe)
+    assert texts(expression) == [("text", "A big Dog", 1.0)]
+    assert notes == ('dropped "xyzzy" (not in probe; did you mean "fuzzy"?)',)
 
 
 def test_evaluates_to_the_normalised_weighted_sum(tiny_space):

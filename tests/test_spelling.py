@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from xmodal.spelling import Speller, WordIndex
+import pytest
+
+from xmodal.spelling import Speller, WordIndex, correction, slips
 
 WORDS = ["the", "dog", "dogs", "turquoise", "café", "t-shirt", "u.s.", "a", "antidisestablishmentarianism"]
 
@@ -23,3 +25,28 @@ def test_speller_suggests_the_close_spelling():
     speller = Speller(WORDS)
     assert speller.known("Dog") and not speller.known("turquiose")
     assert speller.suggest("turquiose", 1) == ["turquoise"]
+
+
+@pytest.mark.parametrize(
+    "typed, close, corrected",
+    [  # close: GloVe 6B's own suggestions, most frequent first
+        ("kingg", ["king", "kings", "kinga", "kingi", "kingz", "zingg", "lingg", "kinng", "kingo"], "king"),
+        ("Kingg", ["king", "kings", "kinga"], "king"),  # case is ignored
+        ("hapy", ["happy", "hay", "hazy", "hap", "harpy"], "happy"),  # a doubled letter typed once
+        ("kign", ["king", "sign", "kin", "ign", "kiln"], "king"),  # two letters swapped
+        ("qeeen", ["queen", "beeen"], "queen"),  # beeen changes the first letter
+        ("fmily", ["family", "emily", "mily"], "family"),
+        ("womn", ["won", "women", "woman", "worn", "womb"], None),  # as close as each other
+        ("grren", ["green", "geren", "goren", "gruen", "gren"], None),  # gren is closer, green more frequent
+        ("queeen", ["queen", "queene"], None),  # two slips
+        ("beutifull", ["beautiful"], None),  # two edits away: a guess
+        ("qwzx", [], None),
+    ],
+)
+def test_a_typo_is_corrected_only_to_the_one_clear_spelling(typed, close, corrected):
+    assert correction(typed, close) == corrected
+
+
+def test_slips_are_swaps_and_doubled_or_undoubled_letters():
+    assert slips("teh") == {"eth", "the", "tteh", "teeh", "tehh"}
+    assert slips("kingg") == {"ikngg", "knigg", "kigng", "king", "kkingg", "kiingg", "kinngg", "kinggg"}

@@ -59,7 +59,7 @@ class Answer:
     ``kind`` is ``"photos"`` (``results`` are :class:`Result`) or ``"words"``
     (``results`` are :class:`~xmodal.identity.Neighbour`); ``using`` is the
     vectors compared (``"semantic"`` or ``"visual"``); ``notes`` name the words
-    left out of the query because the space does not know them.
+    the space does not know, left out of the query (or in arithmetic corrected).
     """
 
     query: str

@@ -19,9 +19,11 @@ an image term, and the file must exist; ``img:`` forces an image term.
 An expression is parsed once and evaluated against a space (and, for image
 terms, an image encoder) into a unit vector, keeping the space's keys it used
 so that nearest-word results can leave them out, as gensim's ``most_similar``
-does. Evaluation first drops the words the space does not know, with a note
-naming each (:meth:`Expression.drop_unknown`); a query is refused only when
-none of its words is known. Punctuation around a word is never part of it.
+does. Evaluation first deals with the words the space does not know
+(:meth:`Expression.drop_unknown`): a word or sentence drops them, with a note
+naming each, and is refused only when none of its words is known; arithmetic
+corrects each to its one clear spelling, with a note, or is refused.
+Punctuation around a word is never part of it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from xmodal.errors import ExpressionError, UnknownWord
+from xmodal.spelling import correction
 
 if TYPE_CHECKING:
     from xmodal.words import WordSpace
@@ -47,6 +50,7 @@ IMAGE_SUFFIXES = frozenset(
 IMAGE_PREFIX = "img:"
 _OPERATORS = "+-*"
 _QUOTES = "\"'"
+_EVERY_SUGGESTION = 1_000  # more than any word has one edit away: correction() must see them all
 
 ImageEncoder = Callable[[Path], np.ndarray]
 
@@ -63,7 +67,7 @@ class Term:
 @dataclass(frozen=True)
 class QueryVector:
     """An evaluated expression: a unit vector, the space keys it was made of, and one
-    note per word left out because the space does not know it."""
+    note per word the space does not know (left out, or corrected in arithmetic)."""
 
     vector: np.ndarray
     inputs: frozenset[str]
@@ -101,35 +105,39 @@ class Expression:
         return " ".join(parts)
 
     def drop_unknown(self, space: WordSpace) -> tuple[Expression, tuple[str, ...]]:
-        """This expression in words ``space`` knows, and a note for each word left out.
+        """This expression in words ``space`` knows, and a note for each word it changed.
 
         Each text term keeps its known words, stripped of punctuation, joined by
-        spaces; a term with none left is dropped; image terms stay as they are.
-        Only ``space.known``, ``space.suggest`` and ``space.name`` are used, so
-        any space works. Raises UnknownWord when no word of the query is known
-        (and no image is in it), ExpressionError when it has no word at all.
+        spaces; image terms stay as they are. A word or sentence without its typo
+        still says what was meant, so there an unknown word is dropped (a term
+        with none left goes). In arithmetic (more than one term) a dropped term
+        turns the query around ("kingg - man + woman" would be "- man + woman"),
+        so there each unknown word is corrected to its one clear spelling
+        (:func:`~xmodal.spelling.correction`). Only ``space.known``,
+        ``space.suggest`` and ``space.name`` are used, so any space works.
+
+        Raises UnknownWord when a word in arithmetic has no clear spelling (naming
+        its suggestions), or when no word of the query is known (and no image is
+        in it); ExpressionError when it has no word at all.
         """
+        arithmetic = len(self.terms) > 1
         terms: list[Term] = []
         unknown: list[str] = []
+        corrected: dict[str, str] = {}
         for term in self.terms:
             if term.kind == "image":
                 terms.append(term)
                 continue
             kept = []
-            for token in term.text.split():
-                forms = word_forms(token)
-                if not forms:
-                    continue  # punctuation alone is never a word
-                word = next((form for form in forms if space.known(form)), None)
-                if word is not None:
+            for word, known in _spelt(term.text, space):
+                if known:
                     kept.append(word)
-                    continue
-                parts = [p for part in forms[-1].split("-") for p in word_forms(part)[-1:]]
-                if len(parts) > 1:  # turquiose-blue: keep the known parts of a hyphenated word
-                    kept.extend(p for p in parts if space.known(p))
-                    unknown.extend(p for p in parts if not space.known(p))
+                elif arithmetic:
+                    if word not in corrected:
+                        corrected[word] = _correct(word, space)
+                    kept.append(corrected[word])
                 else:
-                    unknown.append(forms[-1])
+                    unknown.append(word)
             if kept:
                 terms.append(Term("text", " ".join(kept), term.weight))
         unknown = list(dict.fromkeys(unknown))
@@ -140,7 +148,7 @@ class Expression:
                 )
             found = [(word, space.suggest(word)) for word in unknown]
             raise UnknownWord(found[0][0], found[0][1], space.name, more=found[1:])
-        notes = []
+        notes = [f'corrected "{word}" to "{fix}" (not in {space.name})' for word, fix in corrected.items()]
         for word in unknown:
             close = space.suggest(word, 1)
             hint = f'; did you mean "{close[0]}"?' if close else ""
@@ -171,6 +179,36 @@ class Expression:
         if not math.isfinite(norm) or norm < 1e-9:
             raise ExpressionError(f"query {str(self)!r} cancels out to the zero vector")
         return QueryVector((total / norm).astype(np.float32), frozenset(inputs), notes)
+
+
+def _spelt(text: str, space: WordSpace) -> list[tuple[str, bool]]:
+    """Each word of a text term, stripped of punctuation and in the spelling ``space``
+    knows when it knows one, with whether it does; a hyphenated word the space
+    lacks gives its parts instead (``turquiose-blue``: *turquiose*, *blue*)."""
+    words = []
+    for token in text.split():
+        forms = word_forms(token)
+        if not forms:
+            continue  # punctuation alone is never a word
+        word = next((form for form in forms if space.known(form)), None)
+        if word is not None:
+            words.append((word, True))
+            continue
+        parts = [p for part in forms[-1].split("-") for p in word_forms(part)[-1:]]
+        if len(parts) > 1:
+            words.extend((part, space.known(part)) for part in parts)
+        else:
+            words.append((forms[-1], False))
+    return words
+
+
+def _correct(word: str, space: WordSpace) -> str:
+    """The spelling an unknown word in arithmetic clearly stands for, or UnknownWord."""
+    close = space.suggest(word, _EVERY_SUGGESTION)
+    fix = correction(word, close)
+    if fix is None:
+        raise UnknownWord(word, close[:5], space.name)
+    return fix
 
 
 def parse(text: str) -> Expression:

@@ -2,6 +2,9 @@
 
 A query is typed by a person, so a misspelt word ("turquiose") is dropped with
 a note that names it and the likely spelling, rather than refusing the query.
+Inside arithmetic, where dropping a term changes what the rest means, a typo
+is corrected instead when one spelling is clearly what was meant
+(:func:`correction`).
 """
 
 from __future__ import annotations
@@ -111,6 +114,40 @@ class WordIndex:
         if row is None:
             raise KeyError(word)
         return row
+
+
+def correction(word: str, close: Sequence[str]) -> str | None:
+    """The one spelling in ``close`` that ``word`` is clearly a typo of, or None.
+
+    A wrong correction silently answers another query, so frequency and
+    closeness must agree: the most frequent spelling one edit away, and only
+    when no other is as close. Closeness has three tiers: a slip of the
+    fingers (:func:`slips`), then any other edit that keeps the first letter
+    (people rarely mistype it), then an edit of the first letter. ``kingg`` is
+    *king* (a slip), not *kings* or *kinga* (a replaced letter each);
+    ``qeeen`` is *queen*, not *beeen* (a new first letter); ``womn`` could be
+    *won*, *women* or *woman* (one tier), and ``grren`` *green* or *gren* (a
+    slip, but rarer), so None. A spelling two edits away is a guess: None.
+    ``close`` is a space's suggestions, most frequent first; case is ignored.
+    """
+    typed = word.lower()
+    edits, slipped = edits1(typed), slips(typed)
+    near = [spelling.lower() for spelling in close if spelling.lower() in edits]
+    tiers = [0 if s in slipped else 1 if s[:1] == typed[:1] else 2 for s in near]
+    if not tiers or tiers[0] != min(tiers) or tiers.count(tiers[0]) > 1:
+        return None
+    return next(spelling for spelling in close if spelling.lower() == near[0])
+
+
+def slips(word: str) -> set[str]:
+    """The strings one slip of the fingers from ``word``: two neighbouring letters
+    swapped (``teh``), a letter typed twice (``kingg``) or a doubled one typed once
+    (``hapy``), the commonest typing errors."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    undoubled = {a + b[1:] for a, b in splits if len(b) > 1 and b[0] == b[1]}
+    doubled = {a + b[0] + b for a, b in splits if b}
+    return (swaps | undoubled | doubled) - {word}
 
 
 def edits1(word: str) -> set[str]:
