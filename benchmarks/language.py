@@ -33,7 +33,7 @@ import numpy as np
 from results import data_arguments, unpack
 from xmodal.datasets import read_captions, read_labeled
 from xmodal.devise import DeviseModel, InputSpec, TrainConfig
-from xmodal.encoder import SHIPPED
+from xmodal.encoder import EARLIER, SHIPPED, Encoder
 from xmodal.evaluate import caption_retrieval, hierarchical_precision, hit_at_k, relevant_retrieval, retrieval
 from xmodal.identity import SpaceIdentity
 from xmodal.labels import imagenet_labels, label_matrix
@@ -138,11 +138,20 @@ def shuffled(space: WordSpace, seed: int = 0) -> WordSpace:
 
 
 def main() -> None:
-    args = data_arguments(__doc__.splitlines()[0]).parse_args()
+    parser = data_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="", help="score only the methods whose name contains this")
+    args = parser.parse_args()
     started = time.perf_counter()
     roots = unpack(args.shared, args.work, SETS + ("tiny-imagenet-200",))
-    visuals = {name: load_visual(name) for name in ("efficientnet-lite0", DEFAULT_VISUAL)}
-    benches = {name: Bench(roots, visual) for name, visual in visuals.items()}
+    visuals, benches = {}, {}
+
+    def bench_of(name: str, visual=None) -> Bench:
+        """The val photos through visual model ``name`` (built on first need)."""
+        if name not in benches:
+            visuals[name] = visual or load_visual(name)
+            benches[name] = Bench(roots, visuals[name])
+        return benches[name]
+
     sources = [roots[name] for name in DEFAULT_SOURCES]
     with_tiny = [*sources, roots["tiny-imagenet-200"]]
     glove_mean, glove_sif, sentence = WordSpace.load(), WordSpace.load(), SentenceSpace.load()
@@ -167,17 +176,27 @@ def main() -> None:
             sentence, lite2, DEFAULT_SPEC, DEFAULT_CONFIG, sources, None),
         "xmodal default: DeViSE on pairs, Lite2, all-MiniLM-L6-v2, hub penalty": (
             sentence, lite2, DEFAULT_SPEC, SHIPPED_CONFIG, sources, None),
-        "the shipped model file": (sentence, lite2, SHIPPED["all-minilm-l6-v2"]),
+        "the stock-tower model file (shipped before phase 2)": (sentence, lite2, EARLIER[0]),
+        "the shipped model file (phase 2: blocks 17-20 fine-tuned with the map)": (
+            sentence, None, SHIPPED["all-minilm-l6-v2"]),
     }
     table, timings = {}, {}
     for name, (space, visual, *how) in methods.items():
+        if args.rows not in name:
+            continue
         t = time.perf_counter()
         if isinstance(how[0], Path):
             model = DeviseModel.load(how[0], space=space.identity)
+            if visual is None:  # the model's own visual model (a fine-tuned one), as searches embed with it
+                encoder = Encoder.load(space, how[0])
+                bench = bench_of(encoder.visual.id, encoder.visual)
+            else:
+                bench = bench_of(visual)
         else:
             spec, config, data, per_class = how
+            bench = bench_of(visual)
             model = train_pairs(data, space, visuals[visual], config, spec, HIERARCHY, per_class, quiet=True).model
-        table[name] = score(model, space, benches[visual])
+        table[name] = score(model, space, bench)
         timings[name] = time.perf_counter() - t
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in table[name].items()), f"({timings[name]:.0f} s)", flush=True)
     print(f"total {time.perf_counter() - started:.0f} s")

@@ -114,7 +114,7 @@ def main() -> None:
             tower = TunedTower(top, model).eval()
             row = table[f"{name}, epoch {epoch}"] = dev.score(tower, model.hub)
             print(f"{name}, epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items())
-                  + f" ({model.training['phase2']['last_epoch_s']} s)", flush=True)
+                  + f" ({time.perf_counter() - started:.0f} s so far)", flush=True)
 
         finetune(phase1, top, bank(pairs.photos), pairs, texts, classes, SHIPPED_CONFIG, tune, on_epoch)
     base = table["phase 1"]

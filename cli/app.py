@@ -382,7 +382,7 @@ def train(
             raise XmodalError("--split is for one labeled set; pair training keeps each set's zero_shot_split unseen classes out")
         def tuned(epoch: int, model) -> None:
             if not quiet:
-                err.print(f"phase 2 epoch {epoch}/{tune_epochs}  {model.training['phase2']['last_epoch_s']} s", highlight=False)
+                err.print(f"phase 2 epoch {epoch}/{tune_epochs}", highlight=False)
 
         result = train_pairs(
             data, ws, model_visual, config, spec, hierarchy, per_class, quiet=quiet, on_epoch=report, tune=tune, on_tuned=tuned

@@ -104,7 +104,7 @@ def test_fine_tuning_fits_the_pairs_better(tuned):
     assert after > before, (before, after)
     assert model.visual["id"] == f"efficientnet-lite2/tuned-from-block-{FIRST}"
     assert model.visual["checksum"] != model.visual["base"]["checksum"]
-    assert model.training["phase2"]["epochs_run"] == 6
+    assert model.training["phase2"]["epochs"] == 6
 
 
 def test_the_model_file_stores_the_top_in_float16(tuned):

@@ -21,7 +21,6 @@ its top stored in the DeViSE model file as float16) and the map trained with it.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -124,7 +123,6 @@ def finetune(
     pairs_of = np.split(np.argsort(pairs.photo, kind="stable"), np.cumsum(np.bincount(pairs.photo))[:-1])
     result = model
     for epoch in range(1, tune.epochs + 1):
-        started = time.perf_counter()
         chosen = torch.from_numpy(np.array([rng.choice(rows) for rows in pairs_of], dtype=np.int64))
         for batch in chosen[torch.randperm(len(chosen), generator=generator)].split(tune.batch_size):
             photos, ids, groups = torch.from_numpy(pairs.photo)[batch], text_t[batch], group_t[batch]
@@ -138,13 +136,13 @@ def finetune(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        result = tuned_model(model, tower, tune, epoch, time.perf_counter() - started)
+        result = tuned_model(model, tower, tune, epoch)
         if on_epoch is not None:
             on_epoch(epoch, result)
     return result
 
 
-def tuned_model(model: DeviseModel, tower: TunedTower, tune: TuneConfig, epochs: int, seconds: float) -> DeviseModel:
+def tuned_model(model: DeviseModel, tower: TunedTower, tune: TuneConfig, epochs: int) -> DeviseModel:
     """``model`` with the tower's map and top: the top rounded to float16 first, and loaded back
     into the tower, so the map is scored and checksummed with the weights the file will hold."""
     from xmodal.visual import tuned_visual
@@ -162,5 +160,6 @@ def tuned_model(model: DeviseModel, tower: TunedTower, tune: TuneConfig, epochs:
         visual={"id": tuned_id(base["id"], tune.first), "checksum": visual.weights_checksum,
                 "base": {"id": base["id"], "checksum": base["checksum"]}, "first_tuned_block": tune.first},
         top=state,
-        training={**model.training, "phase2": {**dataclasses.asdict(tune), "epochs_run": epochs, "last_epoch_s": round(seconds)}},
+        # the epochs run, so the model after epoch N of a longer run is the model of an N-epoch run
+        training={**model.training, "phase2": {**dataclasses.asdict(tune), "epochs": epochs}},
     )
