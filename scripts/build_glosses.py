@@ -169,7 +169,7 @@ def build(wordnet: Path, senses: str, space, bank: np.ndarray | None, model: str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"), help="folder with data.noun")
-    parser.add_argument("--senses", choices=SENSES, default="centroid")
+    parser.add_argument("--senses", choices=SENSES, default="first", help="first: what ships (docs/results.md)")
     parser.add_argument("--model", type=Path, help="DeViSE model file whose hub bank chooses senses (default: shipped)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
