@@ -41,10 +41,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from hubness import dev_map, dev_split
 from language import DEFAULT_VISUAL, EVERYDAY, SHIPPED_CONFIG
 from results import data_arguments, unpack
+
 from xmodal.datasets import read_captions, read_labeled
 from xmodal.devise import DeviseModel
 from xmodal.encoder import DEFAULT_MODEL

@@ -44,7 +44,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
 from build_hierarchy import Noun, read_nouns
 
 FORMAT = "xmodal-glosses/1"

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_engine import cli_in_a_fresh_process, indexed  # noqa: F401  (a fixture)
+
 from xmodal.glosses import DEFAULT, DEFAULT_TABLE, Expansion, GlossTable, shipped_table
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDNET = Path("/usr/share/wordnet")
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from build_glosses import build, choose, definition, table_text  # noqa: E402
-from build_hierarchy import Noun  # noqa: E402
+from build_glosses import build, choose, definition, table_text
+from build_hierarchy import Noun
 
 needs_wordnet = pytest.mark.skipif(
     not (WORDNET / "index.noun").is_file(), reason="WordNet 3.0 is absent (apt-get install wordnet-base)"
@@ -84,7 +84,7 @@ def test_sense_choice_trusts_tag_counts_then_the_bank():
         "n4": Noun(["fairway"], [], [], "the usual course taken by vessels"),
     }
     index = {"saw": (["n1", "n2"], [0, 0]), "fairway": (["n3", "n4"], [2, 0])}
-    near_tools = lambda texts: np.array([("tool" in t) + ("vessels" in t) for t in texts], dtype=float)  # noqa: E731
+    near_tools = lambda texts: np.array([("tool" in t) + ("vessels" in t) for t in texts], dtype=float)
     chosen = choose(index, nouns, ["fairway", "saw"], "centroid", near_tools)
     assert chosen == {"saw": "hand tool having a toothed blade for cutting", "fairway": nouns["n3"].gloss}
     assert choose(index, nouns, ["saw"], "first")["saw"] == "a condensed but memorable saying"
@@ -119,7 +119,7 @@ def space():
 
 
 def test_short_rare_words_are_expanded_and_sentences_and_common_words_are_not(space):
-    plain = lambda text: space.encode([text])[0]  # noqa: E731
+    plain = lambda text: space.encode([text])[0]
     for short in ("steeple", "Steeples", "thatched roof"):  # cut into more pieces than words
         assert not np.allclose(space.lookup(short)[0], plain(short), atol=1e-3)
     assert np.allclose(space.lookup("steeple")[0], plain("steeple, " + shipped_table().get("steeple")), atol=1e-6)
@@ -141,7 +141,7 @@ def test_expansion_can_be_turned_off_and_leaves_words_without_a_definition_alone
 
 def test_a_multi_piece_scope_leaves_one_piece_words_alone(space):
     pieces = Expansion("prefix", scope="pieces")
-    encode = lambda text: space.encode([text])[0]  # noqa: E731
+    encode = lambda text: space.encode([text])[0]
     assert pieces.vector("dog", "a domestic animal", encode, space._pieces) is None
     assert pieces.vector("steeple", "a tall tower", encode, space._pieces) is not None
     summed = Expansion("sum", 2.0).vector("dog", "a domestic animal", encode, space._pieces)
