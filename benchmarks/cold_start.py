@@ -4,7 +4,8 @@
 
 Builds an embedded index of synthetic photos (unit vectors; the text path
 never reads pixels) recorded as made with the default space (all-MiniLM-L6-v2), then times
-whole processes: `xmodal query "dog"` and a sentence against it, `xmodal
+whole processes: `xmodal query "dog"`, `"steeple"` (a word read with its WordNet
+definition, xmodal.glosses) and a sentence against it, `xmodal
 words "dog"` (no index) in the sentence space and in GloVe, and as baselines a bare `python -c pass` and `import torch`,
 which the text path must not need. Medians of --runs fresh processes. First,
 the sentence space's one-time steps in an empty cache (each a fresh process,
@@ -83,6 +84,7 @@ def main() -> None:
             'xmodal words "dog" (no index, GloVe)': [*XMODAL, "words", "dog", "--json", "--space", "glove-6b-50d"],
             'xmodal words "dog" (no index, MiniLM)': [*XMODAL, "words", "dog", "--json"],
             f'xmodal query "dog" ({args.photos:,} photos)': [*XMODAL, "query", "dog", "--index", str(index), "--json"],
+            f'xmodal query "steeple" ({args.photos:,} photos)': [*XMODAL, "query", "steeple", "--index", str(index), "--json"],
             f'xmodal query, a 12-word sentence ({args.photos:,} photos)': [
                 *XMODAL, "query", "two young children play with a brown dog on the grass", "--index", str(index), "--json"],
         }

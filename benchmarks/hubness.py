@@ -26,6 +26,7 @@ import numpy as np
 from language import DEFAULT_CONFIG, DEFAULT_SPEC, DEFAULT_VISUAL, HIERARCHY
 from results import data_arguments, unpack
 from xmodal.datasets import read_captions, read_labeled
+from xmodal.devise import DeviseModel
 from xmodal.evaluate import caption_retrieval, relevant_retrieval
 from xmodal.hubness import HubPenalty
 from xmodal.sentences import SentenceSpace
@@ -56,6 +57,13 @@ def dev_split(roots: dict[str, Path], work: Path) -> dict[str, Path]:
     return out
 
 
+def dev_map(sources: dict[str, Path], space, visual) -> DeviseModel:
+    """The default recipe trained on train minus dev (``sources`` from :func:`dev_split`),
+    with a hub bank (of its own training texts) but no weight chosen yet."""
+    config = replace(DEFAULT_CONFIG, hub_weight=1.0)  # any weight: the bank is what this needs
+    return train_pairs(list(sources.values()), space, visual, config, DEFAULT_SPEC, HIERARCHY, quiet=True).model
+
+
 def _write(path: Path, rows: list[dict], root: Path, dev: set[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -73,8 +81,7 @@ def main() -> None:
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
     sources = dev_split(roots, args.work / "dev")
     space, visual = SentenceSpace.load(), load_visual(DEFAULT_VISUAL)
-    config = replace(DEFAULT_CONFIG, hub_weight=1.0)  # any weight: the bank is what this needs
-    model = train_pairs(list(sources.values()), space, visual, config, DEFAULT_SPEC, HIERARCHY, quiet=True).model
+    model = dev_map(sources, space, visual)
 
     flickr = read_captions(sources["flickr8k-captions"])
     dev = np.flatnonzero(flickr.in_split("dev"))

@@ -37,6 +37,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 FORMAT = "xmodal-wordnet-imagenet/1"
 SCRIPT = "scripts/build_hierarchy.py"
@@ -47,8 +48,17 @@ HYPERNYM = {"@", "@i"}
 MEMBER_HOLONYM = "#m"
 
 
-def read_nouns(wordnet: Path) -> tuple[str, dict[str, tuple[list[str], list[str], list[str]]]]:
-    """WordNet's release line and, per noun wnid, (lemmas, hypernyms, member holonyms).
+class Noun(NamedTuple):
+    """One noun synset of data.noun: what the hierarchy and the gloss table read."""
+
+    lemmas: list[str]
+    hypernyms: list[str]
+    holonyms: list[str]  # member holonyms
+    gloss: str
+
+
+def read_nouns(wordnet: Path) -> tuple[str, dict[str, Noun]]:
+    """WordNet's release line and each noun synset by wnid.
 
     data.noun lines (wndb(5WN)): offset lex_filenum ss_type w_cnt(hex) [word lex_id]...
     p_cnt(3 digits) [pointer_symbol offset pos source/target]... | gloss.
@@ -62,7 +72,8 @@ def read_nouns(wordnet: Path) -> tuple[str, dict[str, tuple[list[str], list[str]
                 found = re.search(r"\b(WordNet \d+(?:\.\d+)*)\b", line)
                 release = release or (found.group(1) if found else None)
                 continue
-            fields = line.split(" | ", 1)[0].split()
+            head, gloss = line.rstrip("\n").split(" | ", 1)
+            fields = head.split()
             count = int(fields[3], 16)
             lemmas = fields[4 : 4 + 2 * count : 2]
             pointer_count = int(fields[4 + 2 * count])
@@ -76,7 +87,7 @@ def read_nouns(wordnet: Path) -> tuple[str, dict[str, tuple[list[str], list[str]
                     hypernyms.append("n" + offset)
                 elif symbol == MEMBER_HOLONYM:
                     holonyms.append("n" + offset)
-            synsets["n" + fields[0]] = (lemmas, hypernyms, holonyms)
+            synsets["n" + fields[0]] = Noun(lemmas, hypernyms, holonyms, gloss.strip())
     if release is None:
         raise SystemExit(f"{wordnet / 'data.noun'}: no 'WordNet <version>' line in its licence header")
     return release, synsets
@@ -117,16 +128,16 @@ def build(wordnet: Path) -> bytes:
         wnid = stack.pop()
         if wnid not in kept:
             kept.add(wnid)
-            stack.extend(synsets[wnid][1])
+            stack.extend(synsets[wnid].hypernyms)
     genera = {
-        lemma[len("genus_") :] for lemmas, _, _ in synsets.values() for lemma in lemmas if lemma.startswith("genus_")
+        lemma[len("genus_") :] for noun in synsets.values() for lemma in noun.lemmas if lemma.startswith("genus_")
     }
     table = {}
     for wnid in kept:
-        lemmas, hypernyms, holonyms = synsets[wnid]
-        names = [lemma.replace("_", " ") for lemma in lemmas]
-        groups = {lemma for holonym in holonyms for lemma in synsets[holonym][0] if "_" not in lemma}
-        entry = {"names": names, "hypernyms": hypernyms}
+        noun = synsets[wnid]
+        names = [lemma.replace("_", " ") for lemma in noun.lemmas]
+        groups = {lemma for holonym in noun.holonyms for lemma in synsets[holonym].lemmas if "_" not in lemma}
+        entry = {"names": names, "hypernyms": noun.hypernyms}
         scientific = scientific_positions(names, genera | groups)
         if scientific:
             entry["scientific"] = scientific

@@ -31,6 +31,7 @@ import numpy as np
 
 from xmodal.cache import cached_dir, file_stamp
 from xmodal.errors import SpaceError, UnknownWord
+from xmodal.glosses import DEFAULT, MAX_WORDS, Expansion, GlossTable, shipped_table
 from xmodal.identity import Space, SpaceIdentity
 from xmodal.spelling import Lines, Speller, WordIndex
 from xmodal.wordpiece import WordPiece, save_tokens
@@ -56,6 +57,8 @@ class SentenceSpace(Space):
         self._tokenizer = None
         self._speller: Speller | None = None
         self._vocabulary: tuple[list[str], np.ndarray] | None = None
+        self.expansion: Expansion | None = DEFAULT  # None: short queries are read by their words alone
+        self._glosses: GlossTable | None = None
 
     @classmethod
     def load(cls, name: str = "all-minilm-l6-v2", threads: int | None = None) -> SentenceSpace:
@@ -104,11 +107,26 @@ class SentenceSpace(Space):
         return out
 
     def lookup(self, term: str, suggest: bool = True) -> tuple[np.ndarray, list[str]]:
-        """A text's unit vector and the words it was made of (for leaving them out of nearest words)."""
+        """A query term's unit vector and the words it was made of (for leaving them out
+        of nearest words). A term of one or two words is read with its WordNet
+        definition (:attr:`expansion`, :mod:`xmodal.glosses`); a longer one as it is."""
         words = term.split()
         if not words:
             raise UnknownWord(term, [], self.name)
-        return self.encode([term])[0], [w.lower() for w in words]
+        if self.expansion is not None and len(words) <= MAX_WORDS:
+            definition = self.glosses.get(term)
+            if definition is not None:
+                vector = self.expansion.vector(term, definition, self._one, self._pieces)
+                if vector is not None:
+                    return vector, [w.lower() for w in words]
+        return self._one(term), [w.lower() for w in words]
+
+    def _one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def _pieces(self, text: str) -> int:
+        """How many word pieces the tokenizer cuts ``text`` into ([CLS] and [SEP] not counted)."""
+        return len(self.tokenizer.encode(text)) - 2
 
     def known(self, word: str) -> bool:
         """Whether ``word`` is spelt as an English word (the spelling list), whatever its case."""
@@ -146,6 +164,17 @@ class SentenceSpace(Space):
             return self._quick
         self._quick = None  # the fast-running session takes over for good
         return self.session
+
+    @property
+    def glosses(self) -> GlossTable:
+        """The WordNet definitions of short queries: the package's table unless set."""
+        if self._glosses is None:
+            self._glosses = shipped_table()
+        return self._glosses
+
+    @glosses.setter
+    def glosses(self, table: GlossTable) -> None:
+        self._glosses = table
 
     @property
     def tokenizer(self) -> WordPiece:

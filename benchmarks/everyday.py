@@ -1,0 +1,202 @@
+"""Everyday words: how a short query is read, chosen on dev, then scored on val once.
+
+    .venv/bin/python benchmarks/everyday.py dev [--shared ../shared/data] [--work data] [--json everyday-dev.json]
+    .venv/bin/python benchmarks/everyday.py val [--shared ../shared/data] [--work data] [--json everyday-val.json]
+
+The lists are benchmarks/everyday_words.json, committed before anything was
+scored with them. Each word goes through the query path (``SentenceSpace.lookup``,
+what ``xmodal query`` encodes) and ranks the photos of its set as a search does
+(the model's hub penalty); the figure is its P@10, averaged over the list.
+
+dev: Tiny ImageNet val (``TINY_PER_CLASS`` photos of each of the 200 classes;
+no map here ever trained on Tiny's photos) and the Flickr8k and mini-places-20
+dev splits of benchmarks/hubness.py, every photo through the map hubness.py
+trains on train minus dev, with that map's hub bank and the shipped penalty
+setting. Gloss tables come from scripts/build_glosses.py with each of its sense
+rules (WordNet's first sense; the sense nearest the dev map's bank, by its 5
+nearest texts or by its mean). The grid: no expansion;
+then for each table, the word and its definition as one text ("prefix") or as
+two unit vectors summed with the definition weighted 0.5, 1 or 2, each for
+every short query and for multi-piece words only.
+
+The rule, fixed before the grid was run: the row with the highest mean dev
+P@10 wins; a row earlier in the grid's order (simpler: none first, first sense
+before the bank's rules, nearest before centroid, prefix before sums, lower
+weights first, multi-piece words before every word) that is within 0.005 of
+the best wins instead.
+
+val: the shipped model file and the shipped table (``xmodal.glosses.DEFAULT``)
+against no expansion and the prefix, on the val list, on the 30 words of
+``language.EVERYDAY`` (Imagenette val) and on the Flickr8k val captions through
+the same path (R@1/5/10: sentences are never expanded, so these must not move).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from hubness import dev_map, dev_split
+from language import DEFAULT_VISUAL, EVERYDAY, SHIPPED_CONFIG
+from results import data_arguments, unpack
+
+from xmodal.datasets import read_captions, read_labeled
+from xmodal.devise import DeviseModel
+from xmodal.encoder import DEFAULT_MODEL
+from xmodal.evaluate import caption_retrieval, relevant_retrieval
+from xmodal.glosses import DEFAULT, Expansion, GlossTable
+from xmodal.hubness import HubPenalty
+from xmodal.sentences import SentenceSpace
+from xmodal.train import visual_outputs
+from xmodal.visual import load_visual
+
+ROOT = Path(__file__).resolve().parents[1]
+LISTS = Path(__file__).with_name("everyday_words.json")
+TINY_PER_CLASS = 20  # Tiny ImageNet val photos per class on dev (of 50): 4,000 photos on 2 cores
+CAPTION_MATCHES = 2  # a photo answers a caption pattern when this many of its 5 captions match
+TIE = 0.005
+GRID = [
+    Expansion(how, weight, scope)
+    for how, weight in (("prefix", 1.0), ("sum", 0.5), ("sum", 1.0), ("sum", 2.0))
+    for scope in ("pieces", "all")
+]
+
+
+class WordSet:
+    """The photos of one set and, per word of a list, which of them answer it."""
+
+    def __init__(self, photos: np.ndarray, words: list[str], relevant: np.ndarray) -> None:
+        self.photos, self.words, self.relevant = photos, words, relevant
+
+    def precisions(self, space: SentenceSpace, penalty: HubPenalty | None) -> dict[str, float]:
+        """P@10 of each word, its vector from the query path."""
+        queries = query_vectors(space, self.words)
+        return {
+            word: relevant_retrieval(self.photos, wanted[None], vector[None], penalty=penalty)["P@10"]
+            for word, wanted, vector in zip(self.words, self.relevant, queries)
+        }
+
+
+def query_vectors(space: SentenceSpace, texts: list[str]) -> np.ndarray:
+    """Each text as a query of its own reads it (``SentenceSpace.lookup``)."""
+    return np.stack([space.lookup(text)[0] for text in texts])
+
+
+def labeled_set(model, visual, paths, labels, entries: dict[str, list[str]]) -> WordSet:
+    photos = model.encode(*visual_outputs(visual, list(paths), quiet=True))
+    labels = np.array(labels)
+    return WordSet(photos, list(entries), np.array([np.isin(labels, entries[w]) for w in entries]))
+
+
+def caption_set(model, visual, captions, photos: np.ndarray, entries: dict[str, str]) -> WordSet:
+    """Photos ``photos`` (rows of ``captions.photos``); relevant = enough captions match."""
+    vectors = model.encode(*visual_outputs(visual, [captions.photos[i] for i in photos], quiet=True))
+    keep = np.isin(captions.photo_of, photos)
+    texts = [c for c, k in zip(captions.captions, keep) if k]
+    owner = np.searchsorted(photos, captions.photo_of[keep])
+    relevant = []
+    for pattern in entries.values():
+        hits = np.array([re.search(pattern, text, re.IGNORECASE) is not None for text in texts])
+        relevant.append(np.bincount(owner[hits], minlength=len(photos)) >= CAPTION_MATCHES)
+    return WordSet(vectors, list(entries), np.array(relevant))
+
+
+def mean_precision(sets: list[WordSet], space: SentenceSpace, penalty: HubPenalty | None) -> tuple[float, dict]:
+    words = {w: p for word_set in sets for w, p in word_set.precisions(space, penalty).items()}
+    return float(np.mean(list(words.values()))), words
+
+
+def dev(args, space: SentenceSpace, visual) -> dict:
+    lists = json.loads(LISTS.read_text())["dev"]
+    roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200"))
+    sources = dev_split(roots, args.work / "dev")
+    model = dev_map(sources, space, visual)
+    penalty = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
+    tiny = read_labeled(roots["tiny-imagenet-200"])
+    tiny = tiny.select(tiny.in_split("val"))
+    first = {label: i for i, label in reversed(list(enumerate(tiny.labels)))}
+    keep = [i for i, label in enumerate(tiny.labels) if i - first[label] < TINY_PER_CLASS]
+    places = read_labeled(sources["mini-places-20"])
+    places = places.select(places.in_split("dev"))
+    flickr = read_captions(sources["flickr8k-captions"])
+    sets = [
+        labeled_set(model, visual, [tiny.paths[i] for i in keep], [tiny.labels[i] for i in keep], lists["tiny-imagenet-200"]),
+        labeled_set(model, visual, places.paths, places.labels, lists["mini-places-20"]),
+        caption_set(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), lists["flickr8k-captions"]),
+    ]
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from build_glosses import SENSES, build
+
+    table, words, order = {}, {}, []
+    space.expansion = None
+    table["none"], words["none"] = mean_precision(sets, space, penalty)
+    order.append("none")
+    with tempfile.TemporaryDirectory() as folder:
+        for senses in SENSES:
+            path = Path(folder) / f"{senses}.tsv"
+            path.write_text(build(Path(args.wordnet), senses, space, model.hub.bank, "dev map"), encoding="utf-8")
+            space.glosses = GlossTable(path)
+            for expansion in GRID:
+                name = f"{senses} sense, {expansion}"
+                space.expansion = expansion
+                table[name], words[name] = mean_precision(sets, space, penalty)
+                order.append(name)
+                print(f"{name}: dev P@10 {table[name]:.4f}", flush=True)
+    best = max(table.values())
+    chosen = next(name for name in order if table[name] >= best - TIE)
+    print(f"none: dev P@10 {table['none']:.4f}\nchosen: {chosen} ({table[chosen]:.4f}; best {best:.4f})")
+    return {"table": table, "chosen": chosen, "words": words, "photos": {
+        "tiny": len(keep), "places": len(places.paths), "flickr": int(flickr.in_split("dev").sum())}}
+
+
+def val(args, space: SentenceSpace, visual) -> dict:
+    lists = json.loads(LISTS.read_text())["val"]
+    roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "imagenette-val"))
+    model = DeviseModel.load(DEFAULT_MODEL, space=space.identity)
+    nette = read_labeled(roots["imagenette-val"])
+    places = read_labeled(roots["mini-places-20"])
+    places = places.select(places.in_split("val"))
+    flickr = read_captions(roots["flickr8k-captions"])
+    photos = np.flatnonzero(flickr.in_split("val"))
+    new = [
+        labeled_set(model, visual, nette.paths, nette.labels, lists["imagenette-val"]),
+        labeled_set(model, visual, places.paths, places.labels, lists["mini-places-20"]),
+        caption_set(model, visual, flickr, photos, lists["flickr8k-captions"]),
+    ]
+    old = [labeled_set(model, visual, nette.paths, nette.labels, EVERYDAY)]
+    keep = np.isin(flickr.photo_of, photos)
+    captions = [c for c, k in zip(flickr.captions, keep) if k]
+    truth = np.searchsorted(photos, flickr.photo_of[keep])
+    caption_photos = new[2].photos
+    table, words = {}, {}
+    for name, expansion in (("none", None), ("prefix", Expansion("prefix")), (f"chosen: {DEFAULT}", DEFAULT)):
+        space.expansion = expansion
+        row = {}
+        row["new list P@10"], words[name] = mean_precision(new, space, model.hub)
+        row["EVERYDAY (30) P@10"], words[name + " (30)"] = mean_precision(old, space, model.hub)
+        row.update(caption_retrieval(caption_photos, query_vectors(space, captions), truth, model.hub))
+        table[name] = row
+        print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
+    return {"table": table, "words": words}
+
+
+def main() -> None:
+    parser = data_arguments(__doc__.splitlines()[0])
+    parser.add_argument("split", choices=("dev", "val"))
+    parser.add_argument("--wordnet", default="/usr/share/wordnet")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    space, visual = SentenceSpace.load(), load_visual(DEFAULT_VISUAL)
+    figures = (dev if args.split == "dev" else val)(args, space, visual)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
