@@ -24,7 +24,7 @@ from xmodal.sentences import SentenceSpace
 from xmodal.train import train_pairs
 from xmodal.visual import load_visual
 
-TUNE = TuneConfig(first=17, lr=1e-4, map_lr=1e-3)
+TUNE = TuneConfig(first=17, lr=1e-4, map_lr=1e-4)
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -18,7 +18,7 @@ Which sense, for a word with several (``--senses``):
     WordNet's first sense: ``index.noun`` orders senses by their SemCor tag
     counts, but most nouns were never tagged, and then the first sense can be
     the rare one ("saw": a condensed but memorable saying).
-``nearest``, ``centroid``
+``nearest``, ``centroid`` (``centroid`` ships: docs/results.md says why)
     the sense whose definition sits nearest the texts the model trained on: the
     hub bank inside a DeViSE model file (``--model``, the shipped one by
     default; :mod:`xmodal.hubness`): the mean cosine of its :data:`NEAREST`
@@ -168,7 +168,7 @@ def build(wordnet: Path, senses: str, space, bank: np.ndarray | None, model: str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"), help="folder with data.noun")
-    parser.add_argument("--senses", choices=SENSES, default="first", help="first: what ships (docs/results.md)")
+    parser.add_argument("--senses", choices=SENSES, default="centroid", help="centroid: what ships (docs/results.md)")
     parser.add_argument("--model", type=Path, help="DeViSE model file whose hub bank chooses senses (default: shipped)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)

@@ -29,6 +29,7 @@ def test_the_shipped_table_holds_the_definitions_people_mean():
     table = shipped_table()
     assert "tower" in table.get("steeple") and "church" in table.get("steeple")
     assert "putting green" in table.get("fairway")  # the tagged first sense, not the shipping lane
+    assert "tool" in table.get("saw") and "fisherman" in table.get("angler")  # not a saying, not a schemer
 
 
 @needs_wordnet

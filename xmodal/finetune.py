@@ -120,10 +120,9 @@ def finetune(
         {"params": [p for p in tower.top.parameters() if p.requires_grad], "lr": tune.lr},
         {"params": tower.map.parameters(), "lr": tune.map_lr},
     ])
-    pairs_of = np.split(np.argsort(pairs.photo, kind="stable"), np.cumsum(np.bincount(pairs.photo))[:-1])
     result = model
     for epoch in range(1, tune.epochs + 1):
-        chosen = torch.from_numpy(np.array([rng.choice(rows) for rows in pairs_of], dtype=np.int64))
+        chosen = torch.from_numpy(epoch_pairs(pairs.photo, rng))
         for batch in chosen[torch.randperm(len(chosen), generator=generator)].split(tune.batch_size):
             photos, ids, groups = torch.from_numpy(pairs.photo)[batch], text_t[batch], group_t[batch]
             output = tower(x[photos])
@@ -140,6 +139,20 @@ def finetune(
         if on_epoch is not None:
             on_epoch(epoch, result)
     return result
+
+
+def epoch_pairs(photo_of_pair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One epoch's pairs: at most one per photo (a pass runs the top once per photo), drawn so
+    that the sets keep the weight they have in phase 1, where every pair counts. A photo with
+    the most pairs (a Flickr8k photo's five captions) is always in, with one of its pairs at
+    random; a photo with fewer (a scene photo's one name) is in with probability its count over
+    that most. Drawing each photo once instead gave scene photos 41 % of the batches against
+    14 % of the pairs, and dev caption R@10 fell 5 points in the first epoch."""
+    counts = np.bincount(photo_of_pair)
+    order = np.argsort(photo_of_pair, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    kept = np.flatnonzero((counts > 0) & (rng.random(len(counts)) < counts / counts.max()))
+    return order[starts[kept] + (rng.random(len(kept)) * counts[kept]).astype(np.int64)]
 
 
 def tuned_model(model: DeviseModel, tower: TunedTower, tune: TuneConfig, epochs: int) -> DeviseModel:
