@@ -144,3 +144,15 @@ def test_an_index_built_with_the_stock_tower_is_told_to_reindex(tuned, space, tm
         with pytest.raises(xmodal.XmodalError, match="stock efficientnet-lite2 tower.*re-index"):
             engine.index(PHOTOS)
         assert engine.search("a tabby cat", k=1)  # text searches keep working until then
+
+
+def test_an_epoch_draws_one_pair_a_photo_with_the_pairs_own_weights():
+    from xmodal.finetune import epoch_pairs
+
+    photo_of_pair = np.array([0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 3])  # two captioned photos, two scene photos
+    rng = np.random.default_rng(0)
+    epochs = [epoch_pairs(photo_of_pair, rng) for _ in range(4000)]
+    assert all(len(set(photo_of_pair[e])) == len(e) for e in epochs)  # at most one pair of a photo
+    assert all({0, 2} <= set(photo_of_pair[e]) for e in epochs)  # the photos with the most pairs, always
+    used = np.bincount(np.concatenate(epochs), minlength=12) / len(epochs)
+    assert np.allclose(used, 0.2, atol=0.03), used  # every pair as often as every other, as in phase 1
