@@ -2,11 +2,11 @@
 
     .venv/bin/python benchmarks/phase2_bank.py [--first 17]
 
-Fine-tuning the top of EfficientNet-Lite2 (benchmarks/phase2_dev.py, the shipped
-model's rebuild) starts from the activations below block ``first`` (9x9x208 for
-block 17, 67 KB a photo in float32). They are cached per set, over all of the
-set's photos in a fixed order (xmodal.train.visual_outputs), so the dev run,
-the full-train run and the val scoring read one cache instead of three.
+Fine-tuning the top of EfficientNet-Lite2 (benchmarks/phase2_dev.py) starts from
+the activations below block ``first`` (9x9x208 for block 17, 67 KB a photo in
+float32). They are cached per set, over all of the set's photos in a fixed order
+(xmodal.train.visual_outputs), so every dev setting, whichever photos it trains
+and scores on, reads one cache.
 """
 
 from __future__ import annotations

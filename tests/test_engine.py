@@ -648,21 +648,3 @@ def test_info_on_the_server_back_end():
     assert (facts.backend, facts.photos, facts.disk_bytes) == ("server", 12, None)
     assert facts.folders == (str(PHOTOS),) and facts.updated_recorded and facts.updated >= STARTED
 
-
-def test_an_index_built_with_an_earlier_shipped_model_keeps_its_hub_penalty(tmp_path):
-    from xmodal.devise import DeviseModel
-    from xmodal.encoder import EARLIER, SHIPPED
-
-    with xmodal.open(tmp_path / "index", create=True) as engine:
-        engine.index(PHOTOS)
-        meta = engine.store.meta
-        meta["encoder"]["map"] = DeviseModel.map_of(EARLIER[0])  # as the stock-tower model wrote it
-        engine.store.set_meta(meta)
-    with xmodal.open(tmp_path / "index") as engine:
-        assert engine._hub is not None and engine._hub.map == DeviseModel.map_of(EARLIER[0])
-        meta = engine.store.meta
-        meta["encoder"]["map"] = "sha256:someothermodel"
-        engine.store.set_meta(meta)
-    with xmodal.open(tmp_path / "index") as engine:  # a map no shipped file has: no penalty
-        assert engine._hub is None
-    assert DeviseModel.map_of(SHIPPED["all-minilm-l6-v2"]) is not None

@@ -511,12 +511,6 @@ class DeviseModel:
         )
 
     @staticmethod
-    def map_of(path: str | Path) -> str | None:
-        """The checksum of a model file's map as its metadata records it (files with a hub
-        penalty record it), without reading any tensor."""
-        return _read_file(Path(path), ())[0].get("hub", {}).get("map")
-
-    @staticmethod
     def hub_of(path: str | Path) -> HubPenalty | None:
         """The model file's hub penalty alone (its bank and settings): what a text search
         needs, without reading the map."""

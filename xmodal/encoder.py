@@ -24,9 +24,6 @@ SHIPPED = {  # space name -> the shipped model trained in it (docs/results.md ha
     "glove-6b-50d": MODELS / "efficientnet-lite0-glove-6b-50d.safetensors",
 }
 DEFAULT_MODEL = SHIPPED["all-minilm-l6-v2"]
-# Models shipped before the current ones, kept so that indexes built with them keep their
-# hub penalty and can still be opened (with --model) until they are re-indexed.
-EARLIER = (MODELS / "efficientnet-lite2-all-minilm-l6-v2-stock-tower.safetensors",)
 _BATCH = 32
 
 
@@ -88,16 +85,6 @@ class Encoder:
     def identity(self) -> dict:
         """What an index records of the encoder that filled it."""
         return {"visual": self.model.visual, "map": self.model.checksum(), "visual_dim": self.visual.feature_dim}
-
-
-def shipped_with_map(checksum: str | None) -> Path | None:
-    """The shipped model file, current or earlier, whose map has ``checksum``: the model an
-    index records it was built with."""
-    if checksum:
-        for path in (*SHIPPED.values(), *EARLIER):
-            if DeviseModel.map_of(path) == checksum:
-                return path
-    return None
 
 
 def default_model(space) -> Path:

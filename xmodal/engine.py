@@ -219,14 +219,11 @@ class Engine:
         built_with = self.store.meta.get("encoder")
         if built_with and built_with != encoder.identity():
             if built_with.get("visual") == encoder.model.visual.get("base"):
-                from xmodal.encoder import shipped_with_map
-
-                earlier = shipped_with_map(built_with.get("map"))
                 raise IncompatibleSpace(
                     f"index {self.store.location} was built with the stock {built_with['visual'].get('id')} tower, "
                     "and this model fine-tunes its top blocks (DeViSE phase 2), so photos embed differently: "
                     "re-index (delete the index folder and run xmodal index again; text searches keep working until then), "
-                    f"or keep it as it is with --model {earlier or 'MODEL_IT_WAS_BUILT_WITH'}"
+                    "or open it with the model it was built with (--model)"
                 )
             raise IncompatibleSpace(
                 f"index {self.store.location} was built with another encoder "
@@ -239,13 +236,12 @@ class Engine:
     @cached_property
     def _hub(self) -> HubPenalty | None:
         """The hub penalty shipped with the model that filled this index (xmodal.hubness),
-        read from its file alone (an earlier shipped model's too, so an index built with it
-        keeps its penalty until re-indexed); none for a model without one, or another model's."""
+        read from its file alone; none for a model without one, or another model's."""
         from xmodal.devise import DeviseModel
-        from xmodal.encoder import SHIPPED, shipped_with_map
+        from xmodal.encoder import SHIPPED
 
         built_with = (self.store.meta.get("encoder") or {}).get("map")
-        path = self._model_path or shipped_with_map(built_with) or SHIPPED.get(self.space.name)
+        path = self._model_path or SHIPPED.get(self.space.name)
         if not built_with or path is None:
             return None
         hub = DeviseModel.hub_of(path)
