@@ -5,8 +5,8 @@
 Copies --photos real photos from ../shared/data (mini-places-20, then
 flickr8k-captions) into a folder, indexes it once with `xmodal index` (the
 shipped model; the first run also pays any one-time export), then times fresh
-processes: `xmodal index` on the unchanged folder, text queries (a word and a
-sentence, as JSON and as the printed table) and a photo query against the
+processes: `xmodal index` on the unchanged folder, text queries (a word, a rare
+word read with its definition, and a sentence, as JSON and as the printed table) and a photo query against the
 index, beside `python -c pass`, `python -c "import numpy, onnxruntime"` (what
 a text query cannot do without) and `python -c "import torch"` as baselines,
 each the median of --runs after one unmeasured run (so Python has written its
@@ -81,6 +81,8 @@ def main() -> None:
             "xmodal index, folder unchanged": [*XMODAL, "index", str(photos), "--index", str(index), "-q"],
             'xmodal query "dog"': [*XMODAL, "query", "dog", "--index", str(index), "--json"],
             'xmodal query "dog", printed as a table': [*XMODAL, "query", "dog", "--index", str(index)],
+            'xmodal query "steeple" (read with its WordNet definition)': [
+                *XMODAL, "query", "steeple", "--index", str(index), "--json"],
             "xmodal query, a 12-word sentence": [
                 *XMODAL, "query", "two young children play with a brown dog on the grass", "--index", str(index), "--json"],
             "xmodal query PHOTO (indexed: look-alikes)": [*XMODAL, "query", str(query_photo), "--index", str(index), "--json"],
