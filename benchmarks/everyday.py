@@ -28,7 +28,9 @@ the best wins instead.
 val: the shipped model file and the shipped table (``xmodal.glosses.DEFAULT``)
 against no expansion and the prefix, on the val list, on the 30 words of
 ``language.EVERYDAY`` (Imagenette val) and on the Flickr8k val captions through
-the same path (R@1/5/10: sentences are never expanded, so these must not move).
+the same path (R@1/5/10: sentences are never expanded, so these must not move),
+and the Imagenette class names and seen scene names typed as queries (P@10, mAP:
+benchmarks/language.py embeds those in a batch, where no definition is read).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from results import data_arguments, unpack
 from xmodal.datasets import read_captions, read_labeled
 from xmodal.devise import DeviseModel
 from xmodal.encoder import DEFAULT_MODEL
-from xmodal.evaluate import caption_retrieval, relevant_retrieval
+from xmodal.evaluate import caption_retrieval, relevant_retrieval, retrieval
 from xmodal.glosses import DEFAULT, Expansion, GlossTable
 from xmodal.hubness import HubPenalty
 from xmodal.sentences import SentenceSpace
@@ -173,6 +175,10 @@ def val(args, space: SentenceSpace, visual) -> dict:
     captions = [c for c, k in zip(flickr.captions, keep) if k]
     truth = np.searchsorted(photos, flickr.photo_of[keep])
     caption_photos = new[2].photos
+    names = sorted(nette.classes)  # the class names and seen scene names, typed as queries
+    name_truth = np.array([names.index(label) for label in nette.labels])
+    seen = sorted({label for label, split in zip(places.labels, places.zero_shot) if split != "unseen"})
+    scene_relevant = np.array(places.labels)[None, :] == np.array(seen)[:, None]
     table, words = {}, {}
     for name, expansion in (("none", None), ("prefix", Expansion("prefix")), (f"chosen: {DEFAULT}", DEFAULT)):
         space.expansion = expansion
@@ -180,6 +186,10 @@ def val(args, space: SentenceSpace, visual) -> dict:
         row["new list P@10"], words[name] = mean_precision(new, space, model.hub)
         row["EVERYDAY (30) P@10"], words[name + " (30)"] = mean_precision(old, space, model.hub)
         row.update(caption_retrieval(caption_photos, query_vectors(space, captions), truth, model.hub))
+        found = retrieval(new[0].photos, name_truth, query_vectors(space, names), penalty=model.hub)
+        row["class name P@10"], row["class name mAP"] = found["P@10"], found["mAP"]
+        found = relevant_retrieval(new[1].photos, scene_relevant, query_vectors(space, seen), penalty=model.hub)
+        row["scene P@10"], row["scene mAP"] = found["P@10"], found["mAP"]
         table[name] = row
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
     return {"table": table, "words": words}
