@@ -23,7 +23,7 @@ import torch
 
 from language import DEFAULT_CONFIG, DEFAULT_SOURCES, DEFAULT_VISUAL, HIERARCHY, SETS, Bench, score
 from results import shared_paths, unpack
-from xmodal.devise import DeviseModel, pair_rank_loss, rank_loss
+from xmodal.devise import DeviseModel, pair_batch_loss
 from xmodal.encoder import SHIPPED
 from xmodal.finetune import MapModule
 from xmodal.labels import imagenet_labels, label_matrix
@@ -101,12 +101,9 @@ def main() -> None:
             started = time.perf_counter()
             for _ in range(args.epochs):
                 for batch in torch.randperm(len(photo), generator=generator).split(DEFAULT_CONFIG.batch_size):
-                    output = module(features[photo[batch]])
-                    ids, groups = text[batch], group[batch]
-                    same = (groups[:, None] == groups[None, :]) | (ids[:, None] == ids[None, :])
-                    loss = pair_rank_loss(output, texts[ids], same, DEFAULT_CONFIG.margin)
-                    loss = loss + DEFAULT_CONFIG.class_weight * rank_loss(
-                        output, top_class[photo[batch]], classes, DEFAULT_CONFIG.margin, generator
+                    loss = pair_batch_loss(
+                        module(features[photo[batch]]), text[batch], group[batch], texts, DEFAULT_CONFIG, generator,
+                        (classes, top_class[photo[batch]]),
                     )
                     optimizer.zero_grad()
                     loss.backward()

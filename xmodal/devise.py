@@ -280,6 +280,19 @@ def pair_rank_loss(output, text_vectors, same, margin, hardest: bool = False):
     return (wrong_text.sum(dim=1) + wrong_photo.sum(dim=0)).mean()
 
 
+def pair_batch_loss(output, texts, groups, text_vectors, config: TrainConfig, generator, classes=None, hardest: bool = False):
+    """The loss of one batch of pair training, phase 1's and phase 2's alike: the two-way
+    :func:`pair_rank_loss` (``texts`` and ``groups``: the batch pairs' text rows and groups,
+    ``text_vectors``: every text's unit vector; pairs of one group or one text are not each
+    other's negatives), plus, with ``classes`` (the class vectors and each batch photo's class
+    row), ``config.class_weight`` times the :func:`rank_loss` toward each photo's class text."""
+    same = (groups[:, None] == groups[None, :]) | (texts[:, None] == texts[None, :])
+    loss = pair_rank_loss(output, text_vectors[texts], same, config.margin, hardest)
+    if classes is not None and config.class_weight:
+        loss = loss + config.class_weight * rank_loss(output, classes[1], classes[0], config.margin, generator)
+    return loss
+
+
 def fit_pairs(
     inputs: np.ndarray,
     text_vectors: np.ndarray,
@@ -310,13 +323,8 @@ def fit_pairs(
         class_of = torch.from_numpy(np.asarray(classes[1], dtype=np.int64))
 
     def batch_loss(batch, output, generator):
-        texts, groups = text_t[batch], group_t[batch]
-        same = (groups[:, None] == groups[None, :]) | (texts[:, None] == texts[None, :])
-        loss = pair_rank_loss(output, vectors[texts], same, config.margin, hardest)
-        if classes is not None and config.class_weight:
-            targets = class_of[photo_t[batch]]
-            loss = loss + config.class_weight * rank_loss(output, targets, class_vectors, config.margin, generator)
-        return loss
+        of_batch = (class_vectors, class_of[photo_t[batch]]) if classes is not None else None
+        return pair_batch_loss(output, text_t[batch], group_t[batch], vectors, config, generator, of_batch, hardest)
 
     return _fit(
         x, len(photo_t), lambda batch: photo_t[batch], batch_loss, vectors.shape[1], config, init, on_epoch, centre, conse_rows

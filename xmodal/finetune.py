@@ -27,10 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xmodal.devise import DeviseModel, TrainConfig, TuneConfig, pair_rank_loss, rank_loss
+from xmodal.devise import DeviseModel, TrainConfig, TuneConfig, pair_batch_loss
 from xmodal.errors import XmodalError
 from xmodal.pairs import Pairs
 from xmodal.visual import EfficientNetTop, tuned_id
+
 
 class MapModule(torch.nn.Module):
     """:meth:`DeviseModel.encode` in torch, for a mixed pooled+conse map, so gradients reach
@@ -115,7 +116,7 @@ def finetune(
         class_of = logits.masked_fill(tower.map.blocked, -torch.inf).argmax(dim=1)
     vectors = torch.from_numpy(np.ascontiguousarray(texts, dtype=np.float32))
     class_vectors = torch.from_numpy(np.ascontiguousarray(classes, dtype=np.float32))
-    text_t, group_t = torch.from_numpy(pairs.text), torch.from_numpy(pairs.group)
+    photo_t, text_t, group_t = (torch.from_numpy(a) for a in (pairs.photo, pairs.text, pairs.group))
     optimizer = torch.optim.Adam([
         {"params": [p for p in tower.top.parameters() if p.requires_grad], "lr": tune.lr},
         {"params": tower.map.parameters(), "lr": tune.map_lr},
@@ -124,14 +125,10 @@ def finetune(
     for epoch in range(1, tune.epochs + 1):
         chosen = torch.from_numpy(epoch_pairs(pairs.photo, rng))
         for batch in chosen[torch.randperm(len(chosen), generator=generator)].split(tune.batch_size):
-            photos, ids, groups = torch.from_numpy(pairs.photo)[batch], text_t[batch], group_t[batch]
-            output = tower(x[photos])
-            same = (groups[:, None] == groups[None, :]) | (ids[:, None] == ids[None, :])
-            loss = pair_rank_loss(output, vectors[ids], same, config.margin)
-            if config.class_weight:
-                loss = loss + config.class_weight * rank_loss(
-                    output, class_of[photos], class_vectors, config.margin, generator
-                )
+            photos = photo_t[batch]
+            loss = pair_batch_loss(
+                tower(x[photos]), text_t[batch], group_t[batch], vectors, config, generator, (class_vectors, class_of[photos])
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

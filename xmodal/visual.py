@@ -152,11 +152,15 @@ class _EfficientNetBottom(nn.Module):
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = nn.ModuleList(net._blocks[:first])
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        """The activations as the next block takes them: (N, channels, height, width)."""
         x = self.stem(images)
         for block in self.blocks:
             x = block(x)
-        return x.flatten(1), None
+        return x
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.grid(images).flatten(1), None
 
 
 class EfficientNetTop(nn.Module):
@@ -184,10 +188,8 @@ def _cut(net: nn.Module, first: int, image_size: int) -> tuple[_EfficientNetBott
         raise XmodalError(f"this network has blocks 0-{len(net._blocks) - 1}: cannot fine-tune from block {first}")
     bottom = _EfficientNetBottom(net, first)
     with torch.no_grad():
-        x = bottom.stem(torch.zeros(1, 3, image_size, image_size))
-        for block in bottom.blocks:
-            x = block(x)
-    return bottom, EfficientNetTop(net, first, tuple(x.shape[1:]))
+        shape = tuple(bottom.grid(torch.zeros(1, 3, image_size, image_size)).shape[1:])
+    return bottom, EfficientNetTop(net, first, shape)
 
 
 def tower_split(name: str, first: int, threads: int | None = None) -> tuple[VisualModel, EfficientNetTop]:
