@@ -20,6 +20,11 @@ from typer.testing import CliRunner
 
 import xmodal
 from cli.app import app
+from indexer.walk import canonical
+from xmodal.analogy import described
+from xmodal.devise import DeviseModel
+from xmodal.encoder import DEFAULT_MODEL
+from xmodal.hubness import POOL
 
 PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
@@ -144,6 +149,49 @@ def test_arithmetic_across_photos_and_words(indexed):
     with xmodal.open(index) as engine:
         found = engine.search(f"{photos / 'chelsea.jpg'} - cat + rocket", k=1)
         assert names(found) == ["rocket.jpg"]
+
+
+def ranked(engine, vector: np.ndarray, exclude: list[str], k: int = 10) -> list[str]:
+    """The paths a semantic search for ``vector`` returns, ranked as Engine.query ranks them."""
+    hub = DeviseModel.hub_of(DEFAULT_MODEL)
+    hits = engine.store.search(vector, "semantic", k + POOL, exclude, vectors=True)
+    order = hub.rank(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
+    return [hits[i].path for i in order[:k]]
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+@pytest.mark.parametrize("outside", [False, True])
+def test_a_photo_in_word_arithmetic_is_read_as_the_texts_that_describe_it(indexed, tmp_path, outside):
+    photos, index = indexed
+    photo = photos / "chelsea.jpg"
+    if outside:  # not in the index: embedded on the fly, then read the same way
+        photo = Path(shutil.copy(photo, tmp_path / "kitty.jpg"))
+    with xmodal.open(index) as engine:
+        stored = engine.store.get(canonical(photos / "chelsea.jpg")).semantic
+        bank = DeviseModel.hub_of(DEFAULT_MODEL).bank
+        words = unit(-engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0])
+        as_texts = unit(unit(described(stored, bank)) - engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0])
+        as_photo = unit(stored - engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0])
+        found = [r.path for r in engine.query(f"{photo} - cat + rocket", k=10).results]
+        exclude = [canonical(photo)]
+        assert found == ranked(engine, as_texts, exclude)
+        assert found != ranked(engine, as_photo, exclude)  # the summed reading orders them otherwise
+        assert not np.allclose(as_texts, words)  # the photo still counts
+
+
+def test_word_arithmetic_and_a_photo_alone_are_read_as_before(indexed):
+    photos, index = indexed
+    with xmodal.open(index) as engine:
+        space = engine.space
+        vector = unit(space.lookup("cat")[0] - space.lookup("dog")[0] + space.lookup("rocket")[0])
+        found = [r.path for r in engine.query("cat - dog + rocket", k=10).results]
+        assert found == ranked(engine, vector, [])
+        stored = engine.store.get(canonical(photos / "chelsea.jpg")).semantic
+        found = [r.path for r in engine.query(photos / "chelsea.jpg", k=10, using="semantic").results]
+        assert found == ranked(engine, stored, [canonical(photos / "chelsea.jpg")])
 
 
 def test_an_unindexed_query_photo_is_embedded_on_the_fly(indexed, tmp_path):
@@ -333,6 +381,7 @@ def test_cli_index_then_query_each_way(tmp_path):
         (["query", "cat", "--index", "{tmp}/missing"], "no xmodal index at"),
         (["query", "qwzx", "--index", "{index}"], "unknown word 'qwzx'"),  # refused: no word is known
         (["query", "nowhere.jpg", "--index", "{index}"], "image file not found: nowhere.jpg"),
+        (["query", "nowhere.jpg - snow + beach", "--index", "{index}"], "image file not found: nowhere.jpg"),
         (["query", "{tmp}/junk.jpg", "--index", "{index}"], "cannot read image"),
         (["query", "cat", "--using", "visual", "--index", "{index}"], "using visual needs one photo"),
         (["query", "cat", "--using", "looks", "--index", "{index}"], "unknown using 'looks'"),

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from indexer.walk import canonical
+from xmodal.analogy import described
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, read_query
 from xmodal.hubness import POOL, HubPenalty
@@ -262,9 +263,19 @@ class Engine:
         self.store.set_meta({**self.store.meta, "vocabulary": {"name": VOCABULARY, "size": len(words)}})  # last: all or nothing
 
     def _evaluate(self, expression: Expression) -> QueryVector:
+        """The expression's vector. In one that mixes photos and words each photo is read
+        as the texts that describe it (:mod:`xmodal.analogy`), with the model's text bank;
+        a model without one (the GloVe ConSE model) sums the photo's own vector."""
         if not self.store.count():
             raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
-        return self.space.query(expression, self._encode_image)
+        encode = self._encode_image
+        if expression.mixed and self._hub is not None:
+            bank = self._hub.bank
+
+            def encode(path: Path) -> np.ndarray:
+                return described(self._encode_image(path), bank)
+
+        return self.space.query(expression, encode)
 
     def _look_alikes(self, photo: Path, k: int, threshold: float | None, within: list[str] | None) -> tuple[Result, ...]:
         """Photos nearest ``photo`` in the visual model's features: stored ones when indexed."""

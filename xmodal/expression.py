@@ -91,6 +91,13 @@ class Expression:
             return Path(self.terms[0].text)
         return None
 
+    @property
+    def mixed(self) -> bool:
+        """Whether the expression has both a photo and a word (an analogy such as
+        ``beach.jpg - summer + winter``; xmodal.analogy reads its photos)."""
+        kinds = {t.kind for t in self.terms}
+        return kinds == {"image", "text"}
+
     def __str__(self) -> str:
         parts = []
         for i, term in enumerate(self.terms):
