@@ -4,6 +4,7 @@ the real server (uvicorn) on the example photos. Skips where either is missing."
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +16,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
     pytest.skip("no system Chromium (apt-get install chromium)", allow_module_level=True)
 
+from typer.testing import CliRunner
+
+from cli.app import app
 from xmodal.serve import Library, running
 
 ALL_LOADED = "() => [...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)"
@@ -110,8 +114,13 @@ def test_a_word_chip_and_the_analogy_builder_search(live, page):
     page.click("#analogy button")
     query = page.input_value("#q")
     assert query.endswith(" - coffee + space rocket") and path in query
-    wait_for_grid(page, expected(library, query))
+    paths = expected(library, query)
+    wait_for_grid(page, paths)
+    assert shown(page) == paths  # the analogy as Engine.query reads it (xmodal.analogy)
     assert "error" not in (page.get_attribute("#status", "class") or "")
+    cli = CliRunner().invoke(app, ["query", query, "--json", "-k", "24", "--index", str(library.index)])
+    assert cli.exit_code == 0, cli.output
+    assert [result["path"] for result in json.loads(cli.output)["results"]] == paths  # the CLI shows the same
 
 
 def test_dropping_or_picking_a_photo_searches_by_it(live, page, served_photos):
