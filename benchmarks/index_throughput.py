@@ -10,6 +10,11 @@ index: walk, hash, decode, embed, write and flush, all timed. The two
 alternate for --rounds rounds, so a drift in the machine's speed (this
 2-core machine's own rates move by 5 % within minutes) lands on both.
 Printed: each round, then the median rates and ratio.
+
+``--int8`` also runs the static int8 model of benchmarks/int8_visual.py (run
+that first: it builds the file) in every round, under the fp32 model's
+identity so the shipped map takes its outputs (for timing only: nothing is
+kept), and prints its end-to-end rate against fp32's from the same rounds.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from indexer.decode import read_pixels
 from indexer.run import index_folder
 from indexer.walk import walk
 from xmodal.encoder import Encoder
-from xmodal.store import open_store
 from xmodal.spaces import load_space
+from xmodal.store import open_store
 
 
 def main() -> None:
@@ -38,6 +43,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="model-alone and indexing runs, alternated")
+    parser.add_argument("--int8", action="store_true", help="also the static int8 model (benchmarks/int8_visual.py)")
     args = parser.parse_args()
     folder = args.folder
     if folder is None:
@@ -59,27 +65,35 @@ def main() -> None:
             shutil.copy2(facts.path, target)
 
         pixels = np.stack([read_pixels(f.path, visual) for f in files])
-        encoder.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
-        model_rates, index_rates = [], []
+        encoders = {"fp32": encoder}
+        if args.int8:
+            encoders["int8"] = Encoder(int8_visual(visual), encoder.model)
+        rates: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in encoders}
+        for one in encoders.values():
+            one.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
         for n in range(args.rounds):  # alternated, so a machine that speeds up or slows down hits both
-            started = time.perf_counter()
-            for start in range(0, len(pixels), args.batch):
-                encoder.embed_pixels(pixels[start : start + args.batch])
-            model_rates.append(len(pixels) / (time.perf_counter() - started))
-            index = Path(work) / f"index-{n}"
-            with open_store(index, dim=encoder.model.space.dim, visual_dim=visual.feature_dim) as store:
+            for name, one in encoders.items():
+                model_rates, index_rates = rates[name]
                 started = time.perf_counter()
-                summary = index_folder(subset, store, encoder, quiet=True, batch_size=args.batch)
-                index_rates.append(len(files) / (time.perf_counter() - started))
-                assert summary.added == len(files), summary
-                started = time.perf_counter()
-                rerun = index_folder(subset, store, encoder, quiet=True)
-                rerun_seconds = time.perf_counter() - started
-            print(f"round {n + 1}: model {model_rates[-1]:.1f}, indexing {index_rates[-1]:.1f} images/s, "
-                  f"ratio {index_rates[-1] / model_rates[-1]:.2f}", flush=True)
+                for start in range(0, len(pixels), args.batch):
+                    one.embed_pixels(pixels[start : start + args.batch])
+                model_rates.append(len(pixels) / (time.perf_counter() - started))
+                index = Path(work) / f"index-{name}-{n}"
+                with open_store(index, dim=one.model.space.dim, visual_dim=visual.feature_dim) as store:
+                    started = time.perf_counter()
+                    summary = index_folder(subset, store, one, quiet=True, batch_size=args.batch)
+                    index_rates.append(len(files) / (time.perf_counter() - started))
+                    assert summary.added == len(files), summary
+                    started = time.perf_counter()
+                    again = index_folder(subset, store, one, quiet=True)
+                    if name == "fp32":
+                        rerun, rerun_seconds, last = again, time.perf_counter() - started, index
+                print(f"round {n + 1}, {name}: model {model_rates[-1]:.1f}, indexing {index_rates[-1]:.1f} images/s, "
+                      f"ratio {index_rates[-1] / model_rates[-1]:.2f}", flush=True)
         del pixels
-        # Allocated blocks of the last closed index (photos only: this index has no vocabulary).
-        size = sum(p.stat().st_blocks * 512 for p in index.rglob("*") if p.is_file())
+        # Allocated blocks of the last closed fp32 index (photos only: this index has no vocabulary).
+        size = sum(p.stat().st_blocks * 512 for p in last.rglob("*") if p.is_file())
+    model_rates, index_rates = rates["fp32"]
     ratios = [i / m for i, m in zip(index_rates, model_rates)]
     print(f"{len(files)} photos from {folder}, batch {args.batch}, {visual.threads} threads, {args.rounds} rounds")
     print(f"visual model alone (onnxruntime, predecoded): {statistics.median(model_rates):7.1f} images/s (median)")
@@ -88,6 +102,20 @@ def main() -> None:
           f"{min(ratios):.2f} to {max(ratios):.2f})")
     print(f"index size on disk: {size / len(files) / 1024:.1f} KiB per photo")
     print(f"unchanged rerun: {rerun_seconds:.2f} s ({rerun.unchanged} unchanged)")
+    if "int8" in rates:
+        model8, index8 = rates["int8"]
+        print(f"int8 static model alone:                      {statistics.median(model8):7.1f} images/s (median)")
+        print(f"int8 static indexing, end to end:             {statistics.median(index8):7.1f} images/s (median)")
+        print(f"int8 / fp32 end to end:                       {statistics.median(index8) / statistics.median(index_rates):7.2f}")
+
+
+def int8_visual(base):
+    """The static int8 export of benchmarks/int8_visual.py, run under ``base``'s identity."""
+    from int8_visual import QuantizedVisual, built
+
+    visual = QuantizedVisual(base, built(base)["static"], "int8-static")
+    visual.id, visual.weights_checksum = base.id, base.weights_checksum
+    return visual
 
 
 if __name__ == "__main__":

@@ -62,6 +62,12 @@ def photos(root: Path, split: str, every: int, count: int, start: int = 0) -> li
     return [root / p for p in paths[start::every][:count]]
 
 
+def built(base: OnnxVisual) -> dict[str, Path]:
+    """Where the dynamic and static int8 models of ``base`` are cached (made by :func:`build`)."""
+    folder = cache_root() / "onnx-int8" / f"{base.id}-{base.weights_checksum[-16:]}"
+    return {name: folder / name / "model.onnx" for name in ("dynamic", "static")}
+
+
 def build(base: OnnxVisual, calibration: np.ndarray) -> dict[str, Path]:
     """The dynamic and static int8 models, made once into the cache."""
     import onnx
@@ -74,10 +80,10 @@ def build(base: OnnxVisual, calibration: np.ndarray) -> dict[str, Path]:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    folder = cache_root() / "onnx-int8" / f"{base.id}-{base.weights_checksum[-16:]}"
-    made = {name: folder / name / "model.onnx" for name in ("dynamic", "static")}
+    made = built(base)
     if all(path.exists() for path in made.values()):
         return made
+    folder = made["static"].parent.parent
     for path in made.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     prepared = folder / "prepared.onnx"
