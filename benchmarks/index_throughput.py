@@ -113,7 +113,10 @@ def int8_visual(base):
     """The static int8 export of benchmarks/int8_visual.py, run under ``base``'s identity."""
     from int8_visual import QuantizedVisual, built
 
-    visual = QuantizedVisual(base, built(base)["static"], "int8-static")
+    path = built(base)["static"]
+    if not path.exists():
+        raise SystemExit(f"no int8 model at {path}: run benchmarks/int8_visual.py first")
+    visual = QuantizedVisual(base, path, "int8-static")
     visual.id, visual.weights_checksum = base.id, base.weights_checksum
     return visual
 

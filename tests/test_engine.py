@@ -65,9 +65,6 @@ def test_text_finds_photos_by_meaning(indexed):
 
 def test_searches_rank_by_cosine_less_each_photos_hub_penalty(indexed):
     """The shipped model's hub penalty (xmodal.hubness) orders the results; scores stay cosines."""
-    from xmodal.devise import DeviseModel
-    from xmodal.encoder import DEFAULT_MODEL
-
     _, index = indexed
     hub = DeviseModel.hub_of(DEFAULT_MODEL)
     reordered = []
@@ -172,14 +169,14 @@ def test_a_photo_in_word_arithmetic_is_read_as_the_texts_that_describe_it(indexe
     with xmodal.open(index) as engine:
         stored = engine.store.get(canonical(photos / "chelsea.jpg")).semantic
         bank = DeviseModel.hub_of(DEFAULT_MODEL).bank
-        words = unit(-engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0])
-        as_texts = unit(unit(described(stored, bank)) - engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0])
-        as_photo = unit(stored - engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0])
+        words = -engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0]
+        as_texts = unit(described(stored, bank) + words)
+        as_photo = unit(stored + words)
         found = [r.path for r in engine.query(f"{photo} - cat + rocket", k=10).results]
         exclude = [canonical(photo)]
         assert found == ranked(engine, as_texts, exclude)
         assert found != ranked(engine, as_photo, exclude)  # the summed reading orders them otherwise
-        assert not np.allclose(as_texts, words)  # the photo still counts
+        assert not np.allclose(as_texts, unit(words))  # the photo still counts
 
 
 def test_word_arithmetic_and_a_photo_alone_are_read_as_before(indexed):
@@ -696,4 +693,3 @@ def test_info_on_the_server_back_end():
         facts = engine.info()
     assert (facts.backend, facts.photos, facts.disk_bytes) == ("server", 12, None)
     assert facts.folders == (str(PHOTOS),) and facts.updated_recorded and facts.updated >= STARTED
-
