@@ -73,7 +73,7 @@ def test_searches_rank_by_cosine_less_each_photos_hub_penalty(indexed):
             results = engine.search(query, k=12)
             vectors = np.stack([engine.store.get(r.path).semantic for r in results])
             cosines = np.array([r.score for r in results])
-            assert cosines == pytest.approx(vectors @ engine.space.query(query).vector, abs=1e-5)
+            assert cosines == pytest.approx(vectors @ engine.space.query(query).vector, abs=1e-3)  # float16 storage
             ranked = cosines - hub.of(vectors)
             assert list(ranked) == sorted(ranked, reverse=True)
             reordered.append(list(cosines) != sorted(cosines, reverse=True))

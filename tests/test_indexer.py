@@ -152,7 +152,7 @@ def test_rerun_adds_updates_moves_and_removes(folder, store):
     assert sum(encoder.embedded) == 2  # the moved photo was not embedded again
     assert store.get(str(folder / "trip" / "c.png")) is None
     moved = store.get(str(folder / "renamed.png"))
-    assert np.allclose(moved.semantic, before.semantic)
+    assert np.allclose(moved.semantic, before.semantic, atol=1e-3)  # copied; float16 storage rounds it again
     assert store.count() == 7
 
 
@@ -276,8 +276,9 @@ def test_a_run_killed_after_a_batch_loses_and_doubles_nothing_when_rerun(tmp_pat
         for path in paths:
             record = store.get(path)
             assert (record.info.size, record.info.mtime_ns) == (os.stat(path).st_size, os.stat(path).st_mtime_ns)
-            for vector, name in ((record.semantic, "semantic"), (record.visual, "visual")):
-                assert vector.shape == (store.dims[name],) and np.isclose(np.linalg.norm(vector), 1, atol=1e-4)
+            assert record.semantic.shape == (store.dims["semantic"],)
+            assert np.isclose(np.linalg.norm(record.semantic), 1, atol=1e-3)  # unit, to float16
+            assert record.visual.shape == (store.dims["visual"],) and record.visual.any()
 
 
 def test_indexes_into_the_server_back_end(folder):

@@ -54,7 +54,8 @@ API_KEY_ENV = "XMODAL_QDRANT_API_KEY"
 
 IMAGES, WORDS = "images", "words"
 VECTOR_NAMES = ("semantic", "visual")
-FORMAT = 1  # bump when the stored layout changes; older xmodal then refuses the index
+FORMAT = 2  # bump when the stored layout changes; older xmodal then refuses the index
+READABLE = (1, 2)  # format 1 stored float32 vectors; xmodal index rewrites it as format 2 (EdgeStore.upgrade)
 HASH_FIELD = "hash"
 FOLDERS_FIELD = "folders"  # every folder above the photo, outermost first: what a search within folders matches
 _PAGE = 1024  # points per scroll page and per upsert batch
@@ -64,6 +65,11 @@ _MIN_SERVER = (1, 16)  # the first Qdrant with collection metadata
 # HNSW as Qdrant's defaults, written down so both back ends build the same graph.
 _HNSW_M, _HNSW_EF_CONSTRUCT, _FULL_SCAN_KB = 16, 100, 10_000
 SEARCH_EF = 256
+# How format 2 stores vectors (docs/store.md, measured by benchmarks/store_scale.py): unit
+# word-space vectors as float16, whose rounding (1e-3) no ranking sees; the visual model's
+# features as one byte each when the network caps them (EfficientNet-Lite: [0, 6], so a
+# photo's 1280 features take 1.25 KiB instead of 5), else float16. Cosine ignores the scale.
+FLOAT32, FLOAT16, UINT8 = "float32", "float16", "uint8"
 
 T = TypeVar("T")
 
@@ -161,6 +167,7 @@ def open_store(
     *,
     dim: int | None = None,
     visual_dim: int | None = None,
+    visual_range: float | None = None,
     serving: bool = False,
 ) -> Store:
     """Open (or, given ``dim``, create) the index a user means.
@@ -171,6 +178,8 @@ def open_store(
     included; ``$XMODAL_QDRANT_API_KEY`` is sent to it when set.
     ``visual_dim=None`` creates an index without visual vectors; opening an
     existing index reads both sizes back and refuses ones that differ.
+    ``visual_range`` (the visual model's ``feature_range``) lets a new index
+    store visual features in one byte each (:func:`default_storage`).
     ``serving`` marks an embedded index as held by ``xmodal serve``, which lets go
     of it when idle: other processes wait for it instead of refusing at once.
     """
@@ -182,20 +191,27 @@ def open_store(
         api_key = os.environ.get(API_KEY_ENV) or None
         # ServerStore checks the one version fact it relies on; the client's own check only warns.
         client = QdrantClient(location=url, api_key=api_key, timeout=30, check_compatibility=False)
-        return ServerStore(client, dim=dim, visual_dim=visual_dim, where=url)
-    return EdgeStore(index if index is not None else default_index(), dim=dim, visual_dim=visual_dim, serving=serving)
+        return ServerStore(client, dim=dim, visual_dim=visual_dim, visual_range=visual_range, where=url)
+    folder = index if index is not None else default_index()
+    return EdgeStore(folder, dim=dim, visual_dim=visual_dim, visual_range=visual_range, serving=serving)
 
 
 class Store(ABC):
     """Photos and words in one index; subclasses supply the few Qdrant calls.
 
-    Vectors come back unit-normalised, as cosine distance stores them.
+    Vectors come back as stored: float ones unit-normalised (cosine distance
+    stores them so), one-byte visual features as the features themselves
+    (rounded to 1/255 of their range), so that a vector read and written back
+    is stored unchanged.
     """
 
-    def __init__(self, location: str, dims: dict[str, int], meta: dict) -> None:
+    def __init__(self, location: str, dims: dict[str, int], settings: dict) -> None:
+        """``settings``: the index's format, storage (see :func:`_storage_of`) and meta."""
         self.location = location
         self.dims = dims
-        self._meta = meta
+        self.format: int = settings["format"]
+        self.storage = _storage_of(settings | {"vectors": dims})
+        self._meta = settings.get("meta", {})
         # How wide HNSW searches: Qdrant's default (its ef_construct, 100) loses a third
         # of the true top 10 at 100k photos; see docs/performance.md for the trade.
         self.search_ef = SEARCH_EF
@@ -215,13 +231,13 @@ class Store(ABC):
     def get(self, path: str) -> ImageRecord | None:
         """The photo stored at ``path``, with its vectors, or None."""
         found = self._retrieve(IMAGES, [point_id(path)])
-        return _record(found[0]) if found else None
+        return self._record(found[0]) if found else None
 
     def find_by_hash(self, content_hash: str) -> ImageRecord | None:
         """A photo with this content (at any path), with its vectors, or None:
         a moved or copied file reuses them instead of being embedded again."""
         found = self._find(IMAGES, HASH_FIELD, content_hash)
-        return _record(found) if found else None
+        return self._record(found) if found else None
 
     def images(self) -> Iterator[ImageInfo]:
         """Every stored photo's file facts, page by page, without vectors."""
@@ -251,14 +267,14 @@ class Store(ABC):
         applied by Qdrant during the search, so ``k`` photos come back whenever
         that many qualify. ``vectors`` returns each photo's ``using`` vector too.
         """
-        query = self._vector(vector, using, "the query")
+        query = self._vector(vector, using, "the query", stored=False)
         excluded = [point_id(path) for path in exclude_paths]
         folders = list(dict.fromkeys(str(folder) for folder in within or ()))
         if folders:
             self._require_folders()
         found = self._nearest(IMAGES, query, using, k, excluded, folders, threshold, vectors)
         return [
-            Hit(ImageInfo.from_payload(payload), score, None if stored is None else np.asarray(stored, dtype=np.float32))
+            Hit(ImageInfo.from_payload(payload), score, None if stored is None else self._read_vector(stored, using))
             for payload, score, stored in found
         ]
 
@@ -285,6 +301,12 @@ class Store(ABC):
             for folders, points in by_folders.items():  # one write per folder: its photos share the field
                 self._set_payload(IMAGES, points, {FOLDERS_FIELD: list(folders)})
             updated += len(page)
+
+    def upgrade(self, visual_range: float | None) -> int:
+        """Rewrite an index made by an older xmodal in the current layout (``visual_range``
+        as for a new index); returns how many photos were copied, 0 when there was
+        nothing to do. A server collection keeps the layout it was created with."""
+        return 0
 
     def _require_folders(self) -> None:
         missing = self._count(IMAGES, lacking=FOLDERS_FIELD)
@@ -427,6 +449,11 @@ class Store(ABC):
 
     # -- shared checks ----------------------------------------------------------
 
+    def _mark(self, meta: dict) -> dict:
+        """What an index records of itself: format, storage (format 2 on) and meta."""
+        mark = {"format": self.format, "meta": meta}
+        return mark | {"storage": self.storage} if self.format >= 2 else mark
+
     def _image_point(self, record: ImageRecord) -> _Point:
         what = f"image {record.info.path!r}"
         vectors = {}
@@ -439,7 +466,9 @@ class Store(ABC):
         payload = asdict(record.info) | {FOLDERS_FIELD: folders_of(record.info.path)}
         return _Point(point_id(record.info.path), vectors, payload)
 
-    def _vector(self, vector: np.ndarray, name: str, what: str) -> list[float]:
+    def _vector(self, vector: np.ndarray, name: str, what: str, stored: bool = True) -> list[float]:
+        """``vector`` checked against the index's size for ``name``, as its storage takes it:
+        scaled for one-byte storage (and rounded, when ``stored``; a query keeps its precision)."""
         if name not in self.dims:
             raise XmodalError(f"index {self.location} has no {name} vectors (asked for by {what})")
         array = np.asarray(vector, dtype=np.float32)
@@ -448,16 +477,26 @@ class Store(ABC):
             raise XmodalError(
                 f"{what} has a {shape} {name} vector; index {self.location} holds {self.dims[name]}-d {name} vectors"
             )
+        scale = self.storage[name].get("scale")
+        if scale is not None:
+            array = array * scale
+            if stored:
+                array = np.clip(np.rint(array), 0, 255)
         return array.tolist()
 
+    def _read_vector(self, values: Sequence[float], name: str) -> np.ndarray:
+        """A stored vector as the caller wrote it (up to storage rounding): one-byte storage divided back."""
+        array = np.asarray(values, dtype=np.float32)
+        scale = self.storage[name].get("scale")
+        return array if scale is None else array / np.float32(scale)
 
-def _record(point: _Point) -> ImageRecord:
-    visual = point.vectors.get("visual")
-    return ImageRecord(
-        ImageInfo.from_payload(point.payload),
-        np.asarray(point.vectors["semantic"], dtype=np.float32),
-        None if visual is None else np.asarray(visual, dtype=np.float32),
-    )
+    def _record(self, point: _Point) -> ImageRecord:
+        visual = point.vectors.get("visual")
+        return ImageRecord(
+            ImageInfo.from_payload(point.payload),
+            self._read_vector(point.vectors["semantic"], "semantic"),
+            None if visual is None else self._read_vector(visual, "visual"),
+        )
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -479,8 +518,23 @@ def _require_dims(location: str, stored: dict[str, int], dim: int | None, visual
 
 
 def _require_format(location: str, settings: dict) -> None:
-    if settings.get("format") != FORMAT:
-        raise XmodalError(f"index {location} has format {settings.get('format')}; this xmodal reads format {FORMAT}")
+    if settings.get("format") not in READABLE:
+        readable = " and ".join(map(str, READABLE))
+        raise XmodalError(f"index {location} has format {settings.get('format')}; this xmodal reads formats {readable}")
+
+
+def default_storage(dims: dict[str, int], visual_range: float | None) -> dict[str, dict]:
+    """How a new index stores each named vector (see FLOAT16 and UINT8 above):
+    ``visual_range`` is the largest value a visual feature can take, None if unbounded."""
+    storage = {name: {"datatype": FLOAT16} for name in dims}
+    if "visual" in dims and visual_range is not None:
+        storage["visual"] = {"datatype": UINT8, "scale": 255.0 / visual_range}
+    return storage
+
+
+def _storage_of(settings: dict) -> dict[str, dict]:
+    """The storage an index's settings record; format 1 stored every vector as float32."""
+    return settings.get("storage") or {name: {"datatype": FLOAT32} for name in settings["vectors"]}
 
 
 def _one_line(error: BaseException) -> str:
@@ -493,15 +547,25 @@ def _one_line(error: BaseException) -> str:
 class EdgeStore(Store):
     """An index in a folder, searched in this process by qdrant-edge.
 
-    The folder holds ``xmodal.json`` (format, vector sizes, meta), one edge
-    shard per collection (``images/``, ``words/``) and ``xmodal.lock``, which
-    this process holds (``flock``) while the store is open. Every write goes
-    to the shard's write-ahead log first, so it survives the process being
+    The folder holds ``xmodal.json`` (format, vector sizes and storage, meta),
+    one edge shard per collection (``images/``, ``words/``) and ``xmodal.lock``,
+    which this process holds (``flock``) while the store is open. Every write
+    goes to the shard's write-ahead log first, so it survives the process being
     killed; :meth:`flush` also writes the segments.
+
+    ``storage`` overrides :func:`default_storage` for a new index (benchmarks
+    compare layouts with it); an existing index keeps what it was made with.
     """
 
     def __init__(
-        self, folder: str | os.PathLike, *, dim: int | None = None, visual_dim: int | None = None, serving: bool = False
+        self,
+        folder: str | os.PathLike,
+        *,
+        dim: int | None = None,
+        visual_dim: int | None = None,
+        visual_range: float | None = None,
+        storage: dict[str, dict] | None = None,
+        serving: bool = False,
     ) -> None:
         folder = Path(folder).expanduser().absolute()
         _require_index_folder(folder, creating=dim is not None)
@@ -509,8 +573,9 @@ class EdgeStore(Store):
         self._shards: dict[str, edge.EdgeShard] = {}
         self._written: set[str] = set()
         try:
-            settings = self._open_or_create(folder, dim, visual_dim)
-            super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings["meta"])
+            _finish_upgrade(folder)
+            settings = self._open_or_create(folder, dim, visual_dim, visual_range, storage)
+            super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings)
             self._folder = folder
             for name in (IMAGES, WORDS):
                 _require_shard(folder / name)
@@ -520,7 +585,9 @@ class EdgeStore(Store):
             raise
 
     @staticmethod
-    def _open_or_create(folder: Path, dim: int | None, visual_dim: int | None) -> dict:
+    def _open_or_create(
+        folder: Path, dim: int | None, visual_dim: int | None, visual_range: float | None, storage: dict | None
+    ) -> dict:
         """The index's settings; creates the index in a folder that :func:`_require_index_folder` let through."""
         settings_file = folder / _META_FILE
         if settings_file.is_file():
@@ -532,12 +599,10 @@ class EdgeStore(Store):
         if _unfinished(folder):  # a creation killed before its last step: start it again (the lock is ours)
             for name in (IMAGES, WORDS):
                 shutil.rmtree(folder / name, ignore_errors=True)
-        images = edge.EdgeShard.create(str(folder / IMAGES), _edge_config(dims))
-        for key in (HASH_FIELD, FOLDERS_FIELD):
-            images.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
-        images.close()
-        edge.EdgeShard.create(str(folder / WORDS), _edge_config({"semantic": dim})).close()
-        settings = {"format": FORMAT, "vectors": dims, "meta": {}}
+        storage = storage or default_storage(dims, visual_range)
+        _create_images_shard(folder / IMAGES, dims, storage).close()
+        edge.EdgeShard.create(str(folder / WORDS), _edge_config({"semantic": dim}, {"semantic": storage["semantic"]})).close()
+        settings = {"format": FORMAT, "vectors": dims, "storage": storage, "meta": {}}
         _write_json(settings_file, settings)  # last: a folder without it was never finished
         return settings
 
@@ -650,7 +715,56 @@ class EdgeStore(Store):
             self._shard(collection, write=True).update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
 
     def _save_meta(self, meta: dict) -> None:
-        _write_json(self._folder / _META_FILE, {"format": FORMAT, "vectors": self.dims, "meta": meta})
+        _write_json(self._folder / _META_FILE, self._settings(meta))
+
+    def _settings(self, meta: dict) -> dict:
+        return {"vectors": self.dims} | self._mark(meta)
+
+    def upgrade(self, visual_range: float | None) -> int:
+        """Rewrite a format-1 index (float32 vectors) in the compact format-2 layout;
+        returns how many photos were copied (0: nothing to do).
+
+        No photo is embedded again: the stored vectors are copied, page by page,
+        into a new shard beside the old one, which then takes its place. Each
+        step is a rename, so a run killed at any point leaves the old index or
+        the new one, and the next open finishes or restarts the upgrade
+        (:func:`_finish_upgrade`). Indexing calls it, as it does :meth:`add_folders`.
+        """
+        if self.format >= FORMAT:
+            return 0
+        dims, old = self.dims, self._shard(IMAGES)
+        storage = default_storage(dims, visual_range)
+        fresh_path = self._folder / _UPGRADING
+        shutil.rmtree(fresh_path, ignore_errors=True)  # a copy cut short: start it again
+        fresh = _create_images_shard(fresh_path, dims, storage)
+        writer = copy.copy(self)  # the same index, writing the new layout
+        writer.storage = storage
+        copied, offset = 0, None
+        try:
+            for key in old.info().payload_schema:
+                if key not in (HASH_FIELD, FOLDERS_FIELD):
+                    fresh.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
+            while True:
+                request = edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=True)
+                records, offset = old.scroll(request)
+                points = [writer._image_point(self._record(_point(r))) for r in records]
+                if points:
+                    fresh.update(edge.UpdateOperation.upsert_points([edge.Point(*p) for p in points]))
+                copied += len(points)
+                if offset is None:
+                    break
+            fresh.flush()
+            fresh.optimize()
+        finally:
+            fresh.close()
+        old.close()
+        del self._shards[IMAGES]
+        self._written.discard(IMAGES)
+        self.format, self.storage = FORMAT, storage
+        _write_json(self._folder / _NEXT_META, self._settings(self._meta))
+        os.replace(self._folder / IMAGES, self._folder / _REPLACED)
+        _finish_upgrade(self._folder)
+        return copied
 
 
 def _index_files(folder: Path, skip: tuple[str, ...] = ()) -> Iterator[os.stat_result]:
@@ -768,11 +882,52 @@ def _in_use(folder: Path, holder: str, waited: float) -> IndexInUse:
     return IndexInUse(f"index {folder} is in use by another xmodal process (pid {holder})")
 
 
-def _edge_config(dims: dict[str, int]) -> edge.EdgeConfig:
+_EDGE_TYPES = {
+    FLOAT32: edge.VectorStorageDatatype.Float32,
+    FLOAT16: edge.VectorStorageDatatype.Float16,
+    UINT8: edge.VectorStorageDatatype.Uint8,
+}
+_UPGRADING, _REPLACED, _NEXT_META = "images.upgrading", "images.replaced", "xmodal.json.next"  # EdgeStore.upgrade's
+
+
+def _edge_config(dims: dict[str, int], storage: dict[str, dict]) -> edge.EdgeConfig:
     return edge.EdgeConfig(
-        vectors={name: edge.EdgeVectorParams(size, edge.Distance.Cosine) for name, size in dims.items()},
+        vectors={
+            name: edge.EdgeVectorParams(size, edge.Distance.Cosine, datatype=_EDGE_TYPES[storage[name]["datatype"]])
+            for name, size in dims.items()
+        },
         hnsw_config=edge.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_KB),
     )
+
+
+def _create_images_shard(path: Path, dims: dict[str, int], storage: dict[str, dict]) -> edge.EdgeShard:
+    """A new, empty ``images`` shard with the keyword indexes every index has."""
+    images = edge.EdgeShard.create(str(path), _edge_config(dims, storage))
+    for key in (HASH_FIELD, FOLDERS_FIELD):
+        images.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
+    return images
+
+
+def _finish_upgrade(folder: Path) -> None:
+    """Complete or undo an :meth:`EdgeStore.upgrade` that a killed process left (the lock is ours).
+
+    Its steps: copy into ``images.upgrading``; write the new settings as
+    ``xmodal.json.next``; rename ``images`` to ``images.replaced``; rename the
+    copy to ``images``; rename ``xmodal.json.next`` over ``xmodal.json``;
+    delete ``images.replaced``. Before the first rename the old index is whole,
+    so leftovers are dropped; after it the copy is complete, so the remaining
+    steps are done.
+    """
+    replaced, upgrading, images, next_meta = (folder / name for name in (_REPLACED, _UPGRADING, IMAGES, _NEXT_META))
+    if not replaced.exists():
+        shutil.rmtree(upgrading, ignore_errors=True)
+        next_meta.unlink(missing_ok=True)
+        return
+    if not images.exists():
+        os.replace(upgrading, images)
+    if next_meta.exists():
+        os.replace(next_meta, folder / _META_FILE)
+    shutil.rmtree(replaced)
 
 
 def _require_shard(path: Path) -> None:
@@ -824,6 +979,7 @@ class ServerStore(Store):
         *,
         dim: int | None = None,
         visual_dim: int | None = None,
+        visual_range: float | None = None,
         name: str = "xmodal",
         where: str | None = None,
         shards: int | None = None,
@@ -837,20 +993,23 @@ class ServerStore(Store):
         try:
             _require_server_version(client.info().version, where or str(client))
             if client.collection_exists(self._names[IMAGES]):
-                dims, meta = self._read(location, dim, visual_dim)
+                dims, mark = self._read(location, dim, visual_dim)
             elif dim is None:
                 raise XmodalError(f"no xmodal index {location}; index some photos first")
             else:
-                dims, meta = self._create(_requested_dims(dim, visual_dim), shards, replicas), {}
+                dims = _requested_dims(dim, visual_dim)
+                mark = {"format": FORMAT, "storage": default_storage(dims, visual_range), "meta": {}}
+                self._create(dims, mark, shards, replicas)
         except ApiException as error:  # refused connection, timeout, bad API key
             client.close()
             raise XmodalError(f"cannot reach Qdrant at {where or client}: {_one_line(error)}") from error
         except BaseException:
             client.close()
             raise
-        super().__init__(location, dims, meta)
+        super().__init__(location, dims, mark)
 
     def _read(self, location: str, dim: int | None, visual_dim: int | None) -> tuple[dict[str, int], dict]:
+        """The collection's vector sizes and its mark (format, storage, meta)."""
         config = self._client.get_collection(self._names[IMAGES]).config
         try:
             mark = json.loads((config.metadata or {})[_MARK])
@@ -859,16 +1018,22 @@ class ServerStore(Store):
         _require_format(location, mark)
         dims = {name: params.size for name, params in config.params.vectors.items()}
         _require_dims(location, dims, dim, visual_dim)
-        return dims, mark.get("meta", {})
+        return dims, mark
 
-    def _create(self, dims: dict[str, int], shards: int | None, replicas: int | None) -> dict[str, int]:
+    def _create(self, dims: dict[str, int], mark: dict, shards: int | None, replicas: int | None) -> None:
         from qdrant_client import models
+
+        types = {FLOAT32: models.Datatype.FLOAT32, FLOAT16: models.Datatype.FLOAT16, UINT8: models.Datatype.UINT8}
+        storage = mark["storage"]
 
         def create(collection: str, sizes: dict[str, int], **extra: Any) -> None:
             cosine = models.Distance.COSINE
             self._client.create_collection(
                 self._names[collection],
-                vectors_config={name: models.VectorParams(size=size, distance=cosine) for name, size in sizes.items()},
+                vectors_config={
+                    name: models.VectorParams(size=size, distance=cosine, datatype=types[storage[name]["datatype"]])
+                    for name, size in sizes.items()
+                },
                 hnsw_config=models.HnswConfigDiff(
                     m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_KB
                 ),
@@ -879,10 +1044,9 @@ class ServerStore(Store):
 
         if not self._client.collection_exists(self._names[WORDS]):
             create(WORDS, {"semantic": dims["semantic"]})
-        create(IMAGES, dims, metadata=_server_mark({}))  # last: the mark of a finished index
+        create(IMAGES, dims, metadata=_server_mark(mark))  # last: the mark of a finished index
         for key in (HASH_FIELD, FOLDERS_FIELD):
             self._client.create_payload_index(self._names[IMAGES], key, models.PayloadSchemaType.KEYWORD)
-        return dims
 
     def flush(self) -> None:
         """Nothing to do: every write returned after the server logged it."""
@@ -971,7 +1135,7 @@ class ServerStore(Store):
             self._client.create_payload_index(self._names[collection], key, models.PayloadSchemaType.KEYWORD)
 
     def _save_meta(self, meta: dict) -> None:
-        self._client.update_collection(self._names[IMAGES], metadata=_server_mark(meta))
+        self._client.update_collection(self._names[IMAGES], metadata=_server_mark(self._mark(meta)))
 
 
 def _server_lacking(key: str):
@@ -981,10 +1145,10 @@ def _server_lacking(key: str):
     return models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key=key))])
 
 
-def _server_mark(meta: dict) -> dict:
-    """Collection metadata that marks an xmodal index; one JSON string, because
-    Qdrant merges metadata updates key by key and must not keep stale meta keys."""
-    return {_MARK: json.dumps({"format": FORMAT, "meta": meta})}
+def _server_mark(mark: dict) -> dict:
+    """Collection metadata that marks an xmodal index (format, storage, meta); one JSON
+    string, because Qdrant merges metadata updates key by key and must not keep stale meta keys."""
+    return {_MARK: json.dumps(mark)}
 
 
 def _require_server_version(version: str, where: str) -> None:
