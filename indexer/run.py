@@ -57,7 +57,7 @@ def index_folder(
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise XmodalError(f"not a folder: {folder}")
-    store.upgrade(encoder.visual.feature_range)  # a format-1 index: vectors copied to the compact layout, not embedded
+    store.upgrade(encoder.visual.nonnegative_features)  # a format-1 index: vectors copied to the compact layout, not embedded
     store.add_folders()  # photos indexed before searches within folders existed: payload only, no embedding
     found = walk(root)
     on_disk = {facts.path: facts for facts in found.files}

@@ -3,6 +3,7 @@ qdrant-client's local mode standing in for a server (same calls, no server)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -545,3 +546,113 @@ def test_a_lock_that_fails_for_another_reason_is_one_line(tmp_path, monkeypatch)
     monkeypatch.setattr(fcntl, "flock", no_locks)
     with pytest.raises(XmodalError, match=rf"^cannot lock index {tmp_path / 'index'}: No locks available$"):
         open_store(tmp_path / "index", dim=4)
+
+
+# -- format 1 -> 2 ---------------------------------------------------------------------
+
+
+OLD_PHOTOS = 7
+
+
+def old_index(root: Path) -> Path:
+    """An index as xmodal wrote it before format 2: float32 vectors, a settings file without storage."""
+    folder = root / "index"
+    float32 = {name: {"datatype": "float32"} for name in ("semantic", "visual")}
+    with EdgeStore(folder, dim=4, visual_dim=3, storage=float32) as store:
+        store.upsert_images([photo(f"/p/{i}.jpg", (1, i, 0, 0), visual=(i, 1, 2)) for i in range(OLD_PHOTOS)])
+        store.set_meta({"space": "tiny"})
+    settings = json.loads((folder / "xmodal.json").read_text())
+    (folder / "xmodal.json").write_text(json.dumps({"format": 1, "vectors": settings["vectors"], "meta": settings["meta"]}))
+    return folder
+
+
+def assert_whole(store: Store) -> None:
+    """Every photo of old_index is there with its payload and vectors, however it is stored."""
+    assert store.count() == OLD_PHOTOS and store.meta == {"space": "tiny"}
+    for i in range(OLD_PHOTOS):
+        record = store.get(f"/p/{i}.jpg")
+        assert record.info == photo(f"/p/{i}.jpg", (1, 0, 0, 0)).info
+        np.testing.assert_allclose(record.semantic, unit(1, i, 0, 0), atol=STORED)
+        np.testing.assert_allclose(record.visual / np.linalg.norm(record.visual), unit(i, 1, 2), atol=0.01)
+    assert [hit.path for hit in store.search(unit(0, 1, 0, 0), k=2)] == [f"/p/{OLD_PHOTOS - 1}.jpg", f"/p/{OLD_PHOTOS - 2}.jpg"]
+    assert store.search(unit(0, 1, 2), using="visual", k=1)[0].path == "/p/0.jpg"
+
+
+def test_a_format_1_index_is_read_as_it_is_and_upgraded_in_place(tmp_path):
+    folder = old_index(tmp_path)
+    with EdgeStore(folder) as store:
+        assert store.format == 1 and store.storage["visual"] == {"datatype": "float32"}
+        assert_whole(store)
+        assert store.upgrade(visual_nonnegative=True) == OLD_PHOTOS
+        assert store.format == 2 and store.storage["visual"] == {"datatype": "uint8"}
+        assert_whole(store)
+        assert store.upgrade(visual_nonnegative=True) == 0  # once is enough
+    with EdgeStore(folder) as store:
+        assert store.format == 2 and store.storage["semantic"] == {"datatype": "float16"}
+        assert_whole(store)
+    assert sorted(p.name for p in folder.iterdir()) == ["images", "words", "xmodal.json", "xmodal.lock"]
+
+
+# Where a kill -9 lands: while copying (at the 6th photo, a page of 4 already in the copy), or at
+# each of the upgrade's renames: the new settings file, images -> images.replaced, the copy -> images,
+# and the new settings over xmodal.json.
+KILLS = {"copying": ("EdgeStore._image_point", 6), **{f"rename {n}": ("os.replace", n) for n in (1, 2, 3, 4)}}
+
+
+@pytest.mark.parametrize("kill", KILLS)
+def test_an_upgrade_killed_at_any_step_loses_nothing(tmp_path, kill):
+    folder = old_index(tmp_path)
+    target, at = KILLS[kill]
+    result = run_python(f"""
+        import os, signal
+        from pathlib import Path
+        import xmodal.store
+        from xmodal.store import EdgeStore
+
+        def killer(original):
+            calls = [0]
+            def wrapper(*args, **kwargs):
+                calls[0] += 1
+                if calls[0] == {at}:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return original(*args, **kwargs)
+            return wrapper
+
+        xmodal.store._PAGE = 4
+        {target} = killer({target})
+        with EdgeStore(Path({str(folder)!r})) as store:
+            store.upgrade(visual_nonnegative=True)
+        print("not killed")
+    """)
+    assert result.returncode == -9 and "not killed" not in result.stdout, result.stderr
+
+    with EdgeStore(folder) as store:  # opening finishes or drops what the killed run left
+        assert_whole(store)
+        store.upgrade(visual_nonnegative=True)
+        assert store.format == 2
+        assert_whole(store)
+    assert sorted(p.name for p in folder.iterdir()) == ["images", "words", "xmodal.json", "xmodal.lock"]
+
+
+def test_compact_storage_finds_what_an_exact_float32_scan_finds(tmp_path):
+    """float16 word-space and one-byte visual vectors against the exact scan of the float32 originals."""
+    rng = np.random.default_rng(0)
+    semantic = rng.standard_normal((600, 32)).astype(np.float32)
+    semantic /= np.linalg.norm(semantic, axis=1, keepdims=True)
+    visual = np.maximum(rng.standard_normal((600, 48)), 0).astype(np.float32) * 6  # ReLU-like, like the features
+    records = [
+        ImageRecord(ImageInfo(f"/p/{i}.jpg", f"sha256:{i}", 1, 1, 1, 1), semantic[i], visual[i]) for i in range(600)
+    ]
+    with EdgeStore(tmp_path / "index", dim=32, visual_dim=48, visual_nonnegative=True) as store:
+        assert store.storage == {"semantic": {"datatype": "float16"}, "visual": {"datatype": "uint8"}}
+        store.upsert_images(records)
+        store.optimize()
+        for name, matrix in (("semantic", semantic), ("visual", visual)):
+            rows = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+            overlaps = []
+            for query in rows[:40] + 0.3 * rows[40:80]:  # queries near photos, none exactly one
+                exact = np.argsort(-(rows @ query))[:10]
+                found = [int(hit.path[3:-4]) for hit in store.search(query, using=name, k=10)]
+                assert found[0] == exact[0]
+                overlaps.append(len(set(found) & set(exact)) / 10)
+            assert np.mean(overlaps) >= 0.97, (name, np.mean(overlaps))

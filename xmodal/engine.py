@@ -312,7 +312,7 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
         from xmodal.encoder import Encoder
 
         encoder = Encoder.load(words, model)
-        dims = {"dim": words.dim, "visual_dim": encoder.visual.feature_dim, "visual_range": encoder.visual.feature_range}
+        dims = {"dim": words.dim, "visual_dim": encoder.visual.feature_dim, "visual_nonnegative": encoder.visual.nonnegative_features}
     store = open_store(index, url, **dims)
     try:
         return Engine(store, words, model, encoder)

@@ -60,15 +60,12 @@ class OnnxVisual:
         return f"{type(self).__name__}({self.id!r}, {self.feature_dim}-d, {self.image_size}px, {self.weights_checksum})"
 
     @property
-    def feature_range(self) -> float | None:
-        """The largest value a feature can take, or None when nothing caps them.
-
-        EfficientNet-Lite ends in ReLU6 before its average pool, so every feature
-        lies in [0, 6], in its phase-2 tuned copies too (the head is kept); an
-        index stores such features in one byte each (:mod:`xmodal.store`).
-        open_clip embeddings are signed and unbounded.
-        """
-        return 6.0 if self.id.startswith("efficientnet-lite") else None
+    def nonnegative_features(self) -> bool:
+        """Whether no feature can be negative, which lets an index store them in one byte each
+        (:func:`xmodal.store.default_storage`). EfficientNet-Lite ends in ReLU6 before its
+        average pool, in its phase-2 tuned copies too (the head is kept); open_clip
+        embeddings are signed."""
+        return self.id.startswith("efficientnet-lite")
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """One picture as the network wants it: float32 ``(3, S, S)``."""

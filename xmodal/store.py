@@ -66,9 +66,9 @@ _MIN_SERVER = (1, 16)  # the first Qdrant with collection metadata
 _HNSW_M, _HNSW_EF_CONSTRUCT, _FULL_SCAN_KB = 16, 100, 10_000
 SEARCH_EF = 256
 # How format 2 stores vectors (docs/store.md, measured by benchmarks/store_scale.py): unit
-# word-space vectors as float16, whose rounding (1e-3) no ranking sees; the visual model's
-# features as one byte each when the network caps them (EfficientNet-Lite: [0, 6], so a
-# photo's 1280 features take 1.25 KiB instead of 5), else float16. Cosine ignores the scale.
+# word-space vectors as float16, whose rounding (5e-4) no ranking sees; the visual model's
+# features as one byte each when none is negative (EfficientNet-Lite's, after ReLU6), each
+# photo's scaled so its largest is 255: 1280 features take 1.25 KiB instead of 5.
 FLOAT32, FLOAT16, UINT8 = "float32", "float16", "uint8"
 
 T = TypeVar("T")
@@ -167,7 +167,7 @@ def open_store(
     *,
     dim: int | None = None,
     visual_dim: int | None = None,
-    visual_range: float | None = None,
+    visual_nonnegative: bool = False,
     serving: bool = False,
 ) -> Store:
     """Open (or, given ``dim``, create) the index a user means.
@@ -178,8 +178,8 @@ def open_store(
     included; ``$XMODAL_QDRANT_API_KEY`` is sent to it when set.
     ``visual_dim=None`` creates an index without visual vectors; opening an
     existing index reads both sizes back and refuses ones that differ.
-    ``visual_range`` (the visual model's ``feature_range``) lets a new index
-    store visual features in one byte each (:func:`default_storage`).
+    ``visual_nonnegative`` (the visual model's ``nonnegative_features``) lets a
+    new index store visual features in one byte each (:func:`default_storage`).
     ``serving`` marks an embedded index as held by ``xmodal serve``, which lets go
     of it when idle: other processes wait for it instead of refusing at once.
     """
@@ -191,18 +191,17 @@ def open_store(
         api_key = os.environ.get(API_KEY_ENV) or None
         # ServerStore checks the one version fact it relies on; the client's own check only warns.
         client = QdrantClient(location=url, api_key=api_key, timeout=30, check_compatibility=False)
-        return ServerStore(client, dim=dim, visual_dim=visual_dim, visual_range=visual_range, where=url)
+        return ServerStore(client, dim=dim, visual_dim=visual_dim, visual_nonnegative=visual_nonnegative, where=url)
     folder = index if index is not None else default_index()
-    return EdgeStore(folder, dim=dim, visual_dim=visual_dim, visual_range=visual_range, serving=serving)
+    return EdgeStore(folder, dim=dim, visual_dim=visual_dim, visual_nonnegative=visual_nonnegative, serving=serving)
 
 
 class Store(ABC):
     """Photos and words in one index; subclasses supply the few Qdrant calls.
 
     Vectors come back as stored: float ones unit-normalised (cosine distance
-    stores them so), one-byte visual features as the features themselves
-    (rounded to 1/255 of their range), so that a vector read and written back
-    is stored unchanged.
+    stores them so), one-byte visual features scaled to a largest entry of 1
+    (to 1/255), so that a vector read and written back is stored unchanged.
     """
 
     def __init__(self, location: str, dims: dict[str, int], settings: dict) -> None:
@@ -302,8 +301,8 @@ class Store(ABC):
                 self._set_payload(IMAGES, points, {FOLDERS_FIELD: list(folders)})
             updated += len(page)
 
-    def upgrade(self, visual_range: float | None) -> int:
-        """Rewrite an index made by an older xmodal in the current layout (``visual_range``
+    def upgrade(self, visual_nonnegative: bool) -> int:
+        """Rewrite an index made by an older xmodal in the current layout (``visual_nonnegative``
         as for a new index); returns how many photos were copied, 0 when there was
         nothing to do. A server collection keeps the layout it was created with."""
         return 0
@@ -468,7 +467,8 @@ class Store(ABC):
 
     def _vector(self, vector: np.ndarray, name: str, what: str, stored: bool = True) -> list[float]:
         """``vector`` checked against the index's size for ``name``, as its storage takes it:
-        scaled for one-byte storage (and rounded, when ``stored``; a query keeps its precision)."""
+        for one-byte storage, scaled so that its largest entry is 255 (cosine ignores the
+        scale) and rounded when ``stored`` (a query keeps its precision)."""
         if name not in self.dims:
             raise XmodalError(f"index {self.location} has no {name} vectors (asked for by {what})")
         array = np.asarray(vector, dtype=np.float32)
@@ -477,18 +477,19 @@ class Store(ABC):
             raise XmodalError(
                 f"{what} has a {shape} {name} vector; index {self.location} holds {self.dims[name]}-d {name} vectors"
             )
-        scale = self.storage[name].get("scale")
-        if scale is not None:
-            array = array * scale
+        if self.storage[name]["datatype"] == UINT8:
+            if array.min() < 0:
+                raise XmodalError(f"{what} has negative {name} features; index {self.location} stores them in one byte")
+            top = array.max()
+            array = array * np.float32(255 / top) if top > 0 else array
             if stored:
-                array = np.clip(np.rint(array), 0, 255)
+                array = np.rint(array)
         return array.tolist()
 
     def _read_vector(self, values: Sequence[float], name: str) -> np.ndarray:
-        """A stored vector as the caller wrote it (up to storage rounding): one-byte storage divided back."""
+        """A stored vector, one-byte storage divided back to a largest entry of 1."""
         array = np.asarray(values, dtype=np.float32)
-        scale = self.storage[name].get("scale")
-        return array if scale is None else array / np.float32(scale)
+        return array / np.float32(255) if self.storage[name]["datatype"] == UINT8 else array
 
     def _record(self, point: _Point) -> ImageRecord:
         visual = point.vectors.get("visual")
@@ -523,12 +524,12 @@ def _require_format(location: str, settings: dict) -> None:
         raise XmodalError(f"index {location} has format {settings.get('format')}; this xmodal reads formats {readable}")
 
 
-def default_storage(dims: dict[str, int], visual_range: float | None) -> dict[str, dict]:
-    """How a new index stores each named vector (see FLOAT16 and UINT8 above):
-    ``visual_range`` is the largest value a visual feature can take, None if unbounded."""
+def default_storage(dims: dict[str, int], visual_nonnegative: bool) -> dict[str, dict]:
+    """How a new index stores each named vector (see FLOAT16 and UINT8 above);
+    ``visual_nonnegative`` says no visual feature is ever below 0."""
     storage = {name: {"datatype": FLOAT16} for name in dims}
-    if "visual" in dims and visual_range is not None:
-        storage["visual"] = {"datatype": UINT8, "scale": 255.0 / visual_range}
+    if "visual" in dims and visual_nonnegative:
+        storage["visual"] = {"datatype": UINT8}
     return storage
 
 
@@ -563,7 +564,7 @@ class EdgeStore(Store):
         *,
         dim: int | None = None,
         visual_dim: int | None = None,
-        visual_range: float | None = None,
+        visual_nonnegative: bool = False,
         storage: dict[str, dict] | None = None,
         serving: bool = False,
     ) -> None:
@@ -574,7 +575,7 @@ class EdgeStore(Store):
         self._written: set[str] = set()
         try:
             _finish_upgrade(folder)
-            settings = self._open_or_create(folder, dim, visual_dim, visual_range, storage)
+            settings = self._open_or_create(folder, dim, visual_dim, visual_nonnegative, storage)
             super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings)
             self._folder = folder
             for name in (IMAGES, WORDS):
@@ -586,7 +587,7 @@ class EdgeStore(Store):
 
     @staticmethod
     def _open_or_create(
-        folder: Path, dim: int | None, visual_dim: int | None, visual_range: float | None, storage: dict | None
+        folder: Path, dim: int | None, visual_dim: int | None, visual_nonnegative: bool, storage: dict | None
     ) -> dict:
         """The index's settings; creates the index in a folder that :func:`_require_index_folder` let through."""
         settings_file = folder / _META_FILE
@@ -599,7 +600,7 @@ class EdgeStore(Store):
         if _unfinished(folder):  # a creation killed before its last step: start it again (the lock is ours)
             for name in (IMAGES, WORDS):
                 shutil.rmtree(folder / name, ignore_errors=True)
-        storage = storage or default_storage(dims, visual_range)
+        storage = storage or default_storage(dims, visual_nonnegative)
         _create_images_shard(folder / IMAGES, dims, storage).close()
         edge.EdgeShard.create(str(folder / WORDS), _edge_config({"semantic": dim}, {"semantic": storage["semantic"]})).close()
         settings = {"format": FORMAT, "vectors": dims, "storage": storage, "meta": {}}
@@ -720,7 +721,7 @@ class EdgeStore(Store):
     def _settings(self, meta: dict) -> dict:
         return {"vectors": self.dims} | self._mark(meta)
 
-    def upgrade(self, visual_range: float | None) -> int:
+    def upgrade(self, visual_nonnegative: bool) -> int:
         """Rewrite a format-1 index (float32 vectors) in the compact format-2 layout;
         returns how many photos were copied (0: nothing to do).
 
@@ -733,7 +734,7 @@ class EdgeStore(Store):
         if self.format >= FORMAT:
             return 0
         dims, old = self.dims, self._shard(IMAGES)
-        storage = default_storage(dims, visual_range)
+        storage = default_storage(dims, visual_nonnegative)
         fresh_path = self._folder / _UPGRADING
         shutil.rmtree(fresh_path, ignore_errors=True)  # a copy cut short: start it again
         fresh = _create_images_shard(fresh_path, dims, storage)
@@ -919,6 +920,8 @@ def _finish_upgrade(folder: Path) -> None:
     steps are done.
     """
     replaced, upgrading, images, next_meta = (folder / name for name in (_REPLACED, _UPGRADING, IMAGES, _NEXT_META))
+    for unfinished in folder.glob(f".{_META_FILE}*.tmp"):  # a settings file killed before its rename (_write_json)
+        unfinished.unlink()
     if not replaced.exists():
         shutil.rmtree(upgrading, ignore_errors=True)
         next_meta.unlink(missing_ok=True)
@@ -979,7 +982,7 @@ class ServerStore(Store):
         *,
         dim: int | None = None,
         visual_dim: int | None = None,
-        visual_range: float | None = None,
+        visual_nonnegative: bool = False,
         name: str = "xmodal",
         where: str | None = None,
         shards: int | None = None,
@@ -998,7 +1001,7 @@ class ServerStore(Store):
                 raise XmodalError(f"no xmodal index {location}; index some photos first")
             else:
                 dims = _requested_dims(dim, visual_dim)
-                mark = {"format": FORMAT, "storage": default_storage(dims, visual_range), "meta": {}}
+                mark = {"format": FORMAT, "storage": default_storage(dims, visual_nonnegative), "meta": {}}
                 self._create(dims, mark, shards, replicas)
         except ApiException as error:  # refused connection, timeout, bad API key
             client.close()
