@@ -189,7 +189,7 @@ def info(
     qdrant_url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """What an index holds: photos, folders, space, model, vocabulary, size, last update.
+    """What an index holds: photos, folders, space, model, storage, size, last update.
 
     Reads the index's own records only: no word space or visual model is loaded.
     """
@@ -219,7 +219,7 @@ def info(
         *((("folders" if i == 0 else ""), folder) for i, folder in enumerate(folders)),
         ("space", f"{space.name} ({space.checksum}, {space.dim}-d)" if space else "(none recorded)"),
         ("model", model),
-        ("vocabulary", f"{facts.vocabulary:,}" if facts.vocabulary is not None else "(none yet: the first --words query adds it)"),
+        ("storage", facts.storage),
         ("on disk", human_bytes(facts.disk_bytes) if facts.disk_bytes is not None else "n/a (server)"),
         ("updated", updated),
     ]
@@ -449,8 +449,8 @@ def _root() -> None:
     """Search photos by meaning in a word-vector space."""
 
 
-# Commands that hold nothing open once they return: they close the index they opened (query
-# --words may store the vocabulary first). The first word not starting with "-" names the
+# Commands that hold nothing open once they return: they close the index they opened.
+# The first word not starting with "-" names the
 # command, since the app itself takes no options.
 QUICK_EXIT = {"query", "words", "info"}
 

@@ -588,7 +588,6 @@ def test_an_index_built_in_glove_gets_the_reindex_message_and_still_opens_in_glo
 def test_info_says_what_the_index_holds(indexed):
     photos, index = indexed
     with xmodal.open(index) as engine:
-        engine.words("cat", k=1)  # the vocabulary comes with the first words query, whichever test ran first
         facts = engine.info()
         meta = engine.store.meta
         space = engine.space.identity
@@ -597,7 +596,7 @@ def test_info_says_what_the_index_holds(indexed):
     assert (facts.space.name, facts.space.checksum, facts.space.dim) == (space.name, space.checksum, space.dim)
     assert facts.visual == meta["encoder"]["visual"]["id"] and facts.map_checksum == meta["encoder"]["map"]
     assert facts.visual_checksum == meta["encoder"]["visual"]["checksum"]
-    assert facts.vocabulary == meta["vocabulary"]["size"] > 1000
+    assert facts.storage == "format 2: semantic float16, visual uint8"
     assert facts.disk_bytes > 0
     assert facts.updated_recorded and STARTED <= facts.updated <= datetime.now(timezone.utc)
     assert xmodal.info(index) == facts  # the same without opening an engine
@@ -608,7 +607,7 @@ def test_info_says_what_the_index_holds(indexed):
     assert data == facts.to_dict()
     assert set(data) == {
         "location", "backend", "photos", "folders", "folders_recorded", "space", "model",
-        "vocabulary", "disk_bytes", "updated", "updated_recorded",
+        "storage", "disk_bytes", "updated", "updated_recorded",
     }
     assert data["photos"] == 12 and data["folders"] == [str(photos)] and data["space"]["name"] == space.name
     assert set(data["space"]) == {"name", "checksum", "dim"} and set(data["model"]) == {"visual", "visual_checksum", "map"}
@@ -619,30 +618,28 @@ def test_info_says_what_the_index_holds(indexed):
     lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if not line.startswith("on disk"))
     assert lines["photos"] == "12" and lines["folders"] == str(photos)
     assert lines["space"].startswith(f"{space.name} ({space.checksum}")
-    assert lines["vocabulary"] == f"{meta['vocabulary']['size']:,}" and meta["encoder"]["map"] in lines["model"]
+    assert lines["storage"] == facts.storage and meta["encoder"]["map"] in lines["model"]
     assert "on disk" in result.stdout and "updated" in lines
 
 
-def test_the_vocabulary_comes_with_the_first_words_query(tmp_path):
-    """A new index is made without the vocabulary (a minute to embed the first time); the first
-    words query stores it, once, and info says so before and after."""
+def test_words_come_from_the_spaces_vocabulary_not_from_the_index(tmp_path):
+    """The vocabulary is kept once per word space (in the user cache), not in each index."""
     photos = tmp_path / "photos"
     photos.mkdir()
     shutil.copy(PHOTOS / "coffee.jpg", photos)
     index = tmp_path / "index"
     with xmodal.open(index, create=True) as engine:
         engine.index(photos)
-        assert "vocabulary" not in engine.store.meta and engine.store.search_words(engine.space.vector("cat"), 1) == []
-    assert xmodal.info(index).vocabulary is None
-    assert "none yet: the first --words query adds it" in runner.invoke(app, ["info", "--index", str(index)]).stdout
+    meta = json.loads((index / "xmodal.json").read_text())
     result = runner.invoke(app, ["query", str(photos / "coffee.jpg"), "--words", "-k", "1", "--index", str(index), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["results"][0]["word"] == "espresso"
+    assert json.loads((index / "xmodal.json").read_text()) == meta  # nothing recorded in the index
+    assert {p.name for p in index.iterdir()} == {"images", "xmodal.json", "xmodal.lock"}  # no words/ collection
     with xmodal.open(index) as engine:
-        size = engine.store.meta["vocabulary"]["size"]
-        assert size > 1000 and len(engine.store.search_words(engine.space.vector("cat"), 5)) == 5
-        assert engine.query("cat", k=3).results  # photos are found as before
-    assert xmodal.info(index).vocabulary == size
+        words = engine.words("cat", k=5)
+        assert len(words) == 5 and words[0].word != "cat"  # the query's own word is left out
+        assert "vocabulary" not in engine.store.meta
 
 
 def test_info_on_an_index_from_before_recorded_roots(indexed, tmp_path):

@@ -85,7 +85,6 @@ def test_search_ranks_photos_by_cosine_similarity(store):
 def test_search_can_return_the_searched_vectors(store):
     """What the hub penalty re-ranks with (xmodal.hubness): each hit's own vector, on both back ends."""
     store.upsert_images([photo("near.jpg", (1, 0.2, 0, 0), visual=(0, 1, 0)), photo("far.jpg", (0, 0, 1, 0))])
-    store.upsert_words(["up", "down"], np.stack([unit(1, 0, 0, 0), unit(0, 0, 0, 1)]))
 
     hits = store.search(unit(1, 0, 0, 0), k=2, vectors=True)
     assert [h.path for h in hits] == ["near.jpg", "far.jpg"]
@@ -232,17 +231,6 @@ def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, 
         assert "folders" in store._shards["images"].info().payload_schema
 
 
-def test_words_are_searched_in_their_own_collection(store):
-    store.upsert_images([photo("cat.jpg", (1, 0, 0, 0))])
-    store.upsert_words(["cat", "dog", "car"], np.array([unit(1, 0.1, 0, 0), unit(0.5, 1, 0, 0), unit(0, 0, 1, 0)]))
-
-    neighbours = store.search_words(unit(1, 0, 0, 0), k=2)
-
-    assert [n.word for n in neighbours] == ["cat", "dog"]
-    assert neighbours[0].score == pytest.approx(unit(1, 0.1, 0, 0)[0], abs=STORED)
-    assert store.count() == 1  # words are not photos
-
-
 # -- keeping an index up to date ------------------------------------------------------
 
 
@@ -339,13 +327,11 @@ def test_meta_round_trips_and_survives_reopening(backend, tmp_path):
 def test_reopening_keeps_points_and_reads_the_sizes_back(backend, tmp_path):
     with open_backend(backend, tmp_path) as store:
         store.upsert_images([photo("a.jpg", (1, 0, 0, 0)), photo("b.jpg", (0, 1, 0, 0))])
-        store.upsert_words(["cat"], np.array([unit(1, 0, 0, 0)]))
 
     with open_backend(backend, tmp_path, dim=None, visual_dim=None) as store:
         assert store.dims == {"semantic": 4, "visual": 3}
         assert store.count() == 2
         assert store.search(unit(0, 1, 0, 0), k=1)[0].path == "b.jpg"
-        assert store.search_words(unit(1, 0, 0, 0), k=1)[0].word == "cat"
 
 
 def test_an_index_without_visual_vectors(backend, tmp_path):
@@ -472,8 +458,6 @@ def test_vectors_of_the_wrong_size_are_refused(store):
         store.upsert_images([photo("a.jpg", (1, 0, 0, 0), visual=None)])
     with pytest.raises(XmodalError, match=r"^the query has a 5-d visual vector"):
         store.search(np.ones(5), using="visual")
-    with pytest.raises(XmodalError, match=r"^2 words came with vectors of shape \(2, 3\)"):
-        store.upsert_words(["a", "b"], np.ones((2, 3)))
     assert store.count() == 0
 
 
@@ -560,15 +544,17 @@ def old_index(root: Path) -> Path:
     float32 = {name: {"datatype": "float32"} for name in ("semantic", "visual")}
     with EdgeStore(folder, dim=4, visual_dim=3, storage=float32) as store:
         store.upsert_images([photo(f"/p/{i}.jpg", (1, i, 0, 0), visual=(i, 1, 2)) for i in range(OLD_PHOTOS)])
-        store.set_meta({"space": "tiny"})
+    (folder / "words").mkdir()  # format 1 kept the vocabulary here (a shard; what is in it never matters now)
+    (folder / "words" / "segment").write_bytes(b"0" * 1000)
     settings = json.loads((folder / "xmodal.json").read_text())
-    (folder / "xmodal.json").write_text(json.dumps({"format": 1, "vectors": settings["vectors"], "meta": settings["meta"]}))
+    old_meta = {"space": "tiny", "vocabulary": {"name": "imagenet21k-names+frequent-words", "size": 3}}
+    (folder / "xmodal.json").write_text(json.dumps({"format": 1, "vectors": settings["vectors"], "meta": old_meta}))
     return folder
 
 
 def assert_whole(store: Store) -> None:
     """Every photo of old_index is there with its payload and vectors, however it is stored."""
-    assert store.count() == OLD_PHOTOS and store.meta == {"space": "tiny"}
+    assert store.count() == OLD_PHOTOS and store.meta["space"] == "tiny"
     for i in range(OLD_PHOTOS):
         record = store.get(f"/p/{i}.jpg")
         assert record.info == photo(f"/p/{i}.jpg", (1, 0, 0, 0)).info
@@ -590,7 +576,8 @@ def test_a_format_1_index_is_read_as_it_is_and_upgraded_in_place(tmp_path):
     with EdgeStore(folder) as store:
         assert store.format == 2 and store.storage["semantic"] == {"datatype": "float16"}
         assert_whole(store)
-    assert sorted(p.name for p in folder.iterdir()) == ["images", "words", "xmodal.json", "xmodal.lock"]
+        assert "vocabulary" not in store.meta
+    assert sorted(p.name for p in folder.iterdir()) == ["images", "xmodal.json", "xmodal.lock"]  # no words/
 
 
 # Where a kill -9 lands: while copying (at the 6th photo, a page of 4 already in the copy), or at
@@ -631,7 +618,7 @@ def test_an_upgrade_killed_at_any_step_loses_nothing(tmp_path, kill):
         store.upgrade(visual_nonnegative=True)
         assert store.format == 2
         assert_whole(store)
-    assert sorted(p.name for p in folder.iterdir()) == ["images", "words", "xmodal.json", "xmodal.lock"]
+    assert sorted(p.name for p in folder.iterdir()) == ["images", "xmodal.json", "xmodal.lock"]
 
 
 def test_compact_storage_finds_what_an_exact_float32_scan_finds(tmp_path):

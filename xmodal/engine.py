@@ -107,7 +107,7 @@ class Engine:
         if not Path(folder).expanduser().is_dir():  # before any setup work on a new index
             raise XmodalError(f"not a folder: {folder}")
         encoder = self.encoder  # refuses an index that another encoder built
-        if not self.store.meta:  # the vocabulary comes with the first words query (_vocabulary)
+        if not self.store.meta:
             self.store.set_meta(
                 {"format": INDEX_FORMAT, "space": self.space.identity.to_dict(), "encoder": encoder.identity()}
             )
@@ -149,9 +149,10 @@ class Engine:
             raise XmodalError(f"using visual needs one photo as the query, not {str(expression)!r}")
         text = os.fspath(query) if isinstance(query, (str, os.PathLike)) else str(query)
         if words:
+            from xmodal.vocabulary import nearest_words
+
             evaluated = self._evaluate(expression)
-            self._vocabulary()
-            hits = self.store.search_words(evaluated.vector, k + len(evaluated.inputs))
+            hits = nearest_words(self.space, evaluated.vector, k + len(evaluated.inputs))
             found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
             return Answer(text, "words", "semantic", found, evaluated.notes)
         if photo is not None and using != "semantic":
@@ -178,7 +179,7 @@ class Engine:
         return list(self.query(query, k, using="semantic", threshold=threshold, within=within).results)
 
     def words(self, query: str | os.PathLike | Expression, k: int = 10) -> list[Neighbour]:
-        """The index's vocabulary words nearest a photo or an expression (:meth:`query` with ``words=True``)."""
+        """The vocabulary words nearest a photo or an expression (:meth:`query` with ``words=True``)."""
         return list(self.query(query, k, words=True).results)
 
     def similar(
@@ -192,7 +193,7 @@ class Engine:
         return self.store.count()
 
     def info(self) -> IndexInfo:
-        """What the index holds: photos, folders, space, model, vocabulary, size, last write."""
+        """What the index holds: photos, folders, space, model, storage, size, last write."""
         return describe(self.store)
 
     def close(self) -> None:
@@ -247,20 +248,6 @@ class Engine:
             return None
         hub = DeviseModel.hub_of(path)
         return hub if hub is not None and hub.map == built_with else None
-
-    def _vocabulary(self) -> None:
-        """Store the vocabulary in the index on the first words query, not when the index
-        is made: embedding it takes about a minute the first time on 2 cores, and an
-        index that is only ever searched for photos never needs it."""
-        if "vocabulary" in self.store.meta:
-            return
-        from xmodal.vocabulary import VOCABULARY, default_vocabulary
-
-        words, vectors = default_vocabulary(self.space)
-        self.store.upsert_words(words, vectors)
-        self.store.optimize()
-        self.store.flush()
-        self.store.set_meta({**self.store.meta, "vocabulary": {"name": VOCABULARY, "size": len(words)}})  # last: all or nothing
 
     def _evaluate(self, expression: Expression) -> QueryVector:
         """The expression's vector. In one that mixes photos and words each photo is read

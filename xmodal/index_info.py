@@ -3,7 +3,7 @@
     xmodal.info("~/my-index").photos            # no word space, no visual model, no torch
     engine.info()                               # the same, for an open engine
 
-The meta records the word space, encoder and vocabulary that built the index,
+The meta records the word space and encoder that built the index,
 and (since 2026-11-30) the folders given to ``xmodal index`` (``roots``) and
 when an indexing run last wrote (``updated``). An older index lacks those
 two: its folders are then the outermost folders holding photos, and its last
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from xmodal.identity import SpaceIdentity
-from xmodal.store import ServerStore, Store, outermost
+from xmodal.store import FORMAT, EdgeStore, ServerStore, Store, outermost
 
 ROOTS, UPDATED = "roots", "updated"  # the meta keys an indexing run writes
 
@@ -35,7 +35,7 @@ class IndexInfo:
     visual: str | None  # the visual model's id
     visual_checksum: str | None
     map_checksum: str | None  # the DeViSE map's checksum
-    vocabulary: int | None  # how many vocabulary words (or texts) the index stores
+    storage: str  # the index's format and how it stores each vector, e.g. "format 2: semantic float16, visual uint8"
     disk_bytes: int | None  # allocated bytes of the index folder; None for a server
     updated: datetime | None  # the last write, timezone-aware UTC
     updated_recorded: bool  # False: the newest file time of the folder (an older index)
@@ -52,7 +52,7 @@ class IndexInfo:
             if self.space is None
             else {"name": self.space.name, "checksum": self.space.checksum, "dim": self.space.dim},
             "model": {"visual": self.visual, "visual_checksum": self.visual_checksum, "map": self.map_checksum},
-            "vocabulary": self.vocabulary,
+            "storage": self.storage,
             "disk_bytes": self.disk_bytes,
             "updated": None if self.updated is None else self.updated.isoformat(timespec="seconds"),
             "updated_recorded": self.updated_recorded,
@@ -69,7 +69,6 @@ def describe(store: Store) -> IndexInfo:
     visual = encoder.get("visual") or {}
     if not isinstance(visual, dict):
         visual = {"id": visual}
-    vocabulary = (meta.get("vocabulary") or {}).get("size")
     disk_bytes = store.disk_bytes()
     updated = parse_time(meta.get(UPDATED))
     recorded = updated is not None
@@ -86,7 +85,7 @@ def describe(store: Store) -> IndexInfo:
         visual=visual.get("id"),
         visual_checksum=visual.get("checksum"),
         map_checksum=encoder.get("map"),
-        vocabulary=None if vocabulary is None else int(vocabulary),
+        storage=storage_line(store),
         disk_bytes=disk_bytes,
         updated=updated,
         updated_recorded=recorded,
@@ -139,3 +138,11 @@ def human_bytes(size: int) -> str:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def storage_line(store: Store) -> str:
+    """The format and each vector's storage in a few words; format 1 says how to upgrade it."""
+    kinds = ", ".join(f"{name} {kind['datatype']}" for name, kind in store.storage.items())
+    if store.format < FORMAT and isinstance(store, EdgeStore):
+        return f"format {store.format}: {kinds} (the next xmodal index makes it smaller, embedding nothing)"
+    return f"format {store.format}: {kinds}"

@@ -1,4 +1,4 @@
-"""The store: photos and words as points in Qdrant, searched by cosine.
+"""The store: photos as points in Qdrant, searched by cosine.
 
 One interface, :class:`Store`, and two back ends that run real Qdrant:
 
@@ -7,12 +7,14 @@ One interface, :class:`Store`, and two back ends that run real Qdrant:
 - :class:`ServerStore` talks to a Qdrant server or cluster through
   qdrant-client, for collections too big or too shared for one machine.
 
-An index holds two collections. ``images``: one point per photo file, with
+An index holds one collection, ``images``: one point per photo file, with
 two named vectors, ``semantic`` (the photo in the word space) and ``visual``
 (the visual model's own features, for "more like this"), and the file facts
-an incremental indexer diffs against (:class:`ImageInfo`). ``words``: the
-vocabulary's ``semantic`` vectors, for photo-to-words queries. Beside them, a
+an incremental indexer diffs against (:class:`ImageInfo`). Beside it, a
 small JSON ``meta`` document says which encoder and word space built it.
+(Format 1 indexes also held the vocabulary, ``words``; the word space keeps
+it once in the user cache now, :mod:`xmodal.vocabulary`, and the upgrade to
+format 2 deletes the index's copy.)
 
 Point ids come from the path, not the content: re-indexing a path overwrites
 its point (a file whose content changed leaves no orphan), and finding by
@@ -46,13 +48,12 @@ import numpy as np
 import qdrant_edge as edge
 
 from xmodal.errors import IndexInUse, XmodalError
-from xmodal.identity import Neighbour
 
 INDEX_ENV = "XMODAL_INDEX"
 URL_ENV = "XMODAL_QDRANT_URL"
 API_KEY_ENV = "XMODAL_QDRANT_API_KEY"
 
-IMAGES, WORDS = "images", "words"
+IMAGES, WORDS = "images", "words"  # WORDS: format 1's copy of the vocabulary, deleted by the upgrade
 VECTOR_NAMES = ("semantic", "visual")
 FORMAT = 2  # bump when the stored layout changes; older xmodal then refuses the index
 READABLE = (1, 2)  # format 1 stored float32 vectors; xmodal index rewrites it as format 2 (EdgeStore.upgrade)
@@ -333,26 +334,6 @@ class Store(ABC):
         """When a file of the index last changed (seconds since the epoch), or None (a server)."""
         return None
 
-    # -- words ----------------------------------------------------------------
-
-    def upsert_words(self, words: Sequence[str], vectors: np.ndarray) -> None:
-        """Store words with their ``semantic`` vectors, one row each."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(words), self.dims["semantic"]):
-            raise XmodalError(
-                f"{len(words)} words came with vectors of shape {vectors.shape}; "
-                f"index {self.location} needs ({len(words)}, {self.dims['semantic']})"
-            )
-        for start in range(0, len(words), _PAGE):
-            chunk = words[start : start + _PAGE]
-            rows = vectors[start : start + _PAGE].tolist()
-            self._upsert(WORDS, [_Point(point_id(w), {"semantic": r}, {"word": w}) for w, r in zip(chunk, rows)])
-
-    def search_words(self, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
-        """The ``k`` stored words closest to ``vector``, best first."""
-        query = self._vector(vector, "semantic", "the query")
-        return [Neighbour(payload["word"], score) for payload, score, _ in self._nearest(WORDS, query, "semantic", k, [])]
-
     # -- meta -----------------------------------------------------------------
 
     @property
@@ -549,7 +530,7 @@ class EdgeStore(Store):
     """An index in a folder, searched in this process by qdrant-edge.
 
     The folder holds ``xmodal.json`` (format, vector sizes and storage, meta),
-    one edge shard per collection (``images/``, ``words/``) and ``xmodal.lock``,
+    the ``images/`` edge shard (format 1 also had ``words/``) and ``xmodal.lock``,
     which this process holds (``flock``) while the store is open. Every write
     goes to the shard's write-ahead log first, so it survives the process being
     killed; :meth:`flush` also writes the segments.
@@ -578,8 +559,6 @@ class EdgeStore(Store):
             settings = self._open_or_create(folder, dim, visual_dim, visual_nonnegative, storage)
             super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings)
             self._folder = folder
-            for name in (IMAGES, WORDS):
-                _require_shard(folder / name)
             self._shard(IMAGES)  # a damaged index fails here, at open
         except BaseException:
             self.close()
@@ -602,7 +581,6 @@ class EdgeStore(Store):
                 shutil.rmtree(folder / name, ignore_errors=True)
         storage = storage or default_storage(dims, visual_nonnegative)
         _create_images_shard(folder / IMAGES, dims, storage).close()
-        edge.EdgeShard.create(str(folder / WORDS), _edge_config({"semantic": dim}, {"semantic": storage["semantic"]})).close()
         settings = {"format": FORMAT, "vectors": dims, "storage": storage, "meta": {}}
         _write_json(settings_file, settings)  # last: a folder without it was never finished
         return settings
@@ -722,8 +700,9 @@ class EdgeStore(Store):
         return {"vectors": self.dims} | self._mark(meta)
 
     def upgrade(self, visual_nonnegative: bool) -> int:
-        """Rewrite a format-1 index (float32 vectors) in the compact format-2 layout;
-        returns how many photos were copied (0: nothing to do).
+        """Rewrite a format-1 index (float32 vectors) in the compact format-2 layout,
+        and delete its copy of the vocabulary; returns how many photos were copied
+        (0: nothing to do).
 
         No photo is embedded again: the stored vectors are copied, page by page,
         into a new shard beside the old one, which then takes its place. Each
@@ -762,6 +741,7 @@ class EdgeStore(Store):
         del self._shards[IMAGES]
         self._written.discard(IMAGES)
         self.format, self.storage = FORMAT, storage
+        self._meta.pop("vocabulary", None)  # format 1 recorded its copy of the vocabulary there
         _write_json(self._folder / _NEXT_META, self._settings(self._meta))
         os.replace(self._folder / IMAGES, self._folder / _REPLACED)
         _finish_upgrade(self._folder)
@@ -915,7 +895,7 @@ def _finish_upgrade(folder: Path) -> None:
     Its steps: copy into ``images.upgrading``; write the new settings as
     ``xmodal.json.next``; rename ``images`` to ``images.replaced``; rename the
     copy to ``images``; rename ``xmodal.json.next`` over ``xmodal.json``;
-    delete ``images.replaced``. Before the first rename the old index is whole,
+    delete ``words`` (the vocabulary's old copy) and ``images.replaced``. Before the first rename the old index is whole,
     so leftovers are dropped; after it the copy is complete, so the remaining
     steps are done.
     """
@@ -930,6 +910,7 @@ def _finish_upgrade(folder: Path) -> None:
         os.replace(upgrading, images)
     if next_meta.exists():
         os.replace(next_meta, folder / _META_FILE)
+    shutil.rmtree(folder / WORDS, ignore_errors=True)
     shutil.rmtree(replaced)
 
 
@@ -991,7 +972,7 @@ class ServerStore(Store):
         from qdrant_client.http.exceptions import ApiException
 
         self._client = client
-        self._names = {IMAGES: f"{name}_images", WORDS: f"{name}_words"}
+        self._names = {IMAGES: f"{name}_images"}
         location = f"{name!r} at {where}" if where else repr(name)
         try:
             _require_server_version(client.info().version, where or str(client))
@@ -1045,8 +1026,6 @@ class ServerStore(Store):
                 **extra,
             )
 
-        if not self._client.collection_exists(self._names[WORDS]):
-            create(WORDS, {"semantic": dims["semantic"]})
         create(IMAGES, dims, metadata=_server_mark(mark))  # last: the mark of a finished index
         for key in (HASH_FIELD, FOLDERS_FIELD):
             self._client.create_payload_index(self._names[IMAGES], key, models.PayloadSchemaType.KEYWORD)
