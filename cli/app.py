@@ -140,7 +140,7 @@ def query(
     top: TopOption = 10,
     words_out: Annotated[bool, typer.Option("--words", help="Give the nearest vocabulary words instead of photos.")] = False,
     using: Annotated[str | None, typer.Option("--using", help="semantic (meaning, the word space) or visual (looks, the visual model's features).")] = None,
-    threshold: Annotated[float | None, typer.Option("--threshold", min=-1.0, max=1.0, help="Keep only photos with a cosine of at least this (-1 to 1); --top still caps how many.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=-1.0, max=1.0, help="Keep only photos whose score (the one shown) is at least this (-1 to 1); --top still caps how many.")] = None,
     within: Annotated[list[Path] | None, typer.Option("--in", help="Keep only photos under this folder; repeat for several.")] = None,
     paths_only: Annotated[bool, typer.Option("--paths", help="Print only the photos' paths, one a line (for xargs, fzf).")] = False,
     as_json: JsonOption = False,
@@ -272,15 +272,19 @@ def titled_table(title: str):
 
 
 def show_ranked(query: str, rows: list[dict], column: str) -> None:
-    """Ranked results as a table of rank, ``column`` and score."""
+    """Ranked results as a table of rank, ``column`` and score; a dim cosine column too
+    when the scores are not the cosines (a hub-penalised search), so both are in sight."""
     from rich.text import Text
 
     table = titled_table(query)
     table.add_column("#", justify="right", style="dim")
     table.add_column(column, overflow="fold")
     table.add_column("score", justify="right")
+    cosines = any(row.get("cosine", row["score"]) != row["score"] for row in rows)
+    if cosines:
+        table.add_column("cosine", justify="right", style="dim")
     for rank, row in enumerate(rows, 1):
-        table.add_row(str(rank), Text(row[column]), f"{row['score']:.3f}")
+        table.add_row(str(rank), Text(row[column]), f"{row['score']:.3f}", *([f"{row['cosine']:.3f}"] if cosines else []))
     console.print(table)
 
 

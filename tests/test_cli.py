@@ -8,6 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+import xmodal
 from cli.app import app
 from tests.conftest import tiny_vectors
 
@@ -140,3 +141,44 @@ def test_console_script_on_the_default_space():
     assert typo.returncode == 0, typo.stderr
     assert typo.stderr == 'note: dropped "turquiose" (not in all-minilm-l6-v2; did you mean "turquoise"?)\n'
     assert json.loads(typo.stdout)["results"]
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of a rich table's numbered rows (a folded path's further lines left out)."""
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if line.startswith("│")]
+    return [row for row in rows if row[0].isdigit()]
+
+
+def test_query_shows_the_score_it_is_ordered_by_and_the_cosine_beside_it(served_photos):
+    photos, index = served_photos
+    with xmodal.open(index) as engine:
+        results = engine.query("rocket", k=5).results
+        look_alikes = engine.query(photos / "grass.jpg", k=3).results
+    result = runner.invoke(app, ["query", "rocket", "-k", "5", "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "score" in line)
+    assert header.index("score") < header.index("cosine")
+    rows = table_rows(result.stdout)
+    assert [row[-2:] for row in rows] == [[f"{r.score:.3f}", f"{r.cosine:.3f}"] for r in results]
+    shown = [float(row[-2]) for row in rows]
+    assert shown == sorted(shown, reverse=True) and [float(row[-1]) for row in rows] != shown
+
+    result = runner.invoke(app, ["query", str(photos / "grass.jpg"), "-k", "3", "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    assert "cosine" not in result.stdout  # look-alikes: the score is the cosine, shown once
+    assert [row[-1] for row in table_rows(result.stdout)] == [f"{r.score:.3f}" for r in look_alikes]
+
+
+def test_query_json_and_threshold_go_by_the_shown_score(served_photos):
+    _, index = served_photos
+    result = runner.invoke(app, ["query", "rocket", "-k", "12", "--index", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    everything = json.loads(result.stdout)["results"]
+    assert all(set(row) == {"path", "score", "cosine", "width", "height"} for row in everything)
+    scores = [row["score"] for row in everything]
+    assert scores == sorted(scores, reverse=True)
+    cut = round((scores[1] + scores[2]) / 2, 6)
+    assert any(row["cosine"] >= cut > row["score"] for row in everything)  # a cosine cut-off would keep more
+    result = runner.invoke(app, ["query", "rocket", "-k", "12", "--threshold", str(cut), "--index", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"] == everything[:2]

@@ -63,8 +63,9 @@ def test_text_finds_photos_by_meaning(indexed):
         assert results[0].info.width > 0 and results[0].info.hash
 
 
-def test_searches_rank_by_cosine_less_each_photos_hub_penalty(indexed):
-    """The shipped model's hub penalty (xmodal.hubness) orders the results; scores stay cosines."""
+def test_searches_rank_by_cosine_less_each_photos_hub_penalty_and_show_that_score(indexed):
+    """The shipped model's hub penalty (xmodal.hubness) orders the results, and the score
+    shown is the one they are ordered by: it never rises down the list; the cosine stays beside it."""
     _, index = indexed
     hub = DeviseModel.hub_of(DEFAULT_MODEL)
     reordered = []
@@ -72,12 +73,13 @@ def test_searches_rank_by_cosine_less_each_photos_hub_penalty(indexed):
         for query in ("a cat on a sofa", "rocket", "people", "a man in a hat", "something to drink"):
             results = engine.search(query, k=12)
             vectors = np.stack([engine.store.get(r.path).semantic for r in results])
-            cosines = np.array([r.score for r in results])
+            cosines = np.array([r.cosine for r in results])
             assert cosines == pytest.approx(vectors @ engine.space.query(query).vector, abs=1e-3)  # float16 storage
-            ranked = cosines - hub.of(vectors)
-            assert list(ranked) == sorted(ranked, reverse=True)
+            scores = [r.score for r in results]
+            assert scores == pytest.approx(cosines - hub.of(vectors), abs=1e-6)
+            assert scores == sorted(scores, reverse=True)
             reordered.append(list(cosines) != sorted(cosines, reverse=True))
-    assert any(reordered)  # the penalty changes some order, or this test would not see it
+    assert any(reordered)  # the penalty changes some order, so shown cosines alone would rise down a list
 
 
 def test_query_is_the_one_way_in_and_says_how_it_read_the_query(indexed):
@@ -100,6 +102,7 @@ def test_query_is_the_one_way_in_and_says_how_it_read_the_query(indexed):
         data = json.loads(json.dumps(noted.to_dict()))
         assert data["notes"] == list(noted.notes) and [row["path"] for row in data["results"]] == [r.path for r in noted.results]
         assert data["results"][0]["score"] == round(noted.results[0].score, 6) and data["results"][0]["width"] > 0
+        assert data["results"][0]["cosine"] == round(noted.results[0].cosine, 6) != data["results"][0]["score"]
         assert words.to_dict()["results"][0] == {"word": "espresso", "score": round(words.results[0].score, 6)}
 
 
@@ -139,6 +142,7 @@ def test_photo_to_photo_looks_alike_and_leaves_out_the_query(indexed):
         results = engine.similar(photos / "gravel.jpg", k=3)
         assert "gravel.jpg" not in names(results)
         assert len(results) == 3 and all(-1 <= r.score <= 1 for r in results)
+        assert all(r.score == r.cosine for r in results)  # looks rank by cosine alone
 
 
 def test_arithmetic_across_photos_and_words(indexed):
@@ -152,7 +156,7 @@ def ranked(engine, vector: np.ndarray, exclude: list[str], k: int = 10) -> list[
     """The paths a semantic search for ``vector`` returns, ranked as Engine.query ranks them."""
     hub = DeviseModel.hub_of(DEFAULT_MODEL)
     hits = engine.store.search(vector, "semantic", k + POOL, exclude, vectors=True)
-    order = hub.rank(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
+    order = np.argsort(-hub.scores(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits])), kind="stable")
     return [hits[i].path for i in order[:k]]
 
 
@@ -200,16 +204,15 @@ def test_an_unindexed_query_photo_is_embedded_on_the_fly(indexed, tmp_path):
         assert names(engine.similar(outside, k=1)) == ["chelsea.jpg"]
 
 
-def test_threshold_keeps_cosines_of_at_least_that_within_the_top(indexed):
+def test_threshold_keeps_shown_scores_of_at_least_that_within_the_top(indexed):
     _, index = indexed
     with xmodal.open(index) as engine:
         everything = engine.search("rocket", k=12)
-        cosines = sorted((r.score for r in everything), reverse=True)
-        cut = (cosines[2] + cosines[3]) / 2
-        qualifying = [r for r in everything if r.score >= cut]  # in the order searches rank them
+        cut = (everything[1].score + everything[2].score) / 2
+        assert any(r.cosine >= cut > r.score for r in everything)  # a cosine cut-off would keep more
         kept = engine.search("rocket", k=12, threshold=cut)
-        assert len(kept) == 3 and names(kept) == names(qualifying)
-        assert names(engine.search("rocket", k=2, threshold=cut)) == names(qualifying[:2])
+        assert kept == everything[:2]  # the list without a threshold, cut where the scores fall below it
+        assert engine.search("rocket", k=1, threshold=cut) == everything[:1]
         assert engine.search("rocket", k=12, threshold=0.99) == []
         look_alikes = engine.similar(PHOTOS / "gravel.jpg", k=12)
         cut = (look_alikes[0].score + look_alikes[1].score) / 2
@@ -235,9 +238,8 @@ def test_cli_threshold_top_and_the_empty_answer(indexed):
     _, index = indexed
     with xmodal.open(index) as engine:
         everything = engine.search("rocket", k=12)
-    cosines = sorted((r.score for r in everything), reverse=True)
-    cut = round((cosines[2] + cosines[3]) / 2, 6)
-    qualifying = [r for r in everything if r.score >= cut]  # in the order searches rank them
+    cut = round((everything[2].score + everything[3].score) / 2, 6)
+    qualifying = everything[:3]  # scores fall down the list
     result = runner.invoke(app, ["query", "rocket", "--threshold", str(cut), "-k", "12", "--index", str(index), "--json"])
     assert result.exit_code == 0, result.output
     assert [Path(row["path"]).name for row in json.loads(result.stdout)["results"]] == names(qualifying)
@@ -551,7 +553,8 @@ def test_user_text_is_never_read_as_markup(indexed, tmp_path):
     shutil.copy(photos / "chelsea.jpg", odd)
     result = runner.invoke(app, ["query", str(odd), "--using", "semantic", "--index", str(index), "-k", "1"])
     assert result.exit_code == 0, result.output
-    assert "[best]" in result.output and "chelsea.jpg" in result.output
+    paths = "".join(line.split("│")[2].strip() for line in result.output.splitlines() if line.startswith("│"))
+    assert "[best]" in result.output and "chelsea.jpg" in paths  # the path column, folded at 80 columns
 
 
 @pytest.mark.parametrize(

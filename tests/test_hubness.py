@@ -32,8 +32,10 @@ def test_a_photo_near_every_text_drops_below_a_slightly_less_similar_specific_on
     query = unit([[0.6, 0.5, 0.1]])[0]
     cosines = photos @ query
     assert cosines[0] > cosines[1]  # by cosine alone the hub wins
-    assert list(HubPenalty(BANK, 2, 0.5).rank(cosines, photos)) == [1, 0]
-    assert list(HubPenalty(BANK, 2, 0.0).rank(cosines, photos)) == [0, 1]  # no weight: cosine order
+    penalty = HubPenalty(BANK, 2, 0.5)
+    scores = penalty.scores(cosines, photos)
+    assert scores[1] > scores[0] and scores == pytest.approx(cosines - penalty.of(photos), abs=1e-6)
+    assert HubPenalty(BANK, 2, 0.0).scores(cosines, photos) == pytest.approx(cosines, abs=1e-6)  # no weight: cosines
 
 
 @pytest.mark.parametrize("weight", [0.5, 5.0])  # however heavy the penalty, the pool comes first
@@ -48,7 +50,7 @@ def test_ranking_scores_rerank_only_the_pool_a_search_fetches(weight):
         pool = np.argsort(-cosine)[: 10 + POOL]
         order = np.argsort(-row, kind="stable")
         assert set(order[: 10 + POOL]) == set(pool)  # the pool comes first...
-        assert list(order[: 10 + POOL]) == list(pool[penalty.rank(cosine[pool], photos[pool])])  # ...as search ranks it
+        assert list(order[: 10 + POOL]) == list(pool[np.argsort(-penalty.scores(cosine[pool], photos[pool]), kind="stable")])  # ...as search ranks it
         rest = order[10 + POOL :]
         assert list(cosine[rest]) == sorted(cosine[rest], reverse=True)  # then cosine order
 

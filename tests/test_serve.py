@@ -51,6 +51,9 @@ def test_query_is_engine_query(client, served_photos):
     answer = client.get("/api/query", params={"q": "a cat on a turquiose sofa", "k": 5}).json()
     with xmodal.open(index) as engine:  # waits while the server holds the index, then has it
         assert answer == engine.query("a cat on a turquiose sofa", k=5).to_dict()
+    scores = [r["score"] for r in answer["results"]]
+    assert scores == sorted(scores, reverse=True)  # the score shown is the one they are ordered by
+    assert all(r["cosine"] > r["score"] for r in answer["results"])  # less the hub penalty
     assert Path(answer["results"][0]["path"]).name == "chelsea.jpg"
     assert '"turquiose"' in answer["notes"][0]
 
@@ -59,8 +62,11 @@ def test_query_options_narrow_the_photos(client, served_photos):
     photos, _ = served_photos
     few = client.get("/api/query", params={"q": "camera", "k": 10, "in": str(photos / "few")}).json()
     assert [Path(r["path"]).name for r in few["results"]] == ["my camera.jpg"]
-    some = client.get("/api/query", params={"q": "cat", "k": 10, "threshold": 0.2}).json()
-    assert some["results"] and all(r["score"] >= 0.2 for r in some["results"])
+    some = client.get("/api/query", params={"q": "cat", "k": 10, "threshold": 0.0}).json()
+    assert some["results"] and all(r["score"] >= 0.0 for r in some["results"])
+    everything = client.get("/api/query", params={"q": "cat", "k": 10}).json()["results"]
+    assert some["results"] == [r for r in everything if r["score"] >= 0.0]
+    assert any(r["cosine"] >= 0.0 > r["score"] for r in everything)  # the threshold compares the shown score
     assert client.get("/api/query", params={"q": "cat", "k": 3}).json()["results"].__len__() == 3
 
 

@@ -75,6 +75,11 @@ def test_a_query_in_the_url_shows_thumbnails_in_engine_order(live, page):
     assert page.input_value("#q") == "a cat"
     alts = page.eval_on_selector_all(".tile img", "imgs => imgs.map(i => i.alt)")
     assert alts[0].startswith(Path(paths[0]).name + ", score ")
+    with library.engine() as engine:
+        results = engine.query("a cat", 24).results
+    scores = page.eval_on_selector_all(".tile .score", "spans => spans.map(s => [s.textContent, s.title])")
+    assert scores == [[f"{r.score:.3f}", f"cosine {r.cosine:.3f}, less its hub penalty"] for r in results]
+    assert [float(text) for text, _ in scores] == sorted((float(text) for text, _ in scores), reverse=True)
 
 
 def test_open_a_photo_then_more_like_this_and_back(live, page, served_photos):
@@ -191,9 +196,10 @@ def test_options_come_from_the_url_and_narrow_the_photos(live, page, served_phot
     wait_for_grid(page, expected(library, "camera", within=folder))
     assert shown(page) == [str(photos / "few" / "my camera.jpg")]
     assert page.input_value("#in") == folder and page.input_value("#k") == "5"
-    page.fill("#threshold", "0.2")
+    page.fill("#threshold", "-0.1")
     page.fill("#in", "")
     page.press("#q", "Enter")
-    paths = expected(library, "camera", threshold=0.2)[:5]
+    paths = expected(library, "camera", threshold=-0.1)[:5]
+    assert 1 < len(paths) < 5  # the threshold, not k, ends the list
     wait_for_grid(page, paths)
-    assert shown(page) == paths and "threshold=0.2" in page.url
+    assert shown(page) == paths and "threshold=-0.1" in page.url

@@ -43,14 +43,27 @@ Folders = str | os.PathLike | Iterable[str | os.PathLike] | None
 
 @dataclass(frozen=True)
 class Result:
-    """A photo found by a query: its path, cosine similarity and stored facts."""
+    """A photo found by a query: its path, score, cosine similarity and stored facts.
+
+    ``score`` is what the list is ordered by and what ``threshold`` compares, so
+    scores never rise down a list: for a search by meaning with the model's hub
+    penalty (xmodal.hubness) it is the cosine less the photo's penalty, otherwise
+    the cosine itself. ``cosine`` is kept beside it for those who want the raw match.
+    """
 
     path: str
     score: float
     info: ImageInfo
+    cosine: float
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "score": round(self.score, 6), "width": self.info.width, "height": self.info.height}
+        return {
+            "path": self.path,
+            "score": round(self.score, 6),
+            "cosine": round(self.cosine, 6),
+            "width": self.info.width,
+            "height": self.info.height,
+        }
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,7 @@ class Engine:
         the visual model's own features); anything else, or ``using="semantic"``,
         finds photos that mean the same (the word space). ``words=True`` gives the
         vocabulary words nearest the query instead of photos. At most ``k`` results;
-        ``threshold`` keeps cosines of at least that, ``within`` (a folder or
+        ``threshold`` keeps scores (:class:`Result`) of at least that, ``within`` (a folder or
         several) keeps photos under those folders. Words the space does not know are
         left out, and each gets a note in the answer.
         """
@@ -162,14 +175,22 @@ class Engine:
         hub = self._hub
         if hub is None:
             hits = self.store.search(evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
-        else:  # the nearest k + POOL by cosine, re-ranked by cosine less each photo's hub penalty
-            hits = self.store.search(
-                evaluated.vector, "semantic", k + POOL, exclude, threshold=threshold, within=_folders(within), vectors=True
-            )
-            if hits:
-                order = hub.rank(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
-                hits = [hits[i] for i in order[:k]]
-        return Answer(text, "photos", "semantic", self._results(hits), evaluated.notes)
+            return Answer(text, "photos", "semantic", self._results(hits), evaluated.notes)
+        # The nearest k + POOL by cosine, re-ranked by cosine less each photo's hub penalty.
+        # The threshold compares that score, after re-ranking: a penalty can be below zero
+        # (a photo far from every bank text), so a cosine cut-off at the threshold could drop
+        # a photo that scores above it. A threshold only ever shortens the list the same
+        # query gives without one.
+        hits = self.store.search(evaluated.vector, "semantic", k + POOL, exclude, within=_folders(within), vectors=True)
+        if not hits:
+            return Answer(text, "photos", "semantic", (), evaluated.notes)
+        scores = hub.scores(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
+        ranked = (
+            Result(hits[i].path, float(scores[i]), hits[i].info, hits[i].score)
+            for i in np.argsort(-scores, kind="stable")[:k]
+        )
+        results = tuple(result for result in ranked if threshold is None or result.score >= threshold)
+        return Answer(text, "photos", "semantic", results, evaluated.notes)
 
     def search(
         self, query: str | os.PathLike | Expression, k: int = 10, threshold: float | None = None, within: Folders = None
@@ -280,7 +301,8 @@ class Engine:
         return self.encoder.encode_image(path)
 
     def _results(self, hits) -> tuple[Result, ...]:
-        return tuple(Result(hit.path, hit.score, hit.info) for hit in hits)
+        """Results ranked by cosine alone: their score is their cosine."""
+        return tuple(Result(hit.path, hit.score, hit.info, hit.score) for hit in hits)
 
 
 def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open

@@ -13,8 +13,8 @@ texts), and photos rank by cosine minus penalty.
 The bank ships inside the model file, so every index built with that model
 gets the correction, old ones included: the penalty is worked out at query
 time from the candidates' stored vectors. Searching asks the store for the
-``k + POOL`` nearest photos by cosine and re-ranks those (:meth:`HubPenalty.rank`);
-benchmarks score that same ranking (:meth:`HubPenalty.ranking_scores`).
+``k + POOL`` nearest photos by cosine and re-ranks those by :meth:`HubPenalty.scores`,
+which are also the scores a search shows; benchmarks score that same ranking (:meth:`HubPenalty.ranking_scores`).
 The penalty is query-side only: photo vectors, and so the model's checksum and
 every index, are unchanged by it.
 """
@@ -45,9 +45,10 @@ class HubPenalty:
         k = min(self.neighbours, similarity.shape[1])
         return self.weight * np.partition(similarity, -k, axis=1)[:, -k:].mean(axis=1)
 
-    def rank(self, cosines: np.ndarray, photos: np.ndarray) -> np.ndarray:
-        """The order of candidates (best first) by cosine minus penalty."""
-        return np.argsort(-(np.asarray(cosines, dtype=np.float32) - self.of(photos)), kind="stable")
+    def scores(self, cosines: np.ndarray, photos: np.ndarray) -> np.ndarray:
+        """Each candidate's cosine minus its penalty: what a search ranks by (best first:
+        highest), and the score it shows, so a list's scores never rise down the list."""
+        return np.asarray(cosines, dtype=np.float32) - self.of(photos)
 
     def ranking_scores(self, cosines: np.ndarray, photos: np.ndarray, k: int = 10) -> np.ndarray:
         """Scores (queries x photos) whose order is what a search for ``k`` returns: per

@@ -119,7 +119,8 @@ function tile(result, i) {
   name.title = result.path;
   const score = document.createElement("span");
   score.className = "score";
-  score.textContent = result.score.toFixed(3);
+  score.textContent = result.score.toFixed(3);  // the score the grid is ordered by
+  if (result.cosine !== result.score) score.title = `cosine ${result.cosine.toFixed(3)}, less its hub penalty`;
   caption.append(name, score);
   button.append(img, caption);
   button.addEventListener("click", () => open(i, button));
