@@ -18,37 +18,10 @@ from PIL import Image
 from indexer.decode import decode
 from indexer.run import index_folder
 from indexer.walk import walk
-from tests.conftest import mean_colour_model
-from xmodal.devise import DeviseModel, InputSpec
-from xmodal.encoder import Encoder
+from tests.conftest import CountingEncoder, mean_colour_model
 from xmodal.store import open_store
-from xmodal.identity import SpaceIdentity
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class CountingEncoder(Encoder):
-    """A cheap real encoder (mean colour -> 3-d 'word space') that counts what it embeds."""
-
-    def __init__(self) -> None:
-        visual = mean_colour_model(None)
-        model = DeviseModel(
-            weight=np.eye(3, dtype=np.float32),
-            spec=InputSpec(("pooled",)),
-            space=SpaceIdentity("tiny", "sha256:0", 3, 3),
-            visual={"id": visual.id, "checksum": visual.weights_checksum},
-            labels=[],
-            standardizer=None,
-        )
-        super().__init__(visual, model)
-        self.embedded: list[int] = []
-        self.fail_after: int | None = None
-
-    def embed_pixels(self, batch):
-        if self.fail_after is not None and len(self.embedded) >= self.fail_after:
-            raise KeyboardInterrupt
-        self.embedded.append(len(batch))
-        return batch.mean(axis=(2, 3)), batch.mean(axis=(2, 3))
 
 
 @pytest.fixture
