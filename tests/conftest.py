@@ -104,6 +104,18 @@ class CountingEncoder(Encoder):
         return batch.mean(axis=(2, 3)), batch.mean(axis=(2, 3))
 
 
+def tiny_engine(index: Path):
+    """An Engine on a new or tiny index filled by :class:`CountingEncoder`: indexing and
+    photo look-alikes with no real model (no word space either: no text queries)."""
+    from types import SimpleNamespace
+
+    from xmodal.engine import Engine
+    from xmodal.store import open_store
+
+    encoder = CountingEncoder()
+    return Engine(open_store(index, dim=3, visual_dim=3), SimpleNamespace(identity=encoder.model.space), None, encoder)
+
+
 @pytest.fixture
 def tiny_space():
     from xmodal import WordSpace
