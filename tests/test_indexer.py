@@ -540,3 +540,15 @@ def test_a_run_that_indexes_something_is_not_empty(folder, store):
     summary = run(folder, store, CountingEncoder())
     assert summary.empty is None and not summary.failed_outright
     assert summary.passed_over() == "1 file that is not a photo, 1 hidden file or folder"
+
+
+def test_a_folder_of_heic_photos_without_pillow_heif_is_a_failed_run(tmp_path, store, monkeypatch):
+    import indexer.walk
+
+    monkeypatch.setattr(indexer.walk, "heif_supported", lambda: False)
+    (tmp_path / "phone").mkdir()
+    for i in range(2):
+        (tmp_path / "phone" / f"IMG_{i}.HEIC").write_bytes(b"not read: the walk goes by the name")
+    summary = run(tmp_path / "phone", store, CountingEncoder())
+    assert summary.empty == f"no photos under {tmp_path / 'phone'}: 2 HEIC photos (install pillow-heif to index them)"
+    assert summary.failed_outright and not summary.failed
