@@ -119,18 +119,29 @@ def index(
             err.print("interrupted: every finished batch is saved; run the same command to resume", highlight=False)
             raise typer.Exit(130) from None
         total = engine.count()
-    if quiet:
-        return
+    if not quiet:
+        print_index_summary(summary, folder, total, time.perf_counter() - started)
+    if summary.failed_outright:
+        raise XmodalError(summary.empty)
+    if summary.empty and not quiet:
+        err.print(summary.empty, highlight=False, markup=False)
+
+
+def print_index_summary(summary, folder: Path, total: int, seconds: float) -> None:
+    """The run's counts as a table, then what was skipped: each failure, and one line for the rest."""
     table = titled_table(f"indexed {folder}")
     for column in ("added", "updated", "moved", "removed", "unchanged", "failed", "in index", "time"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_row(
         *(str(n) for n in (summary.added, summary.updated, summary.moved, summary.removed, summary.unchanged)),
-        str(len(summary.failed)), str(total), f"{time.perf_counter() - started:.1f} s",
+        str(len(summary.failed)), str(total), f"{seconds:.1f} s",
     )
     console.print(table)
     for path, reason in summary.failed:
         err.print(f"skipped {path}: {reason}", highlight=False, markup=False)
+    passed_over = summary.passed_over()
+    if passed_over and not summary.empty:  # an empty run says it all in its one line
+        err.print(f"not indexed: {passed_over}", highlight=False, markup=False)
 
 
 @app.command()

@@ -6,20 +6,24 @@ another path is a moved (or copied) file whose vectors are reused without
 running the model. Only new content is decoded and embedded, in batches that
 are written and flushed as they are made, so an interrupted run keeps every
 finished batch and the next run resumes after it. Bad files are skipped and
-listed with their reason.
+listed with their reason. A photo that links make reachable by several paths
+is one photo (:mod:`indexer.walk`), and keeps the path the index has for it.
+A run after which no photo under the folder is in the index says why in
+:attr:`Summary.empty`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from indexer.decode import content_hash, decoder, read_bytes
-from indexer.walk import FileFacts, canonical, walk
+from indexer.walk import KINDS, FileFacts, canonical, walk
 from xmodal.errors import XmodalError
 from xmodal.prefetch import WriteBehind, prefetched_batches
 from xmodal.progress import photo_progress
@@ -28,7 +32,9 @@ from xmodal.store import ImageInfo, ImageRecord, Store
 
 @dataclass
 class Summary:
-    """What one indexing run did; ``failed`` pairs a path with its reason."""
+    """What one indexing run did; ``failed`` pairs a path with its reason, ``skipped``
+    counts what was not indexed by kind (:data:`indexer.walk.KINDS`), and ``empty``
+    says in one line why no photo under the folder is in the index, if none is."""
 
     added: int = 0
     updated: int = 0
@@ -36,11 +42,25 @@ class Summary:
     removed: int = 0
     unchanged: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    empty: str | None = None
     seconds: float = 0.0
 
     @property
     def embedded(self) -> int:
         return self.added + self.updated
+
+    @property
+    def failed_outright(self) -> bool:
+        """Nothing indexed although the folder held photos, or links or folders that may
+        lead to some: a failed run, where an empty folder is not one."""
+        return self.empty is not None and bool(self.failed or self.skipped["heic"])
+
+    def passed_over(self) -> str:
+        """What was not indexed, by kind, in one line: "3 broken links, 12 files that are not photos"."""
+        return ", ".join(
+            f"{count} {KINDS[kind][count != 1]}" for kind in KINDS if (count := self.skipped[kind])
+        )
 
 
 def index_folder(
@@ -60,12 +80,13 @@ def index_folder(
     store.upgrade(encoder.visual.nonnegative_features)  # a format-1 index: vectors copied to the compact layout, not embedded
     store.add_folders()  # photos indexed before searches within folders existed: payload only, no embedding
     found = walk(root)
-    on_disk = {facts.path: facts for facts in found.files}
     prefix = os.path.join(canonical(root), "")
     stored = {info.path: info for info in store.images() if info.path.startswith(prefix)}
-    summary = Summary(failed=list(found.failed))
+    summary = Summary(failed=list(found.failed), skipped=Counter(found.counts))
+    files = _stored_paths_kept(found.files, stored, summary.skipped)
+    on_disk = {facts.path: facts for facts in files}
     candidates = []
-    for facts in found.files:
+    for facts in files:
         info = stored.get(facts.path)
         if info is not None and info.size == facts.size and info.mtime_ns == facts.mtime_ns:
             summary.unchanged += 1
@@ -80,14 +101,44 @@ def index_folder(
 
     to_embed = _reuse_known_content(candidates, stored, gone, store, summary, workers)
     _embed(to_embed, stored, store, encoder, summary, quiet, batch_size, workers)
+    if unread := len(summary.failed) - len(found.failed):  # the walk counted its own
+        summary.skipped["unreadable photo"] += unread
 
     store.delete_paths(sorted(gone))
     summary.removed = len(gone)
     store.flush()
     if summary.embedded or summary.moved:
         store.optimize()
+    if not (summary.added + summary.updated + summary.moved + summary.unchanged):
+        why = summary.passed_over()
+        summary.empty = f"no photos under {folder}: {why}" if why else f"no photos under {folder} (the folder is empty)"
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _stored_paths_kept(files: list[FileFacts], stored: dict[str, ImageInfo], skipped: Counter[str]) -> list[FileFacts]:
+    """The walk's photos, each at the path the index has for it when that still leads to it.
+
+    The walk takes a photo at the first path it meets; a link added since the photo
+    was indexed can come first. The stored path wins, so the photo is neither moved
+    nor copied nor removed. Only stored paths the walk did not meet are looked at,
+    and only when the walk met a photo the index lacks.
+    """
+    new = {facts.identity: i for i, facts in enumerate(files) if facts.path not in stored}
+    if not new:
+        return files
+    met = {facts.path for facts in files}
+    kept = list(files)
+    for path in sorted(stored.keys() - met):
+        try:
+            facts = os.stat(path)
+        except OSError:
+            continue
+        i = new.pop((facts.st_dev, facts.st_ino), None)
+        if i is not None:
+            kept[i] = replace(kept[i], path=path)
+            skipped["second path to a photo"] += 1  # the path the walk met first
+    return sorted(kept, key=lambda facts: facts.path)
 
 
 def _reuse_known_content(

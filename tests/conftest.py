@@ -13,6 +13,10 @@ from gensim.models import KeyedVectors
 
 import gensim
 
+from xmodal.devise import DeviseModel, InputSpec
+from xmodal.encoder import Encoder
+from xmodal.identity import SpaceIdentity
+
 GENSIM_DATA = Path(gensim.__file__).parent / "test" / "test_data"
 
 
@@ -74,6 +78,42 @@ def mean_colour_model(classes: list[str] | None):
     module = MeanColour(len(classes) if classes else None)
     name = f"mean-colour-{len(classes) if classes else 0}"
     return VisualModel(name, module, partial(tf_preprocess, size=16), 16, classes, preprocessing="tf")
+
+
+class CountingEncoder(Encoder):
+    """A cheap real encoder (mean colour -> 3-d 'word space') that counts what it embeds."""
+
+    def __init__(self) -> None:
+        visual = mean_colour_model(None)
+        model = DeviseModel(
+            weight=np.eye(3, dtype=np.float32),
+            spec=InputSpec(("pooled",)),
+            space=SpaceIdentity("tiny", "sha256:0", 3, 3),
+            visual={"id": visual.id, "checksum": visual.weights_checksum},
+            labels=[],
+            standardizer=None,
+        )
+        super().__init__(visual, model)
+        self.embedded: list[int] = []
+        self.fail_after: int | None = None
+
+    def embed_pixels(self, batch):
+        if self.fail_after is not None and len(self.embedded) >= self.fail_after:
+            raise KeyboardInterrupt
+        self.embedded.append(len(batch))
+        return batch.mean(axis=(2, 3)), batch.mean(axis=(2, 3))
+
+
+def tiny_engine(index: Path):
+    """An Engine on a new or tiny index filled by :class:`CountingEncoder`: indexing and
+    photo look-alikes with no real model (no word space either: no text queries)."""
+    from types import SimpleNamespace
+
+    from xmodal.engine import Engine
+    from xmodal.store import open_store
+
+    encoder = CountingEncoder()
+    return Engine(open_store(index, dim=3, visual_dim=3), SimpleNamespace(identity=encoder.model.space), None, encoder)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import xmodal
 from cli.app import app
-from tests.conftest import tiny_vectors
+from tests.conftest import tiny_engine, tiny_vectors
 
 runner = CliRunner()
 
@@ -111,6 +111,54 @@ def test_query_refuses_options_that_do_not_go_together_before_opening_an_index(t
     assert result.exit_code == 1
     assert (result.stdout, result.stderr) == ("", f"error: {message}\n")
     assert not (tmp_path / "no-index-here").exists()
+
+
+@pytest.fixture
+def tiny_index(tmp_path, monkeypatch):
+    """``xmodal index`` on a tiny engine (mean colours, 3-d): no model to load."""
+    import xmodal.engine
+
+    monkeypatch.setattr(xmodal.engine, "open", lambda index, url=None, **options: tiny_engine(index))
+    return str(tmp_path / "index")
+
+
+@pytest.mark.parametrize(
+    "make, line, code",
+    [
+        (lambda root: None, "no photos under {root} (the folder is empty)", 0),
+        (lambda root: [(root / f"{n}.txt").write_text("x") for n in range(12)], "no photos under {root}: 12 files that are not photos", 0),
+        (lambda root: [(root / f"{n}.jpg").symlink_to(root / "nowhere") for n in range(3)], "error: no photos under {root}: 3 broken links", 1),
+        (lambda root: [(root / f"{n}.jpg").write_bytes(b"junk") for n in range(4)], "error: no photos under {root}: 4 photos that could not be read", 1),
+    ],
+    ids=["empty", "not-photos", "broken-links", "unreadable"],
+)
+def test_an_index_run_that_indexes_nothing_says_why_in_one_line(tmp_path, tiny_index, make, line, code):
+    """Exit 0 only when the folder held no photos; a folder whose photos all failed is an error."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    make(root)
+    line = line.format(root=root)
+    result = runner.invoke(app, ["index", str(root), "--index", tiny_index])
+    assert result.exit_code == code, result.output
+    assert result.stderr.splitlines()[-1] == line and "added" in result.stdout
+    quiet = runner.invoke(app, ["index", str(root), "--index", tiny_index, "--quiet"])
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (code, "", f"{line}\n" if code else "")
+
+
+def test_an_index_run_lists_its_failures_and_counts_the_rest(tmp_path, tiny_index):
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    Image.new("RGB", (20, 20), (200, 0, 0)).save(root / "red.png")
+    (root / "notes.txt").write_text("x")
+    (root / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    result = runner.invoke(app, ["index", str(root), "--index", tiny_index])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-2:] == [  # after the progress bar
+        f"skipped {root / 'gone.jpg'}: broken link: No such file or directory",
+        "not indexed: 1 broken link, 1 file that is not a photo",
+    ]
 
 
 def test_bad_option_value_is_rejected_by_typer(tiny_file):

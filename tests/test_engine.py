@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import xmodal
 from cli.app import app
 from indexer.walk import canonical
+from tests.conftest import tiny_engine
 from xmodal.analogy import described
 from xmodal.devise import DeviseModel
 from xmodal.encoder import DEFAULT_MODEL
@@ -349,6 +350,28 @@ def test_index_refuses_another_word_space(indexed, tmp_path):
     other.write_text("2 50\n" + "\n".join(f"w{i} " + " ".join(["0.1"] * 50) for i in range(2)) + "\n")
     with pytest.raises(xmodal.IncompatibleSpace, match="re-index it to use another word space"):
         xmodal.open(index, space=other)
+
+
+def test_photos_under_links_are_found_by_the_paths_and_folders_the_user_sees(tmp_path):
+    """The index keeps links below an indexed folder as the walk met them (here the
+    indexed folder is a link too, like a ~/Pictures that points at another disk)."""
+    from PIL import Image
+
+    disk = tmp_path / "disk" / "2020"
+    disk.mkdir(parents=True)
+    for name, colour in {"red.png": (230, 10, 10), "pink.png": (230, 60, 60), "blue.png": (10, 10, 230)}.items():
+        Image.new("RGB", (20, 20), colour).save(disk / name)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "disk1").symlink_to(tmp_path / "disk")
+    (tmp_path / "pictures").symlink_to(photos)
+    year = tmp_path / "pictures" / "disk1" / "2020"
+    with tiny_engine(tmp_path / "index") as engine:
+        assert engine.index(tmp_path / "pictures").added == 3
+        assert engine.stored(year / "red.png").info.path == str(year / "red.png")
+        assert engine.stored(year / ".." / "2020" / "red.png").info.path == str(year / "red.png")
+        assert names(engine.similar(year / "red.png", k=5, within=year)) == ["pink.png", "blue.png"]  # itself left out
+        assert names(engine.similar(year / "red.png", k=5, within=tmp_path / "pictures")) == ["pink.png", "blue.png"]
 
 
 def test_cli_index_then_query_each_way(tmp_path):

@@ -18,37 +18,10 @@ from PIL import Image
 from indexer.decode import decode
 from indexer.run import index_folder
 from indexer.walk import walk
-from tests.conftest import mean_colour_model
-from xmodal.devise import DeviseModel, InputSpec
-from xmodal.encoder import Encoder
+from tests.conftest import CountingEncoder, mean_colour_model
 from xmodal.store import open_store
-from xmodal.identity import SpaceIdentity
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class CountingEncoder(Encoder):
-    """A cheap real encoder (mean colour -> 3-d 'word space') that counts what it embeds."""
-
-    def __init__(self) -> None:
-        visual = mean_colour_model(None)
-        model = DeviseModel(
-            weight=np.eye(3, dtype=np.float32),
-            spec=InputSpec(("pooled",)),
-            space=SpaceIdentity("tiny", "sha256:0", 3, 3),
-            visual={"id": visual.id, "checksum": visual.weights_checksum},
-            labels=[],
-            standardizer=None,
-        )
-        super().__init__(visual, model)
-        self.embedded: list[int] = []
-        self.fail_after: int | None = None
-
-    def embed_pixels(self, batch):
-        if self.fail_after is not None and len(self.embedded) >= self.fail_after:
-            raise KeyboardInterrupt
-        self.embedded.append(len(batch))
-        return batch.mean(axis=(2, 3)), batch.mean(axis=(2, 3))
 
 
 @pytest.fixture
@@ -421,14 +394,16 @@ def test_indexing_the_root_folder_covers_every_stored_photo(folder, store, monke
     assert store.get(str(folder / "a.jpg")) is None
 
 
-def test_symlinked_folders_and_files_get_one_canonical_path(folder, tmp_path):
-    from indexer.walk import canonical
+def test_a_path_is_looked_up_under_each_spelling_the_index_may_use(folder, tmp_path):
+    from indexer.walk import canonical, spellings
 
     link = tmp_path / "link"
     link.symlink_to(folder)
     assert canonical(link / "a.jpg") == str(folder.resolve() / "a.jpg")
-    (folder / "alias.jpg").symlink_to(folder / "a.jpg")
-    assert canonical(folder / "alias.jpg").endswith("alias.jpg")  # the file's own name is kept
+    assert canonical(link) == str(tmp_path.resolve() / "link")  # a folder the user names keeps its own name
+    # as typed first (links kept, as the walk stores them), then the folders above resolved
+    found = spellings(link / "trip" / ".." / "a.jpg")
+    assert (found[0], found[-1]) == (str(link / "a.jpg"), str(folder.resolve() / "a.jpg"))
 
 
 def test_an_index_path_below_a_file_is_a_clear_error(tmp_path):
@@ -437,3 +412,144 @@ def test_an_index_path_below_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(XmodalError, match="cannot open index .*file.txt/index"):
         open_store(tmp_path / "file.txt" / "index", dim=3, visual_dim=3)
+
+
+def counts(summary):
+    return summary.added, summary.updated, summary.moved, summary.removed, summary.unchanged
+
+
+def paths(store):
+    return sorted(info.path for info in store.images())
+
+
+@pytest.fixture
+def disk(tmp_path):
+    """A second 'disk' outside the photo folder, with two photos in a subfolder."""
+    root = tmp_path / "disk"
+    (root / "2020").mkdir(parents=True)
+    Image.new("RGB", (30, 30), (250, 120, 0)).save(root / "2020" / "orange.png")
+    Image.new("RGB", (30, 30), (90, 0, 160)).save(root / "2020" / "purple.png")
+    return root
+
+
+def test_a_symlinked_folder_and_a_symlinked_file_are_indexed_under_their_links(folder, disk, store):
+    (folder / "disk1").symlink_to(disk)
+    (folder / "orange-again.png").symlink_to(disk / "2020" / "orange.png")  # also under disk1: one photo
+    Image.new("RGB", (30, 30), (0, 0, 0)).save(disk.parent / "black.png")
+    (folder / "trip" / "night.png").symlink_to(disk.parent / "black.png")  # only reached by its link
+    summary = run(folder, store, CountingEncoder())
+    assert counts(summary) == (10, 0, 0, 0, 0) and not summary.failed
+    assert {str(folder / "disk1" / "2020" / "purple.png"), str(folder / "trip" / "night.png")} <= set(paths(store))
+    assert str(folder / "orange-again.png") in paths(store)  # first: a folder's files come before its subfolders
+    assert str(folder / "disk1" / "2020" / "orange.png") not in paths(store)
+    assert summary.skipped["second path to a photo"] == 1
+    assert store.search(np.ones(3), "semantic", 10, within=[str(folder / "disk1")])  # as the user sees the folder
+
+
+def test_a_link_loop_ends_and_each_photo_is_indexed_once(folder, store):
+    (folder / "trip" / "day1" / "up").symlink_to(folder)  # down it is the whole folder again, forever
+    (folder / "trip" / "self").symlink_to(folder / "trip")
+    found = walk(folder)
+    assert [os.path.relpath(f.path, folder) for f in found.files] == [
+        "a.jpg", "f.tiff", "g.gif", "trip/b.JPG", "trip/c.png", "trip/day1/d.webp", "trip/day1/e.bmp"
+    ]
+    assert found.counts["second path to a folder"] == 2 and not found.failed
+    summary = run(folder, store, CountingEncoder())
+    assert counts(summary) == (7, 0, 0, 0, 0) and store.count() == 7
+
+
+def test_the_first_path_is_taken_and_kept_on_reruns_whatever_links_come_and_go(folder, store):
+    (folder / "trip" / "day1" / "zz").symlink_to(folder / "trip")  # back into a folder walked already
+    (folder / "0-trip").symlink_to(folder / "trip")  # sorts first: the trip photos are first met here
+    encoder = CountingEncoder()
+    first = run(folder, store, encoder)
+    assert counts(first) == (7, 0, 0, 0, 0) and sum(encoder.embedded) == 7
+    assert str(folder / "0-trip" / "b.JPG") in paths(store) and str(folder / "trip" / "b.JPG") not in paths(store)
+    before = paths(store)
+
+    (folder / "0").symlink_to(folder / "trip")  # now sorts first, yet the photos keep their paths
+    encoder = CountingEncoder()
+    rerun = run(folder, store, encoder)
+    assert counts(rerun) == (0, 0, 0, 0, 7) and encoder.embedded == [] and paths(store) == before
+    assert rerun.skipped["second path to a photo"] == 4  # the trip photos as 0/ met them
+
+    (folder / "0-trip").unlink()  # the stored path is gone: the photos move to the path now first
+    encoder = CountingEncoder()
+    after = run(folder, store, encoder)
+    assert counts(after) == (0, 0, 4, 0, 3) and encoder.embedded == []
+    assert str(folder / "0" / "b.JPG") in paths(store) and store.count() == 7
+
+
+def test_a_photo_reached_by_a_file_link_too_is_one_photo_at_its_first_path(folder, store):
+    (folder / "0-alias.jpg").symlink_to(folder / "a.jpg")
+    summary = run(folder, store, CountingEncoder())
+    assert counts(summary) == (7, 0, 0, 0, 0)  # not an eighth, copied photo
+    assert str(folder / "0-alias.jpg") in paths(store) and str(folder / "a.jpg") not in paths(store)
+    encoder = CountingEncoder()
+    assert counts(run(folder, store, encoder)) == (0, 0, 0, 0, 7) and encoder.embedded == []
+
+
+def test_broken_links_are_reported_and_what_was_indexed_through_them_is_kept(folder, disk, store):
+    (folder / "disk1").symlink_to(disk)
+    run(folder, store, CountingEncoder())
+    shutil.rmtree(disk)  # the disk is not mounted today
+    (folder / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    summary = run(folder, store, CountingEncoder())
+    assert sorted(summary.failed) == [
+        (str(folder / "disk1"), "broken link: No such file or directory"),
+        (str(folder / "gone.jpg"), "broken link: No such file or directory"),
+    ]
+    assert summary.skipped["broken link"] == 2 and summary.removed == 0
+    assert str(folder / "disk1" / "2020" / "orange.png") in paths(store)
+
+
+@pytest.mark.parametrize(
+    "make, why, failed",
+    [
+        (lambda root: None, "no photos under {root} (the folder is empty)", False),
+        (lambda root: (root / "empty").mkdir(), "no photos under {root} (the folder is empty)", False),
+        (
+            lambda root: [(root / name).write_text("x") for name in ("a.txt", "b.pdf", ".DS_Store")],
+            "no photos under {root}: 2 files that are not photos, 1 hidden file or folder",
+            False,
+        ),
+        (lambda root: (root / "notes").symlink_to(root.parent / "notes.txt"), "no photos under {root}: 1 link to a non-photo", False),
+        (
+            lambda root: [(root / f"{i}.jpg").symlink_to(root / "missing.jpg") for i in range(3)],
+            "no photos under {root}: 3 broken links",
+            True,
+        ),
+        (
+            lambda root: [(root / f"{i}.jpg").write_bytes(b"not a jpeg") for i in range(4)],
+            "no photos under {root}: 4 photos that could not be read",
+            True,
+        ),
+    ],
+    ids=["empty", "empty-subfolder", "not-photos", "link-to-non-photo", "broken-links", "unreadable"],
+)
+def test_a_run_that_indexes_nothing_says_why(tmp_path, store, make, why, failed):
+    root = tmp_path / "photos"
+    root.mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    make(root)
+    summary = run(root, store, CountingEncoder())
+    assert summary.empty == why.format(root=root)
+    assert summary.failed_outright is failed
+
+
+def test_a_run_that_indexes_something_is_not_empty(folder, store):
+    summary = run(folder, store, CountingEncoder())
+    assert summary.empty is None and not summary.failed_outright
+    assert summary.passed_over() == "1 file that is not a photo, 1 hidden file or folder"
+
+
+def test_a_folder_of_heic_photos_without_pillow_heif_is_a_failed_run(tmp_path, store, monkeypatch):
+    import indexer.walk
+
+    monkeypatch.setattr(indexer.walk, "heif_supported", lambda: False)
+    (tmp_path / "phone").mkdir()
+    for i in range(2):
+        (tmp_path / "phone" / f"IMG_{i}.HEIC").write_bytes(b"not read: the walk goes by the name")
+    summary = run(tmp_path / "phone", store, CountingEncoder())
+    assert summary.empty == f"no photos under {tmp_path / 'phone'}: 2 HEIC photos (install pillow-heif to index them)"
+    assert summary.failed_outright and not summary.failed

@@ -25,13 +25,13 @@ from typing import Literal
 
 import numpy as np
 
-from indexer.walk import canonical
+from indexer.walk import canonical, spellings
 from xmodal.analogy import described
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, read_query
 from xmodal.hubness import POOL, HubPenalty
 from xmodal.index_info import IndexInfo, describe, record_run
-from xmodal.store import ImageInfo, Store, open_store
+from xmodal.store import ImageInfo, ImageRecord, Store, open_store
 from xmodal.identity import Neighbour, SpaceIdentity
 from xmodal.spaces import load_space
 
@@ -171,7 +171,7 @@ class Engine:
         if photo is not None and using != "semantic":
             return Answer(text, "photos", "visual", self._look_alikes(photo, k, threshold, _folders(within)))
         evaluated = self._evaluate(expression)
-        exclude = [canonical(path) for path in expression.images]
+        exclude = [record.info.path for path in expression.images if (record := self.stored(path))]
         hub = self._hub
         if hub is None:
             hits = self.store.search(evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
@@ -212,6 +212,15 @@ class Engine:
 
     def count(self) -> int:
         return self.store.count()
+
+    def stored(self, photo: str | os.PathLike) -> ImageRecord | None:
+        """The indexed photo at ``photo``, however its path is spelt: the index keeps
+        links below an indexed folder as the walk met them (:func:`indexer.walk.spellings`)."""
+        for path in spellings(photo):
+            record = self.store.get(path)
+            if record is not None:
+                return record
+        return None
 
     def info(self) -> IndexInfo:
         """What the index holds: photos, folders, space, model, storage, size, last write."""
@@ -287,15 +296,16 @@ class Engine:
 
     def _look_alikes(self, photo: Path, k: int, threshold: float | None, within: list[str] | None) -> tuple[Result, ...]:
         """Photos nearest ``photo`` in the visual model's features: stored ones when indexed."""
-        stored = self.store.get(canonical(photo))
+        stored = self.stored(photo)
         if stored is not None and stored.visual is not None:
             vector = stored.visual
         else:
             vector = self.encoder.embed_files([photo])[1][0]
-        return self._results(self.store.search(vector, "visual", k, [canonical(photo)], threshold=threshold, within=within))
+        exclude = [stored.info.path] if stored is not None else []
+        return self._results(self.store.search(vector, "visual", k, exclude, threshold=threshold, within=within))
 
     def _encode_image(self, path: Path) -> np.ndarray:
-        stored = self.store.get(canonical(path))
+        stored = self.stored(path)
         if stored is not None:
             return stored.semantic  # indexed already: no model needed
         return self.encoder.encode_image(path)
@@ -331,9 +341,10 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
 
 
 def _folders(within: Folders) -> list[str] | None:
-    """Folders spelt as the index spells paths (:func:`indexer.walk.canonical`)."""
+    """Folders spelt every way the index may spell them (:func:`indexer.walk.spellings`):
+    a photo is under the folder when one of its folders is any of these."""
     if within is None:
         return None
     if isinstance(within, (str, os.PathLike)):
         within = [within]
-    return [canonical(folder) for folder in within]
+    return list(dict.fromkeys(spelling for folder in within for spelling in spellings(folder)))

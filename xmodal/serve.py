@@ -38,7 +38,6 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from indexer.walk import canonical
 from xmodal.engine import Engine
 from xmodal.errors import IndexInUse, XmodalError
 from xmodal.expression import read_query
@@ -165,11 +164,11 @@ def _choices(request: Request) -> dict:
 
 
 def indexed(engine: Engine, path: str) -> ImageInfo:
-    """The stored facts of an indexed photo, or a 404: the path is canonicalised first
-    (absolute, ``..`` folded, symlinked folders resolved), so no spelling reaches a
-    file the index does not hold."""
+    """The stored facts of an indexed photo, or a 404: the path is looked up in the
+    index under each way it may be spelt (absolute, ``..`` folded, folders above it
+    resolved: :meth:`Engine.stored`), so no spelling reaches a file the index does not hold."""
     try:
-        record = engine.store.get(canonical(path))
+        record = engine.stored(path)
     except (ValueError, OSError):  # a NUL byte, a name too long
         record = None
     if record is None:
