@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -256,6 +257,7 @@ def main() -> None:
         fixed = disk_bytes(empty)
         rows = []
         for size in args.sizes:
+            began = time.perf_counter()
             index = scratch / f"index-{size}"
             built = child("build", str(scratch), str(size), str(index), args.layout)
             per_photo = (disk_bytes(index) - fixed) / size
@@ -267,6 +269,8 @@ def main() -> None:
                 recall = np.mean([len(set(f) & set(t)) / K for f, t in zip(measured["found"], truth[name])])
                 row[name] = {"p50_ms": measured["p50_ms"], "p95_ms": measured["p95_ms"], "recall@10": float(recall)}
             row["cold_query_s"] = cold_query(index)
+            row["load_average"] = os.getloadavg()[1]  # over the last 5 minutes: other work on the machine
+            row["total_s"] = time.perf_counter() - began
             rows.append(row)
             print(json.dumps(row), flush=True)
             shutil.rmtree(index)
@@ -279,13 +283,14 @@ def main() -> None:
 
 def print_table(rows: list[dict]) -> None:
     print("\n| photos | layout | upsert /s | HNSW build s | disk KiB/photo | RSS build GB | RSS answer GB "
-          "| meaning p50/p95 ms, R@10 | look-alike p50/p95 ms, R@10 | within a folder p50/p95 ms, R@10 | cold query s |")
-    print("|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|")
+          "| meaning p50/p95 ms, R@10 | look-alike p50/p95 ms, R@10 | within a folder p50/p95 ms, R@10 | cold query s "
+          "| whole run min | load avg |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|")
     for row in rows:
         cells = [f"{row[n]['p50_ms']:.1f} / {row[n]['p95_ms']:.1f}, {row[n]['recall@10']:.3f}" for n in ("meaning", "look-alike", "within a folder")]
         print(f"| {row['size']:,} | {row['layout']} | {row['upsert_per_s']:,.0f} | {row['optimize_s']:.0f} "
               f"| {row['disk_per_photo_kib']:.2f} | {row['build_rss_gb']:.2f} | {row['answer_rss_gb']:.2f} | "
-              + " | ".join(cells) + f" | {row['cold_query_s']:.2f} |")
+              + " | ".join(cells) + f" | {row['cold_query_s']:.2f} | {row['total_s'] / 60:.1f} | {row['load_average']:.1f} |")
 
 
 if __name__ == "__main__":
