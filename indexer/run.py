@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.decode import content_hash, decoder, read_bytes
+from indexer.taken import date_fields, dates_of, stored_exif
 from indexer.walk import FileFacts, canonical, walk
 from xmodal.errors import XmodalError
 from xmodal.prefetch import WriteBehind, prefetched_batches
@@ -58,6 +59,7 @@ def index_folder(
     if not root.is_dir():
         raise XmodalError(f"not a folder: {folder}")
     store.add_folders()  # photos indexed before searches within folders existed: payload only, no embedding
+    store.add_dates(lambda files: dates_of(files, workers))  # and before dates: their headers, no embedding
     found = walk(root)
     on_disk = {facts.path: facts for facts in found.files}
     prefix = os.path.join(canonical(root), "")
@@ -126,7 +128,10 @@ def _reuse_known_content(
             if source is None:
                 rest.append(facts)
                 continue
-            info = ImageInfo(facts.path, digest, facts.size, facts.mtime_ns, source.info.width, source.info.height)
+            info = ImageInfo(
+                facts.path, digest, facts.size, facts.mtime_ns, source.info.width, source.info.height,
+                **date_fields(stored_exif(source.info), facts.mtime_ns),  # the same content: the same EXIF
+            )
             reused.append(ImageRecord(info, source.semantic, source.visual))
         if reused:
             store.upsert_images(reused)
@@ -188,7 +193,10 @@ def _embed(
             records = []
             for photo in photos:
                 facts = facts_of[photo.path]
-                info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
+                info = ImageInfo(
+                    photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height,
+                    **date_fields(photo.exif, facts.mtime_ns),
+                )
                 records.append(ImageRecord(info, *vectors[photo.hash]))
                 made_at.setdefault(photo.hash, photo.path)
                 if photo.path in stored:
