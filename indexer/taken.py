@@ -43,9 +43,13 @@ class Exif:
 
 
 def exif_facts(exif: Image.Exif) -> Exif:
-    """The date taken and camera model in ``exif`` (from ``Image.getexif()``)."""
-    details = exif.get_ifd(EXIF_IFD)
-    return Exif(_moment(details.get(DATE_TAKEN), details.get(OFFSET_TAKEN)), _text(exif.get(MODEL)))
+    """The date taken and camera model in ``exif`` (from ``Image.getexif()``). Never raises:
+    damaged EXIF must not cost a photo its place in the index, only its EXIF date."""
+    try:
+        details = exif.get_ifd(EXIF_IFD)
+        return Exif(_moment(details.get(DATE_TAKEN), details.get(OFFSET_TAKEN)), _text(exif.get(MODEL)))
+    except Exception:  # PIL reads sub-IFDs lazily, through offsets a damaged file may get wrong
+        return Exif()
 
 
 def read_exif(path: str) -> Exif:

@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 from PIL import Image, ImageFile
 
+from indexer.decode import decode
 from indexer.taken import Exif, date_fields, dates_of, read_exif
 from tests.conftest import camera_exif
 
@@ -55,6 +56,18 @@ def test_a_file_pil_cannot_read_is_dated_by_its_file_time(tmp_path):
     assert read_exif(str(tmp_path / "broken.jpg")) == Exif()
     assert read_exif(str(tmp_path / "missing.jpg")) == Exif()
     assert fields(str(tmp_path / "broken.jpg"), 0)["taken_from"] == "mtime"
+
+
+def test_damaged_exif_costs_the_date_not_the_photo(tmp_path, monkeypatch):
+    path, mtime_ns = photo(tmp_path / "shot.jpg", camera_exif("2019:03:05 14:22:01", "Canon EOS 80D"))
+
+    def damaged(exif, tag):
+        raise SyntaxError("not a TIFF file")  # what PIL raises for an IFD it cannot parse
+
+    monkeypatch.setattr(Image.Exif, "get_ifd", damaged)
+    decoded = decode(path, lambda image: image.size, 64)
+    assert decoded.error is None and decoded.pixels == (24, 16) and decoded.exif == Exif()
+    assert fields(path, mtime_ns)["taken_from"] == "mtime"
 
 
 @pytest.mark.parametrize("suffix", ["jpg", "png", "webp", "heic"])
