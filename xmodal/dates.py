@@ -17,12 +17,13 @@ from datetime import date, datetime, time, timedelta
 from xmodal.errors import XmodalError
 
 DateBound = str | date  # "2019", "2019-03", "2019-03-05", or a date (a datetime counts as its day)
+Span = tuple[datetime | None, datetime | None]  # the first moment kept, the first left out after; None: open
 _FORM = re.compile(r"(\d{4})(?:-(\d\d)(?:-(\d\d))?)?")
 
 
 def date_span(
     after: DateBound | None, before: DateBound | None, names: tuple[str, str] = ("after", "before")
-) -> tuple[datetime | None, datetime | None] | None:
+) -> Span | None:
     """The moments [start, end) that ``after`` and ``before`` keep, or None when neither is
     given; an open end is None. ``names`` are what an error calls the two bounds
     (``--after`` on the command line)."""

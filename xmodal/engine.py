@@ -27,7 +27,7 @@ import numpy as np
 
 from indexer.walk import canonical
 from xmodal.analogy import described
-from xmodal.dates import DateBound, date_span
+from xmodal.dates import DateBound, Span, date_span
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, read_query
 from xmodal.hubness import POOL, HubPenalty
@@ -290,7 +290,7 @@ class Engine:
         return self.space.query(expression, encode)
 
     def _look_alikes(
-        self, photo: Path, k: int, threshold: float | None, within: list[str] | None, taken: tuple | None
+        self, photo: Path, k: int, threshold: float | None, within: list[str] | None, taken: Span | None
     ) -> tuple[Result, ...]:
         """Photos nearest ``photo`` in the visual model's features: stored ones when indexed."""
         stored = self.store.get(canonical(photo))

@@ -40,7 +40,6 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple, TypeVar
@@ -48,6 +47,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import qdrant_edge as edge
 
+from xmodal.dates import Span
 from xmodal.errors import IndexInUse, XmodalError
 from xmodal.identity import Neighbour
 
@@ -254,7 +254,7 @@ class Store(ABC):
         *,
         threshold: float | None = None,
         within: Iterable[str] | None = None,
-        taken: tuple[datetime | None, datetime | None] | None = None,
+        taken: Span | None = None,
         vectors: bool = False,
     ) -> list[Hit]:
         """The ``k`` photos whose ``using`` vector is closest to ``vector``, best first.
