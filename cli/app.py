@@ -153,6 +153,8 @@ def query(
     using: Annotated[str | None, typer.Option("--using", help="semantic (meaning, the word space) or visual (looks, the visual model's features).")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", min=-1.0, max=1.0, help="Keep only photos whose score (the one shown) is at least this (-1 to 1); --top still caps how many.")] = None,
     within: Annotated[list[Path] | None, typer.Option("--in", help="Keep only photos under this folder; repeat for several.")] = None,
+    after: Annotated[str | None, typer.Option("--after", help="Keep only photos taken in or after this year, month or day: YYYY, YYYY-MM or YYYY-MM-DD, local time.")] = None,
+    before: Annotated[str | None, typer.Option("--before", help="Keep only photos taken in or before this year, month or day (as --after).")] = None,
     paths_only: Annotated[bool, typer.Option("--paths", help="Print only the photos' paths, one a line (for xargs, fzf).")] = False,
     as_json: JsonOption = False,
     index_path: IndexOption = None,
@@ -166,23 +168,25 @@ def query(
     A single photo finds photos that look like it (the visual model's own
     features; --using semantic finds photos that mean the same instead).
     --words gives the vocabulary words nearest a photo or an expression.
-    --threshold and --in narrow the photos found; --paths prints just their paths.
+    --threshold, --in, --after and --before narrow the photos found; --paths prints just their paths.
     """
+    from xmodal.dates import date_span
     from xmodal.engine import open as open_engine
 
     if paths_only and words_out:
         raise XmodalError("--paths prints photo paths; it does not go with --words")
     if paths_only and as_json:
         raise XmodalError("--paths and --json are two output formats; choose one")
-    if words_out and (threshold is not None or within):
-        raise XmodalError("--threshold and --in choose photos; they do not go with --words")
+    if words_out and (threshold is not None or within or after is not None or before is not None):
+        raise XmodalError("--threshold, --in, --after and --before choose photos; they do not go with --words")
+    date_span(after, before, ("--after", "--before"))  # a malformed date fails here, named as typed, before any loading
     with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
         answer = engine.query(
-            expression, top, using=using, words=words_out, threshold=threshold, within=within
+            expression, top, using=using, words=words_out, threshold=threshold, within=within, after=after, before=before
         )
     show_notes(answer.notes)
     if answer.kind == "photos" and not answer.results:  # a clear line, not an empty table; exit 0
-        err.print(nothing_found(expression, threshold, within), highlight=False, markup=False)
+        err.print(nothing_found(expression, threshold, within, after, before), highlight=False, markup=False)
         if not as_json:
             return
     if paths_only:
@@ -200,7 +204,7 @@ def info(
     qdrant_url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """What an index holds: photos, folders, space, model, storage, size, last update.
+    """What an index holds: photos, the dates they were taken, folders, space, model, storage, size, last update.
 
     Reads the index's own records only: no word space or visual model is loaded.
     """
@@ -218,6 +222,12 @@ def info(
         model = f"{facts.visual} (weights {facts.visual_checksum or '?'}), map {facts.map_checksum or '?'}"
     else:
         model = "(none recorded)"
+    if facts.taken_first is None or facts.taken_last is None:
+        taken = "(none yet: the next xmodal index dates the photos)" if facts.photos else "(no photos)"
+    else:
+        taken = f"{facts.taken_first.date()} to {facts.taken_last.date()}"  # each in the photo's own local time
+        if facts.undated:
+            taken += f"  ({facts.undated:,} photos not dated yet: the next xmodal index dates them)"
     if facts.updated is None:
         updated = "unknown"
     else:
@@ -227,6 +237,7 @@ def info(
     rows = [
         ("index", f"{facts.location} ({facts.backend})"),
         ("photos", f"{facts.photos:,}"),
+        ("taken", taken),
         *((("folders" if i == 0 else ""), folder) for i, folder in enumerate(folders)),
         ("space", f"{space.name} ({space.checksum}, {space.dim}-d)" if space else "(none recorded)"),
         ("model", model),
@@ -259,11 +270,18 @@ def serve(
                say=lambda line: print(line, flush=True))
 
 
-def nothing_found(expression: str, threshold: float | None, within: list[Path] | None) -> str:
-    """Why a query found no photo: ``no photo under X scores 0.9 or more for "dog"``."""
+def nothing_found(
+    expression: str, threshold: float | None, within: list[Path] | None, after: str | None, before: str | None
+) -> str:
+    """Why a query found no photo: ``no photo under X taken 2019 or later scores 0.9 or more for "dog"``."""
     where = f" under {' or '.join(str(folder) for folder in within)}" if within else ""
+    when = ""
+    if after is not None and before is not None:
+        when = f" taken from {after} to {before}"
+    elif after is not None or before is not None:
+        when = f" taken {after} or later" if after is not None else f" taken {before} or earlier"
     score = f" scores {threshold:g} or more" if threshold is not None else ""
-    return f'no photo{where}{score or " found"} for "{expression}"'
+    return f'no photo{where}{when}{score or " found"} for "{expression}"'
 
 
 def show_notes(notes: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""Reading one photo file: its content hash, its upright pixels, or why it cannot be read.
+"""Reading one photo file: its content hash, its upright pixels and EXIF facts, or why it cannot be read.
 
 This is the one decoder: indexing, query photos and training features all read
 photos through :func:`decode`. Bad files are a fact of life in a photo folder,
@@ -19,6 +19,7 @@ from functools import partial
 import numpy as np
 from PIL import Image, ImageOps
 
+from indexer.taken import Exif, exif_facts
 from xmodal.errors import XmodalError
 from xmodal.heif import heif_supported
 
@@ -32,7 +33,8 @@ _QUARTER_TURNS = {5, 6, 7, 8}
 
 @dataclass(frozen=True)
 class Photo:
-    """A decoded photo (``pixels`` ready for the visual model) or a failure (``error``)."""
+    """A decoded photo (``pixels`` ready for the visual model, and what its EXIF says
+    of its making) or a failure (``error``)."""
 
     path: str
     hash: str
@@ -40,6 +42,7 @@ class Photo:
     height: int = 0
     pixels: np.ndarray | None = None
     error: str | None = None
+    exif: Exif = Exif()
 
 
 def content_hash(data: bytes) -> str:
@@ -84,8 +87,10 @@ def decode(path: str, preprocess: Callable[[Image.Image], np.ndarray], size_hint
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            if image.getexif().get(0x0112) in _QUARTER_TURNS:
+            exif = image.getexif()
+            if exif.get(0x0112) in _QUARTER_TURNS:
                 width, height = height, width
+            facts = exif_facts(exif)
             image.draft("RGB", (size_hint, size_hint))  # JPEG: decode at reduced scale, much faster
             upright = ImageOps.exif_transpose(image).convert("RGB")
         pixels = preprocess(upright)
@@ -96,4 +101,4 @@ def decode(path: str, preprocess: Callable[[Image.Image], np.ndarray], size_hint
     except Exception as failure:  # PIL raises many types for corrupt or truncated files
         reason = " ".join(str(failure).split()) or type(failure).__name__
         return Photo(path, digest, error=f"not a readable image: {reason}")
-    return Photo(path, digest, width, height, pixels)
+    return Photo(path, digest, width, height, pixels, exif=facts)

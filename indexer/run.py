@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.decode import content_hash, decoder, read_bytes
+from indexer.taken import date_fields, dates_of, stored_exif
 from indexer.walk import KINDS, FileFacts, canonical, walk
 from xmodal.errors import XmodalError
 from xmodal.prefetch import WriteBehind, prefetched_batches
@@ -79,6 +80,7 @@ def index_folder(
         raise XmodalError(f"not a folder: {folder}")
     store.upgrade(encoder.visual.nonnegative_features)  # a format-1 index: vectors copied to the compact layout, not embedded
     store.add_folders()  # photos indexed before searches within folders existed: payload only, no embedding
+    store.add_dates(lambda files: dates_of(files, workers))  # and before dates: their headers, no embedding
     found = walk(root)
     prefix = os.path.join(canonical(root), "")
     stored = {info.path: info for info in store.images() if info.path.startswith(prefix)}
@@ -178,7 +180,10 @@ def _reuse_known_content(
             if source is None:
                 rest.append(facts)
                 continue
-            info = ImageInfo(facts.path, digest, facts.size, facts.mtime_ns, source.info.width, source.info.height)
+            info = ImageInfo(
+                facts.path, digest, facts.size, facts.mtime_ns, source.info.width, source.info.height,
+                **date_fields(stored_exif(source.info), facts.mtime_ns),  # the same content: the same EXIF
+            )
             reused.append(ImageRecord(info, source.semantic, source.visual))
         if reused:
             store.upsert_images(reused)
@@ -240,7 +245,10 @@ def _embed(
             records = []
             for photo in photos:
                 facts = facts_of[photo.path]
-                info = ImageInfo(photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height)
+                info = ImageInfo(
+                    photo.path, photo.hash, facts.size, facts.mtime_ns, photo.width, photo.height,
+                    **date_fields(photo.exif, facts.mtime_ns),
+                )
                 records.append(ImageRecord(info, *vectors[photo.hash]))
                 made_at.setdefault(photo.hash, photo.path)
                 if photo.path in stored:

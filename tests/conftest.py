@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import time
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -130,6 +133,37 @@ def cased_space():
     return WordSpace.from_keyed_vectors(tiny_vectors(cased=True), "tiny-cased")
 
 
+def camera_exif(taken: str | None = None, camera: str | None = None, offset: str | None = None) -> Image.Exif:
+    """EXIF as a camera writes it: DateTimeOriginal (``2019:03:05 14:22:01``) and
+    OffsetTimeOriginal (``+01:00``) in the Exif IFD, the model in IFD0."""
+    exif = Image.Exif()
+    if camera is not None:
+        exif[272] = camera
+    details = exif.get_ifd(0x8769)
+    if taken is not None:
+        details[36867] = taken
+    if offset is not None:
+        details[36881] = offset
+    return exif
+
+
+def add_exif(jpeg: Path, exif: Image.Exif) -> None:
+    """Put ``exif`` into a JPEG as an APP1 segment after its start, without re-encoding
+    it: the pixels, and so the photo's vectors, stay the same."""
+    data, segment = jpeg.read_bytes(), exif.tobytes()
+    jpeg.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + data[2:])
+
+
+@pytest.fixture
+def paris_time():
+    """This process's local time is Paris time (UTC+1, +2 in summer) during the test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "Europe/Paris")
+        time.tzset()
+        yield
+    time.tzset()
+
+
 LABELED_COLOURS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "qwzxv": (128, 128, 128)}
 
 
@@ -188,7 +222,10 @@ EXAMPLE_PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
 @pytest.fixture(scope="session")
 def served_photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The example photos indexed once for the serve tests (API and browser): one in a
-    subfolder under a name with a space, and ``gone.jpg``, indexed and then deleted."""
+    subfolder under a name with a space, and ``gone.jpg``, indexed and then deleted.
+    ``my camera.jpg`` has EXIF (taken 2019-03-05 14:22:01, a Hasselblad 500C/M);
+    the others are dated by their files' times: rocket.jpg 2015-06-01, the rest 2024-06-01."""
+    import os
     import shutil
 
     from PIL import ImageOps
@@ -202,6 +239,11 @@ def served_photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     (photos / "camera.jpg").rename(photos / "few" / "my camera.jpg")
     with Image.open(photos / "chelsea.jpg") as image:
         ImageOps.mirror(image).save(photos / "gone.jpg")
+    add_exif(photos / "few" / "my camera.jpg", camera_exif("2019:03:05 14:22:01", "Hasselblad 500C/M"))
+    for photo in photos.rglob("*.jpg"):
+        moment = "2015-06-01T12:00:00+00:00" if photo.name == "rocket.jpg" else "2024-06-01T12:00:00+00:00"
+        stamp = datetime.fromisoformat(moment).timestamp()
+        os.utime(photo, (stamp, stamp))
     index = root / "index"
     with xmodal.open(index, create=True) as engine:
         assert engine.index(photos).added == 13

@@ -103,7 +103,10 @@ def test_console_script_corrects_a_typo_in_arithmetic_or_refuses_it():
     "extra, message",
     [
         (["--paths", "--words"], "--paths prints photo paths; it does not go with --words"),
-        (["--words", "--threshold", "0.5"], "--threshold and --in choose photos; they do not go with --words"),
+        (["--words", "--threshold", "0.5"], "--threshold, --in, --after and --before choose photos; they do not go with --words"),
+        (["--words", "--after", "2019"], "--threshold, --in, --after and --before choose photos; they do not go with --words"),
+        (["--after", "2019-13"], "--after '2019-13' is not a date: give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD"),
+        (["--before", "2019-02-30"], "--before '2019-02-30' is not a date: give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD"),
     ],
 )
 def test_query_refuses_options_that_do_not_go_together_before_opening_an_index(tmp_path, extra, message):

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import xmodal
 from cli.app import app
 from indexer.walk import canonical
-from tests.conftest import tiny_engine
+from tests.conftest import add_exif, camera_exif, tiny_engine
 from xmodal.analogy import described
 from xmodal.devise import DeviseModel
 from xmodal.encoder import DEFAULT_MODEL
@@ -36,13 +36,20 @@ STARTED = datetime.fromtimestamp(int(time.time()), timezone.utc)  # whole second
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory):
     """The example photos copied and indexed once for the module, with the shipped model;
-    two of them are in the subfolder few/, one under a name with spaces and accents."""
+    two of them are in the subfolder few/, one under a name with spaces and accents.
+    few/camera.jpg has EXIF (taken 2019-03-05 14:22:01); the others are dated by their
+    files' times, rocket.jpg 2015-06-01 and the rest 2024-06-01 (noon UTC: that day in any zone)."""
     root = tmp_path_factory.mktemp("engine")
     photos = root / "photos"
     shutil.copytree(PHOTOS, photos)
     (photos / "few").mkdir()
     (photos / "astronaut.jpg").rename(photos / "few" / ODD_NAME)
     (photos / "camera.jpg").rename(photos / "few" / "camera.jpg")
+    add_exif(photos / "few" / "camera.jpg", camera_exif("2019:03:05 14:22:01", "Hasselblad 500C/M"))
+    for photo in photos.rglob("*.jpg"):
+        day = "2015-06-01" if photo.name == "rocket.jpg" else "2024-06-01"
+        stamp = datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
+        os.utime(photo, (stamp, stamp))
     index = root / "index"
     with xmodal.open(index, create=True) as engine:
         summary = engine.index(photos)
@@ -116,8 +123,10 @@ def test_query_refuses_what_does_not_fit(indexed):
             engine.query(f"{photos / 'chelsea.jpg'} + dog", using="visual")
         with pytest.raises(xmodal.XmodalError, match="unknown using 'looks'; choose semantic or visual"):
             engine.query("cat", using="looks")
-        with pytest.raises(xmodal.XmodalError, match="threshold and within choose photos"):
+        with pytest.raises(xmodal.XmodalError, match="threshold, within, after and before choose photos"):
             engine.query("cat", words=True, threshold=0.2)
+        with pytest.raises(xmodal.XmodalError, match="threshold, within, after and before choose photos"):
+            engine.query("cat", words=True, after="2019")
 
 
 def test_cli_json_is_the_answer_to_dict(indexed):
@@ -235,6 +244,47 @@ def test_within_gives_k_photos_from_a_small_subfolder(indexed, monkeypatch):
         assert engine.search("cat", k=12, within=photos / "nowhere") == []
 
 
+def test_after_and_before_keep_photos_taken_in_that_span(indexed):
+    photos, index = indexed
+    camera, rocket = str(photos / "few" / "camera.jpg"), str(photos / "rocket.jpg")
+    with xmodal.open(index) as engine:
+        def found(query: str = "cat", **span) -> list[str]:
+            return [r.path for r in engine.query(query, k=12, **span).results]
+
+        assert found(after="2019", before="2019") == [camera]
+        assert found(after="2019-03-05", before="2019-03-05") == [camera]  # both ends inclusive
+        assert found(after="2019-03-06", before="2024-05") == []
+        assert set(found(before="2019-03-05")) == {camera, rocket}
+        assert found(before="2019-03-04") == [rocket]
+        everything = found()
+        assert found(after="2016") == [path for path in everything if path != rocket]  # in the order of the plain search
+        gravel = str(photos / "gravel.jpg")
+        looks = [r.path for r in engine.query(gravel, k=12).results]
+        assert [r.path for r in engine.query(gravel, k=12, after="2024-06").results] == [p for p in looks if p not in (camera, rocket)]
+        answer = engine.query("camera", k=1, within=photos / "few", after="2019", before="2019-03")
+        assert answer.to_dict()["results"][0] == {**answer.results[0].to_dict(), "path": camera}
+        assert answer.results[0].info.camera == "Hasselblad 500C/M" and answer.results[0].info.taken_from == "exif"
+        assert answer.to_dict()["results"][0]["taken"].startswith("2019-03-05T14:22:01")
+        with pytest.raises(xmodal.XmodalError, match=r"^after '2019-13' is not a date"):
+            engine.query("cat", after="2019-13")
+
+
+def test_cli_after_and_before(indexed):
+    photos, index = indexed
+    result = runner.invoke(app, ["query", "cat", "--after", "2019", "--before", "2019-03", "--paths", "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{photos / 'few' / 'camera.jpg'}\n"
+    result = runner.invoke(app, ["query", "cat", "--after", "2030", "--index", str(index)])
+    assert result.exit_code == 0 and result.stderr == 'no photo taken 2030 or later found for "cat"\n'
+    result = runner.invoke(app, ["query", "cat", "--in", str(photos / "few"), "--after", "2019-04", "--before", "2019-05", "--index", str(index)])
+    assert result.stderr == f'no photo under {photos / "few"} taken from 2019-04 to 2019-05 found for "cat"\n'
+    result = runner.invoke(app, ["query", "cat", "--after", "2019-13", "--index", str(index)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == "error: --after '2019-13' is not a date: give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD\n"
+    result = runner.invoke(app, ["query", "cat", "--after", "2020", "--before", "2019", "--index", str(index)])
+    assert result.exit_code == 1 and result.stderr == "error: --after 2020 is later than --before 2019: no date is in both\n"
+
+
 def test_cli_threshold_top_and_the_empty_answer(indexed):
     _, index = indexed
     with xmodal.open(index) as engine:
@@ -313,7 +363,8 @@ def test_read_only_commands_end_quickly_with_their_output_and_exit_code(indexed)
     [
         (["--paths", "--words"], "--paths prints photo paths; it does not go with --words"),
         (["--paths", "--json"], "--paths and --json are two output formats; choose one"),
-        (["--words", "--in", "."], "--threshold and --in choose photos; they do not go with --words"),
+        (["--words", "--in", "."], "--threshold, --in, --after and --before choose photos; they do not go with --words"),
+        (["--before", "yesterday"], "--before 'yesterday' is not a date: give a year, month or day as YYYY, YYYY-MM or YYYY-MM-DD"),
     ],
 )
 def test_cli_refuses_options_that_do_not_go_together(indexed, extra, message):
@@ -342,6 +393,32 @@ def test_an_index_from_before_folders_gets_them_on_the_next_index_run(indexed, t
         summary = engine.index(photos)
         assert (summary.added, summary.updated, summary.moved, summary.unchanged) == (0, 0, 0, 12)
         assert len(engine.search("cat", k=5, within=photos / "few")) == 2
+
+
+def test_an_index_from_before_dates_gets_them_on_the_next_index_run(indexed, tmp_path):
+    """Photos indexed before --after existed have no date: --after says what to do, and
+    the next xmodal index dates them from their files' headers, embedding nothing."""
+    import qdrant_edge as edge
+
+    photos, index = indexed
+    old = tmp_path / "index"
+    shutil.copytree(index, old)
+    with xmodal.open(old) as engine:
+        everything = edge.Filter(must=[edge.FieldCondition("folders", match=edge.MatchAny(["/"]))])
+        shard = engine.store._shard("images", write=True)
+        shard.update(edge.UpdateOperation.delete_payload_by_filter(everything, ["taken", "taken_from", "camera"]))
+        shard.update(edge.UpdateOperation.delete_field_index("taken"))
+        with pytest.raises(xmodal.XmodalError, match="has 12 photos indexed before searches by date existed"):
+            engine.query("cat", after="2019")
+    assert xmodal.info(old).undated == 12 and xmodal.info(old).taken_first is None
+    result = runner.invoke(app, ["query", "cat", "--before", "2019", "--index", str(old)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "run xmodal index" in result.stderr
+    assert "(none yet: the next xmodal index dates the photos)" in runner.invoke(app, ["info", "--index", str(old)]).stdout
+    with xmodal.open(old) as engine:
+        summary = engine.index(photos)
+        assert (summary.added, summary.updated, summary.moved, summary.unchanged) == (0, 0, 0, 12)
+        assert [r.path for r in engine.query("cat", k=5, after="2019", before="2019").results] == [str(photos / "few" / "camera.jpg")]
+    assert xmodal.info(old).undated == 0
 
 
 def test_index_refuses_another_word_space(indexed, tmp_path):
@@ -548,11 +625,15 @@ def test_adding_photos_with_another_encoder_is_refused(tmp_path):
         assert names(engine.search("cat", k=1)) == ["chelsea.jpg"]  # text queries need no encoder
 
 
-def test_the_server_back_end_serves_the_same_api(tmp_path):
+def test_the_server_back_end_serves_the_same_api(indexed):
+    photos, _ = indexed
     with xmodal.open(url=":memory:", create=True) as engine:
-        assert engine.index(PHOTOS).added == 12
+        assert engine.index(photos).added == 12
         assert names(engine.search("cat", k=1)) == ["chelsea.jpg"]
-        assert "cat" in engine.words(PHOTOS / "chelsea.jpg", k=1)[0].word.split()
+        assert "cat" in engine.words(photos / "chelsea.jpg", k=1)[0].word.split()
+        assert names(engine.query("cat", k=12, after="2019", before="2019").results) == ["camera.jpg"]
+        assert names(engine.query("cat", k=12, before="2016").results) == ["rocket.jpg"]
+        assert engine.info().taken_first.date().isoformat() == "2015-06-01"
 
 
 def test_ctrl_c_during_index_says_how_to_resume(monkeypatch, tmp_path):
@@ -633,8 +714,12 @@ def test_info_says_what_the_index_holds(indexed):
     assert data == facts.to_dict()
     assert set(data) == {
         "location", "backend", "photos", "folders", "folders_recorded", "space", "model",
-        "storage", "disk_bytes", "updated", "updated_recorded",
+        "storage", "disk_bytes", "updated", "updated_recorded", "taken", "undated",
     }
+    assert [datetime.fromisoformat(data["taken"][end]) for end in ("first", "last")] == [
+        datetime(2015, 6, 1, 12, tzinfo=timezone.utc), datetime(2024, 6, 1, 12, tzinfo=timezone.utc)
+    ]  # file times, kept in the local time of the machine that indexed them
+    assert data["undated"] == 0
     assert data["photos"] == 12 and data["folders"] == [str(photos)] and data["space"]["name"] == space.name
     assert set(data["space"]) == {"name", "checksum", "dim"} and set(data["model"]) == {"visual", "visual_checksum", "map"}
     assert datetime.fromisoformat(data["updated"]) >= STARTED
@@ -642,7 +727,7 @@ def test_info_says_what_the_index_holds(indexed):
     result = runner.invoke(app, ["info", "--index", str(index)])
     assert result.exit_code == 0, result.output
     lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if not line.startswith("on disk"))
-    assert lines["photos"] == "12" and lines["folders"] == str(photos)
+    assert lines["photos"] == "12" and lines["folders"] == str(photos) and lines["taken"] == "2015-06-01 to 2024-06-01"
     assert lines["space"].startswith(f"{space.name} ({space.checksum}")
     assert lines["storage"] == facts.storage and meta["encoder"]["map"] in lines["model"]
     assert "on disk" in result.stdout and "updated" in lines

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from PIL import Image
 from indexer.decode import decode
 from indexer.run import index_folder
 from indexer.walk import walk
-from tests.conftest import CountingEncoder, mean_colour_model
+from tests.conftest import CountingEncoder, camera_exif, mean_colour_model
 from xmodal.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,6 +147,66 @@ def test_copy_reuses_vectors(folder, store):
     summary = run(folder, store, encoder)
     assert summary.added == 1 and encoder.embedded == []
     assert store.count() == 8
+
+
+def set_mtime(path: Path, moment: str) -> None:
+    stamp = datetime.fromisoformat(moment).timestamp()
+    os.utime(path, (stamp, stamp))
+
+
+def dates(store, path: Path) -> tuple:
+    info = store.get(str(path)).info
+    return info.taken, info.taken_from, info.camera
+
+
+def test_photos_are_dated_by_their_exif_else_by_their_file_time(folder, store, paris_time):
+    Image.new("RGB", (48, 32), (9, 9, 9)).save(folder / "shot.jpg", exif=camera_exif("2019:03:05 14:22:01", "Canon EOS 80D"))
+    set_mtime(folder / "a.jpg", "2023-07-14T09:00:00+00:00")
+    run(folder, store, CountingEncoder())
+    assert dates(store, folder / "shot.jpg") == ("2019-03-05T14:22:01+01:00", "exif", "Canon EOS 80D")
+    assert dates(store, folder / "a.jpg") == ("2023-07-14T11:00:00+02:00", "mtime", None)  # Paris summer time
+    assert store.undated() == 0
+
+
+def test_moved_copied_and_touched_photos_get_their_dates_without_embedding(folder, store, paris_time):
+    Image.new("RGB", (48, 32), (9, 9, 9)).save(folder / "shot.jpg", exif=camera_exif("2019:03:05 14:22:01", "Canon EOS 80D"))
+    run(folder, store, CountingEncoder())
+    shutil.move(folder / "shot.jpg", folder / "moved.jpg")
+    shutil.copy(folder / "moved.jpg", folder / "copy.jpg")
+    set_mtime(folder / "moved.jpg", "2024-01-01T00:00:00+00:00")
+    set_mtime(folder / "a.jpg", "2024-01-01T00:00:00+00:00")  # touched
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert (summary.moved, summary.added, summary.unchanged) == (1, 1, 7) and encoder.embedded == []
+    for name in ("moved.jpg", "copy.jpg"):  # the same content: the same EXIF, whatever the file's time
+        assert dates(store, folder / name) == ("2019-03-05T14:22:01+01:00", "exif", "Canon EOS 80D")
+    assert dates(store, folder / "a.jpg") == ("2024-01-01T01:00:00+01:00", "mtime", None)  # its new file time
+
+
+def test_an_index_from_before_dates_gets_them_on_the_next_run_without_embedding(folder, store, paris_time, monkeypatch):
+    import qdrant_edge as edge
+
+    import indexer.run
+
+    Image.new("RGB", (48, 32), (9, 9, 9)).save(folder / "shot.jpg", exif=camera_exif("2019:03:05 14:22:01", "Canon EOS 80D"))
+    run(folder, store, CountingEncoder())
+    dated = sorted(store.images(), key=lambda info: info.path)
+    everything = edge.Filter(must=[edge.FieldCondition("folders", match=edge.MatchAny(["/"]))])
+    shard = store._shards["images"]
+    shard.update(edge.UpdateOperation.delete_payload_by_filter(everything, ["taken", "taken_from", "camera"]))
+    shard.update(edge.UpdateOperation.delete_field_index("taken"))
+    assert store.undated() == 8 and store.taken_range() is None
+
+    def no_reading(path):
+        raise AssertionError(f"{path} was read whole")
+
+    monkeypatch.setattr(indexer.run, "read_bytes", no_reading)  # no file is hashed, so none is decoded
+    encoder = CountingEncoder()
+    summary = run(folder, store, encoder)
+    assert (summary.unchanged, summary.embedded, summary.moved) == (8, 0, 0) and encoder.embedded == []
+    assert sorted(store.images(), key=lambda info: info.path) == dated
+    assert store.undated() == 0 and "taken" in shard.info().payload_schema
+    assert store.taken_range()[0] == "2019-03-05T14:22:01+01:00"
 
 
 def test_other_folders_in_the_index_are_left_alone(folder, store, tmp_path):

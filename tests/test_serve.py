@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,14 @@ def test_query_options_narrow_the_photos(client, served_photos):
     assert some["results"] == [r for r in everything if r["score"] >= 0.0]
     assert any(r["cosine"] >= 0.0 > r["score"] for r in everything)  # the threshold compares the shown score
     assert client.get("/api/query", params={"q": "cat", "k": 3}).json()["results"].__len__() == 3
+    taken = client.get("/api/query", params={"q": "cat", "k": 20, "after": "2019", "before": "2019-03"}).json()
+    assert [Path(r["path"]).name for r in taken["results"]] == ["my camera.jpg"]
+    assert taken["results"][0]["taken"].startswith("2019-03-05T14:22:01")
+    older = client.get("/api/query", params={"q": "cat", "k": 20, "before": "2016", "after": ""}).json()  # empty: no bound
+    assert [Path(r["path"]).name for r in older["results"]] == ["rocket.jpg"]
+    gravel = str(photos / "gravel.jpg")
+    looks = client.get("/api/similar", params={"path": gravel, "k": 20, "after": "2019-01", "before": "2019-12-31"}).json()
+    assert [Path(r["path"]).name for r in looks["results"]] == ["my camera.jpg"]
 
 
 def test_an_indexed_photo_in_an_expression(client, served_photos):
@@ -91,6 +100,11 @@ def test_similar_words_info_and_photo(client, served_photos):
     facts = client.get("/api/photo", params={"path": gravel}).json()
     assert facts["name"] == "gravel.jpg" and facts["bytes"] == os.path.getsize(gravel) and facts["width"] > 0
     assert facts["exists"] and facts["modified"].endswith("+00:00")
+    assert (facts["taken_from"], facts["camera"]) == ("mtime", None)  # no EXIF: dated by its file time
+    assert datetime.fromisoformat(facts["taken"]) == datetime.fromisoformat(facts["modified"])
+    camera = client.get("/api/photo", params={"path": str(photos / "few" / "my camera.jpg")}).json()
+    assert (camera["taken_from"], camera["camera"]) == ("exif", "Hasselblad 500C/M")
+    assert camera["taken"].startswith("2019-03-05T14:22:01")  # the camera's clock, in the server's local time
 
 
 def test_thumbnails_with_caching_headers(client, served_photos):
@@ -166,6 +180,9 @@ def test_hostile_query_text_is_json_data(client):
         ({"q": "cat", "k": "lots"}, "k must be a whole number"),
         ({"q": "cat", "threshold": "2"}, "threshold must be a number from -1 to 1"),
         ({"q": "cat", "using": "visual"}, "using visual needs one photo"),
+        ({"q": "cat", "after": "2019-13"}, "after '2019-13' is not a date: give a year, month or day as YYYY"),
+        ({"q": "cat", "before": "yesterday"}, "before 'yesterday' is not a date"),
+        ({"q": "cat", "after": "2020", "before": "2019"}, "after 2020 is later than before 2019"),
     ],
 )
 def test_bad_queries_are_one_line_json_errors(client, params, message):
@@ -186,6 +203,8 @@ def test_upload_searches_by_a_photo_without_keeping_it(client, served_photos):
     answer = client.post("/api/upload", params={"name": "mine.jpg", "k": 3}, content=data).json()
     assert answer["query"] == "mine.jpg" and answer["using"] == "visual"
     assert Path(answer["results"][0]["path"]).name == "rocket.jpg" and answer["results"][0]["score"] > 0.99
+    dated = client.post("/api/upload", params={"name": "mine.jpg", "k": 3, "after": "2024"}, content=data).json()
+    assert dated["results"] and "rocket.jpg" not in [Path(r["path"]).name for r in dated["results"]]  # taken 2015
     words = client.post("/api/upload", params={"name": "mine.jpg", "words": 1, "k": 3}, content=data).json()
     assert words["kind"] == "words"
     broken = client.post("/api/upload", params={"name": "broken.jpg"}, content=b"not a photo at all")

@@ -203,3 +203,49 @@ def test_options_come_from_the_url_and_narrow_the_photos(live, page, served_phot
     assert 1 < len(paths) < 5  # the threshold, not k, ends the list
     wait_for_grid(page, paths)
     assert shown(page) == paths and "threshold=-0.1" in page.url
+
+
+def test_dates_in_the_options_narrow_the_photos_and_stay_in_the_url(live, page, tmp_path):
+    base, library = live
+    page.goto(f"{base}/?q=cat")
+    wait_for_grid(page, expected(library, "cat"))
+    page.click("#options summary")
+    page.fill("#after", "2019")
+    page.fill("#before", "2019-03")
+    page.press("#q", "Enter")
+    paths = expected(library, "cat", after="2019", before="2019-03")
+    wait_for_grid(page, paths)
+    assert shown(page) == paths and [Path(path).name for path in paths] == ["my camera.jpg"]
+    assert parse_qs(urlsplit(page.url).query) == {"q": ["cat"], "after": ["2019"], "before": ["2019-03"]}
+    page.screenshot(path=str(tmp_path / "dates-in-the-options.png"))  # for a person to look at
+    page.goto(f"{base}/?q=cat&before=2016")  # from the URL alone: the options open, the dates filled in
+    wait_for_grid(page, expected(library, "cat", before="2016"))
+    assert page.input_value("#before") == "2016" and page.input_value("#after") == ""
+    assert page.evaluate("document.getElementById('options').open")
+    page.fill("#after", "2019-13")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => document.getElementById('status').classList.contains('error')")
+    assert page.text_content("#status").startswith("after '2019-13' is not a date")
+    assert page.evaluate("document.querySelectorAll('.tile').length") == 0
+
+
+def test_the_photo_view_shows_when_and_with_what_it_was_taken(live, page, served_photos, tmp_path):
+    photos, _ = served_photos
+    base, library = live
+    folder = str(photos / "few")
+    page.goto(f"{base}/?q=camera&in={folder}")
+    wait_for_grid(page, expected(library, "camera", within=folder))
+    page.click(".tile >> nth=0")
+    # The facts come with the photo's words: the session's first words query embeds the vocabulary (minutes on 2 busy cores).
+    page.wait_for_function("() => document.getElementById('viewer-taken').textContent !== ''", timeout=600_000)
+    clock = page.evaluate("new Date('2019-03-05T14:22:01').toLocaleString()")  # the camera's clock, in the page's locale
+    assert page.text_content("#viewer-taken") == f"taken {clock} · Hasselblad 500C/M"
+    assert page.text_content("#viewer-date").startswith("modified ")
+    page.screenshot(path=str(tmp_path / "photo-view-taken.png"))  # for a person to look at
+    page.keyboard.press("Escape")
+    page.goto(f"{base}/?q=rocket")
+    wait_for_grid(page, expected(library, "rocket"))
+    page.click(".tile >> nth=0")
+    assert page.text_content("#viewer-path") == str(photos / "rocket.jpg")
+    page.wait_for_function("() => document.getElementById('viewer-taken').textContent !== ''")
+    assert page.text_content("#viewer-taken") == "no date taken in the file: dated by its file time"

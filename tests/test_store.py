@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -54,8 +55,11 @@ def unit(*values: float) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def photo(path: str, semantic, visual=(1, 0, 0), content: str | None = None) -> ImageRecord:
-    info = ImageInfo(path, content or f"sha256:{path}", size=1234, mtime_ns=1_700_000_000_250_000_000, width=640, height=480)
+def photo(path: str, semantic, visual=(1, 0, 0), content: str | None = None, taken: str | None = None) -> ImageRecord:
+    info = ImageInfo(
+        path, content or f"sha256:{path}", size=1234, mtime_ns=1_700_000_000_250_000_000, width=640, height=480,
+        taken=taken, taken_from=taken and "exif", camera=taken and "Canon EOS 80D",
+    )
     return ImageRecord(info, unit(*semantic), None if visual is None else unit(*visual))
 
 
@@ -186,7 +190,7 @@ def test_folders_are_stored_and_indexed_for_the_filter(store, backend, monkeypat
         assert schema["hash"].data_type == edge.PayloadSchemaType.Keyword
 
 
-def test_a_new_server_index_makes_keyword_indexes_for_hash_and_folders(monkeypatch):
+def test_a_new_server_index_makes_indexes_for_hash_folders_and_dates(monkeypatch):
     """qdrant-client's local mode keeps no payload indexes, so the calls are what can be checked."""
     client = QdrantClient(":memory:")
     made = []
@@ -194,7 +198,9 @@ def test_a_new_server_index_makes_keyword_indexes_for_hash_and_folders(monkeypat
 
     ServerStore(client, dim=4, visual_dim=3).close()
 
-    assert [(c, f, str(s.value)) for c, f, s in made] == [("xmodal_images", "hash", "keyword"), ("xmodal_images", "folders", "keyword")]
+    assert [(c, f, str(s.value)) for c, f, s in made] == [
+        ("xmodal_images", "hash", "keyword"), ("xmodal_images", "folders", "keyword"), ("xmodal_images", "taken", "datetime")
+    ]
 
 
 def old_photos(store: Store, paths: list[str]) -> None:
@@ -229,6 +235,120 @@ def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, 
     np.testing.assert_allclose(store.get("/old/2/x.jpg").visual, unit(1, 0, 0), atol=STORED)
     if backend == "edge":
         assert "folders" in store._shards["images"].info().payload_schema
+
+
+PLUS_ONE = timezone(timedelta(hours=1))
+
+
+def moment(text: str, zone: timezone = PLUS_ONE) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=zone)
+
+
+def test_taken_keeps_only_photos_taken_in_the_span(store):
+    store.upsert_images(
+        [
+            photo("/p/new-year.jpg", (1, 0, 0, 0), taken="2019-01-01T00:30:00+01:00"),
+            photo("/p/tokyo.jpg", (1, 0.1, 0, 0), taken="2019-01-01T07:00:00+09:00"),  # 2018-12-31 23:00 at +01:00
+            photo("/p/march.jpg", (1, 0.2, 0, 0), taken="2019-03-31T23:59:59+01:00"),
+            photo("/q/april.jpg", (1, 0.3, 0, 0), taken="2019-04-01T00:00:00+01:00"),
+            photo("/q/later.jpg", (1, 0.4, 0, 0), taken="2024-08-01T12:00:00-07:00"),
+        ]
+    )
+    query = unit(1, 0, 0, 0)
+
+    def found(*span, **options) -> list[str]:
+        return [h.path for h in store.search(query, k=10, taken=span, **options)]
+
+    first_quarter = (moment("2019-01-01T00:00:00"), moment("2019-04-01T00:00:00"))
+    assert found(*first_quarter) == ["/p/new-year.jpg", "/p/march.jpg"]  # the start kept, the end left out
+    assert found(moment("2019-01-01T00:00:00"), None) == ["/p/new-year.jpg", "/p/march.jpg", "/q/april.jpg", "/q/later.jpg"]
+    assert found(None, moment("2019-01-01T00:00:00")) == ["/p/tokyo.jpg"]  # offsets compare as moments
+    assert found(*first_quarter, within=["/q"]) == []
+    assert found(moment("2019-01-01T00:00:00"), None, within=["/q"], threshold=0.95) == ["/q/april.jpg"]
+    assert found(moment("2030-01-01T00:00:00"), None) == []
+    assert len(found(None, None)) == len(store.search(query, k=10, taken=None)) == 5
+    store.optimize()  # searched through the datetime index now, with the same answer
+    assert found(*first_quarter) == ["/p/new-year.jpg", "/p/march.jpg"]
+    looks = store.search(unit(1, 0, 0), using="visual", k=10, taken=first_quarter)  # the same visual vectors: any order
+    assert sorted(h.path for h in looks) == ["/p/march.jpg", "/p/new-year.jpg"]
+
+
+def test_a_span_gives_k_photos_taken_in_it_among_closer_ones(store):
+    """As for folders, the date filter runs inside the search, not over its top k."""
+    store.upsert_images(
+        [photo(f"/near/{i}.jpg", (1, 0.001 * i, 0, 0), taken="2024-05-01T10:00:00+00:00") for i in range(300)]
+        + [photo(f"/old/{i}.jpg", (0.2, 1, 0.01 * i, 0), taken="2009-05-01T10:00:00+00:00") for i in range(10)]
+    )
+    store.optimize()
+    span = (moment("2009-01-01T00:00:00", timezone.utc), moment("2010-01-01T00:00:00", timezone.utc))
+    assert sorted(h.path for h in store.search(unit(1, 0, 0, 0), k=10, taken=span)) == sorted(f"/old/{i}.jpg" for i in range(10))
+
+
+def test_dates_are_stored_indexed_and_give_the_range(store, backend):
+    assert store.taken_range() is None  # an empty index
+    store.upsert_images(
+        [
+            photo("/p/a.jpg", (1, 0, 0, 0), taken="2019-03-05T14:22:01+01:00"),
+            photo("/p/b.jpg", (0, 1, 0, 0), taken="2024-08-01T12:00:00-07:00"),
+            photo("/p/c.jpg", (0, 0, 1, 0), taken="2019-03-05T13:30:00+00:00"),
+        ]
+    )
+    payload = store._retrieve("images", [point_id("/p/a.jpg")])[0].payload
+    assert (payload["taken"], payload["taken_from"], payload["camera"]) == ("2019-03-05T14:22:01+01:00", "exif", "Canon EOS 80D")
+    assert store.get("/p/a.jpg").info == photo("/p/a.jpg", (1, 0, 0, 0), taken="2019-03-05T14:22:01+01:00").info
+    plain = photo("/p/plain.jpg", (1, 1, 0, 0))  # no date, no camera: the fields are absent, not null
+    store.upsert_images([plain])
+    assert not {"taken", "taken_from", "camera"} & set(store._retrieve("images", [point_id("/p/plain.jpg")])[0].payload)
+    assert store.get("/p/plain.jpg").info == plain.info and store.undated() == 1
+    assert store.taken_range() == ("2019-03-05T14:22:01+01:00", "2024-08-01T12:00:00-07:00")  # by moment, not by text
+    if backend == "edge":
+        import qdrant_edge as edge
+
+        assert store._shards["images"].info().payload_schema["taken"].data_type == edge.PayloadSchemaType.Datetime
+
+
+def test_photos_indexed_before_dates_existed_get_them_from_add_dates(store, backend):
+    old = [f"/old/{i}.jpg" for i in range(1030)]  # over a page
+    old_photos(store, old)
+    store.upsert_images([photo("/new/a.jpg", (1, 0, 0, 0), taken="2024-01-02T03:04:05+00:00")])
+    if backend == "edge":  # an index from before had no dates index either
+        import qdrant_edge as edge
+
+        store._shards["images"].update(edge.UpdateOperation.delete_field_index("taken"))
+    before = store.search(unit(1, 0, 0, 0), k=3)
+    span = (moment("2000-01-01T00:00:00"), None)
+    with pytest.raises(XmodalError, match=r"has 1030 photos indexed before searches by date existed; run xmodal index"):
+        store.search(unit(1, 0, 0, 0), taken=span)
+    asked = []
+
+    def read(files: list[tuple[str, int]]) -> list[dict]:
+        asked.extend(files)
+        return [{"taken": "2001-02-03T04:05:06+00:00", "taken_from": "mtime", "camera": None} for _ in files]
+
+    assert store.add_dates(read) == 1030
+    assert sorted(asked) == sorted((path, 1_700_000_000_250_000_000) for path in old)  # each photo once, with its mtime
+    assert store.add_dates(read) == 0 and len(asked) == 1030
+    assert store.undated() == 0
+    assert len(store.search(unit(1, 0, 0, 0), k=2000, taken=(None, moment("2002-01-01T00:00:00")))) == 1030
+    assert [h.path for h in store.search(unit(1, 0, 0, 0), k=5, taken=(moment("2024-01-01T00:00:00"), None))] == ["/new/a.jpg"]
+    info = store.get("/old/7.jpg").info
+    assert (info.taken, info.taken_from, info.camera) == ("2001-02-03T04:05:06+00:00", "mtime", None)
+    assert [(h.path, h.score) for h in store.search(unit(1, 0, 0, 0), k=3)] == [(h.path, h.score) for h in before]
+    np.testing.assert_allclose(store.get("/old/2.jpg").visual, unit(1, 0, 0), atol=1e-6)  # vectors untouched
+    assert store.taken_range() == ("2001-02-03T04:05:06+00:00", "2024-01-02T03:04:05+00:00")
+    if backend == "edge":
+        assert "taken" in store._shards["images"].info().payload_schema
+
+
+def test_words_are_searched_in_their_own_collection(store):
+    store.upsert_images([photo("cat.jpg", (1, 0, 0, 0))])
+    store.upsert_words(["cat", "dog", "car"], np.array([unit(1, 0.1, 0, 0), unit(0.5, 1, 0, 0), unit(0, 0, 1, 0)]))
+
+    neighbours = store.search_words(unit(1, 0, 0, 0), k=2)
+
+    assert [n.word for n in neighbours] == ["cat", "dog"]
+    assert neighbours[0].score == pytest.approx(unit(1, 0.1, 0, 0)[0], abs=1e-5)
+    assert store.count() == 1  # words are not photos
 
 
 # -- keeping an index up to date ------------------------------------------------------

@@ -27,6 +27,7 @@ import numpy as np
 
 from indexer.walk import canonical, spellings
 from xmodal.analogy import described
+from xmodal.dates import DateBound, Span, date_span
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, read_query
 from xmodal.hubness import POOL, HubPenalty
@@ -63,6 +64,7 @@ class Result:
             "cosine": round(self.cosine, 6),
             "width": self.info.width,
             "height": self.info.height,
+            "taken": self.info.taken,
         }
 
 
@@ -141,6 +143,8 @@ class Engine:
         words: bool = False,
         threshold: float | None = None,
         within: Folders = None,
+        after: DateBound | None = None,
+        before: DateBound | None = None,
     ) -> Answer:
         """Answer a query as any front end would: every routing rule lives here.
 
@@ -149,13 +153,16 @@ class Engine:
         finds photos that mean the same (the word space). ``words=True`` gives the
         vocabulary words nearest the query instead of photos. At most ``k`` results;
         ``threshold`` keeps scores (:class:`Result`) of at least that, ``within`` (a folder or
-        several) keeps photos under those folders. Words the space does not know are
-        left out, and each gets a note in the answer.
+        several) keeps photos under those folders, ``after`` and ``before`` keep
+        photos taken in or after, and in or before, a year, month or day
+        (``"2019"``, ``"2019-03"``, ``"2019-03-05"``, local time; :mod:`xmodal.dates`).
+        Words the space does not know are left out, and each gets a note in the answer.
         """
         if using not in (None, *USING):
             raise XmodalError(f"unknown using {using!r}; choose {' or '.join(USING)}")
-        if words and (threshold is not None or within):
-            raise XmodalError("threshold and within choose photos; they do not go with words")
+        taken = date_span(after, before)
+        if words and (threshold is not None or within or taken):
+            raise XmodalError("threshold, within, after and before choose photos; they do not go with words")
         expression = read_query(query)
         photo = expression.photo
         if using == "visual" and photo is None:
@@ -169,19 +176,23 @@ class Engine:
             found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
             return Answer(text, "words", "semantic", found, evaluated.notes)
         if photo is not None and using != "semantic":
-            return Answer(text, "photos", "visual", self._look_alikes(photo, k, threshold, _folders(within)))
+            return Answer(text, "photos", "visual", self._look_alikes(photo, k, threshold, _folders(within), taken))
         evaluated = self._evaluate(expression)
         exclude = [record.info.path for path in expression.images if (record := self.stored(path))]
         hub = self._hub
         if hub is None:
-            hits = self.store.search(evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within))
+            hits = self.store.search(
+                evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within), taken=taken
+            )
             return Answer(text, "photos", "semantic", self._results(hits), evaluated.notes)
         # The nearest k + POOL by cosine, re-ranked by cosine less each photo's hub penalty.
         # The threshold compares that score, after re-ranking: a penalty can be below zero
         # (a photo far from every bank text), so a cosine cut-off at the threshold could drop
         # a photo that scores above it. A threshold only ever shortens the list the same
         # query gives without one.
-        hits = self.store.search(evaluated.vector, "semantic", k + POOL, exclude, within=_folders(within), vectors=True)
+        hits = self.store.search(
+            evaluated.vector, "semantic", k + POOL, exclude, within=_folders(within), taken=taken, vectors=True
+        )
         if not hits:
             return Answer(text, "photos", "semantic", (), evaluated.notes)
         scores = hub.scores(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
@@ -294,7 +305,9 @@ class Engine:
 
         return self.space.query(expression, encode)
 
-    def _look_alikes(self, photo: Path, k: int, threshold: float | None, within: list[str] | None) -> tuple[Result, ...]:
+    def _look_alikes(
+        self, photo: Path, k: int, threshold: float | None, within: list[str] | None, taken: Span | None
+    ) -> tuple[Result, ...]:
         """Photos nearest ``photo`` in the visual model's features: stored ones when indexed."""
         stored = self.stored(photo)
         if stored is not None and stored.visual is not None:
@@ -302,7 +315,7 @@ class Engine:
         else:
             vector = self.encoder.embed_files([photo])[1][0]
         exclude = [stored.info.path] if stored is not None else []
-        return self._results(self.store.search(vector, "visual", k, exclude, threshold=threshold, within=within))
+        return self._results(self.store.search(vector, "visual", k, exclude, threshold=threshold, within=within, taken=taken))
 
     def _encode_image(self, path: Path) -> np.ndarray:
         stored = self.stored(path)

@@ -1,4 +1,4 @@
-"""What an index holds, read from the store and its meta alone.
+"""What an index holds, read from the store and its meta alone (and the span of its photos' dates).
 
     xmodal.info("~/my-index").photos            # no word space, no visual model, no torch
     engine.info()                               # the same, for an open engine
@@ -39,6 +39,9 @@ class IndexInfo:
     disk_bytes: int | None  # allocated bytes of the index folder; None for a server
     updated: datetime | None  # the last write, timezone-aware UTC
     updated_recorded: bool  # False: the newest file time of the folder (an older index)
+    taken_first: datetime | None  # the earliest date taken, in the photo's own offset
+    taken_last: datetime | None  # the latest
+    undated: int  # photos indexed before dates existed (the next xmodal index dates them)
 
     def to_dict(self) -> dict:
         """Plain JSON types: the space as {name, checksum, dim}, times as ISO 8601."""
@@ -56,6 +59,10 @@ class IndexInfo:
             "disk_bytes": self.disk_bytes,
             "updated": None if self.updated is None else self.updated.isoformat(timespec="seconds"),
             "updated_recorded": self.updated_recorded,
+            "taken": None
+            if self.taken_first is None or self.taken_last is None
+            else {"first": self.taken_first.isoformat(), "last": self.taken_last.isoformat()},
+            "undated": self.undated,
         }
 
 
@@ -75,6 +82,7 @@ def describe(store: Store) -> IndexInfo:
     if updated is None:
         newest = store.newest_file_time()
         updated = None if newest is None else datetime.fromtimestamp(newest, timezone.utc)
+    taken = store.taken_range()
     return IndexInfo(
         location=store.location,
         backend="server" if isinstance(store, ServerStore) else "embedded",
@@ -89,6 +97,9 @@ def describe(store: Store) -> IndexInfo:
         disk_bytes=disk_bytes,
         updated=updated,
         updated_recorded=recorded,
+        taken_first=None if taken is None else datetime.fromisoformat(taken[0]),
+        taken_last=None if taken is None else datetime.fromisoformat(taken[1]),
+        undated=store.undated(),
     )
 
 

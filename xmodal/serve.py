@@ -158,9 +158,17 @@ def _within(request: Request) -> list[str] | None:
     return [folder for folder in request.query_params.getlist("in") if folder.strip()] or None
 
 
+def _date(request: Request, name: str) -> str | None:
+    """A date bound as given (Engine.query reads it, and names it in its error); empty is none."""
+    return request.query_params.get(name, "").strip() or None
+
+
 def _choices(request: Request) -> dict:
-    """The options every photo query takes: ``k``, ``threshold``, ``in`` (repeatable)."""
-    return {"k": _k(request), "threshold": _threshold(request), "within": _within(request)}
+    """The options every photo query takes: ``k``, ``threshold``, ``in`` (repeatable), ``after``, ``before``."""
+    return {
+        "k": _k(request), "threshold": _threshold(request), "within": _within(request),
+        "after": _date(request, "after"), "before": _date(request, "before"),
+    }
 
 
 def indexed(engine: Engine, path: str) -> ImageInfo:
@@ -193,7 +201,7 @@ def _answer(library: Library, query: str, *, using: str | None = None, words: bo
 
 
 async def api_query(request: Request) -> JSONResponse:
-    """``Engine.query``: ``q``, ``k``, ``threshold``, ``in``, ``using``, ``words``."""
+    """``Engine.query``: ``q``, ``k``, ``threshold``, ``in``, ``after``, ``before``, ``using``, ``words``."""
     query, using = _text(request, "q"), request.query_params.get("using") or None
     if request.query_params.get("words") in ("1", "true"):
         return JSONResponse(await run_in_threadpool(_answer, request.app.state.library, query, words=True, k=_k(request)))
@@ -229,7 +237,7 @@ async def api_info(request: Request) -> JSONResponse:
 
 
 async def api_photo(request: Request) -> JSONResponse:
-    """One indexed photo's facts: path, pixels, bytes and file date."""
+    """One indexed photo's facts: path, pixels, bytes, file date, and date taken and camera."""
     path = _text(request, "path")
 
     def read() -> dict:
@@ -237,7 +245,8 @@ async def api_photo(request: Request) -> JSONResponse:
             info = indexed(engine, path)
         modified = datetime.fromtimestamp(info.mtime_ns / 1e9, UTC).isoformat(timespec="seconds")
         return {"path": info.path, "name": Path(info.path).name, "width": info.width, "height": info.height,
-                "bytes": info.size, "modified": modified, "exists": os.path.isfile(info.path)}
+                "bytes": info.size, "modified": modified, "taken": info.taken, "taken_from": info.taken_from,
+                "camera": info.camera, "exists": os.path.isfile(info.path)}
 
     return JSONResponse(await run_in_threadpool(read))
 
@@ -270,7 +279,7 @@ async def api_upload(request: Request) -> JSONResponse:
     """Search by a photo sent as the request body: embedded, never stored.
 
     ``name`` (the file's name, for the answer), ``using``, ``words``, ``k``,
-    ``threshold`` and ``in`` as for ``/api/query``.
+    ``threshold``, ``in``, ``after`` and ``before`` as for ``/api/query``.
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD:

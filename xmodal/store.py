@@ -23,7 +23,9 @@ the same vectors, since both are photos the user has. The content hash is a
 payload field with a keyword index, so :meth:`Store.find_by_hash` finds the
 vectors of a moved or copied file without embedding it again. Every folder
 above a photo is a keyword payload field too (``folders``, indexed), so a
-search limited to some folders is a Qdrant filter, not a sieve after the fact.
+search limited to some folders is a Qdrant filter, not a sieve after the fact;
+so is the date a photo was taken (``taken``, ISO 8601 with a datetime index),
+for searches limited to a span of dates.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import re
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path, PurePosixPath
@@ -47,6 +49,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import qdrant_edge as edge
 
+from xmodal.dates import Span
 from xmodal.errors import IndexInUse, XmodalError
 
 INDEX_ENV = "XMODAL_INDEX"
@@ -59,6 +62,9 @@ FORMAT = 2  # bump when the stored layout changes; older xmodal then refuses the
 READABLE = (1, 2)  # format 1 stored float32 vectors; xmodal index rewrites it as format 2 (EdgeStore.upgrade)
 HASH_FIELD = "hash"
 FOLDERS_FIELD = "folders"  # every folder above the photo, outermost first: what a search within folders matches
+TAKEN_FIELD = "taken"  # when the photo was taken (ImageInfo.taken): what a search by dates matches
+# The payload fields with an index, and its type (Qdrant's name for it).
+_INDEXED = {HASH_FIELD: "keyword", FOLDERS_FIELD: "keyword", TAKEN_FIELD: "datetime"}
 _PAGE = 1024  # points per scroll page and per upsert batch
 _META_FILE, _LOCK_FILE = "xmodal.json", "xmodal.lock"
 _MARK = "xmodal"  # the server collection metadata key that holds format and meta
@@ -78,7 +84,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class ImageInfo:
     """What the store knows of a photo file besides its vectors: enough to tell,
-    without reading it, whether the file changed since it was indexed."""
+    without reading it, whether the file changed since it was indexed; and when and
+    with what camera it was taken (indexer.taken), None in an index from before dates."""
 
     path: str
     hash: str
@@ -86,6 +93,9 @@ class ImageInfo:
     mtime_ns: int  # nanoseconds, as os.stat gives them: exact, unlike a float through JSON
     width: int
     height: int
+    taken: str | None = None  # ISO 8601 with the UTC offset
+    taken_from: str | None = None  # "exif", or "mtime" for a photo whose file holds no date
+    camera: str | None = None  # the EXIF camera model
 
     @classmethod
     def from_payload(cls, payload: dict) -> ImageInfo:
@@ -96,6 +106,9 @@ class ImageInfo:
             int(payload["mtime_ns"]),
             int(payload["width"]),
             int(payload["height"]),
+            payload.get("taken"),
+            payload.get("taken_from"),
+            payload.get("camera"),
         )
 
 
@@ -257,22 +270,29 @@ class Store(ABC):
         *,
         threshold: float | None = None,
         within: Iterable[str] | None = None,
+        taken: Span | None = None,
         vectors: bool = False,
     ) -> list[Hit]:
         """The ``k`` photos whose ``using`` vector is closest to ``vector``, best first.
 
         ``threshold`` keeps only cosines of at least that much. ``within`` keeps
         only photos under one of those folders (spelt as the stored paths are:
-        absolute, canonical); None or empty means the whole index. Both are
-        applied by Qdrant during the search, so ``k`` photos come back whenever
-        that many qualify. ``vectors`` returns each photo's ``using`` vector too.
+        absolute, canonical); None or empty means the whole index. ``taken``
+        keeps only photos taken at or after its first moment and before its
+        second (timezone-aware; None leaves that end open). All are applied by
+        Qdrant during the search, so ``k`` photos come back whenever that many
+        qualify. ``vectors`` returns each photo's ``using`` vector too.
         """
         query = self._vector(vector, using, "the query", stored=False)
         excluded = [point_id(path) for path in exclude_paths]
         folders = list(dict.fromkeys(str(folder) for folder in within or ()))
         if folders:
-            self._require_folders()
-        found = self._nearest(IMAGES, query, using, k, excluded, folders, threshold, vectors)
+            self._require(FOLDERS_FIELD, "searches within folders", "folders")
+        span = None
+        if taken is not None and taken != (None, None):
+            self._require(TAKEN_FIELD, "searches by date", "dates")
+            span = tuple(None if end is None else end.isoformat() for end in taken)
+        found = self._nearest(IMAGES, query, using, k, excluded, folders, threshold, vectors, span)
         return [
             Hit(ImageInfo.from_payload(payload), score, None if stored is None else self._read_vector(stored, using))
             for payload, score, stored in found
@@ -285,21 +305,65 @@ class Store(ABC):
         Payload only: no vector is read or written, nothing is embedded again.
         Indexing calls it, so the next indexing run upgrades an older index.
         """
-        self._ensure_keyword_index(IMAGES, FOLDERS_FIELD)
+        self._ensure_index(IMAGES, FOLDERS_FIELD)
+
+        def by_folder(page: list[tuple[str, dict]]) -> list[tuple[list[str], dict]]:
+            by_folders: dict[tuple[str, ...], list[str]] = {}
+            for point, payload in page:
+                by_folders.setdefault(tuple(folders_of(payload["path"])), []).append(point)
+            # one write per folder: its photos share the field
+            return [(points, {FOLDERS_FIELD: list(folders)}) for folders, points in by_folders.items()]
+
+        return self._backfill(FOLDERS_FIELD, "folders", by_folder)
+
+    def add_dates(self, read: Callable[[list[tuple[str, int]]], list[dict]]) -> int:
+        """Give photos indexed before dates existed their ``taken``, ``taken_from`` and
+        ``camera`` fields (:class:`ImageInfo`), and ``taken`` its datetime index;
+        returns how many photos were updated.
+
+        ``read`` gives those fields for a list of (path, mtime_ns), from the files'
+        headers (indexer.taken). Payload only, as :meth:`add_folders`: nothing is
+        embedded again, and the next indexing run upgrades an older index.
+        """
+        self._ensure_index(IMAGES, TAKEN_FIELD)
+
+        def dated(page: list[tuple[str, dict]]) -> list[tuple[list[str], dict]]:
+            fields = read([(payload["path"], int(payload["mtime_ns"])) for _, payload in page])
+            return [([point], _known(values)) for (point, _), values in zip(page, fields)]
+
+        return self._backfill(TAKEN_FIELD, "dates", dated, ("path", "mtime_ns"))
+
+    def taken_range(self) -> tuple[str, str] | None:
+        """The earliest and latest date taken in the index (ISO 8601, as stored), or None
+        when no photo has one; Qdrant orders by the field's datetime index."""
+        if self._count(IMAGES, lacking=TAKEN_FIELD) == self.count():  # no date (nor, maybe, its index) yet
+            return None
+        return self._first(IMAGES, TAKEN_FIELD, False)[TAKEN_FIELD], self._first(IMAGES, TAKEN_FIELD, True)[TAKEN_FIELD]
+
+    def undated(self) -> int:
+        """How many photos were indexed before dates existed (the next indexing run dates them)."""
+        return self._count(IMAGES, lacking=TAKEN_FIELD)
+
+    def _backfill(
+        self,
+        key: str,
+        what: str,
+        payloads: Callable[[list[tuple[str, dict]]], list[tuple[list[str], dict]]],
+        fields: tuple[str, ...] = ("path",),
+    ) -> int:
+        """Set payload ``key`` (and any others) on every photo that lacks it, a page at a time:
+        ``payloads`` turns a page of (id, its ``fields``) into (ids, payload) writes."""
         updated, previous = 0, None
         while True:
-            page = self._lacking(IMAGES, FOLDERS_FIELD, _PAGE)
+            page = self._lacking(IMAGES, key, _PAGE, fields)
             if not page:
                 return updated
             ids = sorted(point for point, _ in page)
             if ids == previous:  # the writes did not take; never loop forever
-                raise XmodalError(f"index {self.location}: could not add folders to {len(ids)} photos")
+                raise XmodalError(f"index {self.location}: could not add {what} to {len(ids)} photos")
             previous = ids
-            by_folders: dict[tuple[str, ...], list[str]] = {}
-            for point, path in page:
-                by_folders.setdefault(tuple(folders_of(path)), []).append(point)
-            for folders, points in by_folders.items():  # one write per folder: its photos share the field
-                self._set_payload(IMAGES, points, {FOLDERS_FIELD: list(folders)})
+            for points, payload in payloads(page):
+                self._set_payload(IMAGES, points, payload)
             updated += len(page)
 
     def upgrade(self, visual_nonnegative: bool) -> int:
@@ -308,12 +372,13 @@ class Store(ABC):
         nothing to do. A server collection keeps the layout it was created with."""
         return 0
 
-    def _require_folders(self) -> None:
-        missing = self._count(IMAGES, lacking=FOLDERS_FIELD)
+    def _require(self, key: str, feature: str, what: str) -> None:
+        """Refuse a filter on ``key`` while some photos lack it: they would be left out unseen."""
+        missing = self._count(IMAGES, lacking=key)
         if missing:
             raise XmodalError(
-                f"index {self.location} has {missing} photos indexed before searches within folders existed; "
-                "run xmodal index on any indexed folder once to add their folders (nothing is embedded again)"
+                f"index {self.location} has {missing} photos indexed before {feature} existed; "
+                f"run xmodal index on any indexed folder once to add their {what} (nothing is embedded again)"
             )
 
     def count(self) -> int:
@@ -402,27 +467,33 @@ class Store(ABC):
         folders: list[str] | None = None,
         threshold: float | None = None,
         vectors: bool = False,
+        taken: tuple[str | None, str | None] | None = None,
     ) -> list[tuple[dict, float, list[float] | None]]:
         """(payload, score, vector) of the ``k`` points nearest ``vector``, skipping ids in
         ``exclude``; with ``folders``, only points whose ``folders`` field holds one of them;
-        with ``threshold``, only scores of at least that. Both are Qdrant filters. The
-        ``using`` vector comes back only when ``vectors`` asks for it (else None)."""
+        with ``threshold``, only scores of at least that; with ``taken``, only points whose
+        ``taken`` is at or after its first ISO 8601 moment and before its second. All are
+        Qdrant filters. The ``using`` vector comes back only when ``vectors`` asks for it (else None)."""
 
     @abstractmethod
     def _count(self, collection: str, lacking: str | None = None) -> int:
         """How many points; with ``lacking``, how many have no (or an empty) payload field of that name."""
 
     @abstractmethod
-    def _lacking(self, collection: str, key: str, limit: int) -> list[tuple[str, str]]:
-        """(id, path) of up to ``limit`` points with no (or an empty) payload field ``key``."""
+    def _lacking(self, collection: str, key: str, limit: int, fields: Sequence[str]) -> list[tuple[str, dict]]:
+        """(id, payload of ``fields``) of up to ``limit`` points with no (or an empty) payload field ``key``."""
+
+    @abstractmethod
+    def _first(self, collection: str, key: str, descending: bool) -> dict:
+        """The payload field ``key`` of the point that comes first in its order (by its index)."""
 
     @abstractmethod
     def _set_payload(self, collection: str, ids: list[str], payload: dict) -> None:
         """Set these payload fields on these points, leaving their other fields and vectors alone."""
 
     @abstractmethod
-    def _ensure_keyword_index(self, collection: str, key: str) -> None:
-        """Give payload field ``key`` a keyword index unless it has one."""
+    def _ensure_index(self, collection: str, key: str) -> None:
+        """Give payload field ``key`` its index (:data:`_INDEXED`) unless it has one."""
 
     @abstractmethod
     def _save_meta(self, meta: dict) -> None: ...
@@ -443,7 +514,7 @@ class Store(ABC):
                 vectors[name] = self._vector(value, name, what)
             elif name in self.dims:
                 raise XmodalError(f"{what} has no {name} vector; index {self.location} holds {self.dims[name]}-d ones")
-        payload = asdict(record.info) | {FOLDERS_FIELD: folders_of(record.info.path)}
+        payload = _known(asdict(record.info)) | {FOLDERS_FIELD: folders_of(record.info.path)}
         return _Point(point_id(record.info.path), vectors, payload)
 
     def _vector(self, vector: np.ndarray, name: str, what: str, stored: bool = True) -> list[float]:
@@ -479,6 +550,11 @@ class Store(ABC):
             self._read_vector(point.vectors["semantic"], "semantic"),
             None if visual is None else self._read_vector(visual, "visual"),
         )
+
+
+def _known(fields: dict) -> dict:
+    """``fields`` without the None ones: a field a photo lacks is absent, which filters read as empty."""
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -660,13 +736,16 @@ class EdgeStore(Store):
         folders: list[str] | None = None,
         threshold: float | None = None,
         vectors: bool = False,
+        taken: tuple[str | None, str | None] | None = None,
     ) -> list[tuple[dict, float, list[float] | None]]:
-        must = [edge.FieldCondition(FOLDERS_FIELD, match=edge.MatchAny(folders))] if folders else None
+        must = [edge.FieldCondition(FOLDERS_FIELD, match=edge.MatchAny(folders))] if folders else []
+        if taken:
+            must.append(edge.FieldCondition(TAKEN_FIELD, range=edge.RangeDateTime(gte=taken[0], lt=taken[1])))
         must_not = [edge.HasIdCondition(set(exclude))] if exclude else None
         request = edge.QueryRequest(
             limit=k,
             query=edge.Query.Nearest(vector, using=using),
-            filter=edge.Filter(must=must, must_not=must_not) if must or must_not else None,
+            filter=edge.Filter(must=must or None, must_not=must_not) if must or must_not else None,
             score_threshold=threshold,
             with_payload=True,
             with_vector=[using] if vectors else False,
@@ -678,20 +757,26 @@ class EdgeStore(Store):
         where = edge.Filter(must=[edge.IsEmptyCondition(lacking)]) if lacking else None
         return self._shard(collection).count(edge.CountRequest(exact=True, filter=where))
 
-    def _lacking(self, collection: str, key: str, limit: int) -> list[tuple[str, str]]:
+    def _lacking(self, collection: str, key: str, limit: int, fields: Sequence[str]) -> list[tuple[str, dict]]:
         request = edge.ScrollRequest(
-            limit=limit, filter=edge.Filter(must=[edge.IsEmptyCondition(key)]), with_payload=["path"], with_vector=False
+            limit=limit, filter=edge.Filter(must=[edge.IsEmptyCondition(key)]), with_payload=list(fields), with_vector=False
         )
         records, _ = self._shard(collection).scroll(request)
-        return [(str(r.id), r.payload["path"]) for r in records]
+        return [(str(r.id), r.payload) for r in records]
+
+    def _first(self, collection: str, key: str, descending: bool) -> dict:
+        order = edge.OrderBy(key, edge.Direction.Desc if descending else edge.Direction.Asc)
+        request = edge.ScrollRequest(limit=1, order_by=order, with_payload=[key], with_vector=False)
+        records, _ = self._shard(collection).scroll(request)
+        return records[0].payload
 
     def _set_payload(self, collection: str, ids: list[str], payload: dict) -> None:
         self._shard(collection, write=True).update(edge.UpdateOperation.set_payload(ids, payload))
 
-    def _ensure_keyword_index(self, collection: str, key: str) -> None:
+    def _ensure_index(self, collection: str, key: str) -> None:
         shard = self._shard(collection)
         if key not in shard.info().payload_schema:
-            self._shard(collection, write=True).update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
+            self._shard(collection, write=True).update(edge.UpdateOperation.create_field_index(key, _edge_schema(key)))
 
     def _save_meta(self, meta: dict) -> None:
         _write_json(self._folder / _META_FILE, self._settings(meta))
@@ -721,9 +806,6 @@ class EdgeStore(Store):
         writer.storage = storage
         copied, offset = 0, None
         try:
-            for key in old.info().payload_schema:
-                if key not in (HASH_FIELD, FOLDERS_FIELD):
-                    fresh.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
             while True:
                 request = edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=True)
                 records, offset = old.scroll(request)
@@ -882,10 +964,10 @@ def _edge_config(dims: dict[str, int], storage: dict[str, dict]) -> edge.EdgeCon
 
 
 def _create_images_shard(path: Path, dims: dict[str, int], storage: dict[str, dict]) -> edge.EdgeShard:
-    """A new, empty ``images`` shard with the keyword indexes every index has."""
+    """A new, empty ``images`` shard with the payload indexes every index has."""
     images = edge.EdgeShard.create(str(path), _edge_config(dims, storage))
-    for key in (HASH_FIELD, FOLDERS_FIELD):
-        images.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
+    for key in _INDEXED:
+        images.update(edge.UpdateOperation.create_field_index(key, _edge_schema(key)))
     return images
 
 
@@ -926,6 +1008,10 @@ def _edge_load(path: Path) -> edge.EdgeShard:
         return edge.EdgeShard.load(str(path))
     except Exception as error:  # qdrant-edge has no exception types of its own
         raise XmodalError(f"cannot open index {path.parent} ({path.name}): {_one_line(error)}") from error
+
+
+def _edge_schema(key: str) -> edge.PayloadSchemaType:
+    return getattr(edge.PayloadSchemaType, _INDEXED[key].title())  # "datetime" -> Datetime
 
 
 def _point(record) -> _Point:
@@ -1027,8 +1113,8 @@ class ServerStore(Store):
             )
 
         create(IMAGES, dims, metadata=_server_mark(mark))  # last: the mark of a finished index
-        for key in (HASH_FIELD, FOLDERS_FIELD):
-            self._client.create_payload_index(self._names[IMAGES], key, models.PayloadSchemaType.KEYWORD)
+        for key, kind in _INDEXED.items():
+            self._client.create_payload_index(self._names[IMAGES], key, models.PayloadSchemaType(kind))
 
     def flush(self) -> None:
         """Nothing to do: every write returned after the server logged it."""
@@ -1079,17 +1165,20 @@ class ServerStore(Store):
         folders: list[str] | None = None,
         threshold: float | None = None,
         vectors: bool = False,
+        taken: tuple[str | None, str | None] | None = None,
     ) -> list[tuple[dict, float, list[float] | None]]:
         from qdrant_client import models
 
-        must = [models.FieldCondition(key=FOLDERS_FIELD, match=models.MatchAny(any=folders))] if folders else None
+        must = [models.FieldCondition(key=FOLDERS_FIELD, match=models.MatchAny(any=folders))] if folders else []
+        if taken:
+            must.append(models.FieldCondition(key=TAKEN_FIELD, range=models.DatetimeRange(gte=taken[0], lt=taken[1])))
         must_not = [models.HasIdCondition(has_id=exclude)] if exclude else None
         response = self._client.query_points(
             self._names[collection],
             query=vector,
             using=using,
             limit=k,
-            query_filter=models.Filter(must=must, must_not=must_not) if must or must_not else None,
+            query_filter=models.Filter(must=must or None, must_not=must_not) if must or must_not else None,
             score_threshold=threshold,
             with_payload=True,
             with_vectors=[using] if vectors else False,
@@ -1101,20 +1190,30 @@ class ServerStore(Store):
         where = _server_lacking(lacking) if lacking else None
         return self._client.count(self._names[collection], count_filter=where, exact=True).count
 
-    def _lacking(self, collection: str, key: str, limit: int) -> list[tuple[str, str]]:
+    def _lacking(self, collection: str, key: str, limit: int, fields: Sequence[str]) -> list[tuple[str, dict]]:
         records, _ = self._client.scroll(
-            self._names[collection], scroll_filter=_server_lacking(key), limit=limit, with_payload=["path"], with_vectors=False
+            self._names[collection], scroll_filter=_server_lacking(key), limit=limit, with_payload=list(fields),
+            with_vectors=False,
         )
-        return [(str(r.id), r.payload["path"]) for r in records]
+        return [(str(r.id), r.payload) for r in records]
+
+    def _first(self, collection: str, key: str, descending: bool) -> dict:
+        from qdrant_client import models
+
+        order = models.OrderBy(key=key, direction=models.Direction.DESC if descending else models.Direction.ASC)
+        records, _ = self._client.scroll(
+            self._names[collection], limit=1, order_by=order, with_payload=[key], with_vectors=False
+        )
+        return records[0].payload
 
     def _set_payload(self, collection: str, ids: list[str], payload: dict) -> None:
         self._client.set_payload(self._names[collection], payload=payload, points=ids)
 
-    def _ensure_keyword_index(self, collection: str, key: str) -> None:
+    def _ensure_index(self, collection: str, key: str) -> None:
         from qdrant_client import models
 
         if key not in (self._client.get_collection(self._names[collection]).payload_schema or {}):
-            self._client.create_payload_index(self._names[collection], key, models.PayloadSchemaType.KEYWORD)
+            self._client.create_payload_index(self._names[collection], key, models.PayloadSchemaType(_INDEXED[key]))
 
     def _save_meta(self, meta: dict) -> None:
         self._client.update_collection(self._names[IMAGES], metadata=_server_mark(self._mark(meta)))

@@ -6,8 +6,9 @@ const MAX_UPLOAD = 25 * 1024 * 1024;
 const $ = (id) => document.getElementById(id);
 const ui = {
   form: $("search"), options: $("options"), q: $("q"), k: $("k"), threshold: $("threshold"), within: $("in"), pick: $("pick"),
+  after: $("after"), before: $("before"),
   status: $("status"), grid: $("grid"), viewer: $("viewer"), viewerImg: $("viewer-img"),
-  name: $("viewer-name"), path: $("viewer-path"), size: $("viewer-size"), date: $("viewer-date"),
+  name: $("viewer-name"), path: $("viewer-path"), size: $("viewer-size"), taken: $("viewer-taken"), date: $("viewer-date"),
   words: $("viewer-words"), analogy: $("analogy"), minus: $("minus"), plus: $("plus"),
 };
 let shown = [];      // the photos in the grid, best first
@@ -41,22 +42,23 @@ async function getJSON(url, options) {
   return data;
 }
 
-// -- the query in the URL: /?q=...&k=...&threshold=...&in=...&using=... -------------------
+// -- the query in the URL: /?q=...&k=...&threshold=...&in=...&after=...&before=...&using=... --
+
+const FILTERS = ["threshold", "in", "after", "before"];  // the options that narrow the photos, as the API names them
+const filterInputs = { threshold: ui.threshold, in: ui.within, after: ui.after, before: ui.before };
 
 function stateFromForm(extra = {}) {
   const state = { q: ui.q.value.trim() };
   if (ui.k.value && ui.k.value !== "24") state.k = ui.k.value;
-  if (ui.threshold.value) state.threshold = ui.threshold.value;
-  if (ui.within.value.trim()) state.in = ui.within.value.trim();
+  for (const name of FILTERS) if (filterInputs[name].value.trim()) state[name] = filterInputs[name].value.trim();
   return { ...state, ...extra };
 }
 
 function formFromState(params) {
   ui.q.value = params.get("q") || "";
   ui.k.value = params.get("k") || "24";
-  ui.threshold.value = params.get("threshold") || "";
-  ui.within.value = params.get("in") || "";
-  if (ui.k.value !== "24" || ui.threshold.value || ui.within.value) ui.options.open = true;  // options in force are shown
+  for (const name of FILTERS) filterInputs[name].value = params.get(name) || "";
+  if (ui.k.value !== "24" || FILTERS.some((name) => filterInputs[name].value)) ui.options.open = true;  // options in force are shown
 }
 
 function go(state) {
@@ -76,7 +78,7 @@ async function run(params) {
   document.title = `${params.get("q")} · xmodal`;
   say("Searching…");
   const api = new URLSearchParams({ q: params.get("q"), k: params.get("k") || "24" });
-  for (const name of ["threshold", "in", "using"]) if (params.get(name)) api.set(name, params.get(name));
+  for (const name of [...FILTERS, "using"]) if (params.get(name)) api.set(name, params.get(name));
   try {
     const answer = await getJSON(`/api/query?${api}`);
     show(answer.results, describe(answer));
@@ -159,7 +161,7 @@ async function open(i, from) {
   ui.name.textContent = baseName(path);
   ui.path.textContent = path;
   ui.size.textContent = `${current.width} × ${current.height} pixels`;
-  ui.date.textContent = "";
+  ui.taken.textContent = ui.date.textContent = "";
   ui.words.replaceChildren();
   ui.minus.value = ui.plus.value = "";
   ui.viewer.showModal();
@@ -170,11 +172,20 @@ async function open(i, from) {
     ]);
     if (current === null || current.path !== path) return;
     ui.size.textContent = `${facts.width} × ${facts.height} pixels · ${bytes(facts.bytes)}`;
+    ui.taken.textContent = taken(facts);
     ui.date.textContent = `modified ${new Date(facts.modified).toLocaleString()}${facts.exists ? "" : " · the file is gone"}`;
     ui.words.replaceChildren(...words.results.map((hit) => chip(hit.word)));
   } catch (error) {
     ui.date.textContent = error.message;
   }
+}
+
+// When the photo was taken, as its camera's clock read there (the stored offset left out), and with what.
+function taken(facts) {
+  const camera = facts.camera ? ` · ${facts.camera}` : "";
+  if (facts.taken_from === "exif") return `taken ${new Date(facts.taken.slice(0, 19)).toLocaleString()}${camera}`;
+  if (facts.taken_from === "mtime") return `no date taken in the file: dated by its file time${camera}`;
+  return facts.camera || "";  // an index from before dates: the next xmodal index adds them
 }
 
 function chip(word) {
@@ -220,8 +231,7 @@ async function searchByFile(file) {
   }
   say(`Searching by ${file.name}…`);
   const params = new URLSearchParams({ name: file.name, k: ui.k.value || "24" });
-  if (ui.threshold.value) params.set("threshold", ui.threshold.value);
-  if (ui.within.value.trim()) params.set("in", ui.within.value.trim());
+  for (const name of FILTERS) if (filterInputs[name].value.trim()) params.set(name, filterInputs[name].value.trim());
   try {
     const answer = await getJSON(`/api/upload?${params}`, {
       method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
