@@ -340,20 +340,6 @@ def test_photos_indexed_before_dates_existed_get_them_from_add_dates(store, back
         assert "taken" in store._shards["images"].info().payload_schema
 
 
-def test_words_are_searched_in_their_own_collection(store):
-    store.upsert_images([photo("cat.jpg", (1, 0, 0, 0))])
-    store.upsert_words(["cat", "dog", "car"], np.array([unit(1, 0.1, 0, 0), unit(0.5, 1, 0, 0), unit(0, 0, 1, 0)]))
-
-    neighbours = store.search_words(unit(1, 0, 0, 0), k=2)
-
-    assert [n.word for n in neighbours] == ["cat", "dog"]
-    assert neighbours[0].score == pytest.approx(unit(1, 0.1, 0, 0)[0], abs=1e-5)
-    assert store.count() == 1  # words are not photos
-
-
-# -- keeping an index up to date ------------------------------------------------------
-
-
 def test_upsert_at_the_same_path_replaces_the_photo(store):
     store.upsert_images([photo("a.jpg", (1, 0, 0, 0), content="old")])
     store.upsert_images([photo("a.jpg", (0, 1, 0, 0), content="new")])
