@@ -275,6 +275,30 @@ def test_images_lists_every_photo_with_its_facts_across_pages(store):
     assert store.count() == 2100
 
 
+def test_vectors_lists_every_photo_with_its_visual_vector_across_pages(store):
+    records = [photo(f"/p/{i % 2}/{i:05}.jpg", (1, 0, 0, 0), visual=(1, i, 2)) for i in range(1500)]  # two pages
+    store.upsert_images(records)
+
+    listed = {info.path: (info, vector) for info, vector in store.vectors("visual")}
+
+    assert sorted(listed) == sorted(r.info.path for r in records)
+    for record in records[:: 97]:
+        info, vector = listed[record.info.path]
+        assert info == record.info
+        np.testing.assert_allclose(vector, record.visual, atol=1e-6)
+    within = [info.path for info, _ in store.vectors("visual", within=["/p/1"])]
+    assert len(within) == 750 and all(path.startswith("/p/1/") for path in within)
+    assert list(store.vectors("visual", within=["/nowhere"])) == []
+    semantic = dict((info.path, vector) for info, vector in store.vectors("semantic", within=["/p/0"]))
+    np.testing.assert_allclose(semantic["/p/0/00000.jpg"], unit(1, 0, 0, 0), atol=1e-6)
+
+
+def test_vectors_of_a_kind_the_index_lacks_is_a_clear_error(backend, tmp_path):
+    with open_backend(backend, tmp_path, visual_dim=None) as store:
+        with pytest.raises(XmodalError, match="has no visual vectors"):
+            list(store.vectors("visual"))
+
+
 def test_get_returns_a_photo_with_its_vectors(store):
     record = photo("a.jpg", (1, 2, 0, 0), visual=(0, 3, 4))
     store.upsert_images([record])
