@@ -1,0 +1,145 @@
+"""Duplicates: groups of photos that are copies of one another, for a person to decide on.
+
+Two photos are exact copies when their content hashes match (the same bytes),
+and near copies when their ``visual`` vectors (the visual model's own
+features, which see looks rather than meaning) have a cosine of at least the
+threshold: resized, re-encoded, lightly cropped or slightly rotated copies
+score close to 1, distinct photos of the same subject lower
+(benchmarks/duplicates.py measured where to draw the line, :data:`THRESHOLD`).
+
+Each photo is one nearest-neighbour search through the store (HNSW, with the
+threshold and folders as Qdrant filters), and the pairs found are joined by
+union-find, so a copy of a copy lands in the same group. The work is one
+search per photo, never a comparison of every photo with every other; memory
+holds one page of vectors, one hash per photo and the photos that have a copy.
+
+Nothing here deletes or moves a file: the groups are a list to look at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from xmodal.errors import XmodalError
+from xmodal.store import ImageInfo, Store
+
+THRESHOLD = 0.9  # visual cosine; chosen on half A of benchmarks/duplicates.py (docs/search.md)
+NEIGHBOURS = 16  # per photo: more copies than this are still joined, through each other's searches
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two photos found to be copies: ``exact`` (the same content hash) or near, with the
+    cosine of their visual vectors (1.0 for exact copies, which share their vectors)."""
+
+    a: str
+    b: str
+    score: float
+    exact: bool
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "score": round(self.score, 6), "exact": self.exact}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Photos that are copies of one another, the most pixels first (then the most
+    bytes, then by path): the likeliest original leads. ``pairs`` are the links found."""
+
+    photos: tuple[ImageInfo, ...]
+    pairs: tuple[Pair, ...]
+
+    @property
+    def exact(self) -> bool:
+        """Whether every photo of the group has the same content (byte-for-byte copies)."""
+        return len({info.hash for info in self.photos}) == 1
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "exact" if self.exact else "near",
+            "photos": [
+                {"path": info.path, "bytes": info.size, "width": info.width, "height": info.height, "hash": info.hash}
+                for info in self.photos
+            ],
+            "pairs": [pair.to_dict() for pair in self.pairs],
+        }
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """What :func:`find_duplicates` found among ``photos`` compared, at ``threshold``."""
+
+    groups: tuple[Group, ...]
+    photos: int
+    threshold: float
+
+    def to_dict(self) -> dict:
+        """The answer as JSON-ready data (what ``xmodal duplicates --json`` prints)."""
+        return {"threshold": self.threshold, "photos": self.photos, "groups": [group.to_dict() for group in self.groups]}
+
+
+def find_duplicates(
+    store: Store, threshold: float | None = None, within: Iterable[str] | None = None, neighbours: int = NEIGHBOURS
+) -> Duplicates:
+    """Groups of exact and near copies among the stored photos (under ``within``'s
+    folders, when given: both photos of a pair are under them), largest group first,
+    then by the group's first path. Photos without a copy are in no group.
+    ``threshold`` None is :data:`THRESHOLD`."""
+    threshold = THRESHOLD if threshold is None else threshold
+    if not 0 < threshold <= 1:
+        raise XmodalError(f"the duplicates threshold is a cosine above 0 and at most 1, not {threshold:g}")
+    folders = list(within) if within else None
+    links = _Links()
+    first_with_hash: dict[str, str] = {}
+    photos = 0
+    for info, vector in store.vectors("visual", folders):
+        photos += 1
+        first = first_with_hash.setdefault(info.hash, info.path)
+        if first != info.path:  # its facts were not kept when it was read: fetch them, once per copy
+            links.join(links.infos.get(first) or store.get(first).info, info, 1.0, True)
+        for hit in store.search(vector, "visual", neighbours + 1, threshold=threshold, within=folders):
+            if hit.path != info.path and hit.info.hash != info.hash:  # same hash: joined above, as exact
+                links.join(info, hit.info, hit.score, False)
+    return Duplicates(links.groups(), photos, threshold)
+
+
+class _Links:
+    """Union-find over the photos that have a copy, with the pairs that joined them."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+        self.pairs: dict[tuple[str, str], Pair] = {}
+        self.infos: dict[str, ImageInfo] = {}
+
+    def join(self, one: ImageInfo, other: ImageInfo, score: float, exact: bool) -> None:
+        self.infos[one.path], self.infos[other.path] = one, other
+        a, b = sorted((one.path, other.path))
+        if (a, b) not in self.pairs:
+            self.pairs[(a, b)] = Pair(a, b, score, exact)
+        root_a, root_b = self._root(a), self._root(b)
+        if root_a != root_b:
+            self.parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    def _root(self, path: str) -> str:
+        root = self.parent.setdefault(path, path)
+        while root != self.parent[root]:
+            self.parent[root] = self.parent[self.parent[root]]  # path halving
+            root = self.parent[root]
+        return root
+
+    def groups(self) -> tuple[Group, ...]:
+        members: dict[str, list[ImageInfo]] = {}
+        for path in self.parent:
+            members.setdefault(self._root(path), []).append(self.infos[path])
+        pairs: dict[str, list[Pair]] = {}
+        for pair in self.pairs.values():
+            pairs.setdefault(self._root(pair.a), []).append(pair)
+        groups = [
+            Group(
+                tuple(sorted(infos, key=lambda info: (-info.width * info.height, -info.size, info.path))),
+                tuple(sorted(pairs[root], key=lambda pair: (not pair.exact, -pair.score, pair.a, pair.b))),
+            )
+            for root, infos in members.items()
+        ]
+        return tuple(sorted(groups, key=lambda group: (-len(group.photos), min(info.path for info in group.photos))))
