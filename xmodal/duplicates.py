@@ -115,7 +115,7 @@ def find_duplicates(
     ``threshold`` None is :data:`THRESHOLD`; ``power`` is there for the benchmark."""
     threshold = THRESHOLD if threshold is None else threshold
     if not 0 < threshold <= 1:
-        raise XmodalError(f"the duplicates threshold is a cosine above 0 and at most 1, not {threshold:g}")
+        raise XmodalError(f"the duplicates threshold is a score above 0 and at most 1, not {threshold:g}")
     folders = list(within) if within else None
     links = _Links()
     first_with_hash: dict[str, str] = {}
@@ -124,14 +124,14 @@ def find_duplicates(
         photos += 1
         first = first_with_hash.setdefault(info.hash, info.path)
         if first != info.path:  # its facts were not kept when it was read: fetch them, once per copy
-            links.join(links.infos.get(first) or store.get(first).info, info, 1.0, True)
+            links.join(links.infos.get(first) or store.get(first).info, info)
         looks = _normalised(vector, power)
         for hit in store.search(vector, "visual", neighbours + 1, within=folders, vectors=True):
             if hit.path == info.path or hit.info.hash == info.hash:  # same hash: joined above, as exact
                 continue
             score = float(looks @ _normalised(hit.vector, power))
             if score >= threshold:
-                links.join(info, hit.info, score, False)
+                links.join(info, hit.info, score)
     return Duplicates(links.groups(), photos, threshold)
 
 
@@ -142,18 +142,19 @@ def _normalised(vector: np.ndarray, power: float) -> np.ndarray:
 
 
 class _Links:
-    """Union-find over the photos that have a copy, with the pairs that joined them."""
+    """Union-find over the photos that have a copy, with the near pairs that joined them."""
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
-        self.pairs: dict[tuple[str, str], Pair] = {}
+        self.near: dict[tuple[str, str], Pair] = {}
         self.infos: dict[str, ImageInfo] = {}
 
-    def join(self, one: ImageInfo, other: ImageInfo, score: float, exact: bool) -> None:
+    def join(self, one: ImageInfo, other: ImageInfo, score: float | None = None) -> None:
+        """Put two photos in one group: near copies with their ``score``, or exact ones (None)."""
         self.infos[one.path], self.infos[other.path] = one, other
         a, b = sorted((one.path, other.path))
-        if (a, b) not in self.pairs:
-            self.pairs[(a, b)] = Pair(a, b, score, exact)
+        if score is not None and (a, b) not in self.near:
+            self.near[(a, b)] = Pair(a, b, score, False)
         root_a, root_b = self._root(a), self._root(b)
         if root_a != root_b:
             self.parent[max(root_a, root_b)] = min(root_a, root_b)
@@ -169,9 +170,9 @@ class _Links:
         members: dict[str, list[ImageInfo]] = {}
         for path in self.parent:
             members.setdefault(self._root(path), []).append(self.infos[path])
-        pairs: dict[str, list[Pair]] = {}
-        for pair in self.pairs.values():
-            pairs.setdefault(self._root(pair.a), []).append(pair)
+        pairs: dict[str, list[Pair]] = {root: _exact_pairs(infos) for root, infos in members.items()}
+        for pair in self.near.values():
+            pairs[self._root(pair.a)].append(pair)
         groups = [
             Group(
                 tuple(sorted(infos, key=lambda info: (-info.width * info.height, -info.size, info.path))),
@@ -180,3 +181,13 @@ class _Links:
             for root, infos in members.items()
         ]
         return tuple(sorted(groups, key=lambda group: (-len(group.photos), min(info.path for info in group.photos))))
+
+
+def _exact_pairs(infos: list[ImageInfo]) -> list[Pair]:
+    """Each photo with the same content as an earlier path, paired with the first such path."""
+    first: dict[str, str] = {}
+    pairs = []
+    for info in sorted(infos, key=lambda info: info.path):
+        if first.setdefault(info.hash, info.path) != info.path:
+            pairs.append(Pair(first[info.hash], info.path, 1.0, True))
+    return pairs
