@@ -17,6 +17,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from xmodal import XmodalError, parse
+from xmodal.duplicates import THRESHOLD
 from xmodal.spaces import load_space
 
 app = typer.Typer(
@@ -195,6 +196,53 @@ def query(
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         show_ranked(expression, [result.to_dict() for result in answer.results], "word" if words_out else "path")
+
+
+@app.command()
+@one_line_errors
+def duplicates(
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help=f"The look-alike score (0 to 1) that makes two photos near copies (default {THRESHOLD:g}; higher: fewer, closer copies).")] = None,
+    within: Annotated[list[Path] | None, typer.Option("--in", help="Only photos under this folder, both of a pair; repeat for several.")] = None,
+    as_json: JsonOption = False,
+    index_path: IndexOption = None,
+    qdrant_url: UrlOption = None,
+    space: SpaceOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Groups of copies: exact (the same bytes) and near (resized, re-encoded, lightly
+    cropped or turned), largest group first, with each photo's size and pixels.
+
+    It only lists: nothing is deleted or moved. Near copies are found by the visual
+    model's features, one nearest-neighbour search per photo (docs/search.md).
+    """
+    from xmodal.engine import open as open_engine
+    from xmodal.index_info import human_bytes
+
+    with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
+        found = engine.duplicates(threshold, within)
+    if as_json:
+        print(json.dumps(found.to_dict(), ensure_ascii=False))
+        return
+    if not found.groups:  # a clear line, not an empty table; exit 0
+        where = f" under {' or '.join(str(folder) for folder in within)}" if within else ""
+        err.print(f"no duplicates among {found.photos} photos{where} (threshold {found.threshold:g})", highlight=False, markup=False)
+        return
+    from rich.text import Text
+
+    copies = sum(len(group.photos) for group in found.groups)
+    table = titled_table(f"{len(found.groups)} groups, {copies} photos of {found.photos} (threshold {found.threshold:g})")
+    for column, justify in (("group", "right"), ("path", "left"), ("pixels", "right"), ("size", "right"), ("closest", "right")):
+        table.add_column(column, justify=justify, overflow="fold" if column == "path" else None)
+    for number, group in enumerate(found.groups, 1):
+        for i, photo in enumerate(group.to_dict()["photos"]):
+            closest = photo["closest"]
+            table.add_row(
+                f"{number} {'exact' if group.exact else 'near'}" if i == 0 else "", Text(photo["path"]),
+                f"{photo['width']}×{photo['height']}", human_bytes(photo["bytes"]),
+                "exact copy" if closest["exact"] else f"{closest['score']:.3f}",
+                end_section=i == len(group.photos) - 1,
+            )
+    console.print(table)
 
 
 @app.command()
@@ -485,7 +533,7 @@ def _root() -> None:
 # Commands that hold nothing open once they return: they close the index they opened.
 # The first word not starting with "-" names the
 # command, since the app itself takes no options.
-QUICK_EXIT = {"query", "words", "info"}
+QUICK_EXIT = {"query", "words", "info", "duplicates"}
 
 
 def main() -> None:

@@ -249,3 +249,32 @@ def served_photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         assert engine.index(photos).added == 13
     (photos / "gone.jpg").unlink()
     return photos, index
+
+
+@pytest.fixture(scope="session")
+def photo_copies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The example photos with copies in ``copies/``, indexed once for the duplicates tests:
+    an exact copy of chelsea.jpg, astronaut.jpg at half size, and coffee.jpg cropped by 8 %
+    on each edge and re-encoded at JPEG quality 40. The rest are distinct photos."""
+    import shutil
+
+    import xmodal
+
+    root = tmp_path_factory.mktemp("copies")
+    photos = root / "photos"
+    shutil.copytree(EXAMPLE_PHOTOS, photos)
+    copies = photos / "copies"
+    copies.mkdir()
+    shutil.copyfile(photos / "chelsea.jpg", copies / "chelsea copy.jpg")
+    with Image.open(photos / "astronaut.jpg") as image:
+        image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS).save(copies / "astronaut half.jpg", quality=90)
+    with Image.open(photos / "coffee.jpg") as image:
+        width, height = image.size
+        image.crop((width * 8 // 100, height * 8 // 100, width * 92 // 100, height * 92 // 100)).save(
+            copies / "coffee crop.jpg", quality=90
+        )
+        image.save(copies / "coffee q40.jpg", quality=40)
+    index = root / "index"
+    with xmodal.open(index, create=True) as engine:
+        assert engine.index(photos).added == 16
+    return photos, index

@@ -189,6 +189,27 @@ def test_bad_queries_are_one_line_json_errors(client, params, message):
     assert message in error_of(client.get("/api/query", params=params), 400)
 
 
+def test_duplicates_is_engine_duplicates_and_only_lists(photo_copies):
+    photos, index = photo_copies
+    copies = Library(index, idle_s=0.3)
+    try:
+        client = TestClient(create_app(copies), base_url="http://127.0.0.1")
+        every = client.get("/api/duplicates").json()
+        exact = client.get("/api/duplicates", params={"threshold": "1"}).json()
+        within = client.get("/api/duplicates", params={"in": str(photos / "copies")}).json()
+        with xmodal.open(index) as engine:
+            assert every == engine.duplicates().to_dict()
+            assert exact == engine.duplicates(1.0).to_dict() and within == engine.duplicates(within=photos / "copies").to_dict()
+        assert [len(group["photos"]) for group in every["groups"]] == [3, 2, 2]
+        assert [group["kind"] for group in exact["groups"]] == ["exact"] and within["photos"] == 4
+        assert "above 0 and at most 1" in error_of(client.get("/api/duplicates", params={"threshold": "0"}), 400)
+        assert "threshold must be a number" in error_of(client.get("/api/duplicates", params={"threshold": "most"}), 400)
+        for method in ("DELETE", "POST", "PUT"):  # nothing to delete or move with
+            assert client.request(method, "/api/duplicates").status_code == 405
+    finally:
+        copies.close()
+
+
 def test_other_hosts_are_refused(client):
     assert "answers only on 127.0.0.1 or localhost" in error_of(client.get("/api/info", headers={"host": "evil.example:8765"}), 400)
     assert "answers only" in error_of(client.get("/", headers={"host": "127.0.0.1.evil.example"}), 400)
@@ -312,7 +333,8 @@ def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c
 
 def test_api_is_documented():
     doc = (Path(__file__).parents[1] / "docs" / "serve.md").read_text()
-    for endpoint in ("/api/query", "/api/similar", "/api/words", "/api/info", "/api/photo", "/api/thumbnail", "/api/upload"):
+    for endpoint in ("/api/query", "/api/similar", "/api/words", "/api/info", "/api/photo", "/api/thumbnail", "/api/upload",
+                     "/api/duplicates"):
         assert endpoint in doc
 
 

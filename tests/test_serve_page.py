@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,14 +25,19 @@ from xmodal.serve import Library, running
 ALL_LOADED = "() => [...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)"
 
 
-@pytest.fixture(scope="module")
-def live(served_photos):
-    """The real server (uvicorn) on a free port, in a thread: its address and its library."""
-    _, index = served_photos
+@contextmanager
+def serving(index):
+    """The real server (uvicorn) over ``index`` on a free port, in a thread: its address and its library."""
     library = Library(index)
     with running(library) as address:
         yield address, library
     library.close()
+
+
+@pytest.fixture(scope="module")
+def live(served_photos):
+    with serving(served_photos[1]) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +255,55 @@ def test_the_photo_view_shows_when_and_with_what_it_was_taken(live, page, served
     assert page.text_content("#viewer-path") == str(photos / "rocket.jpg")
     page.wait_for_function("() => document.getElementById('viewer-taken').textContent !== ''")
     assert page.text_content("#viewer-taken") == "no date taken in the file: dated by its file time"
+
+
+@pytest.fixture(scope="module")
+def live_copies(photo_copies):
+    """The real server over the example photos with copies of four of them (tests/conftest.py)."""
+    with serving(photo_copies[1]) as served:
+        yield served
+
+
+GROUPS_SHOWN = "() => [...document.querySelectorAll('.group')].map(g => [...g.querySelectorAll('.name')].map(n => n.title))"
+
+
+def wait_for_groups(page, count: int) -> list[list[str]]:
+    page.wait_for_function("n => document.querySelectorAll('.group').length === n", arg=count)
+    page.wait_for_function(ALL_LOADED)
+    return page.evaluate(GROUPS_SHOWN)
+
+
+def test_the_duplicates_view_shows_each_group_side_by_side(live_copies, page, tmp_path):
+    base, library = live_copies
+    with library.engine() as engine:
+        groups = [[info.path for info in group.photos] for group in engine.duplicates().groups]
+        exact = [[info.path for info in group.photos] for group in engine.duplicates(1.0).groups]
+    page.goto(base)
+    page.click("#show-duplicates")
+    assert wait_for_groups(page, len(groups)) == groups  # Engine.duplicates' groups, in its order
+    assert parse_qs(urlsplit(page.url).query) == {"view": ["duplicates"]}
+    assert page.eval_on_selector_all(".group h2", "hs => hs.map(h => h.textContent)") == ["3 copies", "2 copies", "2 exact copies"]
+    status = page.text_content("#status")
+    assert "3 groups of copies (7 photos) among 16 photos" in status and "nothing is deleted" in status
+    first = page.locator(".group").first
+    tops = first.locator(".tile img").evaluate_all("imgs => imgs.map(i => i.getBoundingClientRect().top)")
+    assert len(tops) == 3 and len(set(tops)) == 1  # side by side
+    facts = first.locator(".facts").all_text_contents()
+    assert facts[0].startswith("600 × 400 · ") and "KB" in facts[0] and " to coffee" in facts[0]
+    assert page.locator(".group").nth(2).locator(".facts").first.text_content().endswith("exact copy")
+    page.screenshot(path=str(tmp_path / "duplicates.png"), full_page=True)
+
+    page.fill("#dup-threshold", "1")
+    page.click("#dup-form button")
+    assert wait_for_groups(page, len(exact)) == exact
+    assert "threshold=1" in page.url and page.input_value("#threshold") == ""  # not the search's threshold
+    page.go_back()
+    assert wait_for_groups(page, len(groups)) == groups
+    page.fill("#q", "coffee")
+    page.press("#q", "Enter")  # a search leaves the duplicates view
+    page.wait_for_function("() => document.querySelectorAll('#grid .tile').length > 0")
+    assert page.locator("#duplicates").is_hidden() and page.locator(".group").count() == 0
+    page.go_back()
+    wait_for_groups(page, len(groups))
+    page.click(".group .tile >> nth=2")  # last: the viewer asks for words, which may store the vocabulary first
+    assert page.text_content("#viewer-path") == groups[0][2]  # a copy opens in the viewer like any photo

@@ -334,7 +334,7 @@ def test_photos_indexed_before_dates_existed_get_them_from_add_dates(store, back
     info = store.get("/old/7.jpg").info
     assert (info.taken, info.taken_from, info.camera) == ("2001-02-03T04:05:06+00:00", "mtime", None)
     assert [(h.path, h.score) for h in store.search(unit(1, 0, 0, 0), k=3)] == [(h.path, h.score) for h in before]
-    np.testing.assert_allclose(store.get("/old/2.jpg").visual, unit(1, 0, 0), atol=1e-6)  # vectors untouched
+    np.testing.assert_allclose(store.get("/old/2.jpg").visual, unit(1, 0, 0), atol=STORED)  # vectors untouched
     assert store.taken_range() == ("2001-02-03T04:05:06+00:00", "2024-01-02T03:04:05+00:00")
     if backend == "edge":
         assert "taken" in store._shards["images"].info().payload_schema
@@ -369,6 +369,30 @@ def test_images_lists_every_photo_with_its_facts_across_pages(store):
 
     assert sorted(listed, key=lambda info: info.path) == [r.info for r in records]
     assert store.count() == 2100
+
+
+def test_vectors_lists_every_photo_with_its_visual_vector_across_pages(store):
+    records = [photo(f"/p/{i % 2}/{i:05}.jpg", (1, 0, 0, 0), visual=(1, i, 2)) for i in range(1500)]  # two pages
+    store.upsert_images(records)
+
+    listed = {info.path: (info, vector) for info, vector in store.vectors("visual")}
+
+    assert sorted(listed) == sorted(r.info.path for r in records)
+    for record in records[:: 97]:
+        info, vector = listed[record.info.path]
+        assert info == record.info
+        np.testing.assert_allclose(vector, record.visual, atol=1e-6)
+    within = [info.path for info, _ in store.vectors("visual", within=["/p/1"])]
+    assert len(within) == 750 and all(path.startswith("/p/1/") for path in within)
+    assert list(store.vectors("visual", within=["/nowhere"])) == []
+    semantic = dict((info.path, vector) for info, vector in store.vectors("semantic", within=["/p/0"]))
+    np.testing.assert_allclose(semantic["/p/0/00000.jpg"], unit(1, 0, 0, 0), atol=1e-6)
+
+
+def test_vectors_of_a_kind_the_index_lacks_is_a_clear_error(backend, tmp_path):
+    with open_backend(backend, tmp_path, visual_dim=None) as store:
+        with pytest.raises(XmodalError, match="has no visual vectors"):
+            list(store.vectors("visual"))
 
 
 def test_get_returns_a_photo_with_its_vectors(store):

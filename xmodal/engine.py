@@ -28,6 +28,7 @@ import numpy as np
 from indexer.walk import canonical, spellings
 from xmodal.analogy import described
 from xmodal.dates import DateBound, Span, date_span
+from xmodal.duplicates import Duplicates, find_duplicates
 from xmodal.errors import IncompatibleSpace, XmodalError
 from xmodal.expression import Expression, QueryVector, read_query
 from xmodal.hubness import POOL, HubPenalty
@@ -220,6 +221,13 @@ class Engine:
         """Photos that look like ``photo``: the visual model's own features, not meanings
         (:meth:`query` with ``using="visual"``)."""
         return list(self.query(photo, k, using="visual", threshold=threshold, within=within).results)
+
+    def duplicates(self, threshold: float | None = None, within: Folders = None) -> Duplicates:
+        """Groups of exact copies (the same content) and near copies (a visual cosine of at
+        least ``threshold``, :data:`xmodal.duplicates.THRESHOLD` unless given) among the
+        photos under ``within`` (default: all), largest group first. It only lists: nothing
+        is deleted or moved. One nearest-neighbour search per photo (:mod:`xmodal.duplicates`)."""
+        return find_duplicates(self.store, threshold, _folders(within))
 
     def count(self) -> int:
         return self.store.count()

@@ -226,6 +226,18 @@ async def api_words(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(_answer, library, _text(request, "q"), words=True, k=_k(request, 10)))
 
 
+async def api_duplicates(request: Request) -> JSONResponse:
+    """``Engine.duplicates``: groups of copies, ``threshold`` and ``in`` (repeatable) as for the CLI.
+    It only lists; the API has no way to delete or move a photo."""
+    threshold, within = _threshold(request), _within(request)
+
+    def find() -> dict:
+        with request.app.state.library.engine() as engine:
+            return engine.duplicates(threshold, within).to_dict()
+
+    return JSONResponse(await run_in_threadpool(find))
+
+
 async def api_info(request: Request) -> JSONResponse:
     """``Engine.info``: what the index holds."""
 
@@ -368,6 +380,7 @@ def create_app(library: Library, *, host: str = "127.0.0.1") -> Starlette:
         Route("/api/query", api_query),
         Route("/api/similar", api_similar),
         Route("/api/words", api_words),
+        Route("/api/duplicates", api_duplicates),
         Route("/api/info", api_info),
         Route("/api/photo", api_photo),
         Route("/api/thumbnail", api_thumbnail),

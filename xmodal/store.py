@@ -254,10 +254,27 @@ class Store(ABC):
 
     def images(self) -> Iterator[ImageInfo]:
         """Every stored photo's file facts, page by page, without vectors."""
+        for info, _ in self._pages():
+            yield info
+
+    def vectors(self, using: str = "visual", within: Iterable[str] | None = None) -> Iterator[tuple[ImageInfo, np.ndarray]]:
+        """Every stored photo's file facts with its ``using`` vector, page by page
+        (a page in memory at a time, whatever the index's size); ``within`` keeps
+        photos under those folders, as in :meth:`search`."""
+        if using not in self.dims:
+            raise XmodalError(f"index {self.location} has no {using} vectors")
+        folders = list(dict.fromkeys(str(folder) for folder in within or ()))
+        if folders:
+            self._require_folders()
+        for info, vector in self._pages(using, folders):
+            yield info, np.asarray(vector, dtype=np.float32)
+
+    def _pages(self, using: str | None = None, folders: list[str] | None = None) -> Iterator[tuple[ImageInfo, Any]]:
         offset = None
         while True:
-            payloads, offset = self._scroll(IMAGES, offset)
-            yield from map(ImageInfo.from_payload, payloads)
+            page, offset = self._scroll(IMAGES, offset, using, folders)
+            for payload, vector in page:
+                yield ImageInfo.from_payload(payload), vector
             if offset is None:
                 return
 
@@ -453,8 +470,12 @@ class Store(ABC):
         """One point whose payload ``key`` equals ``value``, with vectors."""
 
     @abstractmethod
-    def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
-        """A page of payloads from ``offset`` (None: the start), and the next offset or None."""
+    def _scroll(
+        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None
+    ) -> tuple[list[tuple[dict, list[float] | None]], Any]:
+        """A page of (payload, vector) from ``offset`` (None: the start), and the next offset
+        or None. The ``using`` vector comes back when named (else None); ``folders`` keeps
+        points whose ``folders`` field holds one of them."""
 
     @abstractmethod
     def _nearest(
@@ -721,10 +742,15 @@ class EdgeStore(Store):
         records, _ = self._shard(collection).scroll(request)
         return _point(records[0]) if records else None
 
-    def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
-        request = edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=False)
+    def _scroll(
+        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None
+    ) -> tuple[list[tuple[dict, list[float] | None]], Any]:
+        where = edge.Filter(must=[edge.FieldCondition(FOLDERS_FIELD, match=edge.MatchAny(folders))]) if folders else None
+        request = edge.ScrollRequest(
+            offset=offset, limit=_PAGE, filter=where, with_payload=True, with_vector=[using] if using else False
+        )
         records, offset = self._shard(collection).scroll(request)
-        return [r.payload for r in records], offset
+        return [(r.payload, (r.vector or {}).get(using) if using else None) for r in records], offset
 
     def _nearest(
         self,
@@ -1149,11 +1175,17 @@ class ServerStore(Store):
         )
         return _point(records[0]) if records else None
 
-    def _scroll(self, collection: str, offset: Any) -> tuple[list[dict], Any]:
+    def _scroll(
+        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None
+    ) -> tuple[list[tuple[dict, list[float] | None]], Any]:
+        from qdrant_client import models
+
+        where = models.Filter(must=[models.FieldCondition(key=FOLDERS_FIELD, match=models.MatchAny(any=folders))]) if folders else None
         records, offset = self._client.scroll(
-            self._names[collection], offset=offset, limit=_PAGE, with_payload=True, with_vectors=False
+            self._names[collection], offset=offset, limit=_PAGE, scroll_filter=where, with_payload=True,
+            with_vectors=[using] if using else False,
         )
-        return [r.payload for r in records], offset
+        return [(r.payload, (r.vector or {}).get(using) if using else None) for r in records], offset
 
     def _nearest(
         self,

@@ -10,7 +10,9 @@ const ui = {
   status: $("status"), grid: $("grid"), viewer: $("viewer"), viewerImg: $("viewer-img"),
   name: $("viewer-name"), path: $("viewer-path"), size: $("viewer-size"), taken: $("viewer-taken"), date: $("viewer-date"),
   words: $("viewer-words"), analogy: $("analogy"), minus: $("minus"), plus: $("plus"),
+  duplicates: $("duplicates"), groups: $("groups"), dupForm: $("dup-form"), dupThreshold: $("dup-threshold"),
 };
+const MAX_GROUPS = 200;  // groups drawn at once; the status says how many more there are
 let shown = [];      // the photos in the grid, best first
 let current = null;  // the photo open in the viewer
 let opener = null;   // the tile that opened it, to return focus to
@@ -55,9 +57,12 @@ function stateFromForm(extra = {}) {
 }
 
 function formFromState(params) {
+  const duplicates = params.get("view") === "duplicates";  // there, threshold is the near-copy cosine
   ui.q.value = params.get("q") || "";
   ui.k.value = params.get("k") || "24";
   for (const name of FILTERS) filterInputs[name].value = params.get(name) || "";
+  ui.threshold.value = duplicates ? "" : params.get("threshold") || "";
+  ui.dupThreshold.value = duplicates ? params.get("threshold") || "" : "";
   if (ui.k.value !== "24" || FILTERS.some((name) => filterInputs[name].value)) ui.options.open = true;  // options in force are shown
 }
 
@@ -69,6 +74,9 @@ function go(state) {
 }
 
 async function run(params) {
+  ui.duplicates.hidden = params.get("view") !== "duplicates";
+  ui.groups.replaceChildren();
+  if (!ui.duplicates.hidden) return runDuplicates(params);
   if (!params.get("q")) {
     show([], "");
     say("Type a query, or drop a photo anywhere on the page.");
@@ -148,6 +156,64 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     ui.q.focus();
   }
+});
+
+// -- duplicates: groups of copies side by side (/?view=duplicates&threshold=...&in=...) ------
+
+async function runDuplicates(params) {
+  document.title = "Duplicates · xmodal";
+  show([], "");
+  say("Looking for copies…");
+  const api = new URLSearchParams();
+  for (const name of ["threshold", "in"]) if (params.get(name)) api.set(name, params.get(name));
+  try {
+    const answer = await getJSON(`/api/duplicates?${api}`);
+    ui.dupThreshold.placeholder = String(answer.threshold);
+    const groups = answer.groups.slice(0, MAX_GROUPS);
+    shown = groups.flatMap((group) => group.photos.map((photo) => ({ ...photo, score: photo.closest.score })));
+    let next = 0;
+    ui.groups.replaceChildren(...groups.map((group) => groupView(group, () => next++)));
+    say(duplicatesFound(answer, groups.length));
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+function duplicatesFound(answer, drawn) {
+  const where = `among ${answer.photos} photos at threshold ${answer.threshold}`;
+  if (!answer.groups.length) return `No copies ${where}`;
+  const copies = answer.groups.reduce((n, group) => n + group.photos.length, 0);
+  const more = drawn < answer.groups.length ? ` · the first ${drawn} shown: narrow with In folder` : "";
+  return `${answer.groups.length} groups of copies (${copies} photos) ${where}, largest first · nothing is deleted${more}`;
+}
+
+function groupView(group, nextIndex) {
+  const section = document.createElement("section");
+  section.className = "group";
+  const heading = document.createElement("h2");
+  heading.textContent = `${group.photos.length} ${group.kind === "exact" ? "exact copies" : "copies"}`;
+  const row = document.createElement("ul");
+  row.className = "copies";
+  row.append(...group.photos.map((photo) => copyTile(photo, nextIndex())));
+  section.append(heading, row);
+  return section;
+}
+
+function copyTile(photo, i) {
+  const li = tile(shown[i], i);
+  li.querySelector(".score").remove();  // the score is in the facts, with the photo it is to
+  const link = photo.closest.exact ? "exact copy" : `${photo.closest.score.toFixed(3)} to ${baseName(photo.closest.path)}`;
+  const facts = document.createElement("span");
+  facts.className = "facts";
+  facts.textContent = `${photo.width} × ${photo.height} · ${bytes(photo.bytes)} · ${link}`;
+  li.querySelector(".tile").append(facts);
+  return li;
+}
+
+$("show-duplicates").addEventListener("click", () => go({ view: "duplicates", in: ui.within.value.trim() }));
+ui.dupForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  go({ view: "duplicates", threshold: ui.dupThreshold.value, in: ui.within.value.trim() });
 });
 
 // -- one photo ----------------------------------------------------------------------------
