@@ -225,7 +225,7 @@ def test_query_json_and_threshold_go_by_the_shown_score(served_photos):
     result = runner.invoke(app, ["query", "rocket", "-k", "12", "--index", str(index), "--json"])
     assert result.exit_code == 0, result.output
     everything = json.loads(result.stdout)["results"]
-    assert all(set(row) == {"path", "score", "cosine", "width", "height"} for row in everything)
+    assert all(set(row) == {"path", "score", "cosine", "width", "height", "taken"} for row in everything)
     scores = [row["score"] for row in everything]
     assert scores == sorted(scores, reverse=True)
     cut = round((scores[1] + scores[2]) / 2, 6)

@@ -60,7 +60,7 @@ def test_exact_copies_by_hash_near_ones_by_score_and_distinct_photos_alone(store
     assert [(pair.a, pair.b, pair.score) for pair in exact] == [("/p/a.jpg", "/p/b/a copy.jpg", 1.0)]
     near = {(pair.a, pair.b): pair.score for pair in first.pairs if not pair.exact}
     assert set(near) == {("/p/a big.jpg", "/p/a.jpg"), ("/p/a big.jpg", "/p/b/a copy.jpg")}
-    assert all(score == pytest.approx(float(unit(1, 0.2, 0) @ unit(1, 0, 0)), abs=1e-5) for score in near.values())
+    assert all(score == pytest.approx(float(unit(1, 0.2, 0) @ unit(1, 0, 0)), abs=1e-3) for score in near.values())
     assert [pair.to_dict()["score"] for pair in second.pairs] == [pytest.approx(0.995, abs=1e-3)]
     # at a stricter threshold only the byte-for-byte copies stay together
     strict = find_duplicates(store, 0.999, power=1.0)

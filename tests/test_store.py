@@ -381,12 +381,12 @@ def test_vectors_lists_every_photo_with_its_visual_vector_across_pages(store):
     for record in records[:: 97]:
         info, vector = listed[record.info.path]
         assert info == record.info
-        np.testing.assert_allclose(vector, record.visual, atol=1e-6)
+        np.testing.assert_allclose(vector, record.visual, atol=STORED)
     within = [info.path for info, _ in store.vectors("visual", within=["/p/1"])]
     assert len(within) == 750 and all(path.startswith("/p/1/") for path in within)
     assert list(store.vectors("visual", within=["/nowhere"])) == []
     semantic = dict((info.path, vector) for info, vector in store.vectors("semantic", within=["/p/0"]))
-    np.testing.assert_allclose(semantic["/p/0/00000.jpg"], unit(1, 0, 0, 0), atol=1e-6)
+    np.testing.assert_allclose(semantic["/p/0/00000.jpg"], unit(1, 0, 0, 0), atol=STORED)
 
 
 def test_vectors_of_a_kind_the_index_lacks_is_a_clear_error(backend, tmp_path):

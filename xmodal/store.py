@@ -265,9 +265,9 @@ class Store(ABC):
             raise XmodalError(f"index {self.location} has no {using} vectors")
         folders = list(dict.fromkeys(str(folder) for folder in within or ()))
         if folders:
-            self._require_folders()
+            self._require(FOLDERS_FIELD, "searches within folders", "folders")
         for info, vector in self._pages(using, folders):
-            yield info, np.asarray(vector, dtype=np.float32)
+            yield info, self._read_vector(vector, using)
 
     def _pages(self, using: str | None = None, folders: list[str] | None = None) -> Iterator[tuple[ImageInfo, Any]]:
         offset = None
