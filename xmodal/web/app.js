@@ -130,7 +130,7 @@ function tile(result, i) {
   const score = document.createElement("span");
   score.className = "score";
   score.textContent = result.score.toFixed(3);  // the score the grid is ordered by
-  if (result.cosine !== result.score) score.title = `cosine ${result.cosine.toFixed(3)}, less its hub penalty`;
+  if (result.cosine !== undefined && result.cosine !== result.score) score.title = `cosine ${result.cosine.toFixed(3)}, less its hub penalty`;
   caption.append(name, score);
   button.append(img, caption);
   button.addEventListener("click", () => open(i, button));
