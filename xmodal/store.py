@@ -1036,8 +1036,13 @@ def _edge_load(path: Path) -> edge.EdgeShard:
         raise XmodalError(f"cannot open index {path.parent} ({path.name}): {_one_line(error)}") from error
 
 
-def _edge_schema(key: str) -> edge.PayloadSchemaType:
-    return getattr(edge.PayloadSchemaType, _INDEXED[key].title())  # "datetime" -> Datetime
+def _edge_schema(key: str) -> edge.KeywordIndexParams | edge.DatetimeIndexParams:
+    """A payload index kept on disk (memory-mapped): opening a shard then reads none of it,
+    where an index in RAM is loaded whole at every open, a cost that grows with the photos
+    (docs/performance.md, "A million photos")."""
+    if _INDEXED[key] == "keyword":
+        return edge.KeywordIndexParams(on_disk=True)
+    return edge.DatetimeIndexParams(on_disk=True)
 
 
 def _point(record) -> _Point:
