@@ -263,10 +263,7 @@ class Store(ABC):
         photos under those folders, as in :meth:`search`."""
         if using not in self.dims:
             raise XmodalError(f"index {self.location} has no {using} vectors")
-        folders = list(dict.fromkeys(str(folder) for folder in within or ()))
-        if folders:
-            self._require(FOLDERS_FIELD, "searches within folders", "folders")
-        for info, vector in self._pages(using, folders):
+        for info, vector in self._pages(using, self._within(within)):
             yield info, self._read_vector(vector, using)
 
     def _pages(self, using: str | None = None, folders: list[str] | None = None) -> Iterator[tuple[ImageInfo, Any]]:
@@ -302,9 +299,7 @@ class Store(ABC):
         """
         query = self._vector(vector, using, "the query", stored=False)
         excluded = [point_id(path) for path in exclude_paths]
-        folders = list(dict.fromkeys(str(folder) for folder in within or ()))
-        if folders:
-            self._require(FOLDERS_FIELD, "searches within folders", "folders")
+        folders = self._within(within)
         span = None
         if taken is not None and taken != (None, None):
             self._require(TAKEN_FIELD, "searches by date", "dates")
@@ -388,6 +383,13 @@ class Store(ABC):
         as for a new index); returns how many photos were copied, 0 when there was
         nothing to do. A server collection keeps the layout it was created with."""
         return 0
+
+    def _within(self, within: Iterable[str] | None) -> list[str]:
+        """The folders a search or scroll keeps, once each; refused while some photos lack them."""
+        folders = list(dict.fromkeys(str(folder) for folder in within or ()))
+        if folders:
+            self._require(FOLDERS_FIELD, "searches within folders", "folders")
+        return folders
 
     def _require(self, key: str, feature: str, what: str) -> None:
         """Refuse a filter on ``key`` while some photos lack it: they would be left out unseen."""
