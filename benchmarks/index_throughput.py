@@ -11,10 +11,9 @@ alternate for --rounds rounds, so a drift in the machine's speed (this
 2-core machine's own rates move by 5 % within minutes) lands on both.
 Printed: each round, then the median rates and ratio.
 
-``--int8`` also runs the static int8 model of benchmarks/int8_visual.py (run
-that first: it builds the file) in every round, under the fp32 model's
-identity so the shipped map takes its outputs (for timing only: nothing is
-kept), and prints its end-to-end rate against fp32's from the same rounds.
+``--int8`` also runs the int8 network that a new index uses by default
+(:mod:`xmodal.quantized`, made from the shipped ranges on first use) in every
+round, and prints its end-to-end rate against fp32's from the same rounds.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="model-alone and indexing runs, alternated")
-    parser.add_argument("--int8", action="store_true", help="also the static int8 model (benchmarks/int8_visual.py)")
+    parser.add_argument("--int8", action="store_true", help="also the int8 network (xmodal.quantized)")
     args = parser.parse_args()
     folder = args.folder
     if folder is None:
@@ -54,7 +53,7 @@ def main() -> None:
             with tarfile.open(here.parent / "shared" / "data" / "imagenette-val.tar") as tar:
                 tar.extractall(here / "data", filter="data")
     files = walk(folder).files[: args.photos]
-    encoder = Encoder.load(load_space())  # the default: EfficientNet-Lite2 into all-MiniLM-L6-v2
+    encoder = Encoder.load(load_space(), precision="fp32")  # EfficientNet-Lite2 into all-MiniLM-L6-v2
     visual = encoder.visual
 
     with tempfile.TemporaryDirectory() as work:
@@ -67,7 +66,7 @@ def main() -> None:
         pixels = np.stack([read_pixels(f.path, visual) for f in files])
         encoders = {"fp32": encoder}
         if args.int8:
-            encoders["int8"] = Encoder(int8_visual(visual), encoder.model)
+            encoders["int8"] = encoder.at_precision("int8")
         rates: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in encoders}
         for one in encoders.values():
             one.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
@@ -104,21 +103,9 @@ def main() -> None:
     print(f"unchanged rerun: {rerun_seconds:.2f} s ({rerun.unchanged} unchanged)")
     if "int8" in rates:
         model8, index8 = rates["int8"]
-        print(f"int8 static model alone:                      {statistics.median(model8):7.1f} images/s (median)")
-        print(f"int8 static indexing, end to end:             {statistics.median(index8):7.1f} images/s (median)")
+        print(f"int8 model alone:                             {statistics.median(model8):7.1f} images/s (median)")
+        print(f"int8 indexing, end to end:                    {statistics.median(index8):7.1f} images/s (median)")
         print(f"int8 / fp32 end to end:                       {statistics.median(index8) / statistics.median(index_rates):7.2f}")
-
-
-def int8_visual(base):
-    """The static int8 export of benchmarks/int8_visual.py, run under ``base``'s identity."""
-    from int8_visual import QuantizedVisual, built
-
-    path = built(base)["static"]
-    if not path.exists():
-        raise SystemExit(f"no int8 model at {path}: run benchmarks/int8_visual.py first")
-    visual = QuantizedVisual(base, path, "int8-static")
-    visual.id, visual.weights_checksum = base.id, base.weights_checksum
-    return visual
 
 
 if __name__ == "__main__":

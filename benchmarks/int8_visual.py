@@ -12,6 +12,9 @@ measures the candidates beside the fp32 export, in one run (nothing ships yet):
 - static: the same with the first and last convolution and the classifier kept
   in float32, the candidate, chosen over "every layer" by agreement with fp32
   on 96 other train photos (printed), never on val: only it gets the val pass.
+  It ships: this is :func:`xmodal.quantized.int8_visual`, made from the ranges
+  in xmodal/data/int8/ (scripts/build_int8_ranges.py measures them on the same
+  256 photos), the network a new index embeds with.
 
 Printed per model: the network's own rate (batch 32, preprocessed photos, best
 of 5, 2 threads), agreement with fp32 on the 96 train photos, and the val rows
@@ -34,6 +37,7 @@ from xmodal.cache import cache_root
 from xmodal.devise import DeviseModel
 from xmodal.encoder import DEFAULT_MODEL, Encoder
 from xmodal.exported import OnnxVisual
+from xmodal.quantized import calibrate, int8_visual, prepare
 from xmodal.runtime import session
 from xmodal.sentences import SentenceSpace
 
@@ -63,44 +67,25 @@ def photos(root: Path, split: str, every: int, count: int, start: int = 0) -> li
 def built(base: OnnxVisual) -> dict[str, Path]:
     """Where the int8 models of ``base`` are cached (made by :func:`build`)."""
     folder = cache_root() / "onnx-int8" / f"{base.id}-{base.weights_checksum[-16:]}"
-    return {name: folder / name / "model.onnx" for name in ("dynamic", "static-every-layer", "static")}
+    return {name: folder / name / "model.onnx" for name in ("dynamic", "static-every-layer")}
 
 
 def build(base: OnnxVisual, calibration: np.ndarray) -> dict[str, Path]:
-    """The int8 models, made once into the cache."""
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    """The rival int8 models, made once into the cache."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     made = built(base)
     if all(path.exists() for path in made.values()):
         return made
-    folder = made["static"].parent.parent
     for path in made.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-    prepared = folder / "prepared.onnx"
-    quant_pre_process(str(base.onnx_path()), str(prepared))
+    prepared = made["dynamic"].parent.parent / "prepared.onnx"
+    prepare(base.onnx_path(), prepared)
     quantize_dynamic(str(prepared), str(made["dynamic"]), weight_type=QuantType.QInt8)
-    graph = onnx.load(str(prepared)).graph
-    convs = [node.name for node in graph.node if node.op_type == "Conv"]
-    dense = [node.name for node in graph.node if node.op_type in ("Gemm", "MatMul")]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([{"image": calibration[i : i + 16]} for i in range(0, len(calibration), 16)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    for name, kept in (("static-every-layer", []), ("static", [convs[0], convs[-1], *dense])):
-        quantize_static(str(prepared), str(made[name]), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=kept)
+    batches = (calibration[i : i + 16] for i in range(0, len(calibration), 16))
+    ranges = prepared.with_name("every-layer-ranges.json")
+    ranges.unlink(missing_ok=True)
+    calibrate(base.onnx_path(), batches, ranges, made["static-every-layer"], every_layer=True)
     return made
 
 
@@ -131,7 +116,8 @@ def main() -> None:
     calibration = np.stack([read_pixels(p, base) for p in photos(flickr, "train", 23, CALIBRATION)])
     check = np.stack([read_pixels(p, base) for p in photos(flickr, "train", 61, CHECK, start=7)])
     made = build(base, calibration)
-    models = {"fp32": base, **{name: QuantizedVisual(base, path, f"int8-{name}") for name, path in made.items()}}
+    models = {"fp32": base, **{name: QuantizedVisual(base, path, f"int8-{name}") for name, path in made.items()},
+              "static": int8_visual(base)}
     model = DeviseModel.load(DEFAULT_MODEL, space=space.identity)
     reference = base.embed(check)
     table = {}

@@ -1,6 +1,6 @@
 """An index of 100k, 300k and 1M photos through the application's own store, with vectors shaped like real ones.
 
-    .venv/bin/python benchmarks/store_scale.py [SIZES ...] [--queries 200] [--layout compact|float32] [--json F]
+    .venv/bin/python benchmarks/store_scale.py [SIZES ...] [--queries 200] [--layout compact|float32] [--json F] [--scratch DIR --keep]
 
 What it builds: for each size, an embedded index (``xmodal.store.open_store``,
 the default back end, in the storage a new index gets unless ``--layout
@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--layout", choices=("compact", "float32"), default="compact")
     parser.add_argument("--scratch", type=Path, default=None, help="where the generated photos and indexes go")
+    parser.add_argument("--keep", action="store_true", help="keep the generated photos and the indexes (in --scratch)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -273,12 +274,16 @@ def main() -> None:
             row["total_s"] = time.perf_counter() - began
             rows.append(row)
             print(json.dumps(row), flush=True)
-            shutil.rmtree(index)
+            if not args.keep:
+                shutil.rmtree(index)
         print_table(rows)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if args.keep:
+            print(f"kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def print_table(rows: list[dict]) -> None:

@@ -15,6 +15,7 @@ A run after which no photo under the folder is in the index says why in
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from indexer.walk import KINDS, FileFacts, canonical, walk
 from xmodal.errors import XmodalError
 from xmodal.prefetch import WriteBehind, prefetched_batches
 from xmodal.progress import photo_progress
-from xmodal.store import ImageInfo, ImageRecord, Store
+from xmodal.store import FORMAT, ImageInfo, ImageRecord, Store
 
 
 @dataclass
@@ -78,7 +79,11 @@ def index_folder(
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise XmodalError(f"not a folder: {folder}")
-    store.upgrade(encoder.visual.nonnegative_features)  # a format-1 index: vectors copied to the compact layout, not embedded
+    if store.upgradable:  # an older format: vectors copied to the current layout, nothing embedded
+        if not quiet:  # a line, not only a spinner: at a million photos it takes as long as an HNSW build
+            print(f"upgrading index {store.location} from format {store.format} to {FORMAT}: copying the vectors "
+                  f"of {store.count():,} photos (nothing is embedded again)", file=sys.stderr, flush=True)
+        store.upgrade(encoder.visual.nonnegative_features)
     store.add_folders()  # photos indexed before searches within folders existed: payload only, no embedding
     store.add_dates(lambda files: dates_of(files, workers))  # and before dates: their headers, no embedding
     found = walk(root)
@@ -228,7 +233,7 @@ def _embed(
         store.flush()
 
     with photo_progress(quiet) as progress, WriteBehind() as writes:
-        task = progress.add_task(f"indexing ({visual.id})", total=len(files))
+        task = progress.add_task(f"indexing ({visual.id}, {visual.precision})", total=len(files))
         for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size, workers):
             photos = [photo for photo in batch if photo.error is None]
             summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)

@@ -703,7 +703,8 @@ def test_info_says_what_the_index_holds(indexed):
     assert (facts.space.name, facts.space.checksum, facts.space.dim) == (space.name, space.checksum, space.dim)
     assert facts.visual == meta["encoder"]["visual"]["id"] and facts.map_checksum == meta["encoder"]["map"]
     assert facts.visual_checksum == meta["encoder"]["visual"]["checksum"]
-    assert facts.storage == "format 2: semantic float16, visual uint8"
+    assert facts.precision == meta["encoder"].get("precision", "fp32")
+    assert facts.storage == "format 3: semantic float16, visual uint8"
     assert facts.disk_bytes > 0
     assert facts.updated_recorded and STARTED <= facts.updated <= datetime.now(timezone.utc)
     assert xmodal.info(index) == facts  # the same without opening an engine
@@ -721,7 +722,7 @@ def test_info_says_what_the_index_holds(indexed):
     ]  # file times, kept in the local time of the machine that indexed them
     assert data["undated"] == 0
     assert data["photos"] == 12 and data["folders"] == [str(photos)] and data["space"]["name"] == space.name
-    assert set(data["space"]) == {"name", "checksum", "dim"} and set(data["model"]) == {"visual", "visual_checksum", "map"}
+    assert set(data["space"]) == {"name", "checksum", "dim"} and set(data["model"]) == {"visual", "visual_checksum", "precision", "map"}
     assert datetime.fromisoformat(data["updated"]) >= STARTED
 
     result = runner.invoke(app, ["info", "--index", str(index)])

@@ -614,3 +614,23 @@ def test_a_folder_of_heic_photos_without_pillow_heif_is_a_failed_run(tmp_path, s
     summary = run(tmp_path / "phone", store, CountingEncoder())
     assert summary.empty == f"no photos under {tmp_path / 'phone'}: 2 HEIC photos (install pillow-heif to index them)"
     assert summary.failed_outright and not summary.failed
+
+
+def test_an_older_index_is_upgraded_first_and_says_so(folder, tmp_path, capsys):
+    """A format-2 index (any older format) is rewritten before the run, embedding nothing again."""
+    import json
+
+    index = tmp_path / "index"
+    encoder = CountingEncoder()
+    with open_store(index, dim=3, visual_dim=3) as store:
+        run(folder, store, encoder)
+    settings = json.loads((index / "xmodal.json").read_text())
+    (index / "xmodal.json").write_text(json.dumps(settings | {"format": 2}))
+    embedded = len(encoder.embedded)
+    with open_store(index) as store:
+        assert store.upgradable
+        summary = index_folder(folder, store, encoder, batch_size=2)
+        assert not store.upgradable and store.format == 3
+        assert (summary.unchanged, summary.added) == (7, 0) and len(encoder.embedded) == embedded
+    err = capsys.readouterr().err
+    assert f"upgrading index {index} from format 2 to 3: copying the vectors of 7 photos" in " ".join(err.split())

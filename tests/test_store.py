@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import qdrant_edge as edge
 import pytest
 from qdrant_client import QdrantClient
 
@@ -662,7 +663,7 @@ def test_a_lock_that_fails_for_another_reason_is_one_line(tmp_path, monkeypatch)
         open_store(tmp_path / "index", dim=4)
 
 
-# -- format 1 -> 2 ---------------------------------------------------------------------
+# -- format 1 or 2 -> 3 ----------------------------------------------------------------
 
 
 OLD_PHOTOS = 7
@@ -700,11 +701,11 @@ def test_a_format_1_index_is_read_as_it_is_and_upgraded_in_place(tmp_path):
         assert store.format == 1 and store.storage["visual"] == {"datatype": "float32"}
         assert_whole(store)
         assert store.upgrade(visual_nonnegative=True) == OLD_PHOTOS
-        assert store.format == 2 and store.storage["visual"] == {"datatype": "uint8"}
+        assert store.format == 3 and store.storage["visual"] == {"datatype": "uint8"}
         assert_whole(store)
         assert store.upgrade(visual_nonnegative=True) == 0  # once is enough
     with EdgeStore(folder) as store:
-        assert store.format == 2 and store.storage["semantic"] == {"datatype": "float16"}
+        assert store.format == 3 and store.storage["semantic"] == {"datatype": "float16"}
         assert_whole(store)
         assert "vocabulary" not in store.meta
     assert sorted(p.name for p in folder.iterdir()) == ["images", "xmodal.json", "xmodal.lock"]  # no words/
@@ -746,9 +747,53 @@ def test_an_upgrade_killed_at_any_step_loses_nothing(tmp_path, kill):
     with EdgeStore(folder) as store:  # opening finishes or drops what the killed run left
         assert_whole(store)
         store.upgrade(visual_nonnegative=True)
-        assert store.format == 2
+        assert store.format == 3
         assert_whole(store)
     assert sorted(p.name for p in folder.iterdir()) == ["images", "xmodal.json", "xmodal.lock"]
+
+
+def vector_memory(folder: Path) -> dict[str, str | None]:
+    """How the shard in ``folder`` keeps each vector: Qdrant's memory setting in its config."""
+    config = json.loads((folder / "images" / "edge_config.json").read_text())
+    return {name: params.get("memory") for name, params in config["vectors"].items()}
+
+
+def test_a_format_2_index_is_rewritten_with_vectors_left_on_disk(tmp_path, monkeypatch):
+    """Format 2 read every vector into memory when a process opened it (Qdrant's default);
+    the upgrade copies it into a shard that maps them (format 3), embedding nothing."""
+    import xmodal.store
+
+    def cached(dims, storage):  # what format 2 asked Qdrant for: no memory setting
+        types = xmodal.store._EDGE_TYPES
+        return edge.EdgeConfig(vectors={
+            name: edge.EdgeVectorParams(size, edge.Distance.Cosine, datatype=types[storage[name]["datatype"]])
+            for name, size in dims.items()
+        })
+
+    monkeypatch.setattr(xmodal.store, "_edge_config", cached)
+    folder = tmp_path / "index"
+    with EdgeStore(folder, dim=4, visual_dim=3, visual_nonnegative=True) as store:
+        store.upsert_images([photo(f"/p/{i}.jpg", (1, i, 0, 0), visual=(i, 1, 2)) for i in range(OLD_PHOTOS)])
+        store.set_meta({"space": "tiny"})
+    settings = json.loads((folder / "xmodal.json").read_text())
+    (folder / "xmodal.json").write_text(json.dumps(settings | {"format": 2}))
+    assert vector_memory(folder) == {"semantic": None, "visual": None}
+    monkeypatch.undo()
+    with EdgeStore(folder) as store:
+        assert store.format == 2
+        assert_whole(store)
+        assert store.upgrade(visual_nonnegative=True) == OLD_PHOTOS
+        assert store.format == 3 and store.storage["visual"] == {"datatype": "uint8"}
+        assert_whole(store)
+    assert vector_memory(folder) == {"semantic": "cold", "visual": "cold"}
+    with EdgeStore(folder) as store:
+        assert store.format == 3 and store.upgrade(visual_nonnegative=True) == 0
+        assert_whole(store)
+
+
+def test_a_new_index_leaves_its_vectors_on_disk(tmp_path):
+    EdgeStore(tmp_path / "index", dim=4, visual_dim=3, visual_nonnegative=True).close()
+    assert vector_memory(tmp_path / "index") == {"semantic": "cold", "visual": "cold"}
 
 
 def test_compact_storage_finds_what_an_exact_float32_scan_finds(tmp_path):

@@ -40,10 +40,11 @@ class Encoder:
         self.model = model
 
     @classmethod
-    def load(cls, space, path: str | os.PathLike | None = None) -> Encoder:
+    def load(cls, space, path: str | os.PathLike | None = None, precision: str = "fp32") -> Encoder:
         """The model at ``path`` (default: the shipped one) with the visual model it names,
         straight from its cached export when there is one (no torch); refused unless
-        the model was trained in ``space``."""
+        the model was trained in ``space``. ``precision`` "int8" runs the network's int8
+        copy (:mod:`xmodal.quantized`)."""
         from xmodal.exported import find_export
 
         model = DeviseModel.load(path or default_model(space), space=space.identity)
@@ -55,7 +56,18 @@ class Encoder:
                 visual = tuned_visual(model.visual["base"]["id"], model.visual["first_tuned_block"], model.top)
             else:
                 visual = load_visual(model.visual["id"])
-        return cls(visual, model)
+        return cls(visual, model).at_precision(precision)
+
+    def at_precision(self, precision: str) -> Encoder:
+        """This encoder with its network run at ``precision`` ("fp32" or "int8"); the map is the same."""
+        from xmodal.quantized import PRECISIONS, int8_visual
+
+        if precision not in PRECISIONS:
+            raise XmodalError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+        if precision == self.visual.precision:
+            return self
+        visual = int8_visual(self.visual) if precision == "int8" else self.visual.at_precision("fp32")
+        return Encoder(visual, self.model)
 
     def embed_files(self, paths: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
         """(word-space vectors, visual features) of photo files, decoded exactly as the
@@ -83,8 +95,13 @@ class Encoder:
         return self.model.encode(features, logits), features
 
     def identity(self) -> dict:
-        """What an index records of the encoder that filled it."""
-        return {"visual": self.model.visual, "map": self.model.checksum(), "visual_dim": self.visual.feature_dim}
+        """What an index records of the encoder that filled it: the int8 network's photo
+        vectors differ a little from fp32's, so an index says which it holds (an fp32 one
+        says nothing, as every index did before int8)."""
+        identity = {"visual": self.model.visual, "map": self.model.checksum(), "visual_dim": self.visual.feature_dim}
+        if self.visual.precision != "fp32":
+            identity["precision"] = self.visual.precision
+        return identity
 
 
 def default_model(space) -> Path:

@@ -100,11 +100,14 @@ class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""
 
     def __init__(
-        self, store: Store, space, model: str | os.PathLike | None = None, encoder=None
+        self, store: Store, space, model: str | os.PathLike | None = None, encoder=None, precision: str | None = None
     ) -> None:
+        """``precision``: the visual network's, "fp32" or "int8" (:mod:`xmodal.quantized`); by
+        default the one the index records, and for a new index int8 where an int8 copy ships."""
         self.store = store
         self.space = space
         self._model_path = model
+        self._precision = precision
         self._encoder = None
         built_with = store.meta.get("space")
         if built_with:
@@ -266,23 +269,36 @@ class Engine:
         return self._encoder
 
     def _use(self, encoder) -> None:
-        """Take ``encoder`` for this index, unless the index was built with another."""
+        """Take ``encoder`` for this index at the precision its photos were embedded at (the
+        one it records: fp32 when it records none), unless the index was built with another."""
+        from xmodal.quantized import has_int8
+
         built_with = self.store.meta.get("encoder")
-        if built_with and built_with != encoder.identity():
-            if built_with.get("visual") == encoder.model.visual.get("base"):
+        if not built_with:  # a new index: int8 where a copy ships, unless asked otherwise
+            self._encoder = encoder.at_precision(self._precision or ("int8" if has_int8(encoder.visual) else "fp32"))
+            return
+        held = built_with.get("precision", "fp32")
+        if {**built_with, "precision": held} == {**encoder.identity(), "precision": held}:  # all but the precision
+            if self._precision and self._precision != held:
                 raise IncompatibleSpace(
-                    f"index {self.store.location} was built with the stock {built_with['visual'].get('id')} tower, "
-                    "and this model fine-tunes its top blocks (DeViSE phase 2), so photos embed differently: "
-                    "re-index (delete the index folder and run xmodal index again; text searches keep working until then), "
-                    "or open it with the model it was built with (--model)"
+                    f"index {self.store.location} holds photos embedded by the {held} network, not {self._precision}: "
+                    f"keep its precision (leave --precision out), or delete the index and index again"
                 )
+            self._encoder = encoder.at_precision(held)
+            return
+        if built_with.get("visual") == encoder.model.visual.get("base"):
             raise IncompatibleSpace(
-                f"index {self.store.location} was built with another encoder "
-                f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
-                "use the model it was built with, or delete the index and index again "
-                "(indexes made before 2026-11-30 were built in glove-6b-50d: open them with --space glove-6b-50d)"
+                f"index {self.store.location} was built with the stock {built_with['visual'].get('id')} tower, "
+                "and this model fine-tunes its top blocks (DeViSE phase 2), so photos embed differently: "
+                "re-index (delete the index folder and run xmodal index again; text searches keep working until then), "
+                "or open it with the model it was built with (--model)"
             )
-        self._encoder = encoder
+        raise IncompatibleSpace(
+            f"index {self.store.location} was built with another encoder "
+            f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
+            "use the model it was built with, or delete the index and index again "
+            "(indexes made before 2026-11-30 were built in glove-6b-50d: open them with --space glove-6b-50d)"
+        )
 
     @cached_property
     def _hub(self) -> HubPenalty | None:
@@ -343,9 +359,11 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
     space: str | os.PathLike | None = None,
     model: str | os.PathLike | None = None,
     create: bool = False,
+    precision: str | None = None,
 ) -> Engine:
     """Open the index a user means (``index`` folder, ``url`` of a Qdrant server, or the
-    defaults in :func:`xmodal.store.open_store`); ``create`` makes it if missing."""
+    defaults in :func:`xmodal.store.open_store`); ``create`` makes it if missing.
+    ``precision`` ("fp32", "int8") is the visual network's: see :class:`Engine`."""
     words = load_space(space, model)
     encoder, dims = None, {}
     if create:  # the encoder sizes a new index, and then serves it: load it once
@@ -355,7 +373,7 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
         dims = {"dim": words.dim, "visual_dim": encoder.visual.feature_dim, "visual_nonnegative": encoder.visual.nonnegative_features}
     store = open_store(index, url, **dims)
     try:
-        return Engine(store, words, model, encoder)
+        return Engine(store, words, model, encoder, precision)
     except BaseException:
         store.close()  # release the lock: a refused index stays usable
         raise

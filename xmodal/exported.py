@@ -35,7 +35,11 @@ class OnnxVisual:
 
     ``classes`` names the logit columns (``None`` for a network without a
     classifier); ``preprocess`` turns one picture into float32 ``(3, S, S)``.
+    ``precision`` says which file of the export runs: the fp32 network or its
+    int8 copy (:mod:`xmodal.quantized`), which share the id and weights.
     """
+
+    FILES = {"fp32": "model.onnx", "int8": "model-int8.onnx"}  # by precision, in the export folder
 
     def __init__(
         self,
@@ -46,8 +50,10 @@ class OnnxVisual:
         feature_dim: int,
         classes: Sequence[str] | None = None,
         threads: int | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.id = id
+        self.precision = precision
         self.weights_checksum = weights_checksum
         self.image_size = image_size
         self.feature_dim = feature_dim
@@ -57,7 +63,13 @@ class OnnxVisual:
         self._session = None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.id!r}, {self.feature_dim}-d, {self.image_size}px, {self.weights_checksum})"
+        return (f"{type(self).__name__}({self.id!r}, {self.feature_dim}-d, {self.image_size}px, "
+                f"{self.weights_checksum}, {self.precision})")
+
+    def at_precision(self, precision: str) -> OnnxVisual:
+        """The same network run from its ``precision`` file (which must exist: see :mod:`xmodal.quantized`)."""
+        return OnnxVisual(self.id, self.weights_checksum, self._preprocess, self.image_size, self.feature_dim,
+                          self.classes, self.threads, precision)
 
     @property
     def nonnegative_features(self) -> bool:
@@ -84,7 +96,7 @@ class OnnxVisual:
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
     def onnx_path(self) -> Path:
-        return export_dir(self.id, self.weights_checksum) / "model.onnx"
+        return export_dir(self.id, self.weights_checksum) / self.FILES[self.precision]
 
 
 def export_dir(id: str, weights_checksum: str) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from xmodal.identity import SpaceIdentity
-from xmodal.store import FORMAT, EdgeStore, ServerStore, Store, outermost
+from xmodal.store import FORMAT, ServerStore, Store, outermost
 
 ROOTS, UPDATED = "roots", "updated"  # the meta keys an indexing run writes
 
@@ -34,6 +34,7 @@ class IndexInfo:
     space: SpaceIdentity | None
     visual: str | None  # the visual model's id
     visual_checksum: str | None
+    precision: str  # the visual network's: fp32, or int8 (xmodal.quantized)
     map_checksum: str | None  # the DeViSE map's checksum
     storage: str  # the index's format and how it stores each vector, e.g. "format 2: semantic float16, visual uint8"
     disk_bytes: int | None  # allocated bytes of the index folder; None for a server
@@ -54,7 +55,8 @@ class IndexInfo:
             "space": None
             if self.space is None
             else {"name": self.space.name, "checksum": self.space.checksum, "dim": self.space.dim},
-            "model": {"visual": self.visual, "visual_checksum": self.visual_checksum, "map": self.map_checksum},
+            "model": {"visual": self.visual, "visual_checksum": self.visual_checksum, "precision": self.precision,
+                      "map": self.map_checksum},
             "storage": self.storage,
             "disk_bytes": self.disk_bytes,
             "updated": None if self.updated is None else self.updated.isoformat(timespec="seconds"),
@@ -92,6 +94,7 @@ def describe(store: Store) -> IndexInfo:
         space=space,
         visual=visual.get("id"),
         visual_checksum=visual.get("checksum"),
+        precision=encoder.get("precision", "fp32"),
         map_checksum=encoder.get("map"),
         storage=storage_line(store),
         disk_bytes=disk_bytes,
@@ -152,8 +155,8 @@ def human_bytes(size: int) -> str:
 
 
 def storage_line(store: Store) -> str:
-    """The format and each vector's storage in a few words; format 1 says how to upgrade it."""
+    """The format and each vector's storage in a few words; an older embedded index says how to upgrade it."""
     kinds = ", ".join(f"{name} {kind['datatype']}" for name, kind in store.storage.items())
-    if store.format < FORMAT and isinstance(store, EdgeStore):
-        return f"format {store.format}: {kinds} (the next xmodal index makes it smaller, embedding nothing)"
+    if store.upgradable:
+        return f"format {store.format}: {kinds} (the next xmodal index rewrites it as format {FORMAT}, embedding nothing)"
     return f"format {store.format}: {kinds}"

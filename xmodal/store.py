@@ -58,8 +58,11 @@ API_KEY_ENV = "XMODAL_QDRANT_API_KEY"
 
 IMAGES, WORDS = "images", "words"  # WORDS: format 1's copy of the vocabulary, deleted by the upgrade
 VECTOR_NAMES = ("semantic", "visual")
-FORMAT = 2  # bump when the stored layout changes; older xmodal then refuses the index
-READABLE = (1, 2)  # format 1 stored float32 vectors; xmodal index rewrites it as format 2 (EdgeStore.upgrade)
+FORMAT = 3  # bump when the stored layout changes; older xmodal then refuses the index
+# Format 1 stored float32 vectors; format 2 the compact ones below, which the embedded index read
+# into memory at open; format 3 maps them from disk as searches touch them. xmodal index
+# rewrites an older embedded index as format 3 (EdgeStore.upgrade).
+READABLE = (1, 2, 3)
 HASH_FIELD = "hash"
 FOLDERS_FIELD = "folders"  # every folder above the photo, outermost first: what a search within folders matches
 TAKEN_FIELD = "taken"  # when the photo was taken (ImageInfo.taken): what a search by dates matches
@@ -71,8 +74,8 @@ _MARK = "xmodal"  # the server collection metadata key that holds format and met
 _MIN_SERVER = (1, 16)  # the first Qdrant with collection metadata
 # HNSW as Qdrant's defaults, written down so both back ends build the same graph.
 _HNSW_M, _HNSW_EF_CONSTRUCT, _FULL_SCAN_KB = 16, 100, 10_000
-SEARCH_EF = 256
-# How format 2 stores vectors (docs/store.md, measured by benchmarks/store_scale.py): unit
+SEARCH_EF = 1024  # chosen at a million photos: docs/performance.md
+# How formats 2 and 3 store vectors (docs/store.md, measured by benchmarks/store_scale.py): unit
 # word-space vectors as float16, whose rounding (5e-4) no ranking sees; the visual model's
 # features as one byte each when none is negative (EfficientNet-Lite's, after ReLU6), each
 # photo's scaled so its largest is 255: 1280 features take 1.25 KiB instead of 5.
@@ -226,7 +229,7 @@ class Store(ABC):
         self.storage = _storage_of(settings | {"vectors": dims})
         self._meta = settings.get("meta", {})
         # How wide HNSW searches: Qdrant's default (its ef_construct, 100) loses a third
-        # of the true top 10 at 100k photos; see docs/performance.md for the trade.
+        # of the true top 10 at 100k photos, 256 a tenth at 1M; docs/performance.md has the trade.
         self.search_ef = SEARCH_EF
 
     # -- images ---------------------------------------------------------------
@@ -378,6 +381,11 @@ class Store(ABC):
                 self._set_payload(IMAGES, points, payload)
             updated += len(page)
 
+    @property
+    def upgradable(self) -> bool:
+        """Whether :meth:`upgrade` has work to do (an embedded index of an older format)."""
+        return False
+
     def upgrade(self, visual_nonnegative: bool) -> int:
         """Rewrite an index made by an older xmodal in the current layout (``visual_nonnegative``
         as for a new index); returns how many photos were copied, 0 when there was
@@ -528,22 +536,25 @@ class Store(ABC):
         mark = {"format": self.format, "meta": meta}
         return mark | {"storage": self.storage} if self.format >= 2 else mark
 
-    def _image_point(self, record: ImageRecord) -> _Point:
+    def _image_point(self, record: ImageRecord, storage: dict[str, dict] | None = None) -> _Point:
+        """The point of ``record``, its vectors as ``storage`` takes them (default: the index's own)."""
         what = f"image {record.info.path!r}"
         vectors = {}
         for name in VECTOR_NAMES:
             value = getattr(record, name)
             if value is not None:
-                vectors[name] = self._vector(value, name, what)
+                vectors[name] = self._vector(value, name, what, storage=storage or self.storage)
             elif name in self.dims:
                 raise XmodalError(f"{what} has no {name} vector; index {self.location} holds {self.dims[name]}-d ones")
         payload = _known(asdict(record.info)) | {FOLDERS_FIELD: folders_of(record.info.path)}
         return _Point(point_id(record.info.path), vectors, payload)
 
-    def _vector(self, vector: np.ndarray, name: str, what: str, stored: bool = True) -> list[float]:
-        """``vector`` checked against the index's size for ``name``, as its storage takes it:
-        for one-byte storage, scaled so that its largest entry is 255 (cosine ignores the
-        scale) and rounded when ``stored`` (a query keeps its precision)."""
+    def _vector(
+        self, vector: np.ndarray, name: str, what: str, stored: bool = True, storage: dict[str, dict] | None = None
+    ) -> list[float]:
+        """``vector`` checked against the index's size for ``name``, as its storage (or
+        ``storage``) takes it: for one-byte storage, scaled so that its largest entry is 255
+        (cosine ignores the scale) and rounded when ``stored`` (a query keeps its precision)."""
         if name not in self.dims:
             raise XmodalError(f"index {self.location} has no {name} vectors (asked for by {what})")
         array = np.asarray(vector, dtype=np.float32)
@@ -552,7 +563,7 @@ class Store(ABC):
             raise XmodalError(
                 f"{what} has a {shape} {name} vector; index {self.location} holds {self.dims[name]}-d {name} vectors"
             )
-        if self.storage[name]["datatype"] == UINT8:
+        if (storage or self.storage)[name]["datatype"] == UINT8:
             if array.min() < 0:
                 raise XmodalError(f"{what} has negative {name} features; index {self.location} stores them in one byte")
             top = array.max()
@@ -812,10 +823,14 @@ class EdgeStore(Store):
     def _settings(self, meta: dict) -> dict:
         return {"vectors": self.dims} | self._mark(meta)
 
+    @property
+    def upgradable(self) -> bool:
+        return self.format < FORMAT
+
     def upgrade(self, visual_nonnegative: bool) -> int:
-        """Rewrite a format-1 index (float32 vectors) in the compact format-2 layout,
-        and delete its copy of the vocabulary; returns how many photos were copied
-        (0: nothing to do).
+        """Rewrite a format-1 index (float32 vectors) or a format-2 one (vectors read in at
+        open) in the format-3 layout, and delete a format-1 copy of the vocabulary;
+        returns how many photos were copied (0: nothing to do).
 
         No photo is embedded again: the stored vectors are copied, page by page,
         into a new shard beside the old one, which then takes its place. Each
@@ -823,21 +838,19 @@ class EdgeStore(Store):
         the new one, and the next open finishes or restarts the upgrade
         (:func:`_finish_upgrade`). Indexing calls it, as it does :meth:`add_folders`.
         """
-        if self.format >= FORMAT:
+        if not self.upgradable:
             return 0
         dims, old = self.dims, self._shard(IMAGES)
         storage = default_storage(dims, visual_nonnegative)
         fresh_path = self._folder / _UPGRADING
         shutil.rmtree(fresh_path, ignore_errors=True)  # a copy cut short: start it again
         fresh = _create_images_shard(fresh_path, dims, storage)
-        writer = copy.copy(self)  # the same index, writing the new layout
-        writer.storage = storage
         copied, offset = 0, None
         try:
             while True:
                 request = edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=True, with_vector=True)
                 records, offset = old.scroll(request)
-                points = [writer._image_point(self._record(_point(r))) for r in records]
+                points = [self._image_point(self._record(_point(r)), storage) for r in records]
                 if points:
                     fresh.update(edge.UpdateOperation.upsert_points([edge.Point(*p) for p in points]))
                 copied += len(points)
@@ -982,9 +995,14 @@ _UPGRADING, _REPLACED, _NEXT_META = "images.upgrading", "images.replaced", "xmod
 
 
 def _edge_config(dims: dict[str, int], storage: dict[str, dict]) -> edge.EdgeConfig:
+    """Vectors ``Memory.Cold`` (format 3): memory-mapped and read as searches touch them. Qdrant's
+    default, ``Cached``, reads every vector in when a process opens the shard: 2 GB at a million
+    photos before a one-off query could start (docs/performance.md)."""
     return edge.EdgeConfig(
         vectors={
-            name: edge.EdgeVectorParams(size, edge.Distance.Cosine, datatype=_EDGE_TYPES[storage[name]["datatype"]])
+            name: edge.EdgeVectorParams(
+                size, edge.Distance.Cosine, datatype=_EDGE_TYPES[storage[name]["datatype"]], memory=edge.Memory.Cold
+            )
             for name, size in dims.items()
         },
         hnsw_config=edge.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_KB),
