@@ -51,7 +51,10 @@ def int8_visual(visual: OnnxVisual) -> OnnxVisual:
     fp32 = visual.onnx_path()  # a torch model exports itself here on first use
     target = fp32.with_name(OnnxVisual.FILES["int8"])
     if not target.is_file():
-        _write_atomically(target, lambda out: quantize(fp32, ranges, out))
+        from xmodal.progress import status
+
+        with status(f"making the int8 copy of {visual.id} (once)"):
+            _write_atomically(target, lambda out: quantize(fp32, ranges, out))
     exported = find_export(visual.id, visual.weights_checksum, visual.threads)
     if exported is None:  # an export whose preprocessing needs torch has no int8 copy either
         raise XmodalError(f"visual model {visual.id} has no torch-free export to quantize: use --precision fp32")
