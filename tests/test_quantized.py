@@ -105,3 +105,22 @@ def test_a_killed_write_leaves_no_half_made_network(tmp_path):
     assert list(tmp_path.iterdir()) == []
     _write_atomically(target, lambda out: out.write_bytes(b"whole"))
     assert target.read_bytes() == b"whole"
+
+
+def test_the_web_server_keeps_one_encoder_at_the_index_precision(tmp_path):
+    """xmodal serve embeds dropped photos with the index's int8 network, made once for
+    every request (not a new session per upload)."""
+    from xmodal.serve import Library
+
+    folder = photos(tmp_path / "photos", 2)
+    with xmodal.open(tmp_path / "index", create=True) as engine:
+        engine.index(folder)
+    library = Library(tmp_path / "index", idle_s=0.3)
+    try:
+        with library.engine(encoder=True) as engine:
+            first = engine.encoder
+        with library.engine(encoder=True) as engine:
+            assert engine.encoder is first
+        assert first.visual.precision == "int8"
+    finally:
+        library.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.errors import XmodalError
-from xmodal.exported import OnnxVisual, find_export
+from xmodal.exported import OnnxVisual
 
 RANGES = Path(__file__).parent / "data" / "int8"
 PRECISIONS = ("fp32", "int8")
@@ -55,10 +55,7 @@ def int8_visual(visual: OnnxVisual) -> OnnxVisual:
 
         with status(f"making the int8 copy of {visual.id} (once)"):
             _write_atomically(target, lambda out: quantize(fp32, ranges, out))
-    exported = find_export(visual.id, visual.weights_checksum, visual.threads)
-    if exported is None:  # an export whose preprocessing needs torch has no int8 copy either
-        raise XmodalError(f"visual model {visual.id} has no torch-free export to quantize: use --precision fp32")
-    return exported.at_precision("int8")
+    return visual.at_precision("int8")
 
 
 def quantize(fp32: Path, ranges: Path, out: Path) -> None:

@@ -97,7 +97,10 @@ class Library:
             if self._store is None:
                 self._store = open_store(self.index, self.url, serving=True)
             try:
-                yield Engine(self._store, self.space, self.model, self._encoder)
+                engine = Engine(self._store, self.space, self.model, self._encoder)
+                if encoder:  # the encoder at the index's precision (Engine._use): kept, with its session, for the next request
+                    self._encoder = engine.encoder
+                yield engine
             finally:
                 self._last_use = time.monotonic()
 

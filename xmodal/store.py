@@ -543,7 +543,7 @@ class Store(ABC):
         for name in VECTOR_NAMES:
             value = getattr(record, name)
             if value is not None:
-                vectors[name] = self._vector(value, name, what, storage=storage or self.storage)
+                vectors[name] = self._vector(value, name, what, storage=storage)
             elif name in self.dims:
                 raise XmodalError(f"{what} has no {name} vector; index {self.location} holds {self.dims[name]}-d ones")
         payload = _known(asdict(record.info)) | {FOLDERS_FIELD: folders_of(record.info.path)}
