@@ -5,7 +5,7 @@
 Builds an embedded index of synthetic photos (unit vectors; the text path
 never reads pixels) recorded as made with the default space (all-MiniLM-L6-v2), then times
 whole processes: `xmodal query "dog"`, `"steeple"` (a word read with its WordNet
-definition, xmodal.glosses) and a sentence against it, `xmodal
+definition, xmodal.text.glosses) and a sentence against it, `xmodal
 words "dog"` (no index) in the sentence space and in GloVe, and as baselines a bare `python -c pass` and `import torch`,
 which the text path must not need. Medians of --runs fresh processes. First,
 the sentence space's one-time steps in an empty cache (each a fresh process,
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.store import ImageInfo, ImageRecord, open_store
-from xmodal.spaces import load_space
+from xmodal.text.factory import load_space
 
 XMODAL = [sys.executable, "-m", "cli"]
 # Python caches compiled modules as a user's does: this machine sets PYTHONDONTWRITEBYTECODE=1.
@@ -69,8 +69,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as fresh:  # the sentence space's one-time steps, in an empty cache
         env = {**os.environ, "XMODAL_CACHE_DIR": fresh}
         for step, code in (
-            ("export to ONNX", "from xmodal.spaces import load_space; load_space()"),
-            ("embed the vocabulary", "from xmodal.spaces import load_space; load_space().vocabulary()"),
+            ("export to ONNX", "from xmodal.text.factory import load_space; load_space()"),
+            ("embed the vocabulary", "from xmodal.text.factory import load_space; load_space().vocabulary()"),
         ):
             started = time.perf_counter()
             subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env)
@@ -90,7 +90,7 @@ def main() -> None:
         }
         space = load_space()
         for _ in range(10):  # the first few texts get a session that starts fast, later ones the one
-            space.query("warm up")  # that runs fast (xmodal.sentences._session_for)
+            space.query("warm up")  # that runs fast (xmodal.text.sentences._session_for)
         for text in ("dog", "two young children play with a brown dog on the grass"):
             runs = timeit.repeat(lambda: space.query(text), number=20, repeat=5)
             print(f"warm query {text!r}: {min(runs) / 20 * 1000:.2f} ms (best of 5 means of 20)")

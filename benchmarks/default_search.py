@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import load_bench, score, shared_paths, word_labels  # noqa: E402
 
-from xmodal.devise import InputSpec, TrainConfig  # noqa: E402
-from xmodal.train import train  # noqa: E402
+from xmodal.devise.model import InputSpec, TrainConfig  # noqa: E402
+from xmodal.training.train import train  # noqa: E402
 
 COLUMNS = ["seen hit@1", "zero-shot hit@1", "gen seen", "gen unseen", "gen H", "nette/1k hit@1", "nette/1k hit@5",
            "nette/21k hit@1", "nette/21k hit@5", "text→image P@10", "text→image mAP", "cifar10 hit@1"]

@@ -42,7 +42,7 @@ its pairs, one wrong link between two groups of 7 costs 49 wrong pairs.
 
 The default threshold and power are chosen on half A alone. For each power
 in ``POWERS`` (the score is the cosine after each feature is raised to it,
-:mod:`xmodal.duplicates`; 1 is the plain cosine) and each threshold 0.70,
+:mod:`xmodal.search.duplicates`; 1 is the plain cosine) and each threshold 0.70,
 0.71, ..., 0.99, ``find_duplicates`` (what ``Engine.duplicates`` runs) groups
 half A; the pair chosen is the one with the highest F1 on A among those with
 precision of at least 0.97 on A (a margin over the 0.95 target, since B is a
@@ -76,11 +76,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
-
 from results import data_arguments, unpack  # noqa: E402
 
 import xmodal  # noqa: E402
-from xmodal.duplicates import POWER, Duplicates, find_duplicates  # noqa: E402
+from xmodal.search.duplicates import POWER, Duplicates, find_duplicates  # noqa: E402
 
 SETS = ("imagenette-val", "mini-places-20", "flickr8k-captions")
 COPIES = ("exact", "half", "double", "jpeg", "crop", "rotate")

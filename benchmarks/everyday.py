@@ -25,7 +25,7 @@ before the bank's rules, nearest before centroid, prefix before sums, lower
 weights first, multi-piece words before every word) that is within 0.005 of
 the best wins instead.
 
-val: the shipped model file and the shipped table (``xmodal.glosses.DEFAULT``)
+val: the shipped model file and the shipped table (``xmodal.text.glosses.DEFAULT``)
 against no expansion and the prefix, on the val list, on the 30 words of
 ``language.EVERYDAY`` (Imagenette val) and on the Flickr8k val captions through
 the same path (R@1/5/10: sentences are never expanded, so these must not move),
@@ -47,15 +47,15 @@ from hubness import dev_map, dev_split
 from language import DEFAULT_VISUAL, EVERYDAY, SHIPPED_CONFIG
 from results import data_arguments, unpack
 
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.devise import DeviseModel
-from xmodal.encoder import DEFAULT_MODEL
-from xmodal.evaluate import caption_retrieval, relevant_retrieval, retrieval
-from xmodal.glosses import DEFAULT, Expansion, GlossTable
-from xmodal.hubness import HubPenalty
-from xmodal.sentences import SentenceSpace
-from xmodal.train import visual_outputs
-from xmodal.visual import load_visual
+from xmodal.devise.encoder import DEFAULT_MODEL
+from xmodal.devise.hubness import HubPenalty
+from xmodal.devise.model import DeviseModel
+from xmodal.text.glosses import DEFAULT, Expansion, GlossTable
+from xmodal.text.sentences import SentenceSpace
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.evaluate import caption_retrieval, relevant_retrieval, retrieval
+from xmodal.training.train import visual_outputs
+from xmodal.vision.visual import load_visual
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTS = Path(__file__).with_name("everyday_words.json")

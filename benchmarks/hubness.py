@@ -22,17 +22,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 from language import DEFAULT_CONFIG, DEFAULT_SPEC, DEFAULT_VISUAL, HIERARCHY
 from results import data_arguments, unpack
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.devise import DeviseModel
-from xmodal.evaluate import caption_retrieval, relevant_retrieval
-from xmodal.hubness import HubPenalty
-from xmodal.sentences import SentenceSpace
-from xmodal.spaces import embed_texts
-from xmodal.train import train_pairs, visual_outputs
-from xmodal.visual import load_visual
+
+from xmodal.devise.hubness import HubPenalty
+from xmodal.devise.model import DeviseModel
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.space import embed_texts
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.evaluate import caption_retrieval, relevant_retrieval
+from xmodal.training.train import train_pairs, visual_outputs
+from xmodal.vision.visual import load_visual
 
 DEV_PHOTOS = 1000  # Flickr8k: the last train photos
 DEV_PER_SCENE = 80  # mini-places-20: the last train photos of each seen scene

@@ -12,7 +12,7 @@ alternate for --rounds rounds, so a drift in the machine's speed (this
 Printed: each round, then the median rates and ratio.
 
 ``--int8`` also runs the int8 network that a new index uses by default
-(:mod:`xmodal.quantized`, made from the shipped ranges on first use) in every
+(:mod:`xmodal.vision.quantized`, made from the shipped ranges on first use) in every
 round, and prints its end-to-end rate against fp32's from the same rounds.
 """
 
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import read_pixels
 from indexer.run import index_folder
 from indexer.walk import walk
-from xmodal.encoder import Encoder
-from xmodal.spaces import load_space
+from xmodal.devise.encoder import Encoder
 from xmodal.store import open_store
+from xmodal.text.factory import load_space
+from xmodal.vision.decode import read_pixels
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=None, help="use only the first N photos")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="model-alone and indexing runs, alternated")
-    parser.add_argument("--int8", action="store_true", help="also the int8 network (xmodal.quantized)")
+    parser.add_argument("--int8", action="store_true", help="also the int8 network (xmodal.vision.quantized)")
     args = parser.parse_args()
     folder = args.folder
     if folder is None:

@@ -12,7 +12,7 @@ measures the candidates beside the fp32 export, in one run (nothing ships yet):
 - static: the same with the first and last convolution and the classifier kept
   in float32, the candidate, chosen over "every layer" by agreement with fp32
   on 96 other train photos (printed), never on val: only it gets the val pass.
-  It ships: this is :func:`xmodal.quantized.int8_visual`, made from the ranges
+  It ships: this is :func:`xmodal.vision.quantized.int8_visual`, made from the ranges
   in xmodal/data/int8/ (scripts/build_int8_ranges.py measures them on the same
   256 photos), the network a new index embeds with.
 
@@ -33,13 +33,13 @@ import numpy as np
 from language import DEFAULT_VISUAL, SETS, Bench, score
 from results import data_arguments, unpack
 
-from xmodal.cache import cache_root
-from xmodal.devise import DeviseModel
-from xmodal.encoder import DEFAULT_MODEL, Encoder
-from xmodal.exported import OnnxVisual
-from xmodal.quantized import calibrate, int8_visual, prepare
-from xmodal.runtime import session
-from xmodal.sentences import SentenceSpace
+from xmodal.core.cache import cache_root
+from xmodal.core.runtime import session
+from xmodal.devise.encoder import DEFAULT_MODEL, Encoder
+from xmodal.devise.model import DeviseModel
+from xmodal.text.sentences import SentenceSpace
+from xmodal.vision.exported import OnnxVisual
+from xmodal.vision.quantized import calibrate, int8_visual, prepare
 
 CALIBRATION = 256
 CHECK = 96
@@ -110,7 +110,7 @@ def main() -> None:
     base = encoder.visual
     if base.id != DEFAULT_VISUAL:
         raise SystemExit(f"expected {DEFAULT_VISUAL}, the shipped model's visual, not {base.id}")
-    from indexer.decode import read_pixels
+    from xmodal.vision.decode import read_pixels
 
     flickr = roots["flickr8k-captions"]
     calibration = np.stack([read_pixels(p, base) for p in photos(flickr, "train", 23, CALIBRATION)])

@@ -17,7 +17,7 @@ Methods: ConSE (T=10) in each space, the previous default (centred ConSE in
 GloVe), the DeViSE map trained on pairs (``DEFAULT_SOURCES``, ``DEFAULT_CONFIG``)
 in GloVe 6B 50-d with plain-mean and SIF phrases, in GloVe with its rows
 shuffled (random word vectors: a control), and in the sentence space, without
-and with the hub penalty that searches apply (``xmodal.hubness``); the
+and with the hub penalty that searches apply (``xmodal.devise.hubness``); the
 shipped model file is scored too and must match the retrained one.
 """
 
@@ -29,19 +29,25 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 from results import data_arguments, unpack
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.devise import DeviseModel, InputSpec, TrainConfig
-from xmodal.encoder import SHIPPED, Encoder
-from xmodal.evaluate import caption_retrieval, hierarchical_precision, hit_at_k, relevant_retrieval, retrieval
-from xmodal.identity import SpaceIdentity
-from xmodal.labels import imagenet_labels, label_matrix
-from xmodal.sentences import SentenceSpace
-from xmodal.spaces import embed_texts
-from xmodal.train import train_pairs, visual_outputs
-from xmodal.visual import load_visual
-from xmodal.words import WordSpace
+
+from xmodal.devise.encoder import SHIPPED, Encoder
+from xmodal.devise.model import DeviseModel, InputSpec, TrainConfig
+from xmodal.text.identity import SpaceIdentity
+from xmodal.text.labels import imagenet_labels, label_matrix
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.space import embed_texts
+from xmodal.text.words import WordSpace
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.evaluate import (
+    caption_retrieval,
+    hierarchical_precision,
+    hit_at_k,
+    relevant_retrieval,
+    retrieval,
+)
+from xmodal.training.train import train_pairs, visual_outputs
+from xmodal.vision.visual import load_visual
 
 SETS = ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200", "imagenette-val")
 DEFAULT_SOURCES = ("flickr8k-captions", "mini-places-20")

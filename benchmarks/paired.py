@@ -18,12 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from results import Split, imagenet_truth, load_bench, shared_paths, word_labels  # noqa: E402
 
-from xmodal.baselines import conse  # noqa: E402
-from xmodal.devise import DeviseModel  # noqa: E402
-from xmodal.encoder import SHIPPED  # noqa: E402
-from xmodal.evaluate import mcnemar, ranked_labels  # noqa: E402
-from xmodal.labels import imagenet_labels  # noqa: E402
-from xmodal.train import classifier_label_matrix  # noqa: E402
+from xmodal.devise.encoder import SHIPPED  # noqa: E402
+from xmodal.devise.model import DeviseModel  # noqa: E402
+from xmodal.text.labels import imagenet_labels  # noqa: E402
+from xmodal.training.baselines import conse  # noqa: E402
+from xmodal.training.evaluate import mcnemar, ranked_labels  # noqa: E402
+from xmodal.training.train import classifier_label_matrix  # noqa: E402
 
 
 def main() -> None:

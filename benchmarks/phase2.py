@@ -26,12 +26,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from default_search import COLUMNS, HEADS  # noqa: E402
-from results import DEFAULT_CONFIG, DEFAULT_SPEC, Split, load_bench, score, shared_paths, word_labels  # noqa: E402
+from results import (  # noqa: E402
+    DEFAULT_CONFIG,
+    DEFAULT_SPEC,
+    Split,
+    load_bench,
+    score,
+    shared_paths,
+    word_labels,
+)
 
-from xmodal.devise import LOSSES, DeviseModel, unit_rows  # noqa: E402
-from xmodal.encoder import SHIPPED  # noqa: E402
-from xmodal.labels import embed_labels  # noqa: E402
-from xmodal.train import class_centre, classifier_label_matrix, visual_outputs  # noqa: E402
+from xmodal.devise.encoder import SHIPPED  # noqa: E402
+from xmodal.devise.model import LOSSES, DeviseModel, unit_rows  # noqa: E402
+from xmodal.text.labels import embed_labels  # noqa: E402
+from xmodal.training.train import class_centre, classifier_label_matrix, visual_outputs  # noqa: E402
 
 
 class TopAndMap(torch.nn.Module):

@@ -5,7 +5,7 @@
 Fine-tuning the top of EfficientNet-Lite2 (benchmarks/phase2_dev.py) starts from
 the activations below block ``first`` (9x9x208 for block 17, 67 KB a photo in
 float32). They are cached per set, over all of the set's photos in a fixed order
-(xmodal.train.visual_outputs), so every dev setting, whichever photos it trains
+(xmodal.training.train.visual_outputs), so every dev setting, whichever photos it trains
 and scores on, reads one cache.
 """
 
@@ -15,12 +15,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
 from language import DEFAULT_VISUAL, SETS
 from results import shared_paths, unpack
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.train import visual_outputs
-from xmodal.visual import tower_split
+
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.train import visual_outputs
+from xmodal.vision.visual import tower_split
 
 FIRST = 17  # the block phase 2 starts at (the issue's probe: blocks 17-20 and the head)
 TINY_PER_CLASS = 10  # Tiny ImageNet val photos per class: the dev check of the ImageNet rows

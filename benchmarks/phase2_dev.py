@@ -1,4 +1,4 @@
-"""Choosing DeViSE phase 2 (xmodal.finetune) on a dev split carved from train, never on val.
+"""Choosing DeViSE phase 2 (xmodal.training.finetune) on a dev split carved from train, never on val.
 
     cd benchmarks && ../.venv/bin/python phase2_dev.py [--epochs 6] [--json phase2_dev.json] \
         "17,1e-4,1e-3" "19,1e-4,1e-3" ...
@@ -30,20 +30,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from hubness import dev_split
 from language import DEFAULT_SPEC, DEFAULT_VISUAL, HIERARCHY, SETS, SHIPPED_CONFIG
 from phase2_bank import Bank, set_photos
 from results import shared_paths, unpack
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.evaluate import caption_retrieval, hit_at_k, relevant_retrieval
-from xmodal.finetune import TunedTower, TuneConfig, finetune
-from xmodal.labels import imagenet_labels, label_matrix
-from xmodal.pairs import join
-from xmodal.sentences import SentenceSpace
-from xmodal.spaces import embed_texts
-from xmodal.train import read_pair_sources, train_pairs
-from xmodal.visual import load_visual, tower_split
+
+from xmodal.text.labels import imagenet_labels, label_matrix
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.space import embed_texts
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.evaluate import caption_retrieval, hit_at_k, relevant_retrieval
+from xmodal.training.finetune import TuneConfig, TunedTower, finetune
+from xmodal.training.pairs import join
+from xmodal.training.train import read_pair_sources, train_pairs
+from xmodal.vision.visual import load_visual, tower_split
 
 TOLERANCE = 0.01  # how far below phase 1 dev scene P@10 and tiny/1k hit@1 may go
 

@@ -20,22 +20,30 @@ import time
 
 import numpy as np
 import torch
-
-from language import DEFAULT_CONFIG, DEFAULT_SOURCES, DEFAULT_VISUAL, HIERARCHY, SETS, Bench, score
+from language import (
+    DEFAULT_CONFIG,
+    DEFAULT_SOURCES,
+    DEFAULT_VISUAL,
+    HIERARCHY,
+    SETS,
+    Bench,
+    score,
+)
 from results import shared_paths, unpack
-from xmodal.devise import DeviseModel, pair_batch_loss
-from xmodal.encoder import SHIPPED
-from xmodal.finetune import MapModule
-from xmodal.labels import imagenet_labels, label_matrix
-from xmodal.pairs import join
-from xmodal.sentences import SentenceSpace
-from xmodal.spaces import embed_texts
-from xmodal.train import read_pair_sources, visual_outputs
-from xmodal.visual import load_visual
+
+from xmodal.devise.encoder import SHIPPED
+from xmodal.devise.model import DeviseModel, pair_batch_loss
+from xmodal.text.labels import imagenet_labels, label_matrix
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.space import embed_texts
+from xmodal.training.finetune import MapModule
+from xmodal.training.pairs import join
+from xmodal.training.train import read_pair_sources, visual_outputs
+from xmodal.vision.visual import load_visual
 
 
 class TopAndMap(torch.nn.Module):
-    """Pooled features -> classifier -> DeviseModel.encode in torch (xmodal.finetune.MapModule)."""
+    """Pooled features -> classifier -> DeviseModel.encode in torch (xmodal.training.finetune.MapModule)."""
 
     def __init__(self, model: DeviseModel, classifier: torch.nn.Linear) -> None:
         super().__init__()

@@ -39,7 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xmodal import WordSpace, words  # noqa: E402
+from xmodal import WordSpace  # noqa: E402
+from xmodal.text import words  # noqa: E402
 
 CAPTIONS = ROOT / "data" / "flickr8k-captions" / "captions.csv"
 ARCHIVE = ROOT.parent / "shared" / "data" / "flickr8k-captions.tar.gz"
@@ -162,7 +163,7 @@ def main() -> None:
     if args.photos:
         if not (root / rows[0]["path"]).is_file():
             sys.exit(f"--photos needs the photos beside {root / 'captions.csv'}")
-        from xmodal.encoder import Encoder
+        from xmodal.devise.encoder import Encoder
 
         paths = list(dict.fromkeys(row["path"] for row in rows))
         begun = time.perf_counter()

@@ -29,9 +29,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 import xmodal
-from xmodal import thumbnails
-from xmodal.serve import Library, running
-from xmodal.thumbnails import make_thumbnail
+from xmodal.web import thumbnails
+from xmodal.web.serve import Library, running
+from xmodal.web.thumbnails import make_thumbnail
 
 ROOT = Path(__file__).resolve().parents[1]
 

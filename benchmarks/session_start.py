@@ -1,11 +1,11 @@
-"""How long an onnxruntime session takes to start: from the export vs from xmodal.runtime's saved copy.
+"""How long an onnxruntime session takes to start: from the export vs from xmodal.core.runtime's saved copy.
 
     .venv/bin/python benchmarks/session_start.py [--runs 5]
 
 For the sentence encoder (all-MiniLM-L6-v2) and the shipped visual model
 (EfficientNet-Lite2), each already exported in the user cache: the median
 time to open a session straight on the export with onnxruntime's defaults
-(the baseline, what xmodal did before) and through ``xmodal.runtime.session``,
+(the baseline, what xmodal did before) and through ``xmodal.core.runtime.session``,
 the largest difference between the two sessions' outputs, and the visual
 model's batch throughput through each (the saved copy must not run slower).
 Then the sentence encoder's session with and without prepacked weights: its
@@ -21,8 +21,8 @@ import time
 import numpy as np
 import onnxruntime
 
-from xmodal.runtime import session
-from xmodal.spaces import load_space
+from xmodal.core.runtime import session
+from xmodal.text.factory import load_space
 
 
 def plain(model, threads: int):
@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from xmodal.encoder import Encoder
+    from xmodal.devise.encoder import Encoder
 
     space = load_space()
     visual = Encoder.load(space).visual
@@ -77,7 +77,7 @@ def main() -> None:
                 rates.append(96 / (time.perf_counter() - started))
             line += f"   batch of 32: {rates[0]:.1f} vs {rates[1]:.1f} photos/s"
         print(line)
-    # One text, as a cold query encodes it: weights prepacked or not (xmodal.sentences._session_for).
+    # One text, as a cold query encodes it: weights prepacked or not (xmodal.text.sentences._session_for).
     model = space.folder / "model.onnx"
     for prepack in (True, False):
         start = median_start(lambda: session(model, 2, prepack=prepack, spin=False), args.runs)

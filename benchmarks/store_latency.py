@@ -38,7 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.store import SEARCH_EF, EdgeStore, ImageInfo, ImageRecord, ServerStore, Store
+from xmodal.store import (
+    SEARCH_EF,
+    EdgeStore,
+    ImageInfo,
+    ImageRecord,
+    ServerStore,
+    Store,
+)
 
 SEMANTIC_DIM, VISUAL_DIM = 50, 1280
 BACKENDS = ("edge", "local", "numpy")
@@ -152,9 +159,9 @@ def measure(search: Search, queries: dict[str, np.ndarray], exact: dict[str, np.
 def real_data(rng: np.random.Generator, size: int, queries: int) -> tuple[dict, dict]:
     """Real photos' vectors: every EfficientNet-Lite0 feature cache on this machine (made
     by benchmarks/results.py), semantic vectors from the shipped GloVe model; queries held out."""
-    from xmodal.cache import cache_root
-    from xmodal.devise import DeviseModel
-    from xmodal.encoder import SHIPPED
+    from xmodal.core.cache import cache_root
+    from xmodal.devise.encoder import SHIPPED
+    from xmodal.devise.model import DeviseModel
 
     folders = sorted((cache_root() / "features").glob("efficientnet-lite0-*/*/"))
     features = np.concatenate([np.load(f / "features.npy", mmap_mode="r") for f in folders])

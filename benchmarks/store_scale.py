@@ -54,15 +54,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from results import data_arguments, unpack
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.devise import DeviseModel
-from xmodal.encoder import DEFAULT_MODEL, Encoder
-from xmodal.hubness import POOL
-from xmodal.spaces import load_space
+
+from xmodal.devise.encoder import DEFAULT_MODEL, Encoder
+from xmodal.devise.hubness import POOL
+from xmodal.devise.model import DeviseModel
 from xmodal.store import FLOAT32, ImageInfo, ImageRecord, open_store
-from xmodal.train import visual_outputs
+from xmodal.text.factory import load_space
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.train import visual_outputs
 
 CHUNK = 10_000  # photos per generated file and per upsert call
 FOLDERS = 100

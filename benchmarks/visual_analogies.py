@@ -20,7 +20,7 @@ val: the Flickr8k val photos through the shipped model files.
 
 Photos are ranked as a search ranks them: by cosine, the nearest k + POOL
 re-ranked with the hub penalty (``HubPenalty.ranking_scores``); the shipped
-reading calls :func:`xmodal.analogy.described`, the function ``Engine.query``
+reading calls :func:`xmodal.search.analogy.described`, the function ``Engine.query``
 calls, so what is scored is what ships.
 
 The grid is every reading tried on dev, in the rounds in which they were
@@ -44,15 +44,15 @@ from hubness import dev_map, dev_split
 from language import DEFAULT_VISUAL, SHIPPED_CONFIG
 from results import data_arguments, unpack
 
-from xmodal.analogy import TEXTS, described
-from xmodal.datasets import read_captions
-from xmodal.devise import DeviseModel
-from xmodal.encoder import SHIPPED
-from xmodal.hubness import HubPenalty
-from xmodal.sentences import SentenceSpace
-from xmodal.train import visual_outputs
-from xmodal.visual import load_visual
-from xmodal.words import WordSpace
+from xmodal.devise.encoder import SHIPPED
+from xmodal.devise.hubness import HubPenalty
+from xmodal.devise.model import DeviseModel
+from xmodal.search.analogy import TEXTS, described
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.words import WordSpace
+from xmodal.training.datasets import read_captions
+from xmodal.training.train import visual_outputs
+from xmodal.vision.visual import load_visual
 
 DEFINITION = json.loads(Path(__file__).with_name("visual_analogies.json").read_text())
 TIE = 0.01

@@ -22,12 +22,12 @@ Two measures, exact scans (no HNSW, so only the storage differs):
 from __future__ import annotations
 
 import numpy as np
-
 from results import data_arguments, unpack
 from store_scale import real_features
-from xmodal.datasets import read_labeled
-from xmodal.encoder import Encoder
-from xmodal.spaces import load_space
+
+from xmodal.devise.encoder import Encoder
+from xmodal.text.factory import load_space
+from xmodal.training.datasets import read_labeled
 
 K = 10
 

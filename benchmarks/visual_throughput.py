@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from xmodal.visual import DEFAULT_VISUAL, VisualModel, load_visual
+from xmodal.vision.visual import DEFAULT_VISUAL, VisualModel, load_visual
 
 IMAGENETTE = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenette-val.tar"
 

@@ -21,10 +21,10 @@ import time
 
 import numpy as np
 
-from xmodal.cache import cache_root
-from xmodal.runtime import session
-from xmodal.sentences import SentenceSpace
-from xmodal.vocabulary import vocabulary_texts
+from xmodal.core.cache import cache_root
+from xmodal.core.runtime import session
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.vocabulary import vocabulary_texts
 
 
 def quantized(space: SentenceSpace):

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/word_hubness.py [--shared ../shared/data] [--work data]
 
-The mirror image of the shipped hub penalty (xmodal.hubness): a label's
+The mirror image of the shipped hub penalty (xmodal.devise.hubness): a label's
 penalty is WEIGHT times its mean cosine to its NEIGHBOURS nearest photos in a
 bank of 2,000 training photos (Flickr8k train and the seen mini-places-20
 train photos, as the shipped model places them), and photos name labels by
@@ -23,16 +23,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from language import DEFAULT_VISUAL, HIERARCHY, SETS
 from results import data_arguments, unpack
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.devise import DeviseModel
-from xmodal.encoder import SHIPPED, Encoder
-from xmodal.labels import imagenet_labels, label_matrix
-from xmodal.sentences import SentenceSpace
-from xmodal.train import visual_outputs
-from xmodal.visual import load_visual
+
+from xmodal.devise.encoder import SHIPPED, Encoder
+from xmodal.devise.model import DeviseModel
+from xmodal.text.labels import imagenet_labels, label_matrix
+from xmodal.text.sentences import SentenceSpace
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.train import visual_outputs
+from xmodal.vision.visual import load_visual
 
 PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
 SETTINGS = [(0, 0.0)] + [(k, w) for k in (10, 20, 50) for w in (0.3, 0.5, 0.7, 1.0)]

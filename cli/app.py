@@ -17,8 +17,9 @@ from typing import Annotated, TypeVar
 import typer
 
 from xmodal import XmodalError, parse
-from xmodal.duplicates import THRESHOLD
-from xmodal.spaces import load_space
+from xmodal.devise.model import space_name
+from xmodal.search.duplicates import THRESHOLD
+from xmodal.text.factory import load_space
 
 app = typer.Typer(
     help="Search photos by meaning in a word-vector space.",
@@ -115,8 +116,8 @@ def index(
     import time
     from contextlib import nullcontext
 
-    from xmodal.engine import open as open_engine
-    from xmodal.progress import silenced
+    from xmodal.core.progress import silenced
+    from xmodal.search.engine import open as open_engine
 
     started = time.perf_counter()
     if not folder.expanduser().is_dir():  # before an index is created for nothing
@@ -181,8 +182,8 @@ def query(
     --words gives the vocabulary words nearest a photo or an expression.
     --threshold, --in, --after and --before narrow the photos found; --paths prints just their paths.
     """
-    from xmodal.dates import date_span
-    from xmodal.engine import open as open_engine
+    from xmodal.search.engine import open as open_engine
+    from xmodal.store.dates import date_span
 
     if paths_only and words_out:
         raise XmodalError("--paths prints photo paths; it does not go with --words")
@@ -225,8 +226,8 @@ def duplicates(
     It only lists: nothing is deleted or moved. Near copies are found by the visual
     model's features, one nearest-neighbour search per photo (docs/search.md).
     """
-    from xmodal.engine import open as open_engine
-    from xmodal.index_info import human_bytes
+    from xmodal.search.engine import open as open_engine
+    from xmodal.store.info import human_bytes
 
     with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
         found = engine.duplicates(threshold, within)
@@ -266,7 +267,8 @@ def info(
 
     Reads the index's own records only: no word space or visual model is loaded.
     """
-    from xmodal.index_info import human_bytes, info as read_info
+    from xmodal.store.info import human_bytes
+    from xmodal.store.info import info as read_info
 
     facts = read_info(index_path, qdrant_url)
     if as_json:
@@ -322,7 +324,7 @@ def serve(
     The server lets go of the index whenever another xmodal process asks, so
     xmodal index and xmodal query work on it from another terminal meanwhile.
     """
-    from xmodal.serve import serve as run_server
+    from xmodal.web.serve import serve as run_server
 
     run_server(index_path, qdrant_url, host=host, port=port, open_browser=open_browser, space=space, model=model,
                say=lambda line: print(line, flush=True))
@@ -390,11 +392,11 @@ def words(
     Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
     (--model, default: the shipped EfficientNet-Lite0 model).
     """
-    ws = load_space(space, model)
+    ws = load_space(space_name(space, model))
     parsed = parse(expression)
     encode_image = None
     if parsed.images:
-        from xmodal.encoder import Encoder
+        from xmodal.devise.encoder import Encoder
 
         encode_image = Encoder.load(ws, model).encode_image
     evaluated = ws.query(parsed, encode_image)
@@ -448,11 +450,12 @@ def train(
     captioned one: pair training, each photo against the texts of the others in
     its batch (docs/results.md has the command that built the shipped model).
     """
-    from xmodal.datasets import read_class_split, read_labeled
-    from xmodal.devise import InputSpec, TrainConfig, TuneConfig
-    from xmodal.spaces import load_space
-    from xmodal.train import evaluate, train as fit, train_pairs
-    from xmodal.visual import load_visual
+    from xmodal.devise.model import InputSpec, TrainConfig, TuneConfig
+    from xmodal.text.factory import load_space
+    from xmodal.training.datasets import read_class_split, read_labeled
+    from xmodal.training.train import evaluate, train_pairs
+    from xmodal.training.train import train as fit
+    from xmodal.vision.visual import load_visual
 
     config = TrainConfig(
         loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer,
@@ -506,12 +509,12 @@ def evaluate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Flat hit@k of a model's nearest labels on labeled photos."""
-    from xmodal.datasets import read_class_split, read_labeled
-    from xmodal.devise import DeviseModel
-    from xmodal.train import evaluate
-    from xmodal.visual import load_visual
+    from xmodal.devise.model import DeviseModel
+    from xmodal.training.datasets import read_class_split, read_labeled
+    from xmodal.training.train import evaluate
+    from xmodal.vision.visual import load_visual
 
-    ws = load_space(space, model)
+    ws = load_space(space_name(space, model))
     devise = DeviseModel.load(model, space=ws.identity)
     model_visual = load_visual(devise.visual["id"])
     if model_visual.weights_checksum != devise.visual["checksum"]:

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import content_hash, decoder, read_bytes
-from indexer.taken import date_fields, dates_of, stored_exif
 from indexer.walk import KINDS, FileFacts, canonical, walk
-from xmodal.errors import XmodalError
-from xmodal.prefetch import WriteBehind, prefetched_batches
-from xmodal.progress import photo_progress
+from xmodal.core.errors import XmodalError
+from xmodal.core.prefetch import WriteBehind, prefetched_batches
+from xmodal.core.progress import photo_progress
 from xmodal.store import FORMAT, ImageInfo, ImageRecord, Store
+from xmodal.vision.decode import content_hash, decoder, read_bytes
+from xmodal.vision.taken import Exif, date_fields, dates_of
 
 
 @dataclass
@@ -200,6 +200,11 @@ def _reuse_known_content(
     return rest
 
 
+def stored_exif(info: ImageInfo) -> Exif:
+    """The EXIF facts of an indexed photo, as stored: a file with the same content has the same EXIF."""
+    return Exif(info.taken if info.taken_from == "exif" else None, info.camera)
+
+
 def _hash_file(facts: FileFacts) -> tuple[FileFacts, str, str | None]:
     data, error = read_bytes(facts.path)
     return facts, (content_hash(data) if data is not None else ""), error
@@ -218,7 +223,7 @@ def _embed(
     """Decode in threads ahead of the model; write and flush every batch as it is made.
 
     A batch is written (and flushed) by a thread of its own while the model
-    embeds the next one (:class:`~xmodal.prefetch.WriteBehind`), so the model never
+    embeds the next one (:class:`~xmodal.core.prefetch.WriteBehind`), so the model never
     waits on the disk; the write in flight is finished before the store is read again.
     Files with the same new content are embedded once: later ones reuse the vectors.
     """

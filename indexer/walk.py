@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from xmodal.heif import heif_supported
+from xmodal.vision.heif import heif_supported
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})

@@ -6,7 +6,7 @@
 
 A sentence encoder reads a rare word by its word pieces ("steeple" sits next to
 "steep"), so a short query is given the meaning WordNet writes down for it
-(:mod:`xmodal.glosses` reads the table at query time). Which words: WordNet's
+(:mod:`xmodal.text.glosses` reads the table at query time). Which words: WordNet's
 noun lemmas of one or two words (``index.noun``) whose words are all among the
 :data:`TOP_WORDS` most frequent words of the spelling list (GloVe 6B), the
 words people type, which keeps the file a few MB. The gloss is the definition
@@ -21,7 +21,7 @@ Which sense, for a word with several (``--senses``):
 ``nearest``, ``centroid`` (``centroid`` ships: docs/results.md says why)
     the sense whose definition sits nearest the texts the model trained on: the
     hub bank inside a DeViSE model file (``--model``, the shipped one by
-    default; :mod:`xmodal.hubness`): the mean cosine of its :data:`NEAREST`
+    default; :mod:`xmodal.devise.hubness`): the mean cosine of its :data:`NEAREST`
     closest bank texts, or the cosine to the bank's mean. A photo search wants
     the sense photos show ("saw": a hand tool having a toothed blade). Tagged
     counts still win where WordNet has them: a sense tagged at least
@@ -131,7 +131,7 @@ def choose(
 
 def bank_closeness(space, bank: np.ndarray, senses: str, nearest: int = NEAREST) -> Callable[[list[str]], np.ndarray]:
     """Texts -> how near each sits the bank (``senses``: see the module docstring)."""
-    from xmodal.spaces import embed_texts
+    from xmodal.text.space import embed_texts
 
     bank = np.asarray(bank, dtype=np.float32)
 
@@ -175,9 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.wordnet / "index.noun").is_file():
         raise SystemExit(f"{args.wordnet / 'index.noun'} not found; apt-get install wordnet-base, or pass --wordnet")
     sys.path.insert(0, str(ROOT))  # the xmodal beside this script, not another installed copy
-    from xmodal.devise import DeviseModel
-    from xmodal.encoder import DEFAULT_MODEL
-    from xmodal.sentences import SentenceSpace
+    from xmodal.devise.encoder import DEFAULT_MODEL
+    from xmodal.devise.model import DeviseModel
+    from xmodal.text.sentences import SentenceSpace
 
     model = args.model or DEFAULT_MODEL
     bank = None if args.senses == "first" else DeviseModel.hub_of(model).bank

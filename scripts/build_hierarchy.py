@@ -6,7 +6,7 @@
 
 Reads WordNet's own database file ``data.noun`` directly (no nltk) and keeps
 every synset that is an ImageNet-1k or ImageNet-21k class (the wnid lists that
-ship inside timm, see ``xmodal.labels.imagenet_labels``) together with all of
+ship inside timm, see ``xmodal.text.labels.imagenet_labels``) together with all of
 its hypernym ancestors. ImageNet's wnid is ``"n"`` + the 8-digit offset of the
 noun synset in ``data.noun`` (n02102040 = English springer).
 
@@ -95,7 +95,7 @@ def read_nouns(wordnet: Path) -> tuple[str, dict[str, Noun]]:
 
 def imagenet_wnids() -> dict[str, list[str]]:
     sys.path.insert(0, str(ROOT))  # the xmodal beside this script, not another installed copy
-    from xmodal.labels import _timm_info_folder
+    from xmodal.text.labels import _timm_info_folder
 
     folder = _timm_info_folder()
     return {name: (folder / file).read_text().split() for name, file in LABEL_LISTS.items()}

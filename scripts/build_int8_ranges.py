@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/build_int8_ranges.py [--shared ../shared/data] [--work data]
 
-Static int8 quantization (:mod:`xmodal.quantized`) needs the range of every
+Static int8 quantization (:mod:`xmodal.vision.quantized`) needs the range of every
 activation of the network, measured on photos like the ones it will see. This
 runs the shipped model's fp32 EfficientNet-Lite2 export over 256 Flickr8k
 *train* photos (every 23rd, decoded as the indexer decodes them) with
@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "data", help="where flickr8k-captions is unpacked")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))  # the xmodal beside this script, not another installed copy
-    from indexer.decode import read_pixels
-    from xmodal.encoder import Encoder
-    from xmodal.quantized import calibrate, ranges_file
-    from xmodal.spaces import load_space
+    from xmodal.devise.encoder import Encoder
+    from xmodal.text.factory import load_space
+    from xmodal.vision.decode import read_pixels
+    from xmodal.vision.quantized import calibrate, ranges_file
 
     root = args.work / "flickr8k-captions"
     if not (root / "captions.csv").is_file():

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import xmodal
-from xmodal.serve import Library, running
+from xmodal.web.serve import Library, running
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADED = "() => [...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)"

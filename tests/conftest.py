@@ -8,17 +8,16 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+import gensim
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from gensim.models import KeyedVectors
+from PIL import Image
 
-import gensim
-
-from xmodal.devise import DeviseModel, InputSpec
-from xmodal.encoder import Encoder
-from xmodal.identity import SpaceIdentity
+from xmodal.devise.encoder import Encoder
+from xmodal.devise.model import DeviseModel, InputSpec
+from xmodal.text.identity import SpaceIdentity
 
 GENSIM_DATA = Path(gensim.__file__).parent / "test" / "test_data"
 
@@ -74,8 +73,8 @@ class MeanColour(torch.nn.Module):
 def mean_colour_model(classes: list[str] | None):
     """A VisualModel that is cheap and exact: 16-px input, 3-d features; its export
     runs without torch (its preprocessing is EfficientNet's)."""
-    from xmodal.exported import tf_preprocess
-    from xmodal.visual import VisualModel
+    from xmodal.vision.exported import tf_preprocess
+    from xmodal.vision.visual import VisualModel
 
     torch.manual_seed(0)
     module = MeanColour(len(classes) if classes else None)
@@ -112,7 +111,7 @@ def tiny_engine(index: Path):
     photo look-alikes with no real model (no word space either: no text queries)."""
     from types import SimpleNamespace
 
-    from xmodal.engine import Engine
+    from xmodal.search.engine import Engine
     from xmodal.store import open_store
 
     encoder = CountingEncoder()

@@ -1,10 +1,10 @@
-"""xmodal.analogy: a photo read as the mean of the bank texts nearest it."""
+"""xmodal.search.analogy: a photo read as the mean of the bank texts nearest it."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from xmodal.analogy import described
+from xmodal.search.analogy import described
 
 
 def unit(rows: np.ndarray) -> np.ndarray:

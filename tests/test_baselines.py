@@ -1,6 +1,6 @@
 import numpy as np
 
-from xmodal.baselines import conse, fit_softmax, random_label_vectors
+from xmodal.training.baselines import conse, fit_softmax, random_label_vectors
 
 
 def test_conse_by_hand():

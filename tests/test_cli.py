@@ -119,9 +119,9 @@ def test_query_refuses_options_that_do_not_go_together_before_opening_an_index(t
 @pytest.fixture
 def tiny_index(tmp_path, monkeypatch):
     """``xmodal index`` on a tiny engine (mean colours, 3-d): no model to load."""
-    import xmodal.engine
+    import xmodal.search.engine
 
-    monkeypatch.setattr(xmodal.engine, "open", lambda index, url=None, **options: tiny_engine(index))
+    monkeypatch.setattr(xmodal.search.engine, "open", lambda index, url=None, **options: tiny_engine(index))
     return str(tmp_path / "index")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from xmodal import XmodalError
-from xmodal.datasets import read_class_split, read_labeled
+from xmodal.training.datasets import read_class_split, read_labeled
 
 
 def write_csv(folder, text):

@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
-from xmodal.dates import date_span
-from xmodal.errors import XmodalError
+from xmodal.core.errors import XmodalError
+from xmodal.store.dates import date_span
 
 
 def local(text: str) -> datetime:

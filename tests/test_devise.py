@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from xmodal import IncompatibleSpace, XmodalError
-from xmodal.devise import (
+from xmodal.devise.hubness import HubPenalty
+from xmodal.devise.model import (
     LOSSES,
     DeviseModel,
     InputSpec,
@@ -18,9 +19,8 @@ from xmodal.devise import (
     rank_loss,
     top_probabilities,
 )
-from xmodal.evaluate import hit_at_k
-from xmodal.hubness import HubPenalty
-from xmodal.identity import SpaceIdentity
+from xmodal.text.identity import SpaceIdentity
+from xmodal.training.evaluate import hit_at_k
 
 LABELS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
 GEN = torch.Generator().manual_seed(0)

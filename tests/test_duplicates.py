@@ -8,13 +8,13 @@ import json
 
 import numpy as np
 import pytest
+from test_store import BACKENDS, open_backend, unit
 from typer.testing import CliRunner
 
 import xmodal
 from cli.app import app
-from test_store import BACKENDS, open_backend, unit
-from xmodal.duplicates import NEIGHBOURS, THRESHOLD, find_duplicates
-from xmodal.errors import XmodalError
+from xmodal.core.errors import XmodalError
+from xmodal.search.duplicates import NEIGHBOURS, THRESHOLD, find_duplicates
 from xmodal.store import ImageInfo, ImageRecord
 
 runner = CliRunner()

@@ -7,19 +7,19 @@ from typer.testing import CliRunner
 from cli.app import app
 from tests.conftest import mean_colour_model
 from xmodal import IncompatibleSpace, WordSpace, XmodalError
-from xmodal.datasets import read_labeled
-from xmodal.devise import InputSpec, TrainConfig
-from xmodal.encoder import Encoder
-from xmodal.train import train
+from xmodal.devise.encoder import Encoder
+from xmodal.devise.model import InputSpec, TrainConfig
+from xmodal.training.datasets import read_labeled
+from xmodal.training.train import train
 
 
 @pytest.fixture
 def trained(colour_photos, default_space, monkeypatch):
     """A colour model file, and load_visual patched to give its visual model by name."""
-    import xmodal.visual
+    import xmodal.vision.visual
 
     visual = mean_colour_model(None)
-    monkeypatch.setattr(xmodal.visual, "load_visual", lambda name: visual)
+    monkeypatch.setattr(xmodal.vision.visual, "load_visual", lambda name: visual)
     data = read_labeled(colour_photos)
     config = TrainConfig(epochs=60, batch_size=8, lr=0.05)
     model = train(data, default_space, visual, config, InputSpec(("pooled",)), quiet=True).model
@@ -43,9 +43,8 @@ def test_a_cached_export_runs_without_torch(trained, default_space):
     import subprocess
     import sys
 
-    from xmodal.exported import find_export
-
-    from xmodal.devise import DeviseModel
+    from xmodal.devise.model import DeviseModel
+    from xmodal.vision.exported import find_export
 
     path, visual, data = trained  # training ran the visual model, so it is exported
     with_torch = Encoder(visual, DeviseModel.load(path)).encode_images(data.paths[:4])
@@ -53,7 +52,7 @@ def test_a_cached_export_runs_without_torch(trained, default_space):
     assert (exported.feature_dim, exported.image_size, exported.classes) == (3, 16, None)
     assert find_export(visual.id, "sha256:0000000000000000") is None  # other weights: another export
     probe = (
-        "import sys, numpy as np; from xmodal import WordSpace; from xmodal.encoder import Encoder; "
+        "import sys, numpy as np; from xmodal import WordSpace; from xmodal.devise.encoder import Encoder; "
         f"space = WordSpace.load(); encoder = Encoder.load(space, {str(path)!r}); "
         f"np.save(sys.argv[1], encoder.encode_images({[str(p) for p in data.paths[:4]]!r})); "
         "print(type(encoder.visual).__name__, 'torch' in sys.modules)"
@@ -69,7 +68,7 @@ def test_refuses_a_model_from_another_space_or_visual_model(trained, tmp_path):
     (tmp_path / "v.txt").write_text("2 50\n" + "\n".join(f"w{i} " + " ".join(["0.1"] * 50) for i in range(2)) + "\n")
     with pytest.raises(IncompatibleSpace, match="colours.safetensors was built with word space 'glove-6b-50d'"):
         Encoder.load(WordSpace.load(tmp_path / "v.txt"), path)
-    from xmodal.devise import DeviseModel
+    from xmodal.devise.model import DeviseModel
 
     with pytest.raises(XmodalError, match="was trained on mean-colour-0"):
         Encoder(mean_colour_model(["a", "b"]), DeviseModel.load(path))
@@ -89,9 +88,9 @@ def test_image_terms_in_words(trained, default_space):
 def test_the_shipped_model_belongs_to_the_default_space_and_visual_model(default_space):
     from safetensors import safe_open
 
-    from xmodal.devise import DeviseModel
-    from xmodal.encoder import DEFAULT_MODEL, SHIPPED
-    from xmodal.spaces import load_space
+    from xmodal.devise.encoder import DEFAULT_MODEL, SHIPPED
+    from xmodal.devise.model import DeviseModel
+    from xmodal.text.factory import load_space
 
     sentence = load_space()
     model = DeviseModel.load(DEFAULT_MODEL, space=sentence.identity)
@@ -117,9 +116,9 @@ def test_the_shipped_model_belongs_to_the_default_space_and_visual_model(default
 
 def test_the_shipped_model_names_real_photos(shared_set):
     """Imagenette photos (classes the map never trained on) land nearest their own ImageNet name."""
-    from xmodal.datasets import read_labeled
-    from xmodal.labels import embed_labels, imagenet_labels
-    from xmodal.spaces import load_space
+    from xmodal.text.factory import load_space
+    from xmodal.text.labels import embed_labels, imagenet_labels
+    from xmodal.training.datasets import read_labeled
 
     space = load_space()
     data = read_labeled(shared_set("imagenette-val"))

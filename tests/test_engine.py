@@ -22,10 +22,10 @@ import xmodal
 from cli.app import app
 from indexer.walk import canonical
 from tests.conftest import add_exif, camera_exif, tiny_engine
-from xmodal.analogy import described
-from xmodal.devise import DeviseModel
-from xmodal.encoder import DEFAULT_MODEL
-from xmodal.hubness import POOL
+from xmodal.devise.encoder import DEFAULT_MODEL
+from xmodal.devise.hubness import POOL
+from xmodal.devise.model import DeviseModel
+from xmodal.search.analogy import described
 
 PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
@@ -72,7 +72,7 @@ def test_text_finds_photos_by_meaning(indexed):
 
 
 def test_searches_rank_by_cosine_less_each_photos_hub_penalty_and_show_that_score(indexed):
-    """The shipped model's hub penalty (xmodal.hubness) orders the results, and the score
+    """The shipped model's hub penalty (xmodal.devise.hubness) orders the results, and the score
     shown is the one they are ordered by: it never rises down the list; the cosine stays beside it."""
     _, index = indexed
     hub = DeviseModel.hub_of(DEFAULT_MODEL)
@@ -591,7 +591,7 @@ def test_indexing_with_the_export_cached_never_imports_torch(indexed, tmp_path):
 
 def test_class_names_find_their_photos_in_real_imagenette(shared_set, tmp_path):
     """Ten photos per Imagenette class; each class name's top 10 is mostly that class."""
-    from xmodal.datasets import read_labeled
+    from xmodal.training.datasets import read_labeled
 
     data = read_labeled(shared_set("imagenette-val"))
     photos = tmp_path / "photos"
@@ -637,7 +637,7 @@ def test_the_server_back_end_serves_the_same_api(indexed):
 
 
 def test_ctrl_c_during_index_says_how_to_resume(monkeypatch, tmp_path):
-    from xmodal.engine import Engine
+    from xmodal.search.engine import Engine
 
     def interrupted(self, folder, quiet=True):
         raise KeyboardInterrupt
@@ -790,7 +790,7 @@ def test_info_of_a_missing_index_is_one_line(tmp_path):
 def test_info_loads_neither_a_model_nor_a_space(indexed):
     _, index = indexed
     printed, loaded = cli_in_a_fresh_process(
-        ["info", "--index", str(index), "--json"], ("torch", "xmodal.encoder", "xmodal.sentences", "xmodal.words")
+        ["info", "--index", str(index), "--json"], ("torch", "xmodal.devise.encoder", "xmodal.text.sentences", "xmodal.text.words")
     )
     assert json.loads(printed)["photos"] == 12
     assert loaded == []

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from xmodal import XmodalError
-from xmodal.evaluate import (
+from xmodal.text.hierarchy import Hierarchy, Synset
+from xmodal.training.evaluate import (
     generalized,
     hierarchical_correct_sets,
     hierarchical_precision,
@@ -11,7 +12,6 @@ from xmodal.evaluate import (
     ranked_labels,
     retrieval,
 )
-from xmodal.hierarchy import Hierarchy, Synset
 
 # Three labels on the axes of a 3-d space; images placed by hand.
 LABELS = np.eye(3, dtype=np.float32)

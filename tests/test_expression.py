@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xmodal import Expression, ExpressionError, Term, UnknownWord, parse
-from xmodal.expression import word_forms
+from xmodal.text.expression import word_forms
 
 
 def texts(expression: Expression) -> list[tuple[str, str, float]]:

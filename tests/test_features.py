@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from xmodal.errors import XmodalError
-from indexer.decode import decoder
-from xmodal.features import extract_features
 from tests.conftest import mean_colour_model
-from xmodal.visual import VisualModel
+from xmodal.core.errors import XmodalError
+from xmodal.vision.decode import decoder
+from xmodal.vision.features import extract_features
+from xmodal.vision.visual import VisualModel
 
 COLOURS = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255), (127, 127, 127), (10, 200, 90)]
 

@@ -11,13 +11,19 @@ import pytest
 import torch
 
 import xmodal
-from xmodal.devise import TUNED_FORMAT, DeviseModel, TrainConfig, TuneConfig, _read_file
-from xmodal.encoder import SHIPPED, Encoder
-from xmodal.errors import XmodalError
-from xmodal.features import extract_features
-from xmodal.finetune import MapModule, TunedTower, finetune
-from xmodal.pairs import Pairs
-from xmodal.visual import tower_split
+from xmodal.core.errors import XmodalError
+from xmodal.devise.encoder import SHIPPED, Encoder
+from xmodal.devise.model import (
+    TUNED_FORMAT,
+    DeviseModel,
+    TrainConfig,
+    TuneConfig,
+    _read_file,
+)
+from xmodal.training.finetune import MapModule, TunedTower, finetune
+from xmodal.training.pairs import Pairs
+from xmodal.vision.features import extract_features
+from xmodal.vision.visual import tower_split
 
 PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
 FIRST = 19  # the last two blocks: the smallest top that still has blocks, to keep the test quick
@@ -32,7 +38,7 @@ TEXTS = {
 
 @pytest.fixture(scope="module")
 def space():
-    from xmodal.sentences import SentenceSpace
+    from xmodal.text.sentences import SentenceSpace
 
     return SentenceSpace.load()
 
@@ -54,7 +60,7 @@ def test_the_torch_map_is_devise_encode(space):
 
 
 def test_the_bottom_and_top_are_the_whole_network():
-    from xmodal.visual import load_visual
+    from xmodal.vision.visual import load_visual
 
     bottom, top = tower_split("efficientnet-lite2", FIRST)
     pixels = np.random.default_rng(1).normal(size=(2, 3, 260, 260)).astype(np.float32)
@@ -147,7 +153,7 @@ def test_an_index_built_with_the_stock_tower_is_told_to_reindex(tuned, space, tm
 
 
 def test_an_epoch_draws_one_pair_a_photo_with_the_pairs_own_weights():
-    from xmodal.finetune import epoch_pairs
+    from xmodal.training.finetune import epoch_pairs
 
     photo_of_pair = np.array([0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 3])  # two captioned photos, two scene photos
     rng = np.random.default_rng(0)

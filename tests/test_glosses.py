@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from test_engine import cli_in_a_fresh_process, indexed  # noqa: F401  (a fixture)
 
-from xmodal.glosses import DEFAULT, DEFAULT_TABLE, Expansion, GlossTable, shipped_table
+from xmodal.text.glosses import (
+    DEFAULT,
+    DEFAULT_TABLE,
+    Expansion,
+    GlossTable,
+    shipped_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDNET = Path("/usr/share/wordnet")
@@ -39,9 +45,9 @@ def test_the_bank_rules_choose_the_sense_photos_show():
     from build_glosses import bank_closeness, read_index
     from build_hierarchy import read_nouns
 
-    from xmodal.devise import DeviseModel
-    from xmodal.encoder import DEFAULT_MODEL
-    from xmodal.sentences import SentenceSpace
+    from xmodal.devise.encoder import DEFAULT_MODEL
+    from xmodal.devise.model import DeviseModel
+    from xmodal.text.sentences import SentenceSpace
 
     _, nouns = read_nouns(WORDNET)
     index = read_index(WORDNET)
@@ -94,7 +100,7 @@ def test_sense_choice_trusts_tag_counts_then_the_bank():
 
 @needs_wordnet
 def test_the_build_is_deterministic_and_sorted_for_binary_search():
-    from xmodal.sentences import SentenceSpace
+    from xmodal.text.sentences import SentenceSpace
 
     space = SentenceSpace.load()
     first, again = (build(WORDNET, "first", space, None, "none") for _ in range(2))
@@ -114,7 +120,7 @@ def test_the_shipped_table_is_what_the_script_builds(tmp_path):
 
 @pytest.fixture(scope="module")
 def space():
-    from xmodal.sentences import SentenceSpace
+    from xmodal.text.sentences import SentenceSpace
 
     return SentenceSpace.load()
 

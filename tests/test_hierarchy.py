@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from xmodal import XmodalError
-from xmodal.hierarchy import ABSTRACT, TABLE, Hierarchy, Synset, UnknownSynset
-from xmodal.labels import imagenet_labels
+from xmodal.text.hierarchy import ABSTRACT, TABLE, Hierarchy, Synset, UnknownSynset
+from xmodal.text.labels import imagenet_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDNET = Path("/usr/share/wordnet")
@@ -130,7 +130,7 @@ def test_unreadable_table_is_a_user_error(tmp_path):
 
 def test_reading_the_table_imports_no_wordnet_nltk_or_torch():
     code = (
-        "import sys; from xmodal.hierarchy import Hierarchy; "
+        "import sys; from xmodal.text.hierarchy import Hierarchy; "
         "assert Hierarchy.load().describe('n02102040', 1); "
         "print(sorted(m for m in ('torch', 'nltk', 'wn') if m in sys.modules))"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xmodal.hubness import POOL, HubPenalty, text_bank
+from xmodal.devise.hubness import POOL, HubPenalty, text_bank
 
 
 def unit(rows) -> np.ndarray:

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.decode import decode
 from indexer.run import index_folder
 from indexer.walk import walk
 from tests.conftest import CountingEncoder, camera_exif, mean_colour_model
 from xmodal.store import open_store
+from xmodal.vision.decode import decode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -351,7 +351,7 @@ def test_large_photos_below_the_bomb_limit_decode_in_threads_without_warnings(fo
     child = (
         "from concurrent.futures import ThreadPoolExecutor; import numpy as np; from PIL import Image; "
         "Image.MAX_IMAGE_PIXELS = 1000; "  # the 48x32 photos (1536 pixels) fall in the warning band
-        "from indexer.decode import decode; "
+        "from xmodal.vision.decode import decode; "
         "pool = ThreadPoolExecutor(4); "
         f"photos = list(pool.map(lambda p: decode(p, np.asarray, 64), {paths!r})); "
         "print(len(photos), all(photo.error is None for photo in photos))"
@@ -368,7 +368,7 @@ def test_a_heic_photo_decodes_for_a_query_in_a_fresh_process(tmp_path):
     pillow_heif.register_heif_opener()  # in this process only, to write the photo
     Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "phone.heic")
     child = (
-        "import numpy as np; from indexer.decode import decode; "
+        "import numpy as np; from xmodal.vision.decode import decode; "
         f"photo = decode({str(tmp_path / 'phone.heic')!r}, lambda image: np.asarray(image), 64); "
         "print(photo.error, photo.pixels.shape if photo.pixels is not None else None)"
     )

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from xmodal import XmodalError
-from xmodal.hierarchy import Hierarchy, Synset
-from xmodal.labels import Label, embed_labels, imagenet_labels, label_matrix, label_texts, parse_synonyms
+from xmodal.text.hierarchy import Hierarchy, Synset
+from xmodal.text.labels import (
+    Label,
+    embed_labels,
+    imagenet_labels,
+    label_matrix,
+    label_texts,
+    parse_synonyms,
+)
 
 
 def test_name_first_then_synonyms_then_dropped(tiny_space):

@@ -4,11 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal.datasets import read_captions, read_labeled
-from xmodal.devise import DeviseModel, InputSpec, TrainConfig, fit_pairs, pair_rank_loss, unit_rows
-from xmodal.evaluate import caption_retrieval
-from xmodal.identity import SpaceIdentity
-from xmodal.pairs import caption_pairs, join, label_pairs
+from xmodal.devise.model import (
+    DeviseModel,
+    InputSpec,
+    TrainConfig,
+    fit_pairs,
+    pair_rank_loss,
+    unit_rows,
+)
+from xmodal.text.identity import SpaceIdentity
+from xmodal.training.datasets import read_captions, read_labeled
+from xmodal.training.evaluate import caption_retrieval
+from xmodal.training.pairs import caption_pairs, join, label_pairs
 
 
 def write_captions(folder):
@@ -80,7 +87,7 @@ def synthetic_captions(seed=0, photos=120, dim=8, words=6):
 def test_the_trained_map_beats_its_conse_start_on_captions():
     features, logits, texts, classes = synthetic_captions()
     spec = InputSpec(("pooled", "conse"), top=3)
-    from xmodal.devise import Standardizer, build_inputs
+    from xmodal.devise.model import Standardizer, build_inputs
 
     std = Standardizer.fit(features)
     inputs = build_inputs(spec, features, logits, std)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from xmodal.prefetch import WriteBehind, prefetched_batches
+from xmodal.core.prefetch import WriteBehind, prefetched_batches
 
 
 def test_batches_come_in_order_whatever_order_the_work_finishes():

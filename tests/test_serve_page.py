@@ -20,7 +20,7 @@ if CHROMIUM is None:
 from typer.testing import CliRunner
 
 from cli.app import app
-from xmodal.serve import Library, running
+from xmodal.web.serve import Library, running
 
 ALL_LOADED = "() => [...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)"
 
@@ -127,7 +127,7 @@ def test_a_word_chip_and_the_analogy_builder_search(live, page):
     assert query.endswith(" - coffee + space rocket") and path in query
     paths = expected(library, query)
     wait_for_grid(page, paths)
-    assert shown(page) == paths  # the analogy as Engine.query reads it (xmodal.analogy)
+    assert shown(page) == paths  # the analogy as Engine.query reads it (xmodal.search.analogy)
     assert "error" not in (page.get_attribute("#status", "class") or "")
     cli = CliRunner().invoke(app, ["query", query, "--json", "-k", "24", "--index", str(library.index)])
     assert cli.exit_code == 0, cli.output

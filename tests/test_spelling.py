@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xmodal.spelling import Speller, WordIndex, correction, slips
+from xmodal.text.spelling import Speller, WordIndex, correction, slips
 
 WORDS = ["the", "dog", "dogs", "turquoise", "café", "t-shirt", "u.s.", "a", "antidisestablishmentarianism"]
 

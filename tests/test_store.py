@@ -14,13 +14,20 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import qdrant_edge as edge
 import pytest
+import qdrant_edge as edge
 from qdrant_client import QdrantClient
 
-from xmodal.errors import XmodalError
-from xmodal.store import EdgeStore, ImageInfo, ImageRecord, ServerStore, Store, open_store, point_id
-
+from xmodal.core.errors import XmodalError
+from xmodal.store import (
+    EdgeStore,
+    ImageInfo,
+    ImageRecord,
+    ServerStore,
+    Store,
+    open_store,
+    point_id,
+)
 
 BACKENDS = ["edge", "server"]
 TESTS = Path(__file__).resolve().parent
@@ -88,7 +95,7 @@ def test_search_ranks_photos_by_cosine_similarity(store):
 
 
 def test_search_can_return_the_searched_vectors(store):
-    """What the hub penalty re-ranks with (xmodal.hubness): each hit's own vector, on both back ends."""
+    """What the hub penalty re-ranks with (xmodal.devise.hubness): each hit's own vector, on both back ends."""
     store.upsert_images([photo("near.jpg", (1, 0.2, 0, 0), visual=(0, 1, 0)), photo("far.jpg", (0, 0, 1, 0))])
 
     hits = store.search(unit(1, 0, 0, 0), k=2, vectors=True)
@@ -208,7 +215,7 @@ def old_photos(store: Store, paths: list[str]) -> None:
     """Photos as an index made before the folders field stores them."""
     from dataclasses import asdict
 
-    from xmodal.store import _Point
+    from xmodal.store.base import _Point
 
     records = [photo(path, (1, i, 0, 0)) for i, path in enumerate(paths)]
     store._upsert("images", [_Point(point_id(r.info.path), {"semantic": r.semantic.tolist(), "visual": r.visual.tolist()}, asdict(r.info)) for r in records])
@@ -496,7 +503,7 @@ def test_a_second_process_is_refused_while_the_index_is_open(tmp_path):
     child = f"""
         from pathlib import Path
         from test_store import open_backend
-        from xmodal.errors import XmodalError
+        from xmodal.core.errors import XmodalError
         try:
             open_backend("edge", Path({str(tmp_path)!r})).close()
         except XmodalError as error:
@@ -724,7 +731,7 @@ def test_an_upgrade_killed_at_any_step_loses_nothing(tmp_path, kill):
     result = run_python(f"""
         import os, signal
         from pathlib import Path
-        import xmodal.store
+        import xmodal.store.embedded
         from xmodal.store import EdgeStore
 
         def killer(original):
@@ -736,7 +743,7 @@ def test_an_upgrade_killed_at_any_step_loses_nothing(tmp_path, kill):
                 return original(*args, **kwargs)
             return wrapper
 
-        xmodal.store._PAGE = 4
+        xmodal.store.embedded._PAGE = 4
         {target} = killer({target})
         with EdgeStore(Path({str(folder)!r})) as store:
             store.upgrade(visual_nonnegative=True)
@@ -761,16 +768,16 @@ def vector_memory(folder: Path) -> dict[str, str | None]:
 def test_a_format_2_index_is_rewritten_with_vectors_left_on_disk(tmp_path, monkeypatch):
     """Format 2 read every vector into memory when a process opened it (Qdrant's default);
     the upgrade copies it into a shard that maps them (format 3), embedding nothing."""
-    import xmodal.store
+    import xmodal.store.embedded
 
     def cached(dims, storage):  # what format 2 asked Qdrant for: no memory setting
-        types = xmodal.store._EDGE_TYPES
+        types = xmodal.store.embedded._EDGE_TYPES
         return edge.EdgeConfig(vectors={
             name: edge.EdgeVectorParams(size, edge.Distance.Cosine, datatype=types[storage[name]["datatype"]])
             for name, size in dims.items()
         })
 
-    monkeypatch.setattr(xmodal.store, "_edge_config", cached)
+    monkeypatch.setattr(xmodal.store.embedded, "_edge_config", cached)
     folder = tmp_path / "index"
     with EdgeStore(folder, dim=4, visual_dim=3, visual_nonnegative=True) as store:
         store.upsert_images([photo(f"/p/{i}.jpg", (1, i, 0, 0), visual=(i, 1, 2)) for i in range(OLD_PHOTOS)])

@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from PIL import Image, ImageFile
 
-from indexer.decode import decode
-from indexer.taken import Exif, date_fields, dates_of, read_exif
 from tests.conftest import camera_exif
+from xmodal.vision.decode import decode
+from xmodal.vision.taken import Exif, date_fields, dates_of, read_exif
 
 MARCH = datetime.fromisoformat("2019-03-05T14:22:01+01:00")
 

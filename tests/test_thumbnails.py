@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexer.decode import content_hash
-from xmodal import thumbnails
 from xmodal.store import ImageInfo
-from xmodal.thumbnails import Unreadable, make_thumbnail, thumbnail
+from xmodal.vision.decode import content_hash
+from xmodal.web import thumbnails
+from xmodal.web.thumbnails import Unreadable, make_thumbnail, thumbnail
 
 
 def photo(path: Path, size=(600, 300), orientation: int | None = None) -> ImageInfo:

@@ -7,12 +7,18 @@ from typer.testing import CliRunner
 from cli.app import app
 from tests.conftest import mean_colour_model
 from xmodal import XmodalError
-from xmodal.baselines import conse
-from xmodal.datasets import read_labeled
-from xmodal.devise import DeviseModel, InputSpec, TrainConfig
-from xmodal.labels import imagenet_labels
-from xmodal.words import WordSpace
-from xmodal.train import class_centre, classifier_label_matrix, evaluate, train, visual_outputs
+from xmodal.devise.model import DeviseModel, InputSpec, TrainConfig
+from xmodal.text.labels import imagenet_labels
+from xmodal.text.words import WordSpace
+from xmodal.training.baselines import conse
+from xmodal.training.datasets import read_labeled
+from xmodal.training.train import (
+    class_centre,
+    classifier_label_matrix,
+    evaluate,
+    train,
+    visual_outputs,
+)
 
 FAST = TrainConfig(epochs=60, batch_size=8, lr=0.05)
 
@@ -97,9 +103,9 @@ def test_classifier_start_needs_a_classifier(default_space):
 
 
 def test_train_and_eval_commands(colour_photos, monkeypatch, tmp_path):
-    import xmodal.visual
+    import xmodal.vision.visual
 
-    monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": mean_colour_model(None))
+    monkeypatch.setattr(xmodal.vision.visual, "load_visual", lambda name="x": mean_colour_model(None))
     runner = CliRunner()
     out = tmp_path / "colours.safetensors"
     args = ["train", str(colour_photos), "--out", str(out), "--epochs", "60", "--batch-size", "8", "--lr", "0.05", "-q", "--space", "glove-6b-50d"]
@@ -114,10 +120,10 @@ def test_train_and_eval_commands(colour_photos, monkeypatch, tmp_path):
 
 
 def test_train_command_with_no_steps_writes_centred_conse(colour_photos, monkeypatch, tmp_path):
-    import xmodal.visual
+    import xmodal.vision.visual
 
     visual = mean_colour_model([label.name for label in imagenet_labels("1k")])
-    monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": visual)
+    monkeypatch.setattr(xmodal.vision.visual, "load_visual", lambda name="x": visual)
     out = tmp_path / "centred.safetensors"
     args = ["train", str(colour_photos), "--input", "conse", "--top", "13", "--centre", "1", "--epochs", "0", "-q",
             "--out", str(out), "--space", "glove-6b-50d"]
@@ -130,9 +136,9 @@ def test_train_command_with_no_steps_writes_centred_conse(colour_photos, monkeyp
 
 
 def test_train_command_refuses_centring_a_pooled_map(colour_photos, monkeypatch, tmp_path):
-    import xmodal.visual
+    import xmodal.vision.visual
 
-    monkeypatch.setattr(xmodal.visual, "load_visual", lambda name="x": mean_colour_model(None))
+    monkeypatch.setattr(xmodal.vision.visual, "load_visual", lambda name="x": mean_colour_model(None))
     result = CliRunner().invoke(app, ["train", str(colour_photos), "--centre", "1", "-q", "--out", str(tmp_path / "m")])
     assert result.exit_code == 1
     assert "centring needs the conse input" in result.output and "Traceback" not in result.output

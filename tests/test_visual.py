@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from xmodal.errors import XmodalError
-from xmodal.visual import VisualModel, load_visual, tf_preprocess
+from xmodal.core.errors import XmodalError
+from xmodal.vision.visual import VisualModel, load_visual, tf_preprocess
 
 IMAGENETTE = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenette-val.tar"
 TINY_CLIP = "xmodal-test-TinyViT"

@@ -1,4 +1,4 @@
-"""xmodal.wordpiece against the ``tokenizers`` library on the same tokenizer.json:
+"""xmodal.text.wordpiece against the ``tokenizers`` library on the same tokenizer.json:
 the same ids for real captions and for generated text of every kind of character."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from xmodal.errors import SpaceError
-from xmodal.sentences import SentenceSpace
-from xmodal.wordpiece import WordPiece, save_tokens
+from xmodal.core.errors import SpaceError
+from xmodal.text.sentences import SentenceSpace
+from xmodal.text.wordpiece import WordPiece, save_tokens
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_any_text_gets_the_reference_ids(pair, text):
 
 
 def test_real_captions_get_the_reference_ids(pair, shared_set):
-    from xmodal.datasets import read_captions
+    from xmodal.training.datasets import read_captions
 
     mine, reference = pair
     captions = list(read_captions(shared_set("flickr8k-captions")).captions)

@@ -6,7 +6,7 @@ from gensim.models import KeyedVectors
 
 from tests.conftest import GENSIM_DATA, tiny_vectors
 from xmodal import IncompatibleSpace, SpaceError, UnknownWord, WordSpace
-from xmodal import words as words_module
+from xmodal.text import words as words_module
 
 
 def unit(v):

@@ -11,30 +11,30 @@ that need torch, gensim or Qdrant load on first use.
 
 import importlib
 
-from xmodal.devise import DeviseModel, InputSpec, TrainConfig
-from xmodal.errors import (
+from xmodal.core.errors import (
     ExpressionError,
     IncompatibleSpace,
     SpaceError,
     UnknownWord,
     XmodalError,
 )
-from xmodal.expression import Expression, QueryVector, Term, parse
-from xmodal.identity import Neighbour, SpaceIdentity
-from xmodal.spaces import DEFAULT_SPACE, load_space
+from xmodal.devise.model import DeviseModel, InputSpec, TrainConfig
+from xmodal.text.expression import Expression, QueryVector, Term, parse
+from xmodal.text.factory import DEFAULT_SPACE, load_space
+from xmodal.text.identity import Neighbour, SpaceIdentity
 
 # Names whose modules import torch or gensim load on first use, so the text path stays light.
 _LAZY = {
-    "WordSpace": "xmodal.words",
-    "SentenceSpace": "xmodal.sentences",
-    "VisualModel": "xmodal.visual",
-    "load_visual": "xmodal.visual",
-    "Encoder": "xmodal.encoder",
-    "open": "xmodal.engine",
-    "Engine": "xmodal.engine",
-    "Result": "xmodal.engine",
-    "info": "xmodal.index_info",
-    "IndexInfo": "xmodal.index_info",
+    "WordSpace": "xmodal.text.words",
+    "SentenceSpace": "xmodal.text.sentences",
+    "VisualModel": "xmodal.vision.visual",
+    "load_visual": "xmodal.vision.visual",
+    "Encoder": "xmodal.devise.encoder",
+    "open": "xmodal.search.engine",
+    "Engine": "xmodal.search.engine",
+    "Result": "xmodal.search.engine",
+    "info": "xmodal.store.info",
+    "IndexInfo": "xmodal.store.info",
 }
 
 

@@ -1,0 +1,1 @@
+"""What every part stands on: one-line user errors, the user cache, progress bars, prefetching, onnxruntime sessions."""

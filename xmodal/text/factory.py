@@ -1,0 +1,32 @@
+"""One place that turns a space's name into a space.
+
+A *space* is where photos and text meet: a gensim word-vector space
+(:class:`xmodal.text.words.WordSpace`: GloVe, word2vec, fastText) or a sentence
+encoder (:class:`xmodal.text.sentences.SentenceSpace`: all-MiniLM-L6-v2). Both
+answer the same questions (a text's unit vector, which words are known,
+nearest words, the space's identity), so everything downstream takes either.
+"""
+
+from __future__ import annotations
+
+import os
+
+SENTENCE_DEFAULT = "all-minilm-l6-v2"
+DEFAULT_SPACE = SENTENCE_DEFAULT
+"""The shipped space: the table in docs/results.md chose it over GloVe 6B 50-d."""
+
+
+def load_space(source: str | os.PathLike | None = None):
+    """The space named by ``source``: a sentence model's name, or anything
+    :meth:`WordSpace.load` takes (a vector file, a gensim-data name, ``glove-6b-50d``);
+    without one, :data:`DEFAULT_SPACE`. (A DeViSE model file's own space is
+    :func:`xmodal.devise.model.space_name`'s to find: text knows nothing of models.)
+    """
+    from xmodal.text.sentences import SENTENCE_MODELS, SentenceSpace
+
+    name = DEFAULT_SPACE if source in (None, "", "default") else str(source)
+    if name in SENTENCE_MODELS:
+        return SentenceSpace.load(name)
+    from xmodal.text.words import WordSpace
+
+    return WordSpace.load(name)

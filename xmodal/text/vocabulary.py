@@ -1,0 +1,99 @@
+"""The words a photo (or an expression) can be answered with.
+
+A photo's nearest words in all of GloVe's 400,000 are mostly noise (rare
+surnames, typos, foreign tokens), so answers come from a chosen vocabulary: the
+ImageNet-21k synset names (what the visual model and DeViSE know how to see:
+"golden retriever", "cassette player", "church") and the most frequent
+everyday words of the word space (beach, snow, sunset, kitchen), which make
+photo-to-words useful beyond object names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xmodal.core.cache import file_stamp
+from xmodal.text.hierarchy import TABLE
+from xmodal.text.identity import Neighbour
+from xmodal.text.labels import (
+    embed_labels,
+    imagenet_label_file,
+    imagenet_labels,
+    label_texts,
+)
+
+VOCABULARY = "imagenet21k-names+frequent-words"
+FREQUENT = 20_000
+_SKIP_MOST_FREQUENT = 150  # the, of, and ...: function words, never a photo's subject
+_FORMAT = 1  # bump when vocabulary_texts changes, so cached vocabularies are embedded again
+HIERARCHY_DEPTH = 1  # a rare name's text: its synonyms and its WordNet parent, as the map's targets have
+
+
+def vocabulary_texts(frequency_order: Sequence[str], frequent: int = FREQUENT) -> dict[str, str]:
+    """Word shown -> text embedded: ImageNet-21k names, then frequent alphabetic words
+    (from a list in frequency order). A name that is not itself a frequent word is
+    embedded with its WordNet text ("English springer" as what kind of dog it is); a
+    frequent word is embedded as itself, in its everyday sense ("queen" is not the
+    insect, the first 21k synset of that name)."""
+    words = [w for w in frequency_order[_SKIP_MOST_FREQUENT:frequent] if w.isalpha() and len(w) >= 3]
+    everyday = set(words)
+    labels = list({label.name: label for label in reversed(imagenet_labels("21k"))}.values())[::-1]
+    entries = {
+        label.name: label.name if label.name in everyday else text
+        for label, text in zip(labels, label_texts(labels, HIERARCHY_DEPTH))
+    }
+    for word in words:
+        entries.setdefault(word, word)
+    return entries
+
+
+def vocabulary_key() -> str:
+    """What :func:`vocabulary_texts` derives from, short: the ImageNet-21k list, the WordNet
+    table and this code's version (the frequency list belongs to the space, keyed apart)."""
+    return f"{file_stamp(imagenet_label_file('21k'), _FORMAT)}-{file_stamp(TABLE, FREQUENT + HIERARCHY_DEPTH)}"
+
+
+def nearest_words(space, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
+    """The ``k`` vocabulary words nearest ``vector`` in ``space``, best first.
+
+    An exact scan of the space's vocabulary table (36,588 rows in the sentence
+    space: a few milliseconds), which the space keeps once in the user cache:
+    no index stores a copy (100 MB each, before format 2).
+    """
+    words, vectors = _table(space)
+    scores = vectors @ (np.asarray(vector, dtype=np.float32) / max(float(np.linalg.norm(vector)), 1e-12))
+    top = np.argsort(-scores, kind="stable")[:k]
+    return [Neighbour(words[i], float(scores[i])) for i in top]
+
+
+def _table(space) -> tuple[list[str], np.ndarray]:
+    """The space's vocabulary, built at most once per space object (a word space builds it in memory)."""
+    table = getattr(space, "_nearest_words_table", None)
+    if table is None:
+        table = default_vocabulary(space)
+        space._nearest_words_table = table
+    return table
+
+
+def default_vocabulary(space, frequent: int = FREQUENT) -> tuple[list[str], np.ndarray]:
+    """(words, unit vectors) of the vocabulary in ``space``.
+
+    A sentence space embeds (and caches) :func:`vocabulary_texts`; a word space
+    keeps the ImageNet names that have a vector (by name, else a synonym) and its
+    own frequent words, each with its own vector, as before the sentence space.
+    """
+    if hasattr(space, "vocabulary"):
+        words, vectors = space.vocabulary()
+        return list(words), np.asarray(vectors, dtype=np.float32)
+    names = embed_labels(space, imagenet_labels("21k"))
+    found: dict[str, np.ndarray] = {}
+    for label, vector in zip(names.labels, names.vectors):
+        found.setdefault(label.name, vector)
+    keys = space.keys
+    for rank in range(_SKIP_MOST_FREQUENT, min(frequent, len(keys))):
+        word = keys[rank]
+        if word.isalpha() and len(word) >= 3 and word not in found:
+            found[word] = space.vectors[rank]
+    return list(found), np.asarray(np.stack(list(found.values())), dtype=np.float32)

@@ -1,0 +1,1 @@
+"""The web page (xmodal serve) over Engine.query, and its thumbnails."""
