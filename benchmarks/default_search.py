@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import load_bench, score, shared_paths, word_labels  # noqa: E402
 
-from xmodal.devise.model import InputSpec, TrainConfig  # noqa: E402
+from xmodal.devise.model import InputSpec  # noqa: E402
+from xmodal.training.fit import TrainConfig
 from xmodal.training.train import train  # noqa: E402
 
 COLUMNS = ["seen hit@1", "zero-shot hit@1", "gen seen", "gen unseen", "gen H", "nette/1k hit@1", "nette/1k hit@5",

@@ -32,7 +32,7 @@ import numpy as np
 from results import data_arguments, unpack
 
 from xmodal.devise.encoder import SHIPPED, Encoder
-from xmodal.devise.model import DeviseModel, InputSpec, TrainConfig
+from xmodal.devise.model import DeviseModel, InputSpec
 from xmodal.text.identity import SpaceIdentity
 from xmodal.text.labels import imagenet_labels, label_matrix
 from xmodal.text.sentences import SentenceSpace
@@ -46,6 +46,7 @@ from xmodal.training.evaluate import (
     relevant_retrieval,
     retrieval,
 )
+from xmodal.training.fit import TrainConfig
 from xmodal.training.train import train_pairs, visual_outputs
 from xmodal.vision.visual import load_visual
 

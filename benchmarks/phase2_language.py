@@ -32,11 +32,12 @@ from language import (
 from results import shared_paths, unpack
 
 from xmodal.devise.encoder import SHIPPED
-from xmodal.devise.model import DeviseModel, pair_batch_loss
+from xmodal.devise.model import DeviseModel
 from xmodal.text.labels import imagenet_labels, label_matrix
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.space import embed_texts
 from xmodal.training.finetune import MapModule
+from xmodal.training.fit import pair_batch_loss
 from xmodal.training.pairs import join
 from xmodal.training.train import read_pair_sources, visual_outputs
 from xmodal.vision.visual import load_visual

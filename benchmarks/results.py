@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.devise.model import InputSpec, TrainConfig
+from xmodal.devise.model import InputSpec
 from xmodal.text.labels import Label, embed_labels, imagenet_labels
 from xmodal.text.words import WordSpace
 from xmodal.training.baselines import conse, fit_softmax, random_label_vectors
 from xmodal.training.datasets import LabeledImages, read_class_split, read_labeled
 from xmodal.training.evaluate import generalized, hit_at_k, retrieval
+from xmodal.training.fit import TrainConfig
 from xmodal.training.train import classifier_label_matrix, train, visual_outputs
 from xmodal.vision.visual import VisualModel, load_visual
 

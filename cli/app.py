@@ -450,9 +450,10 @@ def train(
     captioned one: pair training, each photo against the texts of the others in
     its batch (docs/results.md has the command that built the shipped model).
     """
-    from xmodal.devise.model import InputSpec, TrainConfig, TuneConfig
+    from xmodal.devise.model import InputSpec
     from xmodal.text.factory import load_space
     from xmodal.training.datasets import read_class_split, read_labeled
+    from xmodal.training.fit import TrainConfig, TuneConfig
     from xmodal.training.train import evaluate, train_pairs
     from xmodal.training.train import train as fit
     from xmodal.vision.visual import load_visual

@@ -277,3 +277,14 @@ def photo_copies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with xmodal.open(index, create=True) as engine:
         assert engine.index(photos).added == 16
     return photos, index
+
+
+def synthetic(n_per_class=40, seed=0):
+    """Four labels in a 3-d word space; 8-d features that are a noisy linear image of them."""
+    rng = np.random.default_rng(seed)
+    labels = rng.normal(size=(4, 3)).astype(np.float32)
+    labels /= np.linalg.norm(labels, axis=1, keepdims=True)
+    mixing = rng.normal(size=(3, 8))
+    y = np.repeat(np.arange(4), n_per_class)
+    x = (labels[y] @ mixing + 0.1 * rng.normal(size=(len(y), 8))).astype(np.float32)
+    return x, y, labels

@@ -18,10 +18,11 @@ from xmodal.core.errors import (
     UnknownWord,
     XmodalError,
 )
-from xmodal.devise.model import DeviseModel, InputSpec, TrainConfig
+from xmodal.devise.model import DeviseModel, InputSpec
 from xmodal.text.expression import Expression, QueryVector, Term, parse
 from xmodal.text.factory import DEFAULT_SPACE, load_space
 from xmodal.text.identity import Neighbour, SpaceIdentity
+from xmodal.training.fit import TrainConfig
 
 # Names whose modules import torch or gensim load on first use, so the text path stays light.
 _LAZY = {
@@ -33,6 +34,7 @@ _LAZY = {
     "open": "xmodal.search.engine",
     "Engine": "xmodal.search.engine",
     "Result": "xmodal.search.engine",
+    "Answer": "xmodal.search.engine",
     "info": "xmodal.store.info",
     "IndexInfo": "xmodal.store.info",
 }
@@ -52,6 +54,7 @@ __all__ = [
     "Encoder",
     "Engine",
     "Result",
+    "Answer",
     "InputSpec",
     "TrainConfig",
     "VisualModel",

@@ -4,7 +4,7 @@ Opening a session on an exported model spends most of its time rewriting the
 graph (fusing operators) and copying the weights out of the protobuf. Both
 are done once per model: the rewritten graph is saved to the user cache with
 its weights in a file of their own, which onnxruntime memory-maps, and later
-sessions start from it and compute the same numbers (tests/test_runtime.py;
+sessions start from it and compute the same numbers (tests/core/test_runtime.py;
 benchmarks/session_start.py times both ways: 0.205 -> 0.048 s for MiniLM,
 0.061 -> 0.034 s for EfficientNet-Lite2 on the 2-core machine).
 

@@ -19,7 +19,7 @@ HuggingFace pipeline step by step:
    characters, becomes ``[UNK]``;
 5. ``[CLS] ... [SEP]``, keeping the first ``max_tokens - 2`` tokens.
 
-``tests/test_wordpiece.py`` checks it gives ``tokenizers``' ids on real
+``tests/text/test_wordpiece.py`` checks it gives ``tokenizers``' ids on real
 captions and on generated text of every script and punctuation.
 """
 

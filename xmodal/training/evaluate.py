@@ -5,7 +5,7 @@ vectors (C, D); similarity is the dot product. They follow the DeViSE paper's
 flat hit@k, its hierarchical precision@k (labels named by WordNet wnids; see
 :func:`hierarchical_precision` and docs/hierarchy.md), and the usual
 generalized zero-shot and retrieval definitions, and are checked against
-hand-computed values in tests/test_evaluate.py.
+hand-computed values in tests/training/test_evaluate.py.
 """
 
 from __future__ import annotations

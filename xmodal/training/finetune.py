@@ -28,14 +28,15 @@ import torch
 import torch.nn.functional as F
 
 from xmodal.core.errors import XmodalError
-from xmodal.devise.model import DeviseModel, TrainConfig, TuneConfig, pair_batch_loss
+from xmodal.devise.model import DeviseModel
+from xmodal.training.fit import TrainConfig, TuneConfig, pair_batch_loss
 from xmodal.training.pairs import Pairs
 from xmodal.vision.visual import EfficientNetTop, tuned_id
 
 
 class MapModule(torch.nn.Module):
     """:meth:`DeviseModel.encode` in torch, for a mixed pooled+conse map, so gradients reach
-    the map and what feeds it. ``tests/test_finetune.py`` holds the two to the same numbers."""
+    the map and what feeds it. ``tests/training/test_finetune.py`` holds the two to the same numbers."""
 
     def __init__(self, model: DeviseModel) -> None:
         super().__init__()

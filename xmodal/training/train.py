@@ -19,16 +19,7 @@ import numpy as np
 from xmodal.core.cache import cache_root
 from xmodal.core.errors import XmodalError
 from xmodal.devise.hubness import HubPenalty, text_bank
-from xmodal.devise.model import (
-    DeviseModel,
-    InputSpec,
-    Standardizer,
-    TrainConfig,
-    TuneConfig,
-    build_inputs,
-    fit_map,
-    fit_pairs,
-)
+from xmodal.devise.model import DeviseModel, InputSpec, Standardizer, build_inputs
 from xmodal.text.labels import (
     LabelVectors,
     embed_labels,
@@ -40,6 +31,7 @@ from xmodal.text.space import embed_texts
 from xmodal.text.words import WordSpace
 from xmodal.training.datasets import LabeledImages, read_captions, read_labeled
 from xmodal.training.evaluate import generalized, hit_at_k
+from xmodal.training.fit import TrainConfig, TuneConfig, fit_map, fit_pairs
 from xmodal.training.pairs import Pairs, caption_pairs, join, label_pairs
 
 

@@ -8,8 +8,9 @@ from cli.app import app
 from tests.conftest import mean_colour_model
 from xmodal import IncompatibleSpace, WordSpace, XmodalError
 from xmodal.devise.encoder import Encoder
-from xmodal.devise.model import InputSpec, TrainConfig
+from xmodal.devise.model import InputSpec
 from xmodal.training.datasets import read_labeled
+from xmodal.training.fit import TrainConfig
 from xmodal.training.train import train
 
 

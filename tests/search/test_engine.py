@@ -27,7 +27,7 @@ from xmodal.devise.hubness import POOL
 from xmodal.devise.model import DeviseModel
 from xmodal.search.analogy import described
 
-PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
+PHOTOS = Path(__file__).resolve().parents[2] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
 runner = CliRunner()
 STARTED = datetime.fromtimestamp(int(time.time()), timezone.utc)  # whole seconds: the meta records seconds

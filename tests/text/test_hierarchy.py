@@ -10,7 +10,7 @@ from xmodal import XmodalError
 from xmodal.text.hierarchy import ABSTRACT, TABLE, Hierarchy, Synset, UnknownSynset
 from xmodal.text.labels import imagenet_labels
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORDNET = Path("/usr/share/wordnet")
 
 SPRINGER, SPRINGER_SPANIEL, SPANIEL, SPORTING_DOG, DOG = (

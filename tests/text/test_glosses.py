@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine import cli_in_a_fresh_process, indexed  # noqa: F401  (a fixture)
 
+from tests.search.test_engine import cli_in_a_fresh_process, indexed  # noqa: F401  (a fixture)
 from xmodal.text.glosses import (
     DEFAULT,
     DEFAULT_TABLE,
@@ -19,7 +19,7 @@ from xmodal.text.glosses import (
     shipped_table,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORDNET = Path("/usr/share/wordnet")
 sys.path.insert(0, str(ROOT / "scripts"))
 

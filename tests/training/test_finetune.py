@@ -13,19 +13,14 @@ import torch
 import xmodal
 from xmodal.core.errors import XmodalError
 from xmodal.devise.encoder import SHIPPED, Encoder
-from xmodal.devise.model import (
-    TUNED_FORMAT,
-    DeviseModel,
-    TrainConfig,
-    TuneConfig,
-    _read_file,
-)
+from xmodal.devise.model import TUNED_FORMAT, DeviseModel, _read_file
 from xmodal.training.finetune import MapModule, TunedTower, finetune
+from xmodal.training.fit import TrainConfig, TuneConfig
 from xmodal.training.pairs import Pairs
 from xmodal.vision.features import extract_features
 from xmodal.vision.visual import tower_split
 
-PHOTOS = Path(__file__).resolve().parents[1] / "docs" / "photos"
+PHOTOS = Path(__file__).resolve().parents[2] / "docs" / "photos"
 FIRST = 19  # the last two blocks: the smallest top that still has blocks, to keep the test quick
 TEXTS = {
     "astronaut": "an astronaut in a white space suit", "brick": "a red brick wall",

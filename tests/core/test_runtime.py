@@ -15,7 +15,7 @@ import torch
 
 from xmodal.core.runtime import session
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Small(torch.nn.Module):

@@ -73,7 +73,7 @@ def photo(path: str, semantic, visual=(1, 0, 0), content: str | None = None, tak
 
 def run_python(code: str) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter that can import xmodal and this module."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS.parent), str(TESTS)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS.parents[1]), str(TESTS)]))
     command = [sys.executable, "-c", textwrap.dedent(code)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 

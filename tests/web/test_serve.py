@@ -255,12 +255,12 @@ def test_cli_index_beside_the_server_and_new_photos_appear(client, library, serv
     client.get("/api/query", params={"q": "coffee"})  # the server holds the index right now
     run = subprocess.run(
         [sys.executable, "-m", "cli", "index", str(more), "--index", str(index), "-q"],
-        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert run.returncode == 0, run.stderr
     query = subprocess.run(
         [sys.executable, "-m", "cli", "query", "espresso", "-k", "2", "--paths", "--index", str(index)],
-        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert query.returncode == 0, query.stderr
     answer = client.get("/api/query", params={"q": "espresso", "k": 2}).json()
@@ -302,7 +302,7 @@ def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c
     server = subprocess.Popen(
         [sys.executable, "-m", "cli", "serve", "--index", str(index), "--host", "0.0.0.0", "--port", str(port), "--open"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "BROWSER": browser},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "BROWSER": browser},
     )
     try:
         lines = [server.stdout.readline(), server.stdout.readline()]
@@ -322,7 +322,7 @@ def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c
         assert opened.read_text() == f"http://0.0.0.0:{port}/"
         taken = subprocess.run(
             [sys.executable, "-m", "cli", "serve", "--index", str(index), "--port", str(port)],
-            capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+            capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
         )
         assert taken.returncode == 1 and "choose another --port" in taken.stderr and "Traceback" not in taken.stderr
     finally:
@@ -332,7 +332,7 @@ def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c
 
 
 def test_api_is_documented():
-    doc = (Path(__file__).parents[1] / "docs" / "serve.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "serve.md").read_text()
     for endpoint in ("/api/query", "/api/similar", "/api/words", "/api/info", "/api/photo", "/api/thumbnail", "/api/upload",
                      "/api/duplicates"):
         assert endpoint in doc

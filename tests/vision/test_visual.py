@@ -18,7 +18,7 @@ from PIL import Image
 from xmodal.core.errors import XmodalError
 from xmodal.vision.visual import VisualModel, load_visual, tf_preprocess
 
-IMAGENETTE = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenette-val.tar"
+IMAGENETTE = Path(__file__).resolve().parents[3] / "shared" / "data" / "imagenette-val.tar"
 TINY_CLIP = "xmodal-test-TinyViT"
 rng = np.random.default_rng(0)
 

@@ -22,7 +22,7 @@ from tests.conftest import CountingEncoder, camera_exif, mean_colour_model
 from xmodal.store import open_store
 from xmodal.vision.decode import decode
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -7,11 +7,12 @@ from typer.testing import CliRunner
 from cli.app import app
 from tests.conftest import mean_colour_model
 from xmodal import XmodalError
-from xmodal.devise.model import DeviseModel, InputSpec, TrainConfig
+from xmodal.devise.model import DeviseModel, InputSpec
 from xmodal.text.labels import imagenet_labels
 from xmodal.text.words import WordSpace
 from xmodal.training.baselines import conse
 from xmodal.training.datasets import read_labeled
+from xmodal.training.fit import TrainConfig
 from xmodal.training.train import (
     class_centre,
     classifier_label_matrix,

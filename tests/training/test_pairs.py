@@ -4,17 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal.devise.model import (
-    DeviseModel,
-    InputSpec,
-    TrainConfig,
-    fit_pairs,
-    pair_rank_loss,
-    unit_rows,
-)
+from xmodal.devise.model import DeviseModel, InputSpec, unit_rows
 from xmodal.text.identity import SpaceIdentity
 from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import caption_retrieval
+from xmodal.training.fit import TrainConfig, fit_pairs, pair_rank_loss
 from xmodal.training.pairs import caption_pairs, join, label_pairs
 
 
