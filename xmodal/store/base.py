@@ -1,31 +1,8 @@
-"""The store: photos as points in Qdrant, searched by cosine.
-
-One interface, :class:`Store`, and two back ends that run real Qdrant:
-
-- :class:`EdgeStore` embeds qdrant-edge (HNSW, payload filters, write-ahead
-  log) in this process: the index is a folder and no server is needed.
-- :class:`ServerStore` talks to a Qdrant server or cluster through
-  qdrant-client, for collections too big or too shared for one machine.
-
-An index holds one collection, ``images``: one point per photo file, with
-two named vectors, ``semantic`` (the photo in the word space) and ``visual``
-(the visual model's own features, for "more like this"), and the file facts
-an incremental indexer diffs against (:class:`ImageInfo`). Beside it, a
-small JSON ``meta`` document says which encoder and word space built it.
-(Format 1 indexes also held the vocabulary, ``words``; the word space keeps
-it once in the user cache now, :mod:`xmodal.text.vocabulary`, and the upgrade to
-format 2 deletes the index's copy.)
-
-Point ids come from the path, not the content: re-indexing a path overwrites
-its point (a file whose content changed leaves no orphan), and finding by
-path is a lookup by id. Two files with the same content are two points with
-the same vectors, since both are photos the user has. The content hash is a
-payload field with a keyword index, so :meth:`Store.find_by_hash` finds the
-vectors of a moved or copied file without embedding it again. Every folder
-above a photo is a keyword payload field too (``folders``, indexed), so a
-search limited to some folders is a Qdrant filter, not a sieve after the fact;
-so is the date a photo was taken (``taken``, ISO 8601 with a datetime index),
-for searches limited to a span of dates.
+"""The store's rules, whichever back end holds the index: what a photo's record is,
+how its vectors are stored (format 3), how searches, filters, pages and the
+in-place backfills work. A back end (:mod:`~xmodal.store.embedded`,
+:mod:`~xmodal.store.server`) supplies only the Qdrant calls, as the ``_``
+methods of :class:`Store`; the package's docstring says what an index holds.
 """
 
 from __future__ import annotations

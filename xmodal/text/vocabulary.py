@@ -10,6 +10,7 @@ photo-to-words useful beyond object names.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,12 +69,14 @@ def nearest_words(space, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
     return [Neighbour(words[i], float(scores[i])) for i in top]
 
 
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # space -> its table, gone with the space
+
+
 def _table(space) -> tuple[list[str], np.ndarray]:
     """The space's vocabulary, built at most once per space object (a word space builds it in memory)."""
-    table = getattr(space, "_nearest_words_table", None)
+    table = _TABLES.get(space)
     if table is None:
-        table = default_vocabulary(space)
-        space._nearest_words_table = table
+        table = _TABLES[space] = default_vocabulary(space)
     return table
 
 
