@@ -90,7 +90,7 @@ def main() -> None:
         }
         space = load_space()
         for _ in range(10):  # the first few texts get a session that starts fast, later ones the one
-            space.query("warm up")  # that runs fast (xmodal.text.sentences._session_for)
+            space.query("warm up")  # that runs fast (xmodal.text.sentences.SentenceSpace._session_for)
         for text in ("dog", "two young children play with a brown dog on the grass"):
             runs = timeit.repeat(lambda: space.query(text), number=20, repeat=5)
             print(f"warm query {text!r}: {min(runs) / 20 * 1000:.2f} ms (best of 5 means of 20)")

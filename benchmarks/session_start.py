@@ -77,7 +77,7 @@ def main() -> None:
                 rates.append(96 / (time.perf_counter() - started))
             line += f"   batch of 32: {rates[0]:.1f} vs {rates[1]:.1f} photos/s"
         print(line)
-    # One text, as a cold query encodes it: weights prepacked or not (xmodal.text.sentences._session_for).
+    # One text, as a cold query encodes it: weights prepacked or not (xmodal.text.sentences.SentenceSpace._session_for).
     model = space.folder / "model.onnx"
     for prepack in (True, False):
         start = median_start(lambda: session(model, 2, prepack=prepack, spin=False), args.runs)

@@ -81,7 +81,7 @@ def test_an_unknown_sentence_model_is_a_clear_error():
 
 
 def test_the_first_few_single_texts_use_a_session_that_starts_fast():
-    """xmodal.text.sentences._session_for: a cold query's texts get the quick-start session; a
+    """xmodal.text.sentences.SentenceSpace._session_for: a cold query's texts get the quick-start session; a
     batch, or a process that keeps asking, gets the prepacked one; both give the same vectors."""
     from xmodal.text.sentences import _QUICK_TEXTS
 
