@@ -15,10 +15,6 @@ every setting fine-tunes from it on the same rest, scored on dev after each epoc
   Tiny ImageNet) against the 1,000 ImageNet class texts: the dev check that the
   ImageNet rows hold.
 
-``--spec pooled`` runs phase 1 and every setting with the issue's probe's map, on the
-pooled features alone (its phase 1 is scored too, as the settings' start); the rule's
-baseline stays the shipped phase 1.
-
 The rule, fixed before any setting was run: among every (setting, epoch), the highest
 dev R@1 + R@10 whose dev scene P@10 and tiny/1k hit@1 are each no more than 0.01 below
 phase 1's; phase 2 ships only if that beats phase 1's dev R@1 + R@10. The chosen
@@ -39,7 +35,6 @@ from language import DEFAULT_SPEC, DEFAULT_VISUAL, HIERARCHY, SETS, SHIPPED_CONF
 from phase2_bank import Bank, set_photos
 from results import shared_paths, unpack
 
-from xmodal.devise.model import InputSpec
 from xmodal.text.labels import imagenet_labels, label_matrix
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.space import embed_texts
@@ -95,18 +90,12 @@ def main() -> None:
     parser.add_argument("settings", nargs="*", default=["17,1e-4,1e-3"])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--spec", default=None, help="the map's inputs for phase 1 and 2, e.g. 'pooled' (as the "
-                        "issue's probe); default: the shipped pooled+conse. The rule's baseline stays the shipped phase 1")
     args = parser.parse_args()
     started = time.perf_counter()
     roots = unpack(shared, work, SETS)
     sources = dev_split(roots, work / "dev")
     space, visual = SentenceSpace.load(), load_visual(DEFAULT_VISUAL)
-    spec = InputSpec.parse(args.spec, top=DEFAULT_SPEC.top) if args.spec else DEFAULT_SPEC
-    shipped = train_pairs(list(sources.values()), space, visual, SHIPPED_CONFIG, DEFAULT_SPEC, HIERARCHY, quiet=True).model
-    phase1 = shipped if spec == DEFAULT_SPEC else train_pairs(
-        list(sources.values()), space, visual, SHIPPED_CONFIG, spec, HIERARCHY, quiet=True
-    ).model
+    phase1 = train_pairs(list(sources.values()), space, visual, SHIPPED_CONFIG, DEFAULT_SPEC, HIERARCHY, quiet=True).model
     pairs = join(read_pair_sources(list(sources.values()), HIERARCHY))
     texts = embed_texts(space, pairs.texts)
     classes = label_matrix(space, imagenet_labels("1k"), HIERARCHY)
@@ -118,11 +107,8 @@ def main() -> None:
         bank = Bank(bottom, set_photos(roots), quiet=True)
         dev = Dev(roots, sources, bank, space)
         if "phase 1" not in table:
-            table["phase 1"] = dev.score(TunedTower(top, shipped).eval(), shipped.hub)
+            table["phase 1"] = dev.score(TunedTower(top, phase1).eval(), phase1.hub)
             print("phase 1: " + ", ".join(f"{k} {v:.4g}" for k, v in table["phase 1"].items()), flush=True)
-            if phase1 is not shipped:  # the start of every setting, scored beside the rule's baseline
-                table[f"phase 1, {spec}"] = dev.score(TunedTower(top, phase1).eval(), phase1.hub)
-                print(f"phase 1, {spec}: " + ", ".join(f"{k} {v:.4g}" for k, v in table[f"phase 1, {spec}"].items()), flush=True)
 
         def on_epoch(epoch: int, model, name: str = setting, top=top) -> None:
             tower = TunedTower(top, model).eval()
