@@ -13,6 +13,7 @@ from xmodal.devise.model import (
     InputSpec,
     Standardizer,
     build_inputs,
+    space_name,
     top_probabilities,
 )
 from xmodal.text.identity import SpaceIdentity
@@ -102,6 +103,14 @@ def make_model():
         training={"loss": "rank"},
         evaluation={"hit@1": 0.5},
     ), x
+
+
+def test_a_model_names_the_space_to_load_unless_one_is_named(tmp_path):
+    """What the engine, the page and the CLI ask before load_space: text knows nothing of models."""
+    path = make_model()[0].save(tmp_path / "m.safetensors")
+    assert space_name(None, path) == space_name("default", path) == "tiny"  # the model knows where it was trained
+    assert space_name("glove-6b-50d", path) == "glove-6b-50d"  # a named space wins
+    assert space_name(None, None) is None  # neither: load_space's default
 
 
 def test_save_and_load_round_trip(tmp_path):
