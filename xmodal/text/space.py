@@ -10,7 +10,7 @@ cannot drift apart.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -102,16 +102,18 @@ def embed_texts(space, texts: Sequence[str], what: str = "texts") -> np.ndarray:
     return np.load(folder / "vectors.npy")
 
 
-def encode_shown(space, texts: list[str], what: str = "texts") -> np.ndarray:
-    """Encode with a progress bar when there are enough texts to wait for."""
+def encode_shown(space, texts: list[str], what: str = "texts", encode: Callable[[list[str]], np.ndarray] | None = None) -> np.ndarray:
+    """Encode (with ``encode``, else ``space.encode``) and show a progress bar when there
+    are enough texts to wait for."""
+    encode = encode or space.encode
     if len(texts) < 5_000:
-        return space.encode(texts)
+        return encode(texts)
     from xmodal.core.progress import task_progress
 
     rows = np.zeros((len(texts), space.dim), dtype=np.float32)
     step = 2048
     with task_progress(f"embedding {len(texts):,} {what} ({space.name}, once)") as advance:
         for start in range(0, len(texts), step):
-            rows[start : start + step] = space.encode(texts[start : start + step])
+            rows[start : start + step] = encode(texts[start : start + step])
             advance(min(step, len(texts) - start), len(texts))
     return rows
