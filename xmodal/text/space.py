@@ -111,9 +111,11 @@ def encode_shown(space, texts: list[str], what: str = "texts", encode: Callable[
     from xmodal.core.progress import task_progress
 
     rows = np.zeros((len(texts), space.dim), dtype=np.float32)
+    order = np.argsort([len(text) for text in texts], kind="stable")  # texts of a length together, across steps too
     step = 2048
     with task_progress(f"embedding {len(texts):,} {what} ({space.name}, once)") as advance:
         for start in range(0, len(texts), step):
-            rows[start : start + step] = encode(texts[start : start + step])
-            advance(min(step, len(texts) - start), len(texts))
+            chunk = order[start : start + step]
+            rows[chunk] = encode([texts[i] for i in chunk])
+            advance(len(chunk), len(texts))
     return rows
