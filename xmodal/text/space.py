@@ -10,7 +10,7 @@ cannot drift apart.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -102,12 +102,10 @@ def embed_texts(space, texts: Sequence[str], what: str = "texts") -> np.ndarray:
     return np.load(folder / "vectors.npy")
 
 
-def encode_shown(space, texts: list[str], what: str = "texts", encode: Callable[[list[str]], np.ndarray] | None = None) -> np.ndarray:
-    """Encode (with ``encode``, else ``space.encode``) and show a progress bar when there
-    are enough texts to wait for."""
-    encode = encode or space.encode
+def encode_shown(space, texts: list[str], what: str = "texts") -> np.ndarray:
+    """Encode with a progress bar when there are enough texts to wait for."""
     if len(texts) < 5_000:
-        return encode(texts)
+        return space.encode(texts)
     from xmodal.core.progress import task_progress
 
     rows = np.zeros((len(texts), space.dim), dtype=np.float32)
@@ -116,6 +114,6 @@ def encode_shown(space, texts: list[str], what: str = "texts", encode: Callable[
     with task_progress(f"embedding {len(texts):,} {what} ({space.name}, once)") as advance:
         for start in range(0, len(texts), step):
             chunk = order[start : start + step]
-            rows[chunk] = encode([texts[i] for i in chunk])
+            rows[chunk] = space.encode([texts[i] for i in chunk])
             advance(len(chunk), len(texts))
     return rows
