@@ -38,6 +38,16 @@ def test_identity_and_unit_vectors(space):
     assert load_space().identity == space.identity  # the default space
 
 
+def test_many_texts_of_many_lengths_come_back_in_their_own_rows(space):
+    """Batches go by token count (many short texts to a batch, long ones a few at a time):
+    each row is still its own text's vector, as if encoded alone."""
+    words = ["dog", "snow", "a red kite", "golden retriever, a retriever", "kitchen", "church steeple"]
+    texts = [" ".join(words[: 1 + i % 6] * (1 + i % 9)) for i in range(400)]  # 1 to 100 or so tokens
+    many = space.encode(texts)
+    for i in (0, 7, 58, 199, 333, 399):
+        assert np.abs(many[i] - space.encode([texts[i]])[0]).max() < 1e-5
+
+
 def test_a_sentence_means_more_than_its_words(space):
     dog, cat = space.encode(["a dog chasing a ball on the grass", "a cat sleeping on a sofa"])
     query = space.query("Dog playing with a ball in a park!").vector
