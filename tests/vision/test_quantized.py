@@ -11,7 +11,6 @@ from xmodal.core.errors import IncompatibleSpace, XmodalError
 from xmodal.devise.encoder import Encoder
 from xmodal.text.factory import load_space
 from xmodal.vision.quantized import (
-    _write_atomically,
     has_int8,
     int8_visual,
     ranges_file,
@@ -96,20 +95,6 @@ def test_an_fp32_index_stays_fp32_with_new_photos(tmp_path):
         fresh = engine.encoder.embed_files([folder / "p0.jpg"])[0][0]
     assert xmodal.info(tmp_path / "old").precision == "fp32"
     assert float(stored.semantic @ fresh) > 0.999  # the same network as before, not int8's
-
-
-def test_a_killed_write_leaves_no_half_made_network(tmp_path):
-    target = tmp_path / "model-int8.onnx"
-
-    def dies(out):
-        out.write_bytes(b"half")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _write_atomically(target, dies)
-    assert list(tmp_path.iterdir()) == []
-    _write_atomically(target, lambda out: out.write_bytes(b"whole"))
-    assert target.read_bytes() == b"whole"
 
 
 def test_the_web_server_keeps_one_encoder_at_the_index_precision(tmp_path):

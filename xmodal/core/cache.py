@@ -46,6 +46,19 @@ def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
     return final
 
 
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Fill ``path`` by ``write(tmp)`` into a temporary file beside it, then rename: a killed
+    run, or a second writer, never leaves (or lets anyone read) a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def file_stamp(path: Path, version: int) -> str:
     """A short digest of a file's place, size and mtime and of a cache layout version:
     a cache entry derived from the file is rebuilt when any of them changes."""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xmodal.core.cache import write_atomically
 from xmodal.core.errors import XmodalError
 from xmodal.vision.exported import OnnxVisual
 
@@ -54,7 +55,7 @@ def int8_visual(visual: OnnxVisual) -> OnnxVisual:
         from xmodal.core.progress import status
 
         with status(f"making the int8 copy of {visual.id} (once)"):
-            _write_atomically(target, lambda out: quantize(fp32, ranges, out))
+            write_atomically(target, lambda out: quantize(fp32, ranges, out))
     return visual.at_precision("int8")
 
 
@@ -115,15 +116,3 @@ def _static(
             weight_type=QuantType.QInt8, nodes_to_exclude=[] if every_layer else [convs[0], convs[-1], *dense],
             calibration_cache_path=str(calibration_cache),
         )
-
-
-def _write_atomically(target: Path, write) -> None:
-    """Write ``target`` through a temporary file beside it, so a killed run leaves none half-made."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".int8-", suffix=".onnx")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
 import xmodal.vision.decode  # noqa: F401 - the decompression-bomb guard's process-wide warning filter
-from xmodal.core.cache import cache_root
+from xmodal.core.cache import cache_root, write_atomically
 from xmodal.store import ImageInfo
 from xmodal.vision.decode import content_hash
 
@@ -46,7 +45,8 @@ def thumbnail(info: ImageInfo, size: int) -> Path:
     digest = _current_hash(info)
     cached = cache_root() / "thumbnails" / str(size) / digest[:2] / f"{digest}.jpg"
     if not cached.is_file():
-        _write_atomically(cached, make_thumbnail(info.path, size))
+        data = make_thumbnail(info.path, size)  # two requests for one thumbnail never serve a half-written file
+        write_atomically(cached, lambda tmp: tmp.write_bytes(data))
     return cached
 
 
@@ -78,17 +78,3 @@ def _current_hash(info: ImageInfo) -> str:
         return content_hash(Path(info.path).read_bytes())
     except OSError as error:
         raise Unreadable(error.strerror or str(error)) from None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write under a temporary name and rename: two requests for one thumbnail never
-    leave (or serve) a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
