@@ -15,7 +15,8 @@ weights, tokenizer and export settings, computed once at export.
 
 Nearest *words* need words to compare against: a sentence space has no
 vocabulary of its own, so it embeds one (ImageNet-21k names and frequent
-English words) on first use and caches the vectors. Which words count as
+English words) on first use and caches the vectors; for the shipped model the
+package carries that table already embedded (:func:`xmodal.text.vocabulary.shipped_vectors`). Which words count as
 known, for dropping typos from a query, is the spelling list of GloVe 6B's
 400,000 words.
 """
@@ -205,14 +206,22 @@ class SentenceSpace(Space):
         return self._speller
 
     def vocabulary(self) -> tuple[list[str], np.ndarray]:
-        """(words, unit vectors) that nearest-word answers come from, embedded once and
+        """(words, unit vectors) that nearest-word answers come from, embedded once (or
+        copied from the table the package ships for this space and these texts) and
         cached with the words, so a later process reads both instead of rebuilding the texts."""
         if self._vocabulary is None:
-            from xmodal.text.vocabulary import vocabulary_key, vocabulary_texts
+            from xmodal.text.vocabulary import (
+                shipped_vectors,
+                vocabulary_key,
+                vocabulary_texts,
+            )
 
             def build(tmp: Path) -> None:
                 entries = vocabulary_texts(self.speller.words)
-                np.save(tmp / "vectors.npy", encode_shown(self, list(entries.values()), "vocabulary words"))
+                vectors = shipped_vectors(self.identity, entries)
+                if vectors is None:
+                    vectors = encode_shown(self, list(entries.values()), "vocabulary words")
+                np.save(tmp / "vectors.npy", vectors)
                 (tmp / "words.txt").write_text("\n".join(entries), encoding="utf-8")
 
             folder = cached_dir("sentences", f"{self.folder.name}-vocabulary-{vocabulary_key()}", build)

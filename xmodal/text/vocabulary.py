@@ -10,14 +10,16 @@ photo-to-words useful beyond object names.
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from xmodal.core.cache import file_stamp
 from xmodal.text.hierarchy import TABLE
-from xmodal.text.identity import Neighbour
+from xmodal.text.identity import Neighbour, SpaceIdentity
 from xmodal.text.labels import (
     embed_labels,
     imagenet_label_file,
@@ -30,6 +32,7 @@ FREQUENT = 20_000
 _SKIP_MOST_FREQUENT = 150  # the, of, and ...: function words, never a photo's subject
 _FORMAT = 1  # bump when vocabulary_texts changes, so cached vocabularies are embedded again
 HIERARCHY_DEPTH = 1  # a rare name's text: its synonyms and its WordNet parent, as the map's targets have
+SHIPPED = Path(__file__).resolve().parents[1] / "data" / "vocabulary"  # tables built by scripts/build_vocabulary_table.py
 
 
 def vocabulary_texts(frequency_order: Sequence[str], frequent: int = FREQUENT) -> dict[str, str]:
@@ -61,6 +64,38 @@ def dequantize(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """Unit float32 rows back from :func:`quantize`."""
     rows = codes.astype(np.float32) * scales[:, None]
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def texts_digest(entries: dict[str, str]) -> str:
+    """A checksum of the vocabulary's words and the texts embedded for them, in order."""
+    return hashlib.sha256("\n".join(f"{word}\t{text}" for word, text in entries.items()).encode()).hexdigest()
+
+
+def shipped_vectors(identity: SpaceIdentity, entries: dict[str, str], folder: Path = SHIPPED) -> np.ndarray | None:
+    """The package's table of ``entries`` in the space ``identity`` names, if it ships one
+    built from the same model weights and the same texts; else None (embed them).
+
+    Embedding the 36,588 vocabulary texts takes about 30 s on 2 cores, and no faster
+    text model keeps a photo's nearest words (``benchmarks/vocabulary_int8.py``), so the
+    shipped space's table is built once (``scripts/build_vocabulary_table.py``) and
+    stored as int8 rows (14 MB; ``benchmarks/vocabulary_table.py`` measures what that costs).
+    """
+    path = folder / f"{identity.name}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as table:
+        if str(table["checksum"]) != identity.checksum or str(table["texts"]) != texts_digest(entries):
+            return None
+        if table["codes"].shape != (len(entries), identity.dim):
+            return None
+        return dequantize(table["codes"], table["scales"])
+
+
+def save_table(path: Path, identity: SpaceIdentity, entries: dict[str, str], vectors: np.ndarray) -> None:
+    """Write the table :func:`shipped_vectors` reads: int8 rows, their scales, and what they were built from."""
+    codes, scales = quantize(np.asarray(vectors, dtype=np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, checksum=np.array(identity.checksum), texts=np.array(texts_digest(entries)), codes=codes, scales=scales)
 
 
 def vocabulary_key() -> str:
