@@ -4,11 +4,14 @@ exported models): the user's cache, never the project or the package."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "XMODAL_CACHE_DIR"
 
@@ -46,17 +49,29 @@ def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
     return final
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], None], durable: bool = False) -> None:
     """Fill ``path`` by ``write(tmp)`` into a temporary file beside it, then rename: a killed
-    run, or a second writer, never leaves (or lets anyone read) a half-written file."""
+    run, or a second writer, never leaves (or lets anyone read) a half-written file.
+    ``durable``: the bytes reach the disk before the rename, so a power cut after it
+    cannot leave an empty file in place of the old one (an index's settings)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")  # created by write(), umask's mode
     try:
-        write(Path(tmp))
+        write(tmp)
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: Any, durable: bool = False) -> None:
+    """``data`` as a JSON file, written whole or not at all (:func:`write_atomically`)."""
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1), encoding="utf-8"), durable)
 
 
 def file_stamp(path: Path, version: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import qdrant_edge as edge
 
+from xmodal.core.cache import write_json
 from xmodal.core.errors import IndexInUse, XmodalError
 from xmodal.store.base import (
     _FULL_SCAN_KB,
@@ -99,7 +100,7 @@ class EdgeStore(Store):
         storage = storage or default_storage(dims, visual_nonnegative)
         _create_images_shard(folder / IMAGES, dims, storage).close()
         settings = {"format": FORMAT, "vectors": dims, "storage": storage, "meta": {}}
-        _write_json(settings_file, settings)  # last: a folder without it was never finished
+        write_json(settings_file, settings, durable=True)  # last: a folder without it was never finished
         return settings
 
     def flush(self) -> None:
@@ -225,7 +226,7 @@ class EdgeStore(Store):
             self._shard(collection, write=True).update(edge.UpdateOperation.create_field_index(key, _edge_schema(key)))
 
     def _save_meta(self, meta: dict) -> None:
-        _write_json(self._folder / _META_FILE, self._settings(meta))
+        write_json(self._folder / _META_FILE, self._settings(meta), durable=True)
 
     def _settings(self, meta: dict) -> dict:
         return {"vectors": self.dims} | self._mark(meta)
@@ -272,7 +273,7 @@ class EdgeStore(Store):
         self._written.discard(IMAGES)
         self.format, self.storage = FORMAT, storage
         self._meta.pop("vocabulary", None)  # format 1 recorded its copy of the vocabulary there
-        _write_json(self._folder / _NEXT_META, self._settings(self._meta))
+        write_json(self._folder / _NEXT_META, self._settings(self._meta), durable=True)
         os.replace(self._folder / IMAGES, self._folder / _REPLACED)
         _finish_upgrade(self._folder)
         return copied
@@ -435,7 +436,7 @@ def _finish_upgrade(folder: Path) -> None:
     steps are done.
     """
     replaced, upgrading, images, next_meta = (folder / name for name in (_REPLACED, _UPGRADING, IMAGES, _NEXT_META))
-    for unfinished in folder.glob(f".{_META_FILE}*.tmp"):  # a settings file killed before its rename (_write_json)
+    for unfinished in folder.glob(f".{_META_FILE}*.tmp"):  # a settings file killed before its rename (write_json)
         unfinished.unlink()
     if not replaced.exists():
         shutil.rmtree(upgrading, ignore_errors=True)
@@ -470,17 +471,6 @@ def _edge_schema(key: str) -> edge.KeywordIndexParams | edge.DatetimeIndexParams
     if _INDEXED[key] == "keyword":
         return edge.KeywordIndexParams(on_disk=True)
     return edge.DatetimeIndexParams(on_disk=True)
-
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Replace ``path`` atomically and durably: a crash leaves the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 # -- server: qdrant-client --------------------------------------------------------

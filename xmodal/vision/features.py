@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 
+from xmodal.core.cache import write_json
 from xmodal.core.prefetch import prefetched_batches
 from xmodal.core.progress import photo_progress
 from xmodal.vision.decode import read_pixels
@@ -69,7 +70,7 @@ def extract_features(
         for array in (features, logits):
             if array is not None:
                 array.flush()
-        _write_json(folder / PROGRESS, {"done": rows})  # only after the rows are on disk
+        write_json(folder / PROGRESS, {"done": rows})  # only after the rows are on disk
 
     _fill(names, model, features, logits, done, checkpoint, batch_size, workers, quiet)
     return open_memmap(folder / FEATURES, mode="r"), (open_memmap(folder / LOGITS, mode="r") if logit_dim else None)
@@ -137,8 +138,8 @@ def _open_cache(folder: Path, manifest: dict[str, Any]) -> tuple[np.memmap, np.m
     (folder / LOGITS).unlink(missing_ok=True)
     features = open_memmap(folder / FEATURES, mode="w+", dtype=np.float32, shape=(rows, manifest["feature_dim"]))
     logits = open_memmap(folder / LOGITS, mode="w+", dtype=np.float32, shape=(rows, logit_dim)) if logit_dim else None
-    _write_json(folder / MANIFEST, manifest)
-    _write_json(folder / PROGRESS, {"done": 0})
+    write_json(folder / MANIFEST, manifest)
+    write_json(folder / PROGRESS, {"done": 0})
     return features, logits, 0
 
 
@@ -147,10 +148,3 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Write whole or not at all: a reader never sees half a file."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(partial, path)
