@@ -4,8 +4,10 @@
 
 What it builds: for each size, an embedded index (``xmodal.store.open_store``,
 the default back end, in the storage a new index gets unless ``--layout
-float32`` asks for format 1's), recorded as made with the default space so
-that ``xmodal query`` opens it, filled through ``Store.upsert_images`` and
+float32`` asks for format 1's), recorded as made with the default space and
+the shipped model's fp32 encoder so that ``xmodal query`` opens it and ranks
+as on a real index (the hub penalty; before 2026-12-06 the encoder was not
+recorded, and the cold queries below ran without it), filled through ``Store.upsert_images`` and
 ``Store.optimize`` as ``xmodal index`` fills one.
 
 Its photos: the EfficientNet-Lite2 features of the shared sets' real photos
@@ -142,7 +144,9 @@ def build(work: Path, size: int, index: Path, layout: str) -> dict:
         store = open_store(index, **encoder_dims)
     upsert = 0.0
     with store:
-        store.set_meta({"space": space.identity.to_dict()})
+        # the encoder too, as xmodal index records it: the photos are the shipped model's (fp32), and
+        # Engine.query applies that model's hub penalty and short-query feedback only to its own index
+        store.set_meta({"space": space.identity.to_dict(), "encoder": Encoder.load(space).identity()})
         for start, semantic, visual in chunks(work, size):
             records = [
                 ImageRecord(ImageInfo(path_of(start + i), f"sha256:{start + i:064x}", 250_000, 1_700_000_000 * 10**9, 640, 480), s, v)

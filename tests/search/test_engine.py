@@ -78,7 +78,7 @@ def test_searches_rank_by_cosine_less_each_photos_hub_penalty_and_show_that_scor
     hub = DeviseModel.hub_of(DEFAULT_MODEL)
     reordered = []
     with xmodal.open(index) as engine:
-        for query in ("a cat on a sofa", "rocket", "people", "a man in a hat", "something to drink"):
+        for query in ("a cat on a sofa", "a rocket in the sky", "a crowd of people", "a man in a hat", "something to drink"):
             results = engine.search(query, k=12)
             vectors = np.stack([engine.store.get(r.path).semantic for r in results])
             cosines = np.array([r.cosine for r in results])
@@ -88,6 +88,27 @@ def test_searches_rank_by_cosine_less_each_photos_hub_penalty_and_show_that_scor
             assert scores == sorted(scores, reverse=True)
             reordered.append(list(cosines) != sorted(cosines, reverse=True))
     assert any(reordered)  # the penalty changes some order, so shown cosines alone would rise down a list
+
+
+def test_a_short_query_is_asked_again_toward_its_first_photos(indexed):
+    """One or two words: the second search's query is the first's plus half the unit mean of
+    its first 3 photos (xmodal.search.feedback), ranked with the hub penalty; sentences are asked once."""
+    _, index = indexed
+    hub = DeviseModel.hub_of(DEFAULT_MODEL)
+    with xmodal.open(index) as engine:
+        paths = [r.path for r in engine.search("a photo", k=12)]
+        vectors = np.stack([engine.store.get(path).semantic for path in paths]).astype(np.float32)
+        for query in ("rocket", "hot drink"):
+            asked = engine.space.query(query).vector
+            first = np.argsort(-(vectors @ asked - hub.of(vectors)), kind="stable")[:3]
+            centre = vectors[first].mean(axis=0)
+            moved = asked + 0.5 * centre / np.linalg.norm(centre)
+            moved /= np.linalg.norm(moved)
+            results = engine.search(query, k=12)
+            assert [r.cosine for r in results] == pytest.approx([vectors[paths.index(r.path)] @ moved for r in results], abs=1e-3)
+            expected = np.argsort(-(vectors @ moved - hub.of(vectors)), kind="stable")
+            assert [r.path for r in results][:5] == [paths[i] for i in expected][:5]
+            assert not np.allclose(moved, asked, atol=1e-2)  # it did move
 
 
 def test_query_is_the_one_way_in_and_says_how_it_read_the_query(indexed):

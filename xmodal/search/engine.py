@@ -31,6 +31,7 @@ from xmodal.devise.hubness import POOL, HubPenalty
 from xmodal.devise.model import space_name
 from xmodal.search.analogy import described
 from xmodal.search.duplicates import Duplicates, find_duplicates
+from xmodal.search.feedback import feedback_for
 from xmodal.store import ImageInfo, ImageRecord, Store, open_store
 from xmodal.store.dates import DateBound, Span, date_span
 from xmodal.store.info import IndexInfo, describe, record_run
@@ -190,23 +191,35 @@ class Engine:
                 evaluated.vector, "semantic", k, exclude, threshold=threshold, within=_folders(within), taken=taken
             )
             return Answer(text, "photos", "semantic", self._results(hits), evaluated.notes)
-        # The nearest k + POOL by cosine, re-ranked by cosine less each photo's hub penalty.
-        # The threshold compares that score, after re-ranking: a penalty can be below zero
-        # (a photo far from every bank text), so a cosine cut-off at the threshold could drop
-        # a photo that scores above it. A threshold only ever shortens the list the same
-        # query gives without one.
-        hits = self.store.search(
-            evaluated.vector, "semantic", k + POOL, exclude, within=_folders(within), taken=taken, vectors=True
-        )
-        if not hits:
-            return Answer(text, "photos", "semantic", (), evaluated.notes)
-        scores = hub.scores(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
-        ranked = (
-            Result(hits[i].path, float(scores[i]), hits[i].info, hits[i].score)
-            for i in np.argsort(-scores, kind="stable")[:k]
-        )
-        results = tuple(result for result in ranked if threshold is None or result.score >= threshold)
+        # The threshold compares the score after re-ranking by the hub penalty: a penalty can be
+        # below zero (a photo far from every bank text), so a cosine cut-off at the threshold
+        # could drop a photo that scores above it. A threshold only ever shortens the list the
+        # same query gives without one. A query of one or two words is asked twice
+        # (xmodal.search.feedback): its results and scores are the second search's.
+        folders, feedback = _folders(within), feedback_for(expression)
+
+        vector = evaluated.vector
+        if feedback is not None:  # a short query asks again, moved toward the whole index's first photos,
+            # so that within and the dates only filter, as they do for any other query
+            first = self._penalised(hub, vector, max(k, feedback.k), exclude=exclude, within=None, taken=None)
+            vector = feedback.moved(vector, [found for _, found in first[: feedback.k]])
+        ranked = self._penalised(hub, vector, k, exclude=exclude, within=folders, taken=taken)
+        results = tuple(result for result, _ in ranked if threshold is None or result.score >= threshold)
         return Answer(text, "photos", "semantic", results, evaluated.notes)
+
+    def _penalised(
+        self, hub: HubPenalty, vector: np.ndarray, k: int, *, exclude: list[str], within: list[str] | None, taken: Span | None
+    ) -> list[tuple[Result, np.ndarray]]:
+        """The nearest k + POOL photos by cosine, re-ranked by cosine less each photo's hub
+        penalty: the first ``k``, best first, each with its semantic vector."""
+        hits = self.store.search(vector, "semantic", k + POOL, exclude, within=within, taken=taken, vectors=True)
+        if not hits:
+            return []
+        scores = hub.scores(np.array([hit.score for hit in hits]), np.stack([hit.vector for hit in hits]))
+        return [
+            (Result(hits[i].path, float(scores[i]), hits[i].info, hits[i].score), hits[i].vector)
+            for i in np.argsort(-scores, kind="stable")[:k]
+        ]
 
     def search(
         self, query: str | os.PathLike | Expression, k: int = 10, threshold: float | None = None, within: Folders = None

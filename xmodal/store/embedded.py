@@ -202,7 +202,9 @@ class EdgeStore(Store):
 
     def _count(self, collection: str, lacking: str | None = None) -> int:
         where = edge.Filter(must=[edge.IsEmptyCondition(lacking)]) if lacking else None
-        return self._shard(collection).count(edge.CountRequest(exact=True, filter=where))
+        # Unfiltered, the segments' own point counts (deletions included) are the answer: an
+        # exact count scans every id (70 ms at 1M photos, on every query's emptiness check).
+        return self._shard(collection).count(edge.CountRequest(exact=where is not None, filter=where))
 
     def _lacking(self, collection: str, key: str, limit: int, fields: Sequence[str]) -> list[tuple[str, dict]]:
         request = edge.ScrollRequest(

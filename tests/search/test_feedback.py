@@ -1,0 +1,29 @@
+"""Pseudo-relevance feedback: which queries are asked twice, and where the second one points."""
+
+import numpy as np
+import pytest
+
+from xmodal.search.feedback import SHORT_QUERIES, Feedback, feedback_for
+from xmodal.text.expression import read_query
+
+
+def test_the_query_moves_toward_the_unit_mean_of_its_first_results():
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    first = np.array([[0.0, 1.0, 0.0], [0.0, 0.6, 0.8], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], dtype=np.float32)
+    moved = Feedback(0.5, 3).moved(query, first)
+    centre = first[:3].mean(axis=0) / np.linalg.norm(first[:3].mean(axis=0))  # the 4th result is not used
+    expected = (query + 0.5 * centre) / np.linalg.norm(query + 0.5 * centre)
+    assert moved == pytest.approx(expected, abs=1e-6)
+    assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-6)
+    assert Feedback(0.5, 3).moved(query, np.zeros((0, 3))) == pytest.approx(query)  # nothing found: unchanged
+
+
+@pytest.mark.parametrize("query", ["rocket", "hot drink", "Steeple"])
+def test_one_or_two_words_are_asked_twice(query):
+    assert feedback_for(read_query(query)) == SHORT_QUERIES
+
+
+@pytest.mark.parametrize("query", ["a rocket in the sky", "king - man + woman", "2*rocket", "-rocket", "{photo}", "{photo} + snow"])
+def test_sentences_weights_arithmetic_and_photos_are_asked_once(query, tmp_path):
+    (tmp_path / "beach.jpg").write_bytes(b"")
+    assert feedback_for(read_query(query.format(photo=tmp_path / "beach.jpg"))) is None
