@@ -56,7 +56,7 @@ from results import data_arguments, unpack
 from xmodal.devise.encoder import DEFAULT_MODEL
 from xmodal.devise.hubness import HubPenalty
 from xmodal.devise.model import DeviseModel
-from xmodal.search.feedback import Feedback
+from xmodal.search.feedback import SHORT_QUERIES, Feedback
 from xmodal.text.glosses import DEFAULT, GlossTable
 from xmodal.text.sentences import SentenceSpace
 from xmodal.training.datasets import read_captions, read_labeled
@@ -208,8 +208,8 @@ def main() -> None:
     parser = data_arguments(__doc__.splitlines()[0])
     parser.add_argument("split", choices=("dev", "val"))
     parser.add_argument("--wordnet", default="/usr/share/wordnet")
-    parser.add_argument("--weight", type=float, default=0.5, help="val: the dev choice")
-    parser.add_argument("--k", type=int, default=5, help="val: the dev choice")
+    parser.add_argument("--weight", type=float, default=SHORT_QUERIES.weight, help="val: the dev choice (what ships)")
+    parser.add_argument("--k", type=int, default=SHORT_QUERIES.k, help="val: the dev choice (what ships)")
     parser.add_argument("--scope", choices=("short", "all"), default="short", help="val: the dev choice")
     args = parser.parse_args()
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Where a cold text query's time goes: timestamps around each step, in fresh processes.
 
-    .venv/bin/python benchmarks/query_steps.py INDEX [--runs 5] [--query dog]
+    .venv/bin/python benchmarks/query_steps.py INDEX [--runs 5] [--query dog] [--asked-once]
 
 Each run is a new Python process that does what `xmodal query QUERY --index
 INDEX --json` does, step by step (imports, the space, opening the index, the
@@ -29,6 +29,8 @@ from xmodal.search.engine import Engine; from xmodal.text.factory import load_sp
 space = load_space(None); mark("load the space")
 store = open_store(sys.argv[1]); mark("open the index (shard)")
 engine = Engine(store, space)
+if sys.argv[3] == "once":  # the baseline for a short query: its second search switched off
+    import xmodal.search.engine; xmodal.search.engine.feedback_for = lambda expression: None
 import onnxruntime; mark("import onnxruntime")
 answer = engine.query(sys.argv[2], 10); mark("query: tokenizer, session, encode, search, re-rank")
 json.dumps(answer.to_dict()); engine.close(); mark("json and close")
@@ -41,11 +43,14 @@ def main() -> None:
     parser.add_argument("index")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--query", default="dog")
+    parser.add_argument("--asked-once", action="store_true",
+                        help="switch off a short query's second search (xmodal.search.feedback), for a baseline")
     args = parser.parse_args()
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     runs = []
     for _ in range(args.runs + 1):  # the first, unmeasured, writes the bytecode caches
-        done = subprocess.run([sys.executable, "-c", STEPS, args.index, args.query], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-c", STEPS, args.index, args.query, "once" if args.asked_once else "twice"],
+                              capture_output=True, text=True,
                               check=True, env=env)
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     for step in runs[1]:

@@ -16,6 +16,7 @@ def test_the_query_moves_toward_the_unit_mean_of_its_first_results():
     assert moved == pytest.approx(expected, abs=1e-6)
     assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-6)
     assert Feedback(0.5, 3).moved(query, np.zeros((0, 3))) == pytest.approx(query)  # nothing found: unchanged
+    assert Feedback(0.5, 3).moved(query, []) == pytest.approx(query)  # as the engine passes it
 
 
 @pytest.mark.parametrize("query", ["rocket", "hot drink", "Steeple"])

@@ -122,11 +122,13 @@ def test_interrupted_run_resumes_where_it_stopped(photos, tmp_path):
     with pytest.raises(RuntimeError, match="interrupted"):
         extract_features(photos, model, cache, batch_size=2, quiet=True)
     assert json.loads((cache / "progress.json").read_text()) == {"done": 4}
+    (cache / ".progress.json.4242-deadbeef.tmp").write_text('{"done": 6}')  # a record killed before its rename
 
     model = tiny_model()
     sizes = counting(model)
     features, logits = extract_features(photos, model, cache, batch_size=2, quiet=True)
     assert sizes == [2, 1]  # only rows 4 to 6
+    assert not list(cache.glob(".*.tmp"))  # nothing left behind
     fresh, fresh_logits = extract_features(photos, tiny_model(), quiet=True)
     np.testing.assert_allclose(features, fresh, atol=1e-6)
     np.testing.assert_allclose(logits, fresh_logits, atol=1e-6)

@@ -204,7 +204,7 @@ def test_options_come_from_the_url_and_narrow_the_photos(live, page, served_phot
     assert page.input_value("#in") == folder and page.input_value("#k") == "5"
     with library.engine() as engine:
         scores = [result.score for result in engine.query("camera", 5).results]
-    threshold = f"{(scores[2] + scores[3]) / 2:.4f}"  # between the 3rd and 4th photo's scores
+    threshold = f"{(scores[2] + scores[3]) / 2:.6f}"  # between the 3rd and 4th photo's scores
     page.fill("#threshold", threshold)
     page.fill("#in", "")
     page.press("#q", "Enter")

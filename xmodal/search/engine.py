@@ -201,7 +201,7 @@ class Engine:
         vector = evaluated.vector
         if feedback is not None:  # a short query asks again, moved toward the whole index's first photos,
             # so that within and the dates only filter, as they do for any other query
-            first = self._penalised(hub, vector, max(k, feedback.k), exclude=exclude, within=None, taken=None)
+            first = self._penalised(hub, vector, feedback.k, exclude=exclude, within=None, taken=None)  # whatever k is
             vector = feedback.moved(vector, [found for _, found in first[: feedback.k]])
         ranked = self._penalised(hub, vector, k, exclude=exclude, within=folders, taken=taken)
         results = tuple(result for result, _ in ranked if threshold is None or result.score >= threshold)

@@ -34,7 +34,7 @@ class Feedback:
     def moved(self, query: np.ndarray, first: np.ndarray) -> np.ndarray:
         """The unit query for the second search; ``first``: the first results' vectors, best first."""
         query = np.asarray(query, dtype=np.float32)
-        top = np.atleast_2d(np.asarray(first, dtype=np.float32))[: self.k]
+        top = np.asarray(first, dtype=np.float32).reshape(-1, query.shape[-1])[: self.k]
         if not len(top):
             return query
         centre = top.mean(axis=0)

@@ -119,6 +119,8 @@ def _open_cache(folder: Path, manifest: dict[str, Any]) -> tuple[np.memmap, np.m
     a progress record) is resumed; anything else is started afresh.
     """
     rows, logit_dim = len(manifest["paths"]), manifest["logit_dim"]
+    for stale in folder.glob(".*.tmp"):  # a progress record a killed run never renamed (write_json)
+        stale.unlink(missing_ok=True)
     if _read_json(folder / MANIFEST) == manifest:
         try:
             done = int(_read_json(folder / PROGRESS)["done"])
