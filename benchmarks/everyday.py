@@ -40,7 +40,9 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hubness import dev_map, dev_split
@@ -113,7 +115,20 @@ def mean_precision(sets: list[WordSet], space: SentenceSpace, penalty: HubPenalt
     return float(np.mean(list(words.values()))), words
 
 
-def dev(args, space: SentenceSpace, visual) -> dict:
+@dataclass
+class DevSets:
+    """The dev split's map, its hub penalty, and the three word sets its photos make, with the
+    Tiny ImageNet labels of their photos and the Flickr8k captions (for caption retrieval)."""
+
+    model: DeviseModel
+    penalty: HubPenalty
+    sets: list[WordSet]
+    tiny_labels: list[str]
+    flickr: Any
+    flickr_dev: np.ndarray
+
+
+def dev_sets(args, space: SentenceSpace, visual) -> DevSets:
     lists = json.loads(LISTS.read_text())["dev"]
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200"))
     sources = dev_split(roots, args.work / "dev")
@@ -126,11 +141,19 @@ def dev(args, space: SentenceSpace, visual) -> dict:
     places = read_labeled(sources["mini-places-20"])
     places = places.select(places.in_split("dev"))
     flickr = read_captions(sources["flickr8k-captions"])
+    flickr_dev = np.flatnonzero(flickr.in_split("dev"))
+    tiny_labels = [tiny.labels[i] for i in keep]
     sets = [
-        labeled_set(model, visual, [tiny.paths[i] for i in keep], [tiny.labels[i] for i in keep], lists["tiny-imagenet-200"]),
+        labeled_set(model, visual, [tiny.paths[i] for i in keep], tiny_labels, lists["tiny-imagenet-200"]),
         labeled_set(model, visual, places.paths, places.labels, lists["mini-places-20"]),
-        caption_set(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), lists["flickr8k-captions"]),
+        caption_set(model, visual, flickr, flickr_dev, lists["flickr8k-captions"]),
     ]
+    return DevSets(model, penalty, sets, tiny_labels, flickr, flickr_dev)
+
+
+def dev(args, space: SentenceSpace, visual) -> dict:
+    found = dev_sets(args, space, visual)
+    model, penalty, sets = found.model, found.penalty, found.sets
     sys.path.insert(0, str(ROOT / "scripts"))
     from build_glosses import SENSES, build
 
@@ -153,10 +176,24 @@ def dev(args, space: SentenceSpace, visual) -> dict:
     chosen = next(name for name in order if table[name] >= best - TIE)
     print(f"none: dev P@10 {table['none']:.4f}\nchosen: {chosen} ({table[chosen]:.4f}; best {best:.4f})")
     return {"table": table, "chosen": chosen, "words": words, "photos": {
-        "tiny": len(keep), "places": len(places.paths), "flickr": int(flickr.in_split("dev").sum())}}
+        "tiny": len(sets[0].photos), "places": len(sets[1].photos), "flickr": len(sets[2].photos)}}
 
 
-def val(args, space: SentenceSpace, visual) -> dict:
+@dataclass
+class ValSets:
+    """The shipped model; the val list's three word sets and the 30 words' set; the sets
+    they come from (Imagenette, the val scenes, Flickr8k and its val photos)."""
+
+    model: DeviseModel
+    new: list[WordSet]
+    old: list[WordSet]
+    nette: Any
+    places: Any
+    flickr: Any
+    photos: np.ndarray
+
+
+def val_sets(args, space: SentenceSpace, visual) -> ValSets:
     lists = json.loads(LISTS.read_text())["val"]
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "imagenette-val"))
     model = DeviseModel.load(DEFAULT_MODEL, space=space.identity)
@@ -171,6 +208,13 @@ def val(args, space: SentenceSpace, visual) -> dict:
         caption_set(model, visual, flickr, photos, lists["flickr8k-captions"]),
     ]
     old = [labeled_set(model, visual, nette.paths, nette.labels, EVERYDAY)]
+    return ValSets(model, new, old, nette, places, flickr, photos)
+
+
+def val(args, space: SentenceSpace, visual) -> dict:
+    found = val_sets(args, space, visual)
+    model, new, old, nette, places, flickr, photos = (
+        found.model, found.new, found.old, found.nette, found.places, found.flickr, found.photos)
     keep = np.isin(flickr.photo_of, photos)
     captions = [c for c, k in zip(flickr.captions, keep) if k]
     truth = np.searchsorted(photos, flickr.photo_of[keep])

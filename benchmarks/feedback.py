@@ -40,26 +40,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from everyday import (
-    LISTS,
-    ROOT,
-    TINY_PER_CLASS,
-    WordSet,
-    caption_set,
-    labeled_set,
-    query_vectors,
-)
-from hubness import dev_map, dev_split
-from language import DEFAULT_VISUAL, EVERYDAY, SHIPPED_CONFIG
-from results import data_arguments, unpack
+from everyday import ROOT, WordSet, dev_sets, query_vectors, val_sets
+from language import DEFAULT_VISUAL
+from results import data_arguments
 
-from xmodal.devise.encoder import DEFAULT_MODEL
 from xmodal.devise.hubness import HubPenalty
-from xmodal.devise.model import DeviseModel
 from xmodal.search.feedback import SHORT_QUERIES, Feedback
 from xmodal.text.glosses import DEFAULT, GlossTable
 from xmodal.text.sentences import SentenceSpace
-from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import ranking
 from xmodal.vision.visual import load_visual
 
@@ -111,25 +99,8 @@ def caption_queries(space, flickr, photos: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def dev(args, space: SentenceSpace, visual) -> dict:
-    lists = json.loads(LISTS.read_text())["dev"]
-    roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200"))
-    sources = dev_split(roots, args.work / "dev")
-    model = dev_map(sources, space, visual)
-    penalty = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
-    tiny = read_labeled(roots["tiny-imagenet-200"])
-    tiny = tiny.select(tiny.in_split("val"))
-    first = {label: i for i, label in reversed(list(enumerate(tiny.labels)))}
-    keep = [i for i, label in enumerate(tiny.labels) if i - first[label] < TINY_PER_CLASS]
-    places = read_labeled(sources["mini-places-20"])
-    places = places.select(places.in_split("dev"))
-    flickr = read_captions(sources["flickr8k-captions"])
-    flickr_dev = np.flatnonzero(flickr.in_split("dev"))
-    tiny_labels = [tiny.labels[i] for i in keep]
-    sets = [
-        labeled_set(model, visual, [tiny.paths[i] for i in keep], tiny_labels, lists["tiny-imagenet-200"]),
-        labeled_set(model, visual, places.paths, places.labels, lists["mini-places-20"]),
-        caption_set(model, visual, flickr, flickr_dev, lists["flickr8k-captions"]),
-    ]
+    found = dev_sets(args, space, visual)
+    model, penalty, sets, tiny_labels = found.model, found.penalty, found.sets, found.tiny_labels
     sys.path.insert(0, str(ROOT / "scripts"))
     from build_glosses import build
 
@@ -142,7 +113,7 @@ def dev(args, space: SentenceSpace, visual) -> dict:
         names = sorted(set(tiny_labels))
         name_vectors = query_vectors(space, names)
     name_relevant = np.array(tiny_labels)[None, :] == np.array(names)[:, None]
-    captions, truth = caption_queries(space, flickr, flickr_dev)
+    captions, truth = caption_queries(space, found.flickr, found.flickr_dev)
     table = {}
     for feedback in GRID:
         row = {"everyday P@10": list_precision(sets, words, penalty, feedback),
@@ -164,23 +135,11 @@ def dev(args, space: SentenceSpace, visual) -> dict:
 
 def val(args, space: SentenceSpace, visual) -> dict:
     """The shipped reading against the dev choice (``--weight``, ``--k``, ``--scope``), once."""
-    lists = json.loads(LISTS.read_text())["val"]
-    roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "imagenette-val"))
-    model = DeviseModel.load(DEFAULT_MODEL, space=space.identity)
-    nette = read_labeled(roots["imagenette-val"])
-    places = read_labeled(roots["mini-places-20"])
-    places = places.select(places.in_split("val"))
-    flickr = read_captions(roots["flickr8k-captions"])
-    photos = np.flatnonzero(flickr.in_split("val"))
-    new = [
-        labeled_set(model, visual, nette.paths, nette.labels, lists["imagenette-val"]),
-        labeled_set(model, visual, places.paths, places.labels, lists["mini-places-20"]),
-        caption_set(model, visual, flickr, photos, lists["flickr8k-captions"]),
-    ]
-    old = [labeled_set(model, visual, nette.paths, nette.labels, EVERYDAY)]
+    found = val_sets(args, space, visual)
+    model, new, old, nette, places = found.model, found.new, found.old, found.nette, found.places
     space.expansion = DEFAULT
     new_words, old_words = [query_vectors(space, s.words) for s in new], [query_vectors(space, old[0].words)]
-    captions, truth = caption_queries(space, flickr, photos)
+    captions, truth = caption_queries(space, found.flickr, found.photos)
     names = sorted(nette.classes)
     name_relevant = np.array(nette.labels)[None, :] == np.array(names)[:, None]
     seen = sorted({label for label, split in zip(places.labels, places.zero_shot) if split != "unseen"})
