@@ -253,6 +253,8 @@ def main() -> None:
         result = build(Path(work), int(size), Path(index), rest[0]) if step == "build" else answer(Path(work), Path(index))
         print(json.dumps(result))
         return
+    if args.scratch:
+        args.scratch.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="store-scale-", dir=args.scratch))
     try:
         roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "imagenette-val"))
