@@ -35,11 +35,13 @@ benchmarks/language.py embeds those in a batch, where no definition is read).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,17 +241,26 @@ def val(args, space: SentenceSpace, visual) -> dict:
     return {"table": table, "words": words}
 
 
-def main() -> None:
-    parser = data_arguments(__doc__.splitlines()[0])
+def split_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of a script scored on dev or val over these word lists."""
+    parser = data_arguments(description)
     parser.add_argument("split", choices=("dev", "val"))
     parser.add_argument("--wordnet", default="/usr/share/wordnet")
-    args = parser.parse_args()
+    return parser
+
+
+def run_split(args: argparse.Namespace, dev: Callable, val: Callable) -> None:
+    """Score ``args.split`` with the shipped space and visual model, timed, its figures to ``--json``."""
     started = time.perf_counter()
     space, visual = SentenceSpace.load(), load_visual(DEFAULT_VISUAL)
     figures = (dev if args.split == "dev" else val)(args, space, visual)
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
+
+
+def main() -> None:
+    run_split(split_arguments(__doc__.splitlines()[0]).parse_args(), dev, val)
 
 
 if __name__ == "__main__":

@@ -33,23 +33,26 @@ choice to add the class names' and scenes' mAP, which the first run left out).
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from everyday import ROOT, WordSet, dev_sets, query_vectors, val_sets
-from language import DEFAULT_VISUAL
-from results import data_arguments
+from everyday import (
+    ROOT,
+    WordSet,
+    dev_sets,
+    query_vectors,
+    run_split,
+    split_arguments,
+    val_sets,
+)
 
 from xmodal.devise.hubness import HubPenalty
 from xmodal.search.feedback import SHORT_QUERIES, Feedback
 from xmodal.text.glosses import DEFAULT, GlossTable
 from xmodal.text.sentences import SentenceSpace
 from xmodal.training.evaluate import ranking
-from xmodal.vision.visual import load_visual
 
 TIE, CLASS_LOSS, CAPTION_GAIN = 0.005, 0.01, 0.5
 GRID = [None] + [Feedback(weight, k) for weight in (0.25, 0.5, 1.0) for k in (3, 5, 10)]
@@ -164,19 +167,11 @@ def val(args, space: SentenceSpace, visual) -> dict:
 
 
 def main() -> None:
-    parser = data_arguments(__doc__.splitlines()[0])
-    parser.add_argument("split", choices=("dev", "val"))
-    parser.add_argument("--wordnet", default="/usr/share/wordnet")
+    parser = split_arguments(__doc__.splitlines()[0])
     parser.add_argument("--weight", type=float, default=SHORT_QUERIES.weight, help="val: the dev choice (what ships)")
     parser.add_argument("--k", type=int, default=SHORT_QUERIES.k, help="val: the dev choice (what ships)")
     parser.add_argument("--scope", choices=("short", "all"), default="short", help="val: the dev choice")
-    args = parser.parse_args()
-    started = time.perf_counter()
-    space, visual = SentenceSpace.load(), load_visual(DEFAULT_VISUAL)
-    figures = (dev if args.split == "dev" else val)(args, space, visual)
-    print(f"total {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
+    run_split(parser.parse_args(), dev, val)
 
 
 if __name__ == "__main__":
