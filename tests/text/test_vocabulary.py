@@ -41,6 +41,8 @@ def test_the_table_is_used_only_for_the_same_weights_and_the_same_texts(tmp_path
     assert shipped_vectors(IDENTITY, {**ENTRIES, "beach": "beach, a shore"}, tmp_path) is None  # a text changed
     assert shipped_vectors(IDENTITY, dict(reversed(ENTRIES.items())), tmp_path) is None  # rows in another order
     assert shipped_vectors(SpaceIdentity("another", "sha256:abc", 8, 0), ENTRIES, tmp_path) is None  # none shipped
+    (tmp_path / "toy-space.npz").write_bytes(b"PK\x03\x04 not a whole table")
+    assert shipped_vectors(IDENTITY, ENTRIES, tmp_path) is None  # damaged: embedded instead, no traceback
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,12 +84,15 @@ def shipped_vectors(identity: SpaceIdentity, entries: dict[str, str], folder: Pa
     path = folder / f"{identity.name}.npz"
     if not path.is_file():
         return None
-    with np.load(path) as table:
-        if str(table["checksum"]) != identity.checksum or str(table["texts"]) != texts_digest(entries):
-            return None
-        if table["codes"].shape != (len(entries), identity.dim):
-            return None
-        return dequantize(table["codes"], table["scales"])
+    try:
+        with np.load(path) as table:
+            if str(table["checksum"]) != identity.checksum or str(table["texts"]) != texts_digest(entries):
+                return None
+            if table["codes"].shape != (len(entries), identity.dim):
+                return None
+            return dequantize(table["codes"], table["scales"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged: embedding the texts still works
+        return None
 
 
 def save_table(path: Path, identity: SpaceIdentity, entries: dict[str, str], vectors: np.ndarray) -> None:
