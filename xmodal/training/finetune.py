@@ -20,6 +20,7 @@ its top stored in the DeViSE model file as float16) and the map trained with it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 
@@ -66,15 +67,22 @@ class MapModule(torch.nn.Module):
 
 
 class TunedTower(torch.nn.Module):
-    """Bottom activations -> the fine-tuned top -> the map: the whole of phase 2's model."""
+    """Bottom activations -> the fine-tuned top -> the map: the whole of phase 2's model. With
+    ``stock`` (a frozen copy of the top as shipped), the map's classifier block reads the stock
+    top's classes and only its pooled block reads the tuned top's features."""
 
-    def __init__(self, top: EfficientNetTop, model: DeviseModel) -> None:
+    def __init__(self, top: EfficientNetTop, model: DeviseModel, stock: EfficientNetTop | None = None) -> None:
         super().__init__()
         self.top = top
         self.map = MapModule(model)
+        self.stock = stock
 
     def forward(self, activations: torch.Tensor) -> torch.Tensor:
-        return self.map(*self.top(activations))
+        features, logits = self.top(activations)
+        if self.stock is not None:
+            with torch.no_grad():
+                logits = self.stock(activations)[1]
+        return self.map(features, logits)
 
 
 def top_state(top: EfficientNetTop) -> dict[str, np.ndarray]:
@@ -109,12 +117,17 @@ def finetune(
     if len(activations) != len(pairs.photos):
         raise ValueError(f"{len(activations)} rows of activations for {len(pairs.photos)} photos")
     x = torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))
-    tower = TunedTower(top, model).eval()  # eval: BatchNorm keeps its statistics, dropout is off
+    stock = copy.deepcopy(top).requires_grad_(False) if tune.stock_classes else None
+    tower = TunedTower(top, model, stock).eval()  # eval: BatchNorm keeps its statistics, dropout is off
     for name, parameter in tower.top.named_parameters():
         parameter.requires_grad_(not name.startswith("fc."))
     with torch.no_grad():  # the stock top class of each photo, the class-text loss's target
         logits = torch.cat([tower.top(chunk)[1] for chunk in x.split(256)])
         class_of = logits.masked_fill(tower.map.blocked, -torch.inf).argmax(dim=1)
+
+    def encode(photos: torch.Tensor) -> torch.Tensor:  # stock classes: computed once, above
+        return tower.map(tower.top(x[photos])[0], logits[photos]) if stock is not None else tower(x[photos])
+
     vectors = torch.from_numpy(np.ascontiguousarray(texts, dtype=np.float32))
     class_vectors = torch.from_numpy(np.ascontiguousarray(classes, dtype=np.float32))
     photo_t, text_t, group_t = (torch.from_numpy(a) for a in (pairs.photo, pairs.text, pairs.group))
@@ -128,7 +141,7 @@ def finetune(
         for batch in chosen[torch.randperm(len(chosen), generator=generator)].split(tune.batch_size):
             photos = photo_t[batch]
             loss = pair_batch_loss(
-                tower(x[photos]), text_t[batch], group_t[batch], vectors, config, generator, (class_vectors, class_of[photos])
+                encode(photos), text_t[batch], group_t[batch], vectors, config, generator, (class_vectors, class_of[photos])
             )
             optimizer.zero_grad()
             loss.backward()

@@ -124,6 +124,9 @@ class TuneConfig:
     map_lr: float = 1e-3
     batch_size: int = 128
     seed: int = 0
+    # the map's classifier block reads the stock top's classes (a frozen copy beside the tuned
+    # one) rather than the tuned top's, so only the pooled features move
+    stock_classes: bool = False
 
     def __post_init__(self) -> None:
         if self.first < 0 or self.epochs < 0 or self.lr < 0 or self.map_lr < 0 or self.batch_size < 2:
