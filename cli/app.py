@@ -439,6 +439,7 @@ def train(
     tune_epochs: Annotated[int, typer.Option("--tune-epochs", min=1, help="Phase 2: passes over the photos.")] = 4,
     tune_lr: Annotated[float, typer.Option("--tune-lr", min=0.0, help="Phase 2: learning rate of the fine-tuned blocks.")] = 1e-4,
     tune_map_lr: Annotated[float, typer.Option("--tune-map-lr", min=0.0, help="Phase 2: learning rate of the map.")] = 1e-3,
+    tune_stock_classes: Annotated[bool, typer.Option("--tune-stock-classes", help="Phase 2: the map's classifier block reads the stock blocks' classes; only its pooled features are tuned.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
     space: SpaceOption = None,
@@ -464,7 +465,9 @@ def train(
         hub_weight=hub_weight, hub_neighbours=hub_neighbours,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
-    tune = TuneConfig(first=tune_from, epochs=tune_epochs, lr=tune_lr, map_lr=tune_map_lr, seed=seed)
+    tune = TuneConfig(
+        first=tune_from, epochs=tune_epochs, lr=tune_lr, map_lr=tune_map_lr, seed=seed, stock_classes=tune_stock_classes
+    )
     ws = load_space(space)
     model_visual = load_visual(visual)
 

@@ -3,6 +3,7 @@ and an index built with the stock tower is told to re-index."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -157,3 +158,33 @@ def test_an_epoch_draws_one_pair_a_photo_with_the_pairs_own_weights():
     assert all({0, 2} <= set(photo_of_pair[e]) for e in epochs)  # the photos with the most pairs, always
     used = np.bincount(np.concatenate(epochs), minlength=12) / len(epochs)
     assert np.allclose(used, 0.2, atol=0.03), used  # every pair as often as every other, as in phase 1
+
+
+def test_stock_classes_tune_the_features_and_keep_the_networks_classes(space, tmp_path):
+    """With ``stock_classes`` the exported network gives the tuned top's features and the stock
+    top's classes, and the map sees the same two in training and in the export."""
+    from xmodal.vision.visual import load_visual
+
+    photos = sorted(PHOTOS.glob("*.jpg"))[:6]
+    pairs = Pairs(tuple(photos), tuple(TEXTS[p.stem] for p in photos), np.arange(6), np.arange(6), np.arange(6))
+    bottom, top = tower_split("efficientnet-lite2", FIRST)
+    stock_top = copy.deepcopy(top)
+    activations = np.asarray(extract_features(photos, bottom, quiet=True)[0])
+    config = TuneConfig(first=FIRST, epochs=3, lr=1e-3, map_lr=1e-3, batch_size=6, stock_classes=True)
+    texts = space.encode(list(pairs.texts))
+    classes = np.eye(1000, space.dim, dtype=np.float32)
+    model = finetune(stock_model(space), top, activations, pairs, texts, classes, TrainConfig(class_weight=0.0), config)
+    assert model.visual["id"] == f"efficientnet-lite2/tuned-from-block-{FIRST}-stock-classes"
+    assert model.visual["stock_classes"] is True
+    path = model.save(tmp_path / "stock-classes.safetensors")
+
+    encoder = Encoder.load(space, path)
+    assert encoder.visual.id == model.visual["id"] and encoder.visual.weights_checksum == model.visual["checksum"]
+    pixels = np.random.default_rng(2).normal(size=(2, 3, 260, 260)).astype(np.float32)
+    features, logits = encoder.visual.embed(pixels)
+    stock_features, stock_logits = load_visual("efficientnet-lite2").embed(pixels)
+    assert np.abs(logits - stock_logits).max() < 1e-3  # the classes are the stock network's
+    assert np.abs(features - stock_features).max() > 1e-2  # the features are the tuned top's
+    with torch.no_grad():  # the export against the torch tower phase 2 trained and scored
+        reference = TunedTower(top, model, stock_top).eval()(torch.from_numpy(activations[:3])).numpy()
+    assert np.abs(encoder.encode_images(photos[:3]) - reference).max() < 1e-3

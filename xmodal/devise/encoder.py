@@ -53,7 +53,10 @@ class Encoder:
             from xmodal.vision.visual import load_visual, tuned_visual
 
             if model.top:  # phase 2: the base network with the model file's fine-tuned top
-                visual = tuned_visual(model.visual["base"]["id"], model.visual["first_tuned_block"], model.top)
+                visual = tuned_visual(
+                    model.visual["base"]["id"], model.visual["first_tuned_block"], model.top,
+                    stock_classes=model.visual.get("stock_classes", False),
+                )
             else:
                 visual = load_visual(model.visual["id"])
         return cls(visual, model).at_precision(precision)

@@ -177,12 +177,14 @@ def tuned_model(model: DeviseModel, tower: TunedTower, tune: TuneConfig, epochs:
             if key in state:
                 value.copy_(torch.from_numpy(state[key].astype(np.float32)))
     base = model.visual.get("base", model.visual)
-    visual = tuned_visual(base["id"], tune.first, state)
+    visual = tuned_visual(base["id"], tune.first, state, stock_classes=tune.stock_classes)
+    stock_classes = {"stock_classes": True} if tune.stock_classes else {}
     return dataclasses.replace(
         model,
         weight=tower.map.weight(),
-        visual={"id": tuned_id(base["id"], tune.first), "checksum": visual.weights_checksum,
-                "base": {"id": base["id"], "checksum": base["checksum"]}, "first_tuned_block": tune.first},
+        visual={"id": tuned_id(base["id"], tune.first, tune.stock_classes), "checksum": visual.weights_checksum,
+                "base": {"id": base["id"], "checksum": base["checksum"]}, "first_tuned_block": tune.first,
+                **stock_classes},
         top=state,
         # the epochs run, so the model after epoch N of a longer run is the model of an N-epoch run
         training={**model.training, "phase2": {**dataclasses.asdict(tune), "epochs": epochs}},

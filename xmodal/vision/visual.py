@@ -207,18 +207,36 @@ def tower_split(name: str, first: int, threads: int | None = None) -> tuple[Visu
     return bottom_model, top
 
 
-def tuned_id(base: str, first: int) -> str:
-    """The id of ``base`` with its blocks from ``first`` up fine-tuned by phase 2."""
-    return f"{base}/tuned-from-block-{first}"
+def tuned_id(base: str, first: int, stock_classes: bool = False) -> str:
+    """The id of ``base`` with its blocks from ``first`` up fine-tuned by phase 2 (and, with
+    ``stock_classes``, its classes still given by the stock blocks)."""
+    return f"{base}/tuned-from-block-{first}" + ("-stock-classes" if stock_classes else "")
 
 
-def tuned_visual(base: str, first: int, top: dict[str, np.ndarray], threads: int | None = None) -> VisualModel:
+class _StockClassesTower(nn.Module):
+    """The tuned top's pooled features with the stock top's classes, over one shared bottom:
+    phase 2 with stock classes moves only what the map's pooled block reads, so the classes
+    the map's classifier block reads (and what they know of ImageNet) stay the network's own."""
+
+    def __init__(self, bottom: _EfficientNetBottom, tuned: EfficientNetTop, stock: EfficientNetTop) -> None:
+        super().__init__()
+        self.bottom, self.tuned, self.stock = bottom, tuned, stock
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        activations = self.bottom(images)[0]
+        return self.tuned(activations)[0], self.stock(activations)[1]
+
+
+def tuned_visual(
+    base: str, first: int, top: dict[str, np.ndarray], threads: int | None = None, stock_classes: bool = False
+) -> VisualModel:
     """EfficientNet-Lite ``base`` with its blocks from ``first`` up replaced by fine-tuned
-    weights (``top``: :class:`EfficientNetTop`'s state, as a DeViSE model file stores it).
+    weights (``top``: :class:`EfficientNetTop`'s state, as a DeViSE model file stores it);
+    with ``stock_classes``, the stock blocks beside them still give the classes.
     It is a visual model of its own: its id names the cut, its checksum covers every weight."""
     whole = _efficientnet_lite(base, threads)
     net = whole.torch_module().net
-    _, top_module = _cut(net, first, whole.image_size)
+    bottom, top_module = _cut(net, first, whole.image_size)
     state = {key: torch.from_numpy(np.asarray(value, dtype=np.float32)) for key, value in top.items()}
     try:  # the classifier may be left out: phase 2 keeps the shipped one
         missing, unexpected = top_module.load_state_dict(state, strict=False)
@@ -226,8 +244,12 @@ def tuned_visual(base: str, first: int, top: dict[str, np.ndarray], threads: int
         raise XmodalError(f"the fine-tuned top does not fit {base} from block {first}: {str(error)[:200]}") from None
     if unexpected or any(not key.startswith("fc.") for key in missing):
         raise XmodalError(f"the fine-tuned top does not fit {base} from block {first}: {(unexpected or missing)[:3]}")
+    tower: nn.Module = _EfficientNetTower(net)
+    if stock_classes:
+        _, stock = _cut(_efficientnet_lite(base, threads).torch_module().net, first, whole.image_size)
+        tower = _StockClassesTower(bottom, top_module, stock)
     return VisualModel(
-        tuned_id(base, first), _EfficientNetTower(net), whole._preprocess, whole.image_size,
+        tuned_id(base, first, stock_classes), tower, whole._preprocess, whole.image_size,
         classes=whole.classes, threads=threads, preprocessing=whole._preprocessing,
     )
 
