@@ -14,6 +14,8 @@ Printed: each round, then the median rates and ratio.
 ``--int8`` also runs the int8 network that a new index uses by default
 (:mod:`xmodal.vision.quantized`, made from the shipped ranges on first use) in every
 round, and prints its end-to-end rate against fp32's from the same rounds.
+``--baseline MODEL`` runs another model file (fp32, and int8 with ``--int8`` where its ranges
+ship) in the same rounds, as ``baseline fp32``/``baseline int8``, for two models' rates side by side.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="model-alone and indexing runs, alternated")
     parser.add_argument("--int8", action="store_true", help="also the int8 network (xmodal.vision.quantized)")
+    parser.add_argument("--baseline", type=Path, default=None, help="another model file, run in the same rounds")
     args = parser.parse_args()
     folder = args.folder
     if folder is None:
@@ -67,6 +70,13 @@ def main() -> None:
         encoders = {"fp32": encoder}
         if args.int8:
             encoders["int8"] = encoder.at_precision("int8")
+        if args.baseline:
+            from xmodal.vision.quantized import has_int8
+
+            baseline = Encoder.load(load_space(), args.baseline, precision="fp32")
+            encoders["baseline fp32"] = baseline
+            if args.int8 and has_int8(baseline.visual):
+                encoders["baseline int8"] = baseline.at_precision("int8")
         rates: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in encoders}
         for one in encoders.values():
             one.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
@@ -106,6 +116,12 @@ def main() -> None:
         print(f"int8 model alone:                             {statistics.median(model8):7.1f} images/s (median)")
         print(f"int8 indexing, end to end:                    {statistics.median(index8):7.1f} images/s (median)")
         print(f"int8 / fp32 end to end:                       {statistics.median(index8) / statistics.median(index_rates):7.2f}")
+    for name in ("baseline fp32", "baseline int8"):
+        if name in rates:
+            model_b, index_b = rates[name]
+            print(f"{name}: model alone {statistics.median(model_b):.1f}, indexing {statistics.median(index_b):.1f} images/s "
+                  f"(median); this model's {name.split()[1]} indexing / it: "
+                  f"{statistics.median(rates[name.split()[1]][1]) / statistics.median(index_b):.2f}")
 
 
 if __name__ == "__main__":

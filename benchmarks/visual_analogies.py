@@ -44,7 +44,7 @@ from hubness import dev_map, dev_split
 from language import DEFAULT_VISUAL, SHIPPED_CONFIG
 from results import data_arguments, unpack
 
-from xmodal.devise.encoder import SHIPPED
+from xmodal.devise.encoder import SHIPPED, Encoder
 from xmodal.devise.hubness import HubPenalty
 from xmodal.devise.model import DeviseModel
 from xmodal.search.analogy import TEXTS, described
@@ -205,7 +205,7 @@ def val(args) -> dict:
     rows = np.flatnonzero(flickr.in_split("val"))
     space = SentenceSpace.load()
     model = DeviseModel.load(SHIPPED[space.name], space=space.identity)
-    photos = flickr_photos(model, load_visual(model.visual["id"]), flickr, rows, model.hub)
+    photos = flickr_photos(model, Encoder.load(space).visual, flickr, rows, model.hub)  # its own (phase-2) tower
     bank = model.hub.bank
     shipped = {
         "PHOTO - A + B, summed (before)": summed(),
@@ -216,7 +216,7 @@ def val(args) -> dict:
     table, extra = score_rows(photos, space, shipped)
     glove = WordSpace.load("glove-6b-50d")
     glove_model = DeviseModel.load(SHIPPED[glove.name], space=glove.identity)
-    glove_photos = flickr_photos(glove_model, load_visual(glove_model.visual["id"]), flickr, rows, None)
+    glove_photos = flickr_photos(glove_model, Encoder.load(glove).visual, flickr, rows, None)
     print(f"{glove.name} (shipped model, no text bank: analogies are summed as before):")
     glove_table, glove_extra = score_rows(glove_photos, glove, {"PHOTO - A + B, summed (as shipped)": summed()})
     return {space.name: {"table": table, **extra}, glove.name: {"table": glove_table, **glove_extra}}

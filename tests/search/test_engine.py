@@ -255,15 +255,15 @@ def test_within_gives_k_photos_from_a_small_subfolder(indexed, monkeypatch):
     photos, index = indexed
     few = {str(photos / "few" / ODD_NAME), str(photos / "few" / "camera.jpg")}
     with xmodal.open(index) as engine:
-        assert not {r.path for r in engine.search("cat", k=2)} & few  # its top 2 are elsewhere
-        assert {r.path for r in engine.search("cat", k=2, within=photos / "few")} == few
-        assert {r.path for r in engine.search("cat", k=10, within=[photos / "few"])} == few
-        assert [r.path for r in engine.search("cat", k=1, within=[photos / "few"])] == [
-            r.path for r in engine.search("cat", k=12) if r.path in few
+        assert not {r.path for r in engine.search("a tabby cat", k=2)} & few  # its top 2 are elsewhere
+        assert {r.path for r in engine.search("a tabby cat", k=2, within=photos / "few")} == few
+        assert {r.path for r in engine.search("a tabby cat", k=10, within=[photos / "few"])} == few
+        assert [r.path for r in engine.search("a tabby cat", k=1, within=[photos / "few"])] == [
+            r.path for r in engine.search("a tabby cat", k=12) if r.path in few
         ][:1]
         monkeypatch.chdir(photos)  # a relative folder, a trailing slash, a "..": spelt as the index spells paths
         assert {r.path for r in engine.similar(PHOTOS / "gravel.jpg", k=5, within=["few/", "../photos/few"])} == few
-        assert engine.search("cat", k=12, within=photos / "nowhere") == []
+        assert engine.search("a tabby cat", k=12, within=photos / "nowhere") == []
 
 
 def test_after_and_before_keep_photos_taken_in_that_span(indexed):

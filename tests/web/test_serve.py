@@ -55,7 +55,7 @@ def test_query_is_engine_query(client, served_photos):
     scores = [r["score"] for r in answer["results"]]
     assert scores == sorted(scores, reverse=True)  # the score shown is the one they are ordered by
     assert all(r["cosine"] > r["score"] for r in answer["results"])  # less the hub penalty
-    assert Path(answer["results"][0]["path"]).name == "chelsea.jpg"
+    assert Path(answer["results"][0]["path"]).name in {"chelsea.jpg", "gone.jpg"}  # the cat, or its mirror image
     assert '"turquiose"' in answer["notes"][0]
 
 

@@ -38,7 +38,7 @@ from xmodal.core.errors import XmodalError
 if TYPE_CHECKING:  # only names: the CLI reads THRESHOLD for its help without loading Qdrant
     from xmodal.store import ImageInfo, Store
 
-THRESHOLD = 0.89  # visual cosine; chosen on half A of benchmarks/duplicates.py, format 2 storage (docs/search.md)
+THRESHOLD = 0.85  # visual cosine of the shipped (phase-2) features; chosen on half A of benchmarks/duplicates.py (docs/search.md)
 POWER = 0.25  # each feature's power before the cosine; chosen on half A of benchmarks/duplicates.py
 NEIGHBOURS = 16  # per photo: more copies than this are still joined, through each other's searches
 

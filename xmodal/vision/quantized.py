@@ -34,7 +34,7 @@ PRECISIONS = ("fp32", "int8")
 
 def ranges_file(id: str, weights_checksum: str) -> Path:
     """Where the activation ranges of visual model ``id`` with these weights ship (or would)."""
-    return RANGES / f"{id}-{weights_checksum.removeprefix('sha256:')}.json"
+    return RANGES / f"{id.replace('/', '_')}-{weights_checksum.removeprefix('sha256:')}.json"  # a tuned tower's id has a /
 
 
 def has_int8(visual: OnnxVisual) -> bool:
@@ -113,6 +113,21 @@ def _static(
         quantize_static(
             str(prepared), str(out), Reader() if batches is not None else None,
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8, nodes_to_exclude=[] if every_layer else [convs[0], convs[-1], *dense],
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=[] if every_layer else [convs[0], *_head_convs(graph), *dense],
             calibration_cache_path=str(calibration_cache),
         )
+
+
+def _head_convs(graph) -> list[str]:
+    """The convolutions whose output is pooled into features: the head of the network (the last
+    convolution), or each head of a network with two tops (phase 2 with stock classes)."""
+    producer = {output: node for node in graph.node for output in node.output}
+    heads = []
+    for pool in (node for node in graph.node if node.op_type in ("ReduceMean", "GlobalAveragePool")):
+        node = producer.get(pool.input[0])
+        while node is not None and node.op_type != "Conv":
+            node = producer.get(node.input[0]) if node.input else None
+        if node is not None and node.name not in heads:
+            heads.append(node.name)
+    return heads
