@@ -159,3 +159,19 @@ def test_train_and_eval_errors_are_one_line(args, message):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_an_int8_copy_never_reads_the_fp32_features_cache(monkeypatch, tmp_path):
+    """An int8 network has its fp32 export's id and checksum; its cached outputs must be its own."""
+    from types import SimpleNamespace
+
+    import xmodal.vision.features
+    from xmodal.training.train import visual_outputs
+
+    caches = []
+    monkeypatch.setattr(xmodal.vision.features, "extract_features", lambda paths, visual, cache, quiet: caches.append(cache))
+    visual = SimpleNamespace(id="efficientnet-lite2/tuned-from-block-19-stock-classes", weights_checksum="sha256:96414400a085a9af")
+    for precision in ("fp32", "int8"):
+        visual_outputs(SimpleNamespace(**vars(visual), precision=precision), [tmp_path / "a.jpg"])
+    visual_outputs(visual, [tmp_path / "a.jpg"])  # a torch model: no precision, fp32
+    assert caches[0] != caches[1] and caches[0] == caches[2]
