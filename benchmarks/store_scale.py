@@ -22,7 +22,9 @@ many photos of one thing), which is harder for an approximate index than
 uniform noise, which has no neighbours at all. Its semantic vector is what
 the shipped DeViSE model makes of those features and of the logits that the
 network's linear classifier would give them (fitted from the cached
-features and logits, an exact fit: the residual is printed). Each photo sits in
+features and logits: an exact fit for the stock network; for the phase-2 network, whose
+classes come from the stock blocks beside the tuned ones, a least-squares one. The residual
+is printed). Each photo sits in
 one of 100 folders (``/photos/NN/``), so a search within one folder keeps 1%.
 
 What it measures, each size in fresh processes:
