@@ -197,12 +197,11 @@ class Engine:
         # same query gives without one. A query of one or two words is asked twice
         # (xmodal.search.feedback): its results and scores are the second search's.
         folders, feedback = _folders(within), feedback_for(expression)
-
         vector = evaluated.vector
         if feedback is not None:  # a short query asks again, moved toward the whole index's first photos,
             # so that within and the dates only filter, as they do for any other query
             first = self._penalised(hub, vector, feedback.k, exclude=exclude, within=None, taken=None)  # whatever k is
-            vector = feedback.moved(vector, [found for _, found in first[: feedback.k]])
+            vector = feedback.moved(vector, [found for _, found in first])
         ranked = self._penalised(hub, vector, k, exclude=exclude, within=folders, taken=taken)
         results = tuple(result for result, _ in ranked if threshold is None or result.score >= threshold)
         return Answer(text, "photos", "semantic", results, evaluated.notes)

@@ -14,6 +14,7 @@ from where later processes run it without torch (:mod:`xmodal.vision.exported`).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import hashlib
@@ -237,6 +238,7 @@ def tuned_visual(
     whole = _efficientnet_lite(base, threads)
     net = whole.torch_module().net
     bottom, top_module = _cut(net, first, whole.image_size)
+    stock = copy.deepcopy(top_module) if stock_classes else None  # before the tuned weights go in
     state = {key: torch.from_numpy(np.asarray(value, dtype=np.float32)) for key, value in top.items()}
     try:  # the classifier may be left out: phase 2 keeps the shipped one
         missing, unexpected = top_module.load_state_dict(state, strict=False)
@@ -244,10 +246,7 @@ def tuned_visual(
         raise XmodalError(f"the fine-tuned top does not fit {base} from block {first}: {str(error)[:200]}") from None
     if unexpected or any(not key.startswith("fc.") for key in missing):
         raise XmodalError(f"the fine-tuned top does not fit {base} from block {first}: {(unexpected or missing)[:3]}")
-    tower: nn.Module = _EfficientNetTower(net)
-    if stock_classes:
-        _, stock = _cut(_efficientnet_lite(base, threads).torch_module().net, first, whole.image_size)
-        tower = _StockClassesTower(bottom, top_module, stock)
+    tower: nn.Module = _EfficientNetTower(net) if stock is None else _StockClassesTower(bottom, top_module, stock)
     return VisualModel(
         tuned_id(base, first, stock_classes), tower, whole._preprocess, whole.image_size,
         classes=whole.classes, threads=threads, preprocessing=whole._preprocessing,
