@@ -1,6 +1,7 @@
 """Visual analogies, ``PHOTO - A + B``: do the results keep what the photo shows, in setting B?
 
     .venv/bin/python benchmarks/visual_analogies.py dev [--json analogies-dev.json]
+    .venv/bin/python benchmarks/visual_analogies.py dev --phase2 [--json analogies-dev2.json]
     .venv/bin/python benchmarks/visual_analogies.py val [--json analogies-val.json]
 
 The benchmark is benchmarks/visual_analogies.json, committed before it scored
@@ -29,6 +30,15 @@ those rounds and before val was scored: the reading with the highest dev
 success@10 wins; a reading earlier in the grid within 0.01 of the best wins
 instead. Val is scored once, for the chosen reading and the rows above.
 Readings tried on dev after that (``after_val``) are printed outside the rule.
+
+Round 2 (``dev --phase2``; grid and rule written 2026-12-06 and committed before it ran):
+phase 2 now ships, and the reading above was chosen through a phase-1 map, so the
+reading is chosen again through the shipped recipe (phase 1, then phase 2) trained on
+train minus dev (``phase2_dev.shipped_on_dev``). The grid (``grid2``): the photo read as
+its 200 / 100 / 400 nearest bank texts, with the added words weighted 1 / 1.5 / 2, the
+shipped reading first (the weights come from the after-val readings of round 1). The same
+rule: the highest dev success@10 wins, a reading earlier in the grid within 0.01 of it
+wins instead. Val is then scored once for the chosen reading.
 """
 
 from __future__ import annotations
@@ -41,7 +51,8 @@ from pathlib import Path
 
 import numpy as np
 from hubness import dev_map, dev_split
-from language import DEFAULT_VISUAL, SHIPPED_CONFIG
+from language import DEFAULT_VISUAL, SETS, SHIPPED_CONFIG
+from phase2_dev import shipped_on_dev
 from results import data_arguments, unpack
 
 from xmodal.devise.encoder import SHIPPED, Encoder
@@ -147,6 +158,14 @@ def after_val(bank: np.ndarray) -> dict[str, Reading]:
     }
 
 
+def grid2(bank: np.ndarray) -> dict[str, Reading]:
+    """Round 2's grid (for the phase-2 model), in the rule's order: the shipped reading first."""
+    return {
+        f"photo read as its {k} nearest bank texts, - A + {wb:g}B": texts_of(bank, k, wb)
+        for wb in (1.0, 1.5, 2.0) for k in (200, 100, 400)
+    }
+
+
 def baselines(space) -> dict[str, Callable]:
     """The rows beside the readings: (photos, p, S, A, B) -> scores."""
     word = lambda text: space.lookup(text)[0]
@@ -186,13 +205,18 @@ def flickr_photos(model: DeviseModel, visual, captions, rows: np.ndarray, hub: H
 def dev(args) -> dict:
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
     sources = dev_split(roots, args.work / "dev")
-    space, visual = SentenceSpace.load(), load_visual(DEFAULT_VISUAL)
-    model = dev_map(sources, space, visual)
+    space = SentenceSpace.load()
+    if args.phase2:
+        model, visual = shipped_on_dev(unpack(args.shared, args.work, SETS), sources, space, args.work / "dev" / "phase2-dev.safetensors")
+    else:
+        visual = load_visual(DEFAULT_VISUAL)
+        model = dev_map(sources, space, visual)
     hub = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
     flickr = read_captions(sources["flickr8k-captions"])
     photos = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub)
-    readings = grid(model.hub.bank)
-    table, extra = score_rows(photos, space, {**readings, **after_val(model.hub.bank)})
+    readings = grid2(model.hub.bank) if args.phase2 else grid(model.hub.bank)
+    shown = readings if args.phase2 else {**readings, **after_val(model.hub.bank)}
+    table, extra = score_rows(photos, space, shown)
     best = max(table[name] for name in readings)
     chosen = next(name for name in readings if table[name] >= best - TIE)
     print(f"chosen: {chosen} ({table[chosen]:.3f}; best {best:.3f})")
@@ -225,6 +249,7 @@ def val(args) -> dict:
 def main() -> None:
     parser = data_arguments(__doc__.splitlines()[0])
     parser.add_argument("split", choices=("dev", "val"))
+    parser.add_argument("--phase2", action="store_true", help="dev: round 2, through the shipped recipe (phase 2) on train minus dev")
     args = parser.parse_args()
     started = time.perf_counter()
     out = dev(args) if args.split == "dev" else val(args)
