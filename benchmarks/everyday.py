@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/everyday.py dev [--shared ../shared/data] [--work data] [--json everyday-dev.json]
     .venv/bin/python benchmarks/everyday.py val [--shared ../shared/data] [--work data] [--json everyday-val.json]
+    .venv/bin/python benchmarks/everyday.py dev --phase2 [--json everyday-dev2.json]
 
 The lists are benchmarks/everyday_words.json, committed before anything was
 scored with them. Each word goes through the query path (``SentenceSpace.lookup``,
@@ -24,6 +25,11 @@ P@10 wins; a row earlier in the grid's order (simpler: none first, first sense
 before the bank's rules, nearest before centroid, prefix before sums, lower
 weights first, multi-piece words before every word) that is within 0.005 of
 the best wins instead.
+
+``dev --phase2`` (added 2026-12-06, before it ran; benchmarks/feedback.py takes it too):
+the same grid and rule, every dev photo through the shipped recipe (phase 1, then
+phase 2) trained on train minus dev (``phase2_dev.shipped_on_dev``) instead of the
+phase-1 map: the settings were chosen through a phase-1 map, and phase 2 now ships.
 
 val: the shipped model file and the shipped table (``xmodal.text.glosses.DEFAULT``)
 against no expansion and the prefix, on the val list, on the 30 words of
@@ -48,7 +54,8 @@ from typing import Any
 
 import numpy as np
 from hubness import dev_map, dev_split
-from language import DEFAULT_VISUAL, EVERYDAY, SHIPPED_CONFIG
+from language import DEFAULT_VISUAL, EVERYDAY, SETS, SHIPPED_CONFIG
+from phase2_dev import shipped_on_dev
 from results import data_arguments, unpack
 
 from xmodal.devise.encoder import DEFAULT_MODEL, Encoder
@@ -134,7 +141,10 @@ def dev_sets(args, space: SentenceSpace, visual) -> DevSets:
     lists = json.loads(LISTS.read_text())["dev"]
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200"))
     sources = dev_split(roots, args.work / "dev")
-    model = dev_map(sources, space, visual)
+    if args.phase2:  # the shipped recipe on train minus dev, and its own network
+        model, visual = shipped_on_dev(unpack(args.shared, args.work, SETS), sources, space, args.work / "dev" / "phase2-dev.safetensors")
+    else:
+        model = dev_map(sources, space, visual)
     penalty = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
     tiny = read_labeled(roots["tiny-imagenet-200"])
     tiny = tiny.select(tiny.in_split("val"))
@@ -246,6 +256,7 @@ def split_arguments(description: str) -> argparse.ArgumentParser:
     parser = data_arguments(description)
     parser.add_argument("split", choices=("dev", "val"))
     parser.add_argument("--wordnet", default="/usr/share/wordnet")
+    parser.add_argument("--phase2", action="store_true", help="dev: through the shipped recipe (phase 2) on train minus dev")
     return parser
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/feedback.py dev [--shared ../shared/data] [--work data] [--json feedback-dev.json]
     .venv/bin/python benchmarks/feedback.py val [--shared ../shared/data] [--work data] [--json feedback-val.json]
+    .venv/bin/python benchmarks/feedback.py dev --phase2 [--json feedback-dev2.json]
 
 Issue 15's everyday words and captions fall short on photos nobody tuned to.
 Feedback (Rocchio's, as "average query expansion" in image retrieval) searches
@@ -24,6 +25,9 @@ the grid's order wins (none first), and a row that loses more than 0.01 of
 class-name P@10 against none is out. Scope "all" is chosen over "short" only
 if, with the chosen ``(weight, k)``, dev caption R@10 rises by at least 0.5
 and R@1 falls by at most 0.5. If none wins, nothing ships and val is not run.
+
+``dev --phase2`` (added 2026-12-06, before it ran): the same grid and rule through the
+phase-2 model of ``everyday.py dev --phase2`` (the shipped recipe on train minus dev).
 
 val: the shipped model and gloss table, none against the dev choice, on the
 rows of ``everyday.py val`` (the new list, the 30 words, captions, class
