@@ -58,7 +58,7 @@ from results import data_arguments, unpack
 from xmodal.devise.encoder import SHIPPED, Encoder
 from xmodal.devise.hubness import HubPenalty
 from xmodal.devise.model import DeviseModel
-from xmodal.search.analogy import TEXTS, described
+from xmodal.search.analogy import ADDED, TEXTS, described
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.words import WordSpace
 from xmodal.training.datasets import read_captions
@@ -233,8 +233,10 @@ def val(args) -> dict:
     bank = model.hub.bank
     shipped = {
         "PHOTO - A + B, summed (before)": summed(),
-        f"PHOTO - A + B, the photo read as its {TEXTS} nearest bank texts (shipped)": texts_of(bank, TEXTS),
-        f"PHOTO + B, the photo read as its {TEXTS} nearest bank texts (shipped)": lambda ph, p, a, b: ph.search(described(ph.x[p], bank) + b),
+        f"PHOTO - A + B, the photo read as its {TEXTS} nearest bank texts (round 1's choice)": texts_of(bank, TEXTS),
+        f"PHOTO - A + {ADDED:g}B, the photo read as its {TEXTS} nearest bank texts (shipped)": texts_of(bank, TEXTS, ADDED),
+        f"PHOTO + {ADDED:g}B, the photo read as its {TEXTS} nearest bank texts (shipped)":
+            lambda ph, p, a, b: ph.search(described(ph.x[p], bank) + ADDED * b),
     }
     print(f"{space.name} (shipped model):")
     table, extra = score_rows(photos, space, shipped)

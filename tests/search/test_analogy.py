@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xmodal.search.analogy import described
+from xmodal.search.analogy import added_up, described
+from xmodal.text.expression import parse
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -26,3 +27,11 @@ def test_the_far_texts_do_not_count_and_k_beyond_the_bank_takes_all():
     photo = unit(np.array([0.9, 0.4, 0.1, 0.0]))
     assert np.allclose(described(photo, bank, k=2), unit(np.array([1.0, 1.0, 0.0, 0.0])))
     assert np.allclose(described(photo, bank, k=10), unit(np.ones(4)))
+
+
+def test_the_words_an_analogy_adds_are_weighted_up_and_the_rest_kept(tmp_path):
+    photo = tmp_path / "beach.jpg"
+    photo.write_bytes(b"")
+    read = added_up(parse(f"{photo} - snow + 2*sandy beach + dog"), weight=1.5)
+    assert [(t.kind, t.text, t.weight) for t in read.terms] == [
+        ("image", str(photo), 1.0), ("text", "snow", -1.0), ("text", "sandy beach", 3.0), ("text", "dog", 1.5)]

@@ -25,7 +25,7 @@ from tests.conftest import add_exif, camera_exif, tiny_engine
 from xmodal.devise.encoder import DEFAULT_MODEL
 from xmodal.devise.hubness import POOL
 from xmodal.devise.model import DeviseModel
-from xmodal.search.analogy import described
+from xmodal.search.analogy import ADDED, described
 
 PHOTOS = Path(__file__).resolve().parents[2] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
@@ -205,7 +205,7 @@ def test_a_photo_in_word_arithmetic_is_read_as_the_texts_that_describe_it(indexe
     with xmodal.open(index) as engine:
         stored = engine.store.get(canonical(photos / "chelsea.jpg")).semantic
         bank = DeviseModel.hub_of(DEFAULT_MODEL).bank
-        words = -engine.space.lookup("cat")[0] + engine.space.lookup("rocket")[0]
+        words = -engine.space.lookup("cat")[0] + ADDED * engine.space.lookup("rocket")[0]
         as_texts = unit(described(stored, bank) + words)
         as_photo = unit(stored + words)
         found = [r.path for r in engine.query(f"{photo} - cat + rocket", k=10).results]

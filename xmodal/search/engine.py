@@ -29,7 +29,7 @@ from indexer.walk import canonical, spellings
 from xmodal.core.errors import IncompatibleSpace, XmodalError
 from xmodal.devise.hubness import POOL, HubPenalty
 from xmodal.devise.model import space_name
-from xmodal.search.analogy import described
+from xmodal.search.analogy import added_up, described
 from xmodal.search.duplicates import Duplicates, find_duplicates
 from xmodal.search.feedback import feedback_for
 from xmodal.store import ImageInfo, ImageRecord, Store, open_store
@@ -329,8 +329,9 @@ class Engine:
 
     def _evaluate(self, expression: Expression) -> QueryVector:
         """The expression's vector. In one that mixes photos and words each photo is read
-        as the texts that describe it (:mod:`xmodal.search.analogy`), with the model's text bank;
-        a model without one (the GloVe ConSE model) sums the photo's own vector."""
+        as the texts that describe it (:mod:`xmodal.search.analogy`), with the model's text bank,
+        and the words it adds count ``ADDED`` times; a model without a bank (the GloVe ConSE
+        model) sums the photo's own vector with the words as typed."""
         if not self.store.count():
             raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
         encode = self._encode_image
@@ -340,6 +341,7 @@ class Engine:
             def encode(path: Path) -> np.ndarray:
                 return described(self._encode_image(path), bank)
 
+            expression = added_up(expression)
         return self.space.query(expression, encode)
 
     def _look_alikes(
