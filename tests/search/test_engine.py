@@ -26,6 +26,7 @@ from xmodal.devise.encoder import DEFAULT_MODEL
 from xmodal.devise.hubness import POOL
 from xmodal.devise.model import DeviseModel
 from xmodal.search.analogy import ADDED, described
+from xmodal.search.feedback import SHORT_QUERIES
 
 PHOTOS = Path(__file__).resolve().parents[2] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
@@ -91,8 +92,9 @@ def test_searches_rank_by_cosine_less_each_photos_hub_penalty_and_show_that_scor
 
 
 def test_a_short_query_is_asked_again_toward_its_first_photos(indexed):
-    """One or two words: the second search's query is the first's plus half the unit mean of
-    its first 3 photos (xmodal.search.feedback), ranked with the hub penalty; sentences are asked once."""
+    """One or two words: the second search's query is the first's plus the shipped weight times
+    the unit mean of its first 3 photos (xmodal.search.feedback), ranked with the hub penalty;
+    sentences are asked once."""
     _, index = indexed
     hub = DeviseModel.hub_of(DEFAULT_MODEL)
     with xmodal.open(index) as engine:
@@ -100,9 +102,9 @@ def test_a_short_query_is_asked_again_toward_its_first_photos(indexed):
         vectors = np.stack([engine.store.get(path).semantic for path in paths]).astype(np.float32)
         for query in ("rocket", "hot drink"):
             asked = engine.space.query(query).vector
-            first = np.argsort(-(vectors @ asked - hub.of(vectors)), kind="stable")[:3]
+            first = np.argsort(-(vectors @ asked - hub.of(vectors)), kind="stable")[:SHORT_QUERIES.k]
             centre = vectors[first].mean(axis=0)
-            moved = asked + 0.5 * centre / np.linalg.norm(centre)
+            moved = asked + SHORT_QUERIES.weight * centre / np.linalg.norm(centre)
             moved /= np.linalg.norm(moved)
             results = engine.search(query, k=12)
             assert [r.cosine for r in results] == pytest.approx([vectors[paths.index(r.path)] @ moved for r in results], abs=1e-3)
