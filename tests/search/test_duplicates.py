@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import xmodal
 from cli.app import app
-from tests.store.test_store import BACKENDS, open_backend, unit
+from tests.store.stores import BACKENDS, open_backend, unit
 from xmodal.core.errors import XmodalError
 from xmodal.search.duplicates import NEIGHBOURS, THRESHOLD, find_duplicates
 from xmodal.store import ImageInfo, ImageRecord
@@ -22,7 +22,7 @@ runner = CliRunner()
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    """A fresh index with 3-d visual vectors, on each back end (tests/store/test_store.py)."""
+    """A fresh index with 3-d visual vectors, on each back end (tests/store/stores.py)."""
     with open_backend(request.param, tmp_path) as opened:
         yield opened
 

@@ -1,84 +1,31 @@
-"""The store, run against both back ends: qdrant-edge in a folder, and
-qdrant-client's local mode standing in for a server (same calls, no server)."""
+"""The store's contract (xmodal.store.base), run against both back ends: qdrant-edge in a
+folder, and qdrant-client's local mode standing in for a server (same calls, no server)."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import textwrap
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from types import SimpleNamespace
+from datetime import timezone
 
 import numpy as np
 import pytest
-import qdrant_edge as edge
-from qdrant_client import QdrantClient
 
+from tests.store.stores import (
+    STORED,
+    moment,
+    old_photos,
+    open_backend,
+    photo,
+    run_python,
+    unit,
+)
 from xmodal.core.errors import XmodalError
 from xmodal.store import (
     EdgeStore,
     ImageInfo,
     ImageRecord,
     ServerStore,
-    Store,
     open_store,
     point_id,
 )
-
-BACKENDS = ["edge", "server"]
-TESTS = Path(__file__).resolve().parent
-STORED = 1e-3  # a new index keeps vectors as float16: a unit vector's entries and cosines to about 5e-4
-
-
-def open_backend(backend: str, root: Path, dim: int | None = 4, visual_dim: int | None = 3) -> Store:
-    """The store of ``backend`` kept under ``root``; the same root reopens the same index."""
-    if backend == "edge":
-        return EdgeStore(root / "index", dim=dim, visual_dim=visual_dim)
-    client = QdrantClient(path=str(root / "qdrant"))
-    return ServerStore(client, dim=dim, visual_dim=visual_dim, where=str(root / "qdrant"))
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def store(backend, tmp_path):
-    """A fresh index; the server one in memory, since local mode writes to disk point by point."""
-    if backend == "server":
-        opened = ServerStore(QdrantClient(":memory:"), dim=4, visual_dim=3, where=":memory:")
-    else:
-        opened = open_backend(backend, tmp_path)
-    with opened:
-        yield opened
-
-
-def unit(*values: float) -> np.ndarray:
-    vector = np.array(values, dtype=np.float32)
-    return vector / np.linalg.norm(vector)
-
-
-def photo(path: str, semantic, visual=(1, 0, 0), content: str | None = None, taken: str | None = None) -> ImageRecord:
-    info = ImageInfo(
-        path, content or f"sha256:{path}", size=1234, mtime_ns=1_700_000_000_250_000_000, width=640, height=480,
-        taken=taken, taken_from=taken and "exif", camera=taken and "Canon EOS 80D",
-    )
-    return ImageRecord(info, unit(*semantic), None if visual is None else unit(*visual))
-
-
-def run_python(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter that can import xmodal and this module."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS.parents[1]), str(TESTS)]))
-    command = [sys.executable, "-c", textwrap.dedent(code)]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-
-
-# -- searching --------------------------------------------------------------------
 
 
 def test_search_ranks_photos_by_cosine_similarity(store):
@@ -198,29 +145,6 @@ def test_folders_are_stored_and_indexed_for_the_filter(store, backend, monkeypat
         assert schema["hash"].data_type == edge.PayloadSchemaType.Keyword
 
 
-def test_a_new_server_index_makes_indexes_for_hash_folders_and_dates(monkeypatch):
-    """qdrant-client's local mode keeps no payload indexes, so the calls are what can be checked."""
-    client = QdrantClient(":memory:")
-    made = []
-    monkeypatch.setattr(client, "create_payload_index", lambda collection, field, schema: made.append((collection, field, schema)))
-
-    ServerStore(client, dim=4, visual_dim=3).close()
-
-    assert [(c, f, str(s.value)) for c, f, s in made] == [
-        ("xmodal_images", "hash", "keyword"), ("xmodal_images", "folders", "keyword"), ("xmodal_images", "taken", "datetime")
-    ]
-
-
-def old_photos(store: Store, paths: list[str]) -> None:
-    """Photos as an index made before the folders field stores them."""
-    from dataclasses import asdict
-
-    from xmodal.store.base import _Point
-
-    records = [photo(path, (1, i, 0, 0)) for i, path in enumerate(paths)]
-    store._upsert("images", [_Point(point_id(r.info.path), {"semantic": r.semantic.tolist(), "visual": r.visual.tolist()}, asdict(r.info)) for r in records])
-
-
 def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, backend):
     old = [f"/old/{i}/x.jpg" for i in range(3)] + [f"/old/0/{i}.jpg" for i in range(1100)]  # over a page
     old_photos(store, old)
@@ -243,13 +167,6 @@ def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, 
     np.testing.assert_allclose(store.get("/old/2/x.jpg").visual, unit(1, 0, 0), atol=STORED)
     if backend == "edge":
         assert "folders" in store._shards["images"].info().payload_schema
-
-
-PLUS_ONE = timezone(timedelta(hours=1))
-
-
-def moment(text: str, zone: timezone = PLUS_ONE) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=zone)
 
 
 def test_taken_keeps_only_photos_taken_in_the_span(store):
@@ -447,9 +364,6 @@ def test_point_ids_never_change():
     assert point_id("/photos/cat.jpg") == "d377ef49-4a46-8618-2194-7af266f8ce4c"
 
 
-# -- meta, persistence and life -----------------------------------------------------------
-
-
 def test_meta_round_trips_and_survives_reopening(backend, tmp_path):
     meta = {"space": {"name": "tiny", "checksum": "sha256:0123", "dim": 4, "size": 12}, "encoder": {"visual": "x"}}
     with open_backend(backend, tmp_path) as store:
@@ -486,7 +400,7 @@ def test_flushed_writes_survive_a_killed_process(backend, tmp_path):
     result = run_python(f"""
         import os
         from pathlib import Path
-        from test_store import open_backend, photo
+        from stores import open_backend, photo
         store = open_backend({backend!r}, Path({str(tmp_path)!r}))
         store.upsert_images([photo(f"{{i}}.jpg", (1, i, 0, 0)) for i in range(50)])
         store.flush()
@@ -499,72 +413,12 @@ def test_flushed_writes_survive_a_killed_process(backend, tmp_path):
         assert store.search(unit(1, 0, 0, 0), k=1)[0].path == "0.jpg"
 
 
-def test_a_second_process_is_refused_while_the_index_is_open(tmp_path):
-    child = f"""
-        from pathlib import Path
-        from test_store import open_backend
-        from xmodal.core.errors import XmodalError
-        try:
-            open_backend("edge", Path({str(tmp_path)!r})).close()
-        except XmodalError as error:
-            print(error)
-            raise SystemExit(3)
-    """
-    with open_backend("edge", tmp_path):
-        refused = run_python(child)
-    after_close = run_python(child)
-
-    assert refused.returncode == 3, refused.stderr
-    expected = f"index {tmp_path / 'index'} is in use by another xmodal process (pid {os.getpid()})"
-    assert refused.stdout.strip() == expected
-    assert after_close.returncode == 0, after_close.stderr
-
-
-def test_an_index_another_process_is_creating_is_in_use_not_foreign(tmp_path):
-    """A process creating an index holds its lock before it writes xmodal.json: any other
-    is told that the index is in use, not that the folder is no index (or no index yet);
-    once the creator is gone, the next run creates the index again."""
-    import fcntl
-    import re
-
-    folder = tmp_path / "index"
-    folder.mkdir()
-    fd = os.open(folder / "xmodal.lock", os.O_RDWR | os.O_CREAT)  # as the creating process holds it
-    os.write(fd, b"4242")
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    in_use = rf"^index {re.escape(str(folder))} is in use by another xmodal process \(pid 4242\)$"
-    try:
-        with pytest.raises(XmodalError, match=in_use):
-            EdgeStore(folder)  # only the lock file so far
-        (folder / "images").mkdir()  # the first shard, still no xmodal.json
-        for dim in (None, 4):
-            with pytest.raises(XmodalError, match=in_use):
-                EdgeStore(folder, dim=dim)
-    finally:
-        os.close(fd)
-    assert (folder / "xmodal.lock").read_text() == "4242"  # looked at, never written
-    # The creator died half-way (nobody holds the lock now): a reader finds no index, a new run creates it.
-    with pytest.raises(XmodalError, match="no xmodal index at"):
-        EdgeStore(folder)
-    with EdgeStore(folder, dim=4, visual_dim=3) as store:
-        assert store.count() == 0
-    assert (folder / "xmodal.json").is_file()
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "images").mkdir()  # a user's folder that merely has an images/ in it: never touched
-    with pytest.raises(XmodalError, match=r"mine is not an xmodal index \(it has no xmodal.json\)"):
-        EdgeStore(tmp_path / "mine", dim=4, visual_dim=3)
-    assert (tmp_path / "mine" / "images").is_dir()
-
-
 def test_optimize_keeps_search_results(store):
     store.upsert_images([photo(f"{i}.jpg", (1, i / 4, 0, 0)) for i in range(20)])  # cosines 2e-3 apart
     store.optimize()
     store.flush()
 
     assert store.search(unit(0, 1, 0, 0), k=1)[0].path == "19.jpg"
-
-
-# -- opening ---------------------------------------------------------------------------------
 
 
 def test_open_store_picks_the_back_end(tmp_path, monkeypatch):
@@ -584,9 +438,6 @@ def test_open_store_picks_the_back_end(tmp_path, monkeypatch):
         assert isinstance(store, ServerStore)
     with open_store(tmp_path / "explicit", dim=4) as store:  # an explicit folder beats the environment
         assert store.location == str(tmp_path / "explicit")
-
-
-# -- one-line errors -------------------------------------------------------------------------------
 
 
 def test_vectors_of_the_wrong_size_are_refused(store):
@@ -614,217 +465,6 @@ def test_opening_a_missing_index_needs_its_sizes(backend, tmp_path):
         open_backend(backend, tmp_path, dim=None, visual_dim=None)
     if backend == "edge":
         assert not (tmp_path / "index").exists()
-
-
-def test_a_folder_that_is_not_an_index_is_refused(tmp_path):
-    (tmp_path / "photos").mkdir()
-    (tmp_path / "photos" / "cat.jpg").write_bytes(b"not an index")
-
-    with pytest.raises(XmodalError, match=r"photos is not an xmodal index \(it has no xmodal.json\)"):
-        EdgeStore(tmp_path / "photos", dim=4)
-    with pytest.raises(XmodalError, match=r"is not a folder"):
-        EdgeStore(tmp_path / "photos" / "cat.jpg", dim=4)
-    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["cat.jpg"]  # left untouched
-
-
-def test_a_collection_that_is_not_an_index_is_refused():
-    from qdrant_client import models
-
-    client = QdrantClient(":memory:")
-    plain = models.VectorParams(size=4, distance=models.Distance.COSINE)
-    client.create_collection("xmodal_images", vectors_config=plain)
-
-    refusal = r"^collection 'xmodal_images' \('xmodal' at memory\) is not an xmodal index$"
-    with pytest.raises(XmodalError, match=refusal):
-        ServerStore(client, dim=4, where="memory")
-
-
-def test_a_server_too_old_for_collection_metadata_is_refused(monkeypatch):
-    client = QdrantClient(":memory:")
-    monkeypatch.setattr(client, "info", lambda: SimpleNamespace(version="1.15.4"))
-
-    with pytest.raises(XmodalError, match=r"^Qdrant at http://old:6333 is version 1.15.4; xmodal needs 1.16 or newer"):
-        ServerStore(client, dim=4, where="http://old:6333")
-
-
-def test_a_url_with_no_server_is_a_one_line_error():
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-
-    with pytest.raises(XmodalError, match=rf"^cannot reach Qdrant at {url}: .*refused") as caught:
-        open_store(url=url, dim=4)
-    assert "\n" not in str(caught.value)
-
-
-def test_a_lock_that_fails_for_another_reason_is_one_line(tmp_path, monkeypatch):
-    import errno
-    import fcntl
-
-    def no_locks(fd, operation):
-        raise OSError(errno.ENOLCK, "No locks available")
-
-    monkeypatch.setattr(fcntl, "flock", no_locks)
-    with pytest.raises(XmodalError, match=rf"^cannot lock index {tmp_path / 'index'}: No locks available$"):
-        open_store(tmp_path / "index", dim=4)
-
-
-# -- format 1 or 2 -> 3 ----------------------------------------------------------------
-
-
-OLD_PHOTOS = 7
-
-
-def old_index(root: Path) -> Path:
-    """An index as xmodal wrote it before format 2: float32 vectors, a settings file without storage."""
-    folder = root / "index"
-    float32 = {name: {"datatype": "float32"} for name in ("semantic", "visual")}
-    with EdgeStore(folder, dim=4, visual_dim=3, storage=float32) as store:
-        store.upsert_images([photo(f"/p/{i}.jpg", (1, i, 0, 0), visual=(i, 1, 2)) for i in range(OLD_PHOTOS)])
-    (folder / "words").mkdir()  # format 1 kept the vocabulary here (a shard; what is in it never matters now)
-    (folder / "words" / "segment").write_bytes(b"0" * 1000)
-    settings = json.loads((folder / "xmodal.json").read_text())
-    old_meta = {"space": "tiny", "vocabulary": {"name": "imagenet21k-names+frequent-words", "size": 3}}
-    (folder / "xmodal.json").write_text(json.dumps({"format": 1, "vectors": settings["vectors"], "meta": old_meta}))
-    return folder
-
-
-def assert_whole(store: Store) -> None:
-    """Every photo of old_index is there with its payload and vectors, however it is stored."""
-    assert store.count() == OLD_PHOTOS and store.meta["space"] == "tiny"
-    for i in range(OLD_PHOTOS):
-        record = store.get(f"/p/{i}.jpg")
-        assert record.info == photo(f"/p/{i}.jpg", (1, 0, 0, 0)).info
-        np.testing.assert_allclose(record.semantic, unit(1, i, 0, 0), atol=STORED)
-        np.testing.assert_allclose(record.visual / np.linalg.norm(record.visual), unit(i, 1, 2), atol=0.01)
-    assert [hit.path for hit in store.search(unit(0, 1, 0, 0), k=2)] == [f"/p/{OLD_PHOTOS - 1}.jpg", f"/p/{OLD_PHOTOS - 2}.jpg"]
-    assert store.search(unit(0, 1, 2), using="visual", k=1)[0].path == "/p/0.jpg"
-
-
-def test_a_format_1_index_is_read_as_it_is_and_upgraded_in_place(tmp_path):
-    folder = old_index(tmp_path)
-    with EdgeStore(folder) as store:
-        assert store.format == 1 and store.storage["visual"] == {"datatype": "float32"}
-        assert_whole(store)
-        assert store.upgrade(visual_nonnegative=True) == OLD_PHOTOS
-        assert store.format == 3 and store.storage["visual"] == {"datatype": "uint8"}
-        assert_whole(store)
-        assert store.upgrade(visual_nonnegative=True) == 0  # once is enough
-    with EdgeStore(folder) as store:
-        assert store.format == 3 and store.storage["semantic"] == {"datatype": "float16"}
-        assert_whole(store)
-        assert "vocabulary" not in store.meta
-    assert sorted(p.name for p in folder.iterdir()) == ["images", "xmodal.json", "xmodal.lock"]  # no words/
-
-
-# Where a kill -9 lands: while copying (at the 6th photo, a page of 4 already in the copy), or at
-# each of the upgrade's renames: the new settings file, images -> images.replaced, the copy -> images,
-# and the new settings over xmodal.json.
-KILLS = {"copying": ("EdgeStore._image_point", 6), **{f"rename {n}": ("os.replace", n) for n in (1, 2, 3, 4)}}
-
-
-@pytest.mark.parametrize("kill", KILLS)
-def test_an_upgrade_killed_at_any_step_loses_nothing(tmp_path, kill):
-    folder = old_index(tmp_path)
-    target, at = KILLS[kill]
-    result = run_python(f"""
-        import os, signal
-        from pathlib import Path
-        import xmodal.store.embedded
-        from xmodal.store import EdgeStore
-
-        def killer(original):
-            calls = [0]
-            def wrapper(*args, **kwargs):
-                calls[0] += 1
-                if calls[0] == {at}:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                return original(*args, **kwargs)
-            return wrapper
-
-        xmodal.store.embedded._PAGE = 4
-        {target} = killer({target})
-        with EdgeStore(Path({str(folder)!r})) as store:
-            store.upgrade(visual_nonnegative=True)
-        print("not killed")
-    """)
-    assert result.returncode == -9 and "not killed" not in result.stdout, result.stderr
-
-    with EdgeStore(folder) as store:  # opening finishes or drops what the killed run left
-        assert_whole(store)
-        store.upgrade(visual_nonnegative=True)
-        assert store.format == 3
-        assert_whole(store)
-    assert sorted(p.name for p in folder.iterdir()) == ["images", "xmodal.json", "xmodal.lock"]
-
-
-def vector_memory(folder: Path) -> dict[str, str | None]:
-    """How the shard in ``folder`` keeps each vector: Qdrant's memory setting in its config."""
-    config = json.loads((folder / "images" / "edge_config.json").read_text())
-    return {name: params.get("memory") for name, params in config["vectors"].items()}
-
-
-def test_a_format_2_index_is_rewritten_with_vectors_left_on_disk(tmp_path, monkeypatch):
-    """Format 2 read every vector into memory when a process opened it (Qdrant's default);
-    the upgrade copies it into a shard that maps them (format 3), embedding nothing."""
-    import xmodal.store.embedded
-
-    def cached(dims, storage):  # what format 2 asked Qdrant for: no memory setting
-        types = xmodal.store.embedded._EDGE_TYPES
-        return edge.EdgeConfig(vectors={
-            name: edge.EdgeVectorParams(size, edge.Distance.Cosine, datatype=types[storage[name]["datatype"]])
-            for name, size in dims.items()
-        })
-
-    monkeypatch.setattr(xmodal.store.embedded, "_edge_config", cached)
-    folder = tmp_path / "index"
-    with EdgeStore(folder, dim=4, visual_dim=3, visual_nonnegative=True) as store:
-        store.upsert_images([photo(f"/p/{i}.jpg", (1, i, 0, 0), visual=(i, 1, 2)) for i in range(OLD_PHOTOS)])
-        store.set_meta({"space": "tiny"})
-    settings = json.loads((folder / "xmodal.json").read_text())
-    (folder / "xmodal.json").write_text(json.dumps(settings | {"format": 2}))
-    assert vector_memory(folder) == {"semantic": None, "visual": None}
-    monkeypatch.undo()
-    with EdgeStore(folder) as store:
-        assert store.format == 2
-        assert_whole(store)
-        assert store.upgrade(visual_nonnegative=True) == OLD_PHOTOS
-        assert store.format == 3 and store.storage["visual"] == {"datatype": "uint8"}
-        assert_whole(store)
-    assert vector_memory(folder) == {"semantic": "cold", "visual": "cold"}
-    with EdgeStore(folder) as store:
-        assert store.format == 3 and store.upgrade(visual_nonnegative=True) == 0
-        assert_whole(store)
-
-
-def test_a_new_index_leaves_its_vectors_on_disk(tmp_path):
-    EdgeStore(tmp_path / "index", dim=4, visual_dim=3, visual_nonnegative=True).close()
-    assert vector_memory(tmp_path / "index") == {"semantic": "cold", "visual": "cold"}
-
-
-def test_compact_storage_finds_what_an_exact_float32_scan_finds(tmp_path):
-    """float16 word-space and one-byte visual vectors against the exact scan of the float32 originals."""
-    rng = np.random.default_rng(0)
-    semantic = rng.standard_normal((600, 32)).astype(np.float32)
-    semantic /= np.linalg.norm(semantic, axis=1, keepdims=True)
-    visual = np.maximum(rng.standard_normal((600, 48)), 0).astype(np.float32) * 6  # ReLU-like, like the features
-    records = [
-        ImageRecord(ImageInfo(f"/p/{i}.jpg", f"sha256:{i}", 1, 1, 1, 1), semantic[i], visual[i]) for i in range(600)
-    ]
-    with EdgeStore(tmp_path / "index", dim=32, visual_dim=48, visual_nonnegative=True) as store:
-        assert store.storage == {"semantic": {"datatype": "float16"}, "visual": {"datatype": "uint8"}}
-        store.upsert_images(records)
-        store.optimize()
-        for name, matrix in (("semantic", semantic), ("visual", visual)):
-            rows = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
-            overlaps = []
-            for query in rows[:40] + 0.3 * rows[40:80]:  # queries near photos, none exactly one
-                exact = np.argsort(-(rows @ query))[:10]
-                found = [int(hit.path[3:-4]) for hit in store.search(query, using=name, k=10)]
-                assert found[0] == exact[0]
-                overlaps.append(len(set(found) & set(exact)) / 10)
-            assert np.mean(overlaps) >= 0.97, (name, np.mean(overlaps))
 
 
 def test_the_count_stays_right_through_replacements_deletions_and_a_reopen(store):
