@@ -248,3 +248,11 @@ def test_compact_storage_finds_what_an_exact_float32_scan_finds(tmp_path):
                 assert found[0] == exact[0]
                 overlaps.append(len(set(found) & set(exact)) / 10)
             assert np.mean(overlaps) >= 0.97, (name, np.mean(overlaps))
+
+
+def test_an_index_path_below_a_file_is_a_clear_error(tmp_path):
+    from xmodal import XmodalError
+
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(XmodalError, match="cannot open index .*file.txt/index"):
+        open_store(tmp_path / "file.txt" / "index", dim=3, visual_dim=3)

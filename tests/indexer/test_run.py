@@ -1,4 +1,4 @@
-"""The indexer on generated photo folders: incremental runs, moves, bad files, interruptions."""
+"""indexer.run on generated photo folders: incremental runs, moves, bad files, interruptions."""
 
 from __future__ import annotations
 
@@ -25,36 +25,8 @@ from xmodal.vision.decode import decode
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def folder(tmp_path):
-    """Six good photos in nested folders, in several formats and cases."""
-    root = tmp_path / "photos"
-    (root / "trip" / "day1").mkdir(parents=True)
-    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (120, 120, 120)]
-    names = ["a.jpg", "trip/b.JPG", "trip/c.png", "trip/day1/d.webp", "trip/day1/e.bmp", "f.tiff"]
-    for name, colour in zip(names, colours):
-        Image.new("RGB", (48, 32), colour).save(root / name)
-    frames = [Image.new("RGB", (20, 20), c) for c in [(255, 0, 0), (0, 0, 255)]]
-    frames[0].save(root / "g.gif", save_all=True, append_images=frames[1:])
-    (root / "notes.txt").write_text("not a photo, not even by name")
-    (root / ".hidden").mkdir()
-    Image.new("RGB", (8, 8)).save(root / ".hidden" / "skip.png")
-    return root
-
-
 def run(folder, store, encoder, **kwargs):
     return index_folder(folder, store, encoder, quiet=True, batch_size=2, **kwargs)
-
-
-@pytest.fixture
-def store(tmp_path):
-    with open_store(tmp_path / "index", dim=3, visual_dim=3) as opened:
-        yield opened
-
-
-def test_walk_finds_photos_by_suffix_in_any_case_and_skips_hidden(folder):
-    names = sorted(os.path.relpath(f.path, folder) for f in walk(folder).files)
-    assert names == ["a.jpg", "f.tiff", "g.gif", "trip/b.JPG", "trip/c.png", "trip/day1/d.webp", "trip/day1/e.bmp"]
 
 
 def test_decode_turns_photos_upright_and_takes_the_first_gif_frame(folder, tmp_path):
@@ -453,26 +425,6 @@ def test_indexing_the_root_folder_covers_every_stored_photo(folder, store, monke
     summary = run("/", store, CountingEncoder())
     assert summary.removed == 1 and summary.unchanged == 6
     assert store.get(str(folder / "a.jpg")) is None
-
-
-def test_a_path_is_looked_up_under_each_spelling_the_index_may_use(folder, tmp_path):
-    from indexer.walk import canonical, spellings
-
-    link = tmp_path / "link"
-    link.symlink_to(folder)
-    assert canonical(link / "a.jpg") == str(folder.resolve() / "a.jpg")
-    assert canonical(link) == str(tmp_path.resolve() / "link")  # a folder the user names keeps its own name
-    # as typed first (links kept, as the walk stores them), then the folders above resolved
-    found = spellings(link / "trip" / ".." / "a.jpg")
-    assert (found[0], found[-1]) == (str(link / "a.jpg"), str(folder.resolve() / "a.jpg"))
-
-
-def test_an_index_path_below_a_file_is_a_clear_error(tmp_path):
-    from xmodal import XmodalError
-
-    (tmp_path / "file.txt").write_text("x")
-    with pytest.raises(XmodalError, match="cannot open index .*file.txt/index"):
-        open_store(tmp_path / "file.txt" / "index", dim=3, visual_dim=3)
 
 
 def counts(summary):
