@@ -18,27 +18,14 @@ from PIL import Image
 
 from indexer.run import index_folder
 from indexer.walk import walk
-from tests.conftest import CountingEncoder, camera_exif, mean_colour_model
+from tests.conftest import CountingEncoder, camera_exif
 from xmodal.store import open_store
-from xmodal.vision.decode import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(folder, store, encoder, **kwargs):
     return index_folder(folder, store, encoder, quiet=True, batch_size=2, **kwargs)
-
-
-def test_decode_turns_photos_upright_and_takes_the_first_gif_frame(folder, tmp_path):
-    visual = mean_colour_model(None)
-    upright = Image.new("RGB", (60, 20), (255, 0, 0))
-    exif = upright.getexif()
-    exif[0x0112] = 6  # stored sideways: a viewer turns it 90 degrees
-    upright.save(tmp_path / "sideways.jpg", exif=exif)
-    photo = decode(str(tmp_path / "sideways.jpg"), visual.preprocess, 48)
-    assert (photo.width, photo.height) == (20, 60)
-    gif = decode(str(folder / "g.gif"), visual.preprocess, 48)
-    assert gif.pixels[0].mean() > 0.9 and gif.pixels[2].mean() < -0.9  # red, the first frame
 
 
 @pytest.mark.parametrize(
@@ -314,39 +301,6 @@ def test_heic_photos_are_indexed_when_pillow_heif_is_installed(folder, store, mo
     assert store.get(str(folder / "phone.HEIC")).info.width == 40
     monkeypatch.setattr(indexer.walk, "heif_supported", lambda: False)
     assert "phone.HEIC" not in [os.path.basename(f.path) for f in walk(folder).files]
-
-
-def test_large_photos_below_the_bomb_limit_decode_in_threads_without_warnings(folder):
-    """PIL warns between its pixel limit and twice that; xmodal decodes those photos quietly,
-    with a filter set once (catch_warnings in decoding threads would not be thread-safe)."""
-    paths = [str(folder / name) for name in ("a.jpg", "trip/b.JPG", "trip/c.png", "trip/day1/e.bmp")]
-    child = (
-        "from concurrent.futures import ThreadPoolExecutor; import numpy as np; from PIL import Image; "
-        "Image.MAX_IMAGE_PIXELS = 1000; "  # the 48x32 photos (1536 pixels) fall in the warning band
-        "from xmodal.vision.decode import decode; "
-        "pool = ThreadPoolExecutor(4); "
-        f"photos = list(pool.map(lambda p: decode(p, np.asarray, 64), {paths!r})); "
-        "print(len(photos), all(photo.error is None for photo in photos))"
-    )
-    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "4 True"
-    assert "DecompressionBombWarning" not in done.stderr
-
-
-def test_a_heic_photo_decodes_for_a_query_in_a_fresh_process(tmp_path):
-    """A query photo is decoded without any walk having registered pillow-heif first."""
-    pillow_heif = pytest.importorskip("pillow_heif")
-    pillow_heif.register_heif_opener()  # in this process only, to write the photo
-    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "phone.heic")
-    child = (
-        "import numpy as np; from xmodal.vision.decode import decode; "
-        f"photo = decode({str(tmp_path / 'phone.heic')!r}, lambda image: np.asarray(image), 64); "
-        "print(photo.error, photo.pixels.shape if photo.pixels is not None else None)"
-    )
-    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "None (30, 40, 3)"
 
 
 def test_a_name_that_is_not_utf8_is_reported_not_fatal(folder, store):
