@@ -5,7 +5,7 @@ import pytest
 from gensim.models import KeyedVectors
 
 from tests.conftest import GENSIM_DATA, tiny_vectors
-from xmodal import IncompatibleSpace, SpaceError, UnknownWord, WordSpace
+from xmodal import SpaceError, UnknownWord, WordSpace
 from xmodal.text import words as words_module
 
 
@@ -126,43 +126,6 @@ def test_suggestions_rank_by_frequency(default_space):
     suggestions = default_space.suggest("kingg")
     assert suggestions[0] == "king"
     assert len(suggestions) <= 5
-
-
-def test_nearest_leaves_out_inputs_and_ranks_by_cosine(tiny_space):
-    hits = tiny_space.nearest("king - man + woman", k=3)
-    query = unit(unit([1, 1, 0, 0]) - unit([0, 1, 0, 0]) + unit([0, 0, 1, 0]))
-    assert hits[0].word == "queen"
-    assert hits[0].score == pytest.approx(float(query @ unit([1, 0, 1, 0])), abs=1e-6)
-    assert not {"king", "man", "woman"} & {h.word for h in hits}
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-
-
-def test_nearest_to_a_vector_excludes_only_what_is_asked(tiny_space):
-    hits = tiny_space.nearest(tiny_space.vector("dog"), k=2)
-    assert [h.word for h in hits] == ["dog", "dogs"]
-    hits = tiny_space.nearest(tiny_space.vector("dog"), k=1, exclude={"dog"})
-    assert hits[0].word == "dogs"
-
-
-def test_nearest_limit_searches_only_the_first_words(tiny_space):
-    hits = tiny_space.nearest(tiny_space.vector("dog"), k=10, limit=3)
-    assert {h.word for h in hits} == {"king", "queen", "man"}
-
-
-def test_identity_checksum_tracks_the_vectors():
-    a = WordSpace.from_keyed_vectors(tiny_vectors(), "a")
-    b = WordSpace.from_keyed_vectors(tiny_vectors(), "b")
-    changed = tiny_vectors()
-    changed.vectors[0, 0] += 0.5
-    c = WordSpace.from_keyed_vectors(changed, "a")
-    assert a.identity.checksum == b.identity.checksum != c.identity.checksum
-    a.identity.require_same(b.identity, "a model")
-    with pytest.raises(IncompatibleSpace, match="a model was built with word space 'a'"):
-        a.identity.require_same(c.identity, "a model")
-
-
-def test_identity_round_trips_through_dict(tiny_space):
-    assert type(tiny_space.identity).from_dict(tiny_space.identity.to_dict()) == tiny_space.identity
 
 
 @pytest.mark.parametrize(
