@@ -53,9 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hubness import dev_map, dev_split
-from language import DEFAULT_VISUAL, EVERYDAY, SETS, SHIPPED_CONFIG
-from phase2_dev import shipped_on_dev
+from hubness import dev_model, dev_split
+from language import EVERYDAY, SHIPPED_CONFIG
 from results import data_arguments, unpack
 
 from xmodal.devise.encoder import DEFAULT_MODEL, Encoder
@@ -66,7 +65,6 @@ from xmodal.text.sentences import SentenceSpace
 from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import caption_retrieval, relevant_retrieval, retrieval
 from xmodal.training.train import visual_outputs
-from xmodal.vision.visual import load_visual
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTS = Path(__file__).with_name("everyday_words.json")
@@ -137,14 +135,11 @@ class DevSets:
     flickr_dev: np.ndarray
 
 
-def dev_sets(args, space: SentenceSpace, visual) -> DevSets:
+def dev_sets(args, space: SentenceSpace) -> DevSets:
     lists = json.loads(LISTS.read_text())["dev"]
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20", "tiny-imagenet-200"))
     sources = dev_split(roots, args.work / "dev")
-    if args.phase2:  # the shipped recipe on train minus dev, and its own network
-        model, visual = shipped_on_dev(unpack(args.shared, args.work, SETS), sources, space, args.work / "dev" / "phase2-dev.safetensors")
-    else:
-        model = dev_map(sources, space, visual)
+    model, visual = dev_model(args, sources, space)
     penalty = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
     tiny = read_labeled(roots["tiny-imagenet-200"])
     tiny = tiny.select(tiny.in_split("val"))
@@ -163,8 +158,8 @@ def dev_sets(args, space: SentenceSpace, visual) -> DevSets:
     return DevSets(model, penalty, sets, tiny_labels, flickr, flickr_dev)
 
 
-def dev(args, space: SentenceSpace, visual) -> dict:
-    found = dev_sets(args, space, visual)
+def dev(args, space: SentenceSpace) -> dict:
+    found = dev_sets(args, space)
     model, penalty, sets = found.model, found.penalty, found.sets
     sys.path.insert(0, str(ROOT / "scripts"))
     from build_glosses import SENSES, build
@@ -261,13 +256,12 @@ def split_arguments(description: str) -> argparse.ArgumentParser:
 
 
 def run_split(args: argparse.Namespace, dev: Callable, val: Callable) -> None:
-    """Score ``args.split`` with the shipped space, timed, its figures to ``--json``: dev through the
-    stock visual model (its map is trained on dev's rest from the stock features), val through the
-    shipped model's own (a phase-2 tower: the photos must be embedded as searches embed them)."""
+    """Score ``args.split`` with the shipped space, timed, its figures to ``--json``: dev through
+    ``hubness.dev_model``'s model and network, val through the shipped model's own network (a
+    phase-2 tower: the photos must be embedded as searches embed them)."""
     started = time.perf_counter()
     space = SentenceSpace.load()
-    visual = load_visual(DEFAULT_VISUAL) if args.split == "dev" else Encoder.load(space).visual
-    figures = (dev if args.split == "dev" else val)(args, space, visual)
+    figures = dev(args, space) if args.split == "dev" else val(args, space, Encoder.load(space).visual)
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))

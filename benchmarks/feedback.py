@@ -105,8 +105,8 @@ def caption_queries(space, flickr, photos: np.ndarray) -> tuple[np.ndarray, np.n
     return query_vectors(space, [c for c, k in zip(flickr.captions, keep) if k]), np.searchsorted(photos, flickr.photo_of[keep])
 
 
-def dev(args, space: SentenceSpace, visual) -> dict:
-    found = dev_sets(args, space, visual)
+def dev(args, space: SentenceSpace) -> dict:
+    found = dev_sets(args, space)
     model, penalty, sets, tiny_labels = found.model, found.penalty, found.sets, found.tiny_labels
     sys.path.insert(0, str(ROOT / "scripts"))
     from build_glosses import build

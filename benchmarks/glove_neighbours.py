@@ -54,7 +54,7 @@ def main() -> None:
     args.phase2 = True
     started = time.perf_counter()
     space = SentenceSpace.load()
-    found = dev_sets(args, space, None)
+    found = dev_sets(args, space)
     neighbours = Neighbours()
     shipped = {w: v for s in found.sets for w, v in zip(s.words, query_vectors(space, s.words))}
     encoded: dict[tuple[str, ...], np.ndarray] = {}

@@ -70,6 +70,20 @@ def dev_map(sources: dict[str, Path], space, visual) -> DeviseModel:
     return train_pairs(list(sources.values()), space, visual, config, DEFAULT_SPEC, HIERARCHY, quiet=True).model
 
 
+def dev_model(args, sources: dict[str, Path], space) -> tuple[DeviseModel, object]:
+    """The model dev choices are made through, and its network: with ``args.phase2`` the
+    shipped recipe (phase 1, then phase 2) trained on train minus dev and kept in
+    ``WORK/dev`` (:func:`phase2_dev.shipped_on_dev`); else :func:`dev_map` over the stock network."""
+    if getattr(args, "phase2", False):
+        # imported here, not at the top: phase2_dev builds on this module's split
+        from phase2_dev import shipped_on_dev
+
+        roots = unpack(args.shared, args.work, SETS)
+        return shipped_on_dev(roots, sources, space, args.work / "dev" / "phase2-dev.safetensors")
+    visual = load_visual(DEFAULT_VISUAL)
+    return dev_map(sources, space, visual), visual
+
+
 def _write(path: Path, rows: list[dict], root: Path, dev: set[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -89,13 +103,7 @@ def main() -> None:
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
     sources = dev_split(roots, args.work / "dev")
     space = SentenceSpace.load()
-    if args.phase2:
-        from phase2_dev import shipped_on_dev  # it builds on this module's split
-
-        model, visual = shipped_on_dev(unpack(args.shared, args.work, SETS), sources, space, args.work / "dev" / "phase2-dev.safetensors")
-    else:
-        visual = load_visual(DEFAULT_VISUAL)
-        model = dev_map(sources, space, visual)
+    model, visual = dev_model(args, sources, space)
 
     flickr = read_captions(sources["flickr8k-captions"])
     dev = np.flatnonzero(flickr.in_split("dev"))

@@ -50,9 +50,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from hubness import dev_map, dev_split
-from language import DEFAULT_VISUAL, SETS, SHIPPED_CONFIG
-from phase2_dev import shipped_on_dev
+from hubness import dev_model, dev_split
+from language import SHIPPED_CONFIG
 from results import data_arguments, unpack
 
 from xmodal.devise.encoder import SHIPPED, Encoder
@@ -63,7 +62,6 @@ from xmodal.text.sentences import SentenceSpace
 from xmodal.text.words import WordSpace
 from xmodal.training.datasets import read_captions
 from xmodal.training.train import visual_outputs
-from xmodal.vision.visual import load_visual
 
 DEFINITION = json.loads(Path(__file__).with_name("visual_analogies.json").read_text())
 TIE = 0.01
@@ -206,11 +204,7 @@ def dev(args) -> dict:
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
     sources = dev_split(roots, args.work / "dev")
     space = SentenceSpace.load()
-    if args.phase2:
-        model, visual = shipped_on_dev(unpack(args.shared, args.work, SETS), sources, space, args.work / "dev" / "phase2-dev.safetensors")
-    else:
-        visual = load_visual(DEFAULT_VISUAL)
-        model = dev_map(sources, space, visual)
+    model, visual = dev_model(args, sources, space)
     hub = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
     flickr = read_captions(sources["flickr8k-captions"])
     photos = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub)
