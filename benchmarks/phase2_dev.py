@@ -56,18 +56,23 @@ TOLERANCE = 0.01  # how far below phase 1 dev scene P@10 and tiny/1k hit@1 may g
 SHIPPED_TUNE = TuneConfig(first=19, epochs=8, lr=3e-4, map_lr=1e-4, stock_classes=True)  # the rule's choice
 
 
+def phase1_on_dev(sources: dict[str, Path], space):
+    """What every phase-2 run starts from on train minus dev: the phase-1 model of the shipped
+    recipe, its training pairs, their texts' vectors and the ImageNet-1k class texts' vectors."""
+    phase1 = train_pairs(list(sources.values()), space, load_visual(DEFAULT_VISUAL), SHIPPED_CONFIG, DEFAULT_SPEC, HIERARCHY, quiet=True).model
+    pairs = join(read_pair_sources(list(sources.values()), HIERARCHY))
+    return phase1, pairs, embed_texts(space, pairs.texts), label_matrix(space, imagenet_labels("1k"), HIERARCHY)
+
+
 def shipped_on_dev(roots: dict[str, Path], sources: dict[str, Path], space, cache: Path) -> tuple[DeviseModel, object]:
     """The shipped recipe, phase 1 then phase 2 (``SHIPPED_TUNE``), trained on train minus dev:
     the model and its network, for choosing a search setting on dev with the model that ships.
     About 30 min on 2 cores, so the model file is kept at ``cache`` and read from there after."""
     if not cache.exists():
-        visual = load_visual(DEFAULT_VISUAL)
-        phase1 = train_pairs(list(sources.values()), space, visual, SHIPPED_CONFIG, DEFAULT_SPEC, HIERARCHY, quiet=True).model
-        pairs = join(read_pair_sources(list(sources.values()), HIERARCHY))
+        phase1, pairs, texts, classes = phase1_on_dev(sources, space)
         bottom, top = tower_split(DEFAULT_VISUAL, SHIPPED_TUNE.first)
         photos = Bank(bottom, set_photos(roots), quiet=True)(pairs.photos)
-        classes = label_matrix(space, imagenet_labels("1k"), HIERARCHY)
-        tuned = finetune(phase1, top, photos, pairs, embed_texts(space, pairs.texts), classes, SHIPPED_CONFIG, SHIPPED_TUNE)
+        tuned = finetune(phase1, top, photos, pairs, texts, classes, SHIPPED_CONFIG, SHIPPED_TUNE)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tuned.save(cache)
     model = DeviseModel.load(cache, space=space.identity)
@@ -121,11 +126,8 @@ def main() -> None:
     started = time.perf_counter()
     roots = unpack(shared, work, SETS)
     sources = dev_split(roots, work / "dev")
-    space, visual = SentenceSpace.load(), load_visual(DEFAULT_VISUAL)
-    phase1 = train_pairs(list(sources.values()), space, visual, SHIPPED_CONFIG, DEFAULT_SPEC, HIERARCHY, quiet=True).model
-    pairs = join(read_pair_sources(list(sources.values()), HIERARCHY))
-    texts = embed_texts(space, pairs.texts)
-    classes = label_matrix(space, imagenet_labels("1k"), HIERARCHY)
+    space = SentenceSpace.load()
+    phase1, pairs, texts, classes = phase1_on_dev(sources, space)
     table: dict[str, dict[str, float]] = {}
     for setting in args.settings:
         first, lr, map_lr = setting.split(",")
