@@ -110,7 +110,8 @@ class Expansion:
         return total / np.linalg.norm(total)
 
 
-DEFAULT = Expansion("sum", 0.5, scope="pieces")
+DEFAULT = Expansion("sum", 1.0, scope="pieces")
 """The expansion short sentence-space queries get, chosen on dev by benchmarks/everyday.py's
-rule (docs/results.md; chosen again through the phase-2 model that ships, ``dev --phase2``):
-"steeple" plus half of "a tall tower that forms ..." for a word the tokenizer cuts."""
+rule (docs/results.md; chosen again through the phase-2 model that ships, ``dev --phase2``,
+and again with the hub penalty's 20 neighbours): "steeple" plus "a tall tower that forms ..."
+for a word the tokenizer cuts, the two unit vectors weighted alike."""
