@@ -11,8 +11,8 @@ plus ``weight`` times the unit mean of its first ``k`` results' vectors.
 dev everyday words' P@10 from 0.484 to 0.524 through a phase-1 map (weight 0.5,
 first 3); chosen again through the phase-2 model that ships, from 0.490 to
 0.527 (weight 1, first 3), and once more with the hub penalty's 20 neighbours,
-from 0.485 to 0.517 (weight 0.5, first 3), while captions lost recall in every
-row (R@10 56.2 to 54.5 at that setting), so sentences, and expressions with
+from 0.485 to 0.517 (weight 0.5, first 3), while captions lost R@1 or R@10 in
+every row (R@10 56.2 to 54.5 at that setting), so sentences, and expressions with
 arithmetic or photos, are asked once.
 docs/results.md has the val figures.
 """
