@@ -48,6 +48,9 @@ def main() -> None:
     import torch
     from torch.nn.functional import normalize
 
+    def unit(v):
+        return normalize(v, dim=1)
+
     parser = data_arguments(__doc__.splitlines()[0])
     args = parser.parse_args()
     started = time.perf_counter()
@@ -96,7 +99,6 @@ def main() -> None:
             if hidden:
                 h = torch.relu(up(x[:, :cut]))
                 block = block + down(drop(h) if training else h)
-            unit = lambda v: normalize(v, dim=1)  # noqa: E731
             return unit(unit(config.mix * unit(block) + unit(x[:, cut:] @ conse)) - offset)
 
         name = "linear (as shipped)" if not hidden else f"+ MLP {hidden} hidden, dropout {dropout:g}, lr {mlp_lr:g}"

@@ -142,8 +142,8 @@ def summed(wa: float = 1.0, wb: float = 1.0) -> Reading:
     return lambda ph, p, a, b: ph.search(ph.x[p] - wa * a + wb * b)
 
 
-def texts_of(bank: np.ndarray, k: int, wb: float = 1.0) -> Reading:
-    return lambda ph, p, a, b: ph.search(described(ph.x[p], bank, k) - a + wb * b)
+def texts_of(bank: np.ndarray, k: int, wb: float = 1.0, wa: float = 1.0) -> Reading:
+    return lambda ph, p, a, b: ph.search(described(ph.x[p], bank, k) - wa * a + wb * b)
 
 
 def grid(bank: np.ndarray) -> dict[str, Reading]:
@@ -192,8 +192,7 @@ def caption_bank(space, flickr, per_photo: int | None, seed: int = 0) -> np.ndar
     photo's (a seeded choice) or, with None, all of them."""
     rng = np.random.default_rng(seed)
     owners = flickr.photo_of
-    train = np.array([flickr.splits[int(o)] == "train" for o in owners])
-    rows = np.flatnonzero(train)
+    rows = np.flatnonzero(flickr.in_split("train")[owners])
     if per_photo is not None:
         by_photo: dict[int, list[int]] = {}
         for r in rows:
@@ -221,11 +220,8 @@ def grid3(bank: np.ndarray, space, flickr) -> dict[str, Reading]:
 
 def grid4(bank: np.ndarray) -> dict[str, Reading]:
     """Round 4's grid, in the rule's order: the shipped reading first."""
-    def weighted(wa: float, wb: float) -> Reading:
-        return lambda ph, p, a, b: ph.search(described(ph.x[p], bank, TEXTS) - wa * a + wb * b)
-
     return {
-        f"photo read as its {TEXTS} nearest bank texts, - {wa:g}A + {wb:g}B": weighted(wa, wb)
+        f"photo read as its {TEXTS} nearest bank texts, - {wa:g}A + {wb:g}B": texts_of(bank, TEXTS, wb, wa)
         for wa, wb in ((1.0, ADDED), (0.5, ADDED), (1.5, ADDED), (2.0, ADDED), (2.0, 2.0))
     }
 

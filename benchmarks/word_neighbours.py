@@ -107,11 +107,11 @@ def main() -> None:
 
     table = {"shipped (definition, asked once)": precision(lambda w: shipped[w])}
     print(f"shipped: dev P@10 {table['shipped (definition, asked once)']:.4f}", flush=True)
-    for scope, k, weight in GRID:
-        name = f"{scope}, {k} neighbours, weight {weight:g}"
-        table[name] = precision(lambda w: widened(w, scope, k, weight))
+    names = {row: f"{row[0]}, {row[1]} neighbours, weight {row[2]:g}" for row in GRID}
+    for row, name in names.items():
+        table[name] = precision(lambda w: widened(w, *row))
         print(f"{name}: dev P@10 {table[name]:.4f}", flush=True)
-    best = max(GRID, key=lambda row: table[f"{row[0]}, {row[1]} neighbours, weight {row[2]:g}"])
+    best = max(GRID, key=lambda row: table[names[row]])
     by_set = {}  # where the best row gains: Tiny ImageNet's words, scenes, caption words
     for part, name in zip(found.sets, ("tiny-imagenet-200", "mini-places-20", "flickr8k-captions")):
         by_set[name] = {
