@@ -29,10 +29,19 @@ and R@1 falls by at most 0.5. If none wins, nothing ships and val is not run.
 ``dev --phase2`` (added 2026-12-06, before it ran): the same grid and rule through the
 phase-2 model of ``everyday.py dev --phase2`` (the shipped recipe on train minus dev).
 
+``dev --phase2 --bank`` (added 2026-12-06 evening, before it ran): the same grid and rule,
+with every query of one or two words (the everyday words and the class names) first
+read with its nearest texts of the dev model's bank, as ``Engine.query`` reads it now
+(``xmodal.search.feedback.NEAREST_TEXTS``: word_neighbours.py's row taken up, chosen
+there before feedback). Feedback is chosen again on top of it, none included.
+
 val: the shipped model and gloss table, none against the dev choice, on the
 rows of ``everyday.py val`` (the new list, the 30 words, captions, class
 names, scenes); run once, after dev chose (and once more with the same
 choice to add the class names' and scenes' mAP, which the first run left out).
+From 2026-12-06 evening val has four rows: none, the dev choice's feedback
+alone, the bank's nearest texts alone, and both (what ships); ``--no-bank``
+gives the two rows of the earlier rounds.
 """
 
 from __future__ import annotations
@@ -53,8 +62,8 @@ from everyday import (
 )
 
 from xmodal.devise.hubness import HubPenalty
-from xmodal.search.feedback import SHORT_QUERIES, Feedback
-from xmodal.text.glosses import DEFAULT, GlossTable
+from xmodal.search.feedback import SHORT_QUERIES, Feedback, with_nearest_texts
+from xmodal.text.glosses import DEFAULT, MAX_WORDS, GlossTable
 from xmodal.text.sentences import SentenceSpace
 from xmodal.training.evaluate import ranking
 
@@ -69,6 +78,12 @@ def scores(photos: np.ndarray, queries: np.ndarray, penalty: HubPenalty, feedbac
         return first
     top = np.argsort(-first, axis=1, kind="stable")[:, : feedback.k]
     return ranking(photos, np.stack([feedback.moved(q, photos[t]) for q, t in zip(queries, top)]), penalty)
+
+
+def read_short(texts: list[str], vectors: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """Each query of one or two words moved toward its nearest bank texts, as ``Engine.query``
+    reads it before asking; longer ones as they are."""
+    return np.stack([with_nearest_texts(v, bank) if len(t.split()) <= MAX_WORDS else v for t, v in zip(texts, vectors)])
 
 
 def precision(ranked: np.ndarray, relevant: np.ndarray, k: int = 10) -> np.ndarray:
@@ -119,6 +134,9 @@ def dev(args, space: SentenceSpace) -> dict:
         words = [query_vectors(space, s.words) for s in sets]
         names = sorted(set(tiny_labels))
         name_vectors = query_vectors(space, names)
+    if args.bank:
+        words = [read_short(s.words, v, model.hub.bank) for s, v in zip(sets, words)]
+        name_vectors = read_short(names, name_vectors, model.hub.bank)
     name_relevant = np.array(tiny_labels)[None, :] == np.array(names)[:, None]
     captions, truth = caption_queries(space, found.flickr, found.flickr_dev)
     table = {}
@@ -145,24 +163,29 @@ def val(args, space: SentenceSpace, visual) -> dict:
     found = val_sets(args, space, visual)
     model, new, old, nette, places = found.model, found.new, found.old, found.nette, found.places
     space.expansion = DEFAULT
-    new_words, old_words = [query_vectors(space, s.words) for s in new], [query_vectors(space, old[0].words)]
     captions, truth = caption_queries(space, found.flickr, found.photos)
     names = sorted(nette.classes)
     name_relevant = np.array(nette.labels)[None, :] == np.array(names)[:, None]
     seen = sorted({label for label, split in zip(places.labels, places.zero_shot) if split != "unseen"})
     scene_relevant = np.array(places.labels)[None, :] == np.array(seen)[:, None]
-    names, seen = query_vectors(space, names), query_vectors(space, seen)
+    texts = {"names": names, "seen": seen} | {f"list {i}": s.words for i, s in enumerate([*new, *old])}
+    typed = {key: query_vectors(space, value) for key, value in texts.items()}  # asked as they are, definitions read
+    read = {False: typed, True: {key: read_short(texts[key], typed[key], model.hub.bank) for key in texts}}
     chosen = Feedback(args.weight, args.k)
+    rows = [("none", False, None), (f"{chosen} alone, scope {args.scope}", False, chosen),
+            ("nearest bank texts alone", True, None), (f"nearest bank texts, then {chosen}, scope {args.scope}", True, chosen)]
     table = {}
-    for name, short, sentences in (("none", None, None), (f"{chosen}, scope {args.scope}", chosen,
-                                                          chosen if args.scope == "all" else None)):
-        row = {"new list P@10": list_precision(new, new_words, model.hub, short),
-               "EVERYDAY (30) P@10": list_precision(old, old_words, model.hub, short)}
+    for name, near, short in rows[:2] if args.no_bank else rows:
+        sentences = short if args.scope == "all" else None
+        vectors = read[near]
+        lists = [vectors[f"list {i}"] for i in range(len(new) + len(old))]
+        row = {"new list P@10": list_precision(new, lists[: len(new)], model.hub, short),
+               "EVERYDAY (30) P@10": list_precision(old, lists[len(new):], model.hub, short)}
         row.update({f"captions {k}": v for k, v in recalls(new[2].photos, captions, truth, model.hub, sentences).items()})
-        ranked = scores(new[0].photos, names, model.hub, short)
+        ranked = scores(new[0].photos, vectors["names"], model.hub, short)
         row["class name P@10"] = float(precision(ranked, name_relevant).mean())
         row["class name mAP"] = mean_average_precision(ranked, name_relevant)
-        ranked = scores(new[1].photos, seen, model.hub, short)
+        ranked = scores(new[1].photos, vectors["seen"], model.hub, short)
         row["scene P@10"] = float(precision(ranked, scene_relevant).mean())
         row["scene mAP"] = mean_average_precision(ranked, scene_relevant)
         table[name] = row
@@ -175,6 +198,8 @@ def main() -> None:
     parser.add_argument("--weight", type=float, default=SHORT_QUERIES.weight, help="val: the dev choice (what ships)")
     parser.add_argument("--k", type=int, default=SHORT_QUERIES.k, help="val: the dev choice (what ships)")
     parser.add_argument("--scope", choices=("short", "all"), default="short", help="val: the dev choice")
+    parser.add_argument("--bank", action="store_true", help="dev: short queries read with their nearest bank texts first")
+    parser.add_argument("--no-bank", action="store_true", help="val: only the rows without the bank's texts (earlier rounds)")
     run_split(parser.parse_args(), dev, val)
 
 

@@ -26,7 +26,7 @@ from xmodal.devise.encoder import DEFAULT_MODEL
 from xmodal.devise.hubness import POOL
 from xmodal.devise.model import DeviseModel
 from xmodal.search.analogy import ADDED, described
-from xmodal.search.feedback import SHORT_QUERIES
+from xmodal.search.feedback import NEAREST_TEXTS, SHORT_QUERIES
 
 PHOTOS = Path(__file__).resolve().parents[2] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
@@ -91,17 +91,22 @@ def test_searches_rank_by_cosine_less_each_photos_hub_penalty_and_show_that_scor
     assert any(reordered)  # the penalty changes some order, so shown cosines alone would rise down a list
 
 
-def test_a_short_query_is_asked_again_toward_its_first_photos(indexed):
-    """One or two words: the second search's query is the first's plus the shipped weight times
-    the unit mean of its first 3 photos (xmodal.search.feedback), ranked with the hub penalty;
-    sentences are asked once."""
+def test_a_short_query_is_read_with_its_bank_texts_and_asked_again_toward_its_first_photos(indexed):
+    """One or two words: the query is first moved toward its 3 nearest texts of the model's bank,
+    then the second search's query is that plus the shipped weight times the unit mean of its
+    first 3 photos (xmodal.search.feedback), ranked with the hub penalty; sentences are asked once."""
     _, index = indexed
     hub = DeviseModel.hub_of(DEFAULT_MODEL)
     with xmodal.open(index) as engine:
         paths = [r.path for r in engine.search("a photo", k=12)]
         vectors = np.stack([engine.store.get(path).semantic for path in paths]).astype(np.float32)
         for query in ("rocket", "hot drink"):
-            asked = engine.space.query(query).vector
+            typed = engine.space.query(query).vector
+            bank = hub.bank.astype(np.float32)
+            nearest = bank[np.argsort(-(bank @ typed))[:NEAREST_TEXTS.k]].mean(axis=0)
+            asked = typed + NEAREST_TEXTS.weight * nearest / np.linalg.norm(nearest)
+            asked /= np.linalg.norm(asked)
+            assert float(asked @ typed) < 0.99  # the bank's texts move it enough to tell the two apart
             first = np.argsort(-(vectors @ asked - hub.of(vectors)), kind="stable")[:SHORT_QUERIES.k]
             centre = vectors[first].mean(axis=0)
             moved = asked + SHORT_QUERIES.weight * centre / np.linalg.norm(centre)

@@ -1,9 +1,14 @@
-"""Pseudo-relevance feedback: which queries are asked twice, and where the second one points."""
+"""Short queries: moved toward the model's nearest bank texts, asked twice, and where the second search points."""
 
 import numpy as np
 import pytest
 
-from xmodal.search.feedback import SHORT_QUERIES, Feedback, feedback_for
+from xmodal.search.feedback import (
+    SHORT_QUERIES,
+    Feedback,
+    feedback_for,
+    with_nearest_texts,
+)
 from xmodal.text.expression import read_query
 
 
@@ -17,6 +22,16 @@ def test_the_query_moves_toward_the_unit_mean_of_its_first_results():
     assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-6)
     assert Feedback(0.5, 3).moved(query, np.zeros((0, 3))) == pytest.approx(query)  # nothing found: unchanged
     assert Feedback(0.5, 3).moved(query, []) == pytest.approx(query)  # as the engine passes it
+
+
+def test_a_short_query_moves_toward_the_unit_mean_of_its_nearest_bank_texts():
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    bank = np.array([[0.0, 0.0, 1.0], [0.6, 0.8, 0.0], [0.8, 0.0, 0.6], [0.0, 1.0, 0.0]], dtype=np.float16)
+    moved = with_nearest_texts(query, bank, Feedback(0.5, 2))  # the two nearest: rows 2 and 1, not 0 or 3
+    centre = np.array([1.4, 0.8, 0.6]) / np.linalg.norm([1.4, 0.8, 0.6])
+    expected = (query + 0.5 * centre) / np.linalg.norm(query + 0.5 * centre)
+    assert moved == pytest.approx(expected, abs=1e-3)  # the bank is float16, as shipped
+    assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("query", ["rocket", "hot drink", "Steeple"])
