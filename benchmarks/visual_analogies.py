@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 [--json analogies-dev2.json]
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --captions [--json analogies-dev3.json]
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --taken [--json analogies-dev4.json]
+    .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --after [--json analogies-dev5.json]
     .venv/bin/python benchmarks/visual_analogies.py val [--json analogies-val.json]
 
 The benchmark is benchmarks/visual_analogies.json, committed before it scored
@@ -61,6 +62,17 @@ taken away may need more weight too. The grid (``grid4``), the shipped reading f
 (200 texts, ``- A + 1.5B``): the taken-away word weighted 0.5 / 1.5 / 2 with B at 1.5,
 then A and B both at 2. The same rule: the highest dev success@10 wins, a reading earlier
 in the grid within 0.01 of it wins instead.
+
+Round 5 (``dev --phase2 --after``; grid and rule written 2026-12-06 evening and committed
+before it ran, 20 hub neighbours as shipped): what happens after the shipped reading
+(200 texts, ``- A + 1.5B``) is asked. The grid (``grid5``), the shipped reading first:
+asked again, moved toward its own first 3 results (the query photo left out, as a search
+leaves it out), weighted 0.5 / 1 (short queries' feedback, ``xmodal.search.feedback``);
+its ``k + POOL`` candidates re-ranked by their score plus 0.05 / 0.1 / 0.2 times their
+visual cosine to the query photo (what the photo looks like: the issue's "visual vectors");
+B read with its nearest bank texts, as a short query now is
+(``xmodal.search.feedback.with_nearest_texts``). The same rule: the highest dev
+success@10 wins, a reading earlier in the grid within 0.01 of it wins instead.
 """
 
 from __future__ import annotations
@@ -80,6 +92,7 @@ from xmodal.devise.encoder import SHIPPED, Encoder
 from xmodal.devise.hubness import HubPenalty
 from xmodal.devise.model import DeviseModel
 from xmodal.search.analogy import ADDED, TEXTS, described
+from xmodal.search.feedback import Feedback, with_nearest_texts
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.space import embed_texts
 from xmodal.text.words import WordSpace
@@ -226,6 +239,31 @@ def grid4(bank: np.ndarray) -> dict[str, Reading]:
     }
 
 
+def grid5(bank: np.ndarray) -> dict[str, Reading]:
+    """Round 5's grid, in the rule's order: the shipped reading first, then what follows it."""
+    shipped = texts_of(bank, TEXTS, ADDED)
+
+    def asked_again(weight: float) -> Reading:
+        def read(ph, p, a, b):
+            vector = described(ph.x[p], bank, TEXTS) - a + ADDED * b
+            first = ph.search(vector)
+            first[p] = -np.inf
+            top = np.argsort(-first, kind="stable")[:3]
+            return ph.search(Feedback(weight, 3).moved(vector, ph.x[top]))
+        return read
+
+    def looks_like(weight: float) -> Reading:  # candidates only: the others rank below them by 2 + 2|w|
+        return lambda ph, p, a, b: shipped(ph, p, a, b) + weight * (ph.looks @ ph.looks[p])
+
+    readings: dict[str, Reading] = {f"photo read as its {TEXTS} nearest bank texts, - A + {ADDED:g}B (shipped)": shipped}
+    for weight in (0.5, 1.0):
+        readings[f"shipped, asked again toward its first 3 results, weight {weight:g}"] = asked_again(weight)
+    for weight in (0.05, 0.1, 0.2):
+        readings[f"shipped, candidates re-ranked + {weight:g} x visual cosine to the photo"] = looks_like(weight)
+    readings["shipped, B read with its nearest bank texts"] = lambda ph, p, a, b: shipped(ph, p, a, with_nearest_texts(b, bank))
+    return readings
+
+
 def baselines(space) -> dict[str, Callable]:
     """The rows beside the readings: (photos, p, S, A, B) -> scores."""
     word = lambda text: space.lookup(text)[0]
@@ -274,6 +312,8 @@ def dev(args) -> dict:
         readings = grid3(model.hub.bank, space, flickr)
     elif args.taken:
         readings = grid4(model.hub.bank)
+    elif args.after:
+        readings = grid5(model.hub.bank)
     else:
         readings = grid2(model.hub.bank) if args.phase2 else grid(model.hub.bank)
     shown = readings if args.phase2 else {**readings, **after_val(model.hub.bank)}
@@ -315,9 +355,10 @@ def main() -> None:
     parser.add_argument("--phase2", action="store_true", help="dev: round 2, through the shipped recipe (phase 2) on train minus dev")
     parser.add_argument("--captions", action="store_true", help="dev --phase2: round 3, a bank of training captions")
     parser.add_argument("--taken", action="store_true", help="dev --phase2: round 4, the taken-away word weighted")
+    parser.add_argument("--after", action="store_true", help="dev --phase2: round 5, what follows the shipped reading")
     args = parser.parse_args()
-    if (args.captions or args.taken) and not (args.phase2 and args.split == "dev"):
-        parser.error("--captions (round 3) and --taken (round 4) are on dev: give them with dev --phase2")
+    if (args.captions or args.taken or args.after) and not (args.phase2 and args.split == "dev"):
+        parser.error("--captions (round 3), --taken (round 4) and --after (round 5) are on dev: give them with dev --phase2")
     started = time.perf_counter()
     out = dev(args) if args.split == "dev" else val(args)
     out["seconds"] = round(time.perf_counter() - started, 1)
