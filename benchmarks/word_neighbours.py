@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/word_neighbours.py [--source glove] [--json glove-neighbours-dev.json]
     .venv/bin/python benchmarks/word_neighbours.py --source bank [--json bank-neighbours-dev.json]
+    .venv/bin/python benchmarks/word_neighbours.py --source bank --sentences [--json bank-sentences-dev.json]
 
 A rare word that the sentence encoder reads by its pieces might be helped by the
 texts near it. Each dev everyday word's query vector (as shipped: its definition
@@ -23,6 +24,13 @@ penalty) nearest the word's shipped query vector: what the model was trained to 
 photos at, so "lager" might borrow "beer bottle". The rule: a row that beats the
 shipped reading by more than 0.005 (everyday.py's tie) is taken up, with feedback
 chosen again on dev before val is scored; otherwise the shipped reading stays.
+
+``--source bank --sentences`` (grid and rule written 2026-12-06 evening, committed before
+it ran): the same neighbours for sentences, the Flickr8k dev captions as queries (their
+vectors as typed, asked once, ranked with the hub penalty as a search ranks them), ``k``
+3 / 5 / 10 bank texts x ``weight`` 0.25 / 0.5 / 1. The rule (feedback.py's for sentences):
+the row with the highest dev caption R@10 is taken up if it beats the captions as typed by
+at least 0.5 R@10 and loses at most 0.5 R@1; otherwise sentences stay as typed.
 """
 
 from __future__ import annotations
@@ -32,8 +40,10 @@ import time
 
 import numpy as np
 from everyday import dev_sets, query_vectors
+from feedback import CAPTION_GAIN, caption_queries, recalls
 from results import data_arguments
 
+from xmodal.search.feedback import Feedback, with_nearest_texts
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.words import WordSpace
 from xmodal.training.evaluate import relevant_retrieval
@@ -60,14 +70,41 @@ class Neighbours:
         return [self.keys[i] for i in order if not any(self.keys[i].startswith(w[:4]) for w in own)][:k]
 
 
+def sentences(found, space) -> dict:
+    """Dev caption R@1/5/10 as typed and with each row of bank texts, and the rule's verdict."""
+    captions, truth = caption_queries(space, found.flickr, found.flickr_dev)
+    photos, bank = found.sets[2].photos, found.model.hub.bank
+    table = {"as typed": recalls(photos, captions, truth, found.penalty, None)}
+    for k in (3, 5, 10):
+        for weight in (0.25, 0.5, 1.0):
+            read = np.stack([with_nearest_texts(c, bank, Feedback(weight, k)) for c in captions])
+            table[f"{k} bank texts, weight {weight:g}"] = recalls(photos, read, truth, found.penalty, None)
+    for name, row in table.items():
+        print(f"{name}: " + ", ".join(f"{key} {value:.2f}" for key, value in row.items()), flush=True)
+    best = max(table, key=lambda name: table[name]["R@10"])
+    typed = table["as typed"]
+    taken = table[best]["R@10"] - typed["R@10"] >= CAPTION_GAIN and typed["R@1"] - table[best]["R@1"] <= CAPTION_GAIN
+    print(f"best: {best}; {'taken up' if taken and best != 'as typed' else 'sentences stay as typed'}")
+    return {"table": table, "best": best, "taken up": bool(taken and best != "as typed")}
+
+
 def main() -> None:
     parser = data_arguments(__doc__.splitlines()[0])
     parser.add_argument("--source", choices=("glove", "bank"), default="glove", help="where the neighbours come from")
+    parser.add_argument("--sentences", action="store_true", help="with --source bank: the dev captions as queries")
     args = parser.parse_args()
     args.phase2 = True
     started = time.perf_counter()
     space = SentenceSpace.load()
     found = dev_sets(args, space)
+    if args.sentences:
+        if args.source != "bank":
+            parser.error("--sentences reads captions with the model's bank texts: give --source bank")
+        figures = sentences(found, space)
+        print(f"total {time.perf_counter() - started:.0f} s")
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=1))
+        return
     shipped = {w: v for s in found.sets for w, v in zip(s.words, query_vectors(space, s.words))}
     if args.source == "glove":
         glove = Neighbours()
