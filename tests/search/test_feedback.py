@@ -1,12 +1,14 @@
-"""Short queries: moved toward the model's nearest bank texts, asked twice, and where the second search points."""
+"""Short queries and analogies: which are read with the bank's texts, which asked twice, and where the second search points."""
 
 import numpy as np
 import pytest
 
 from xmodal.search.feedback import (
+    ANALOGIES,
     SHORT_QUERIES,
     Feedback,
     feedback_for,
+    is_short,
     with_nearest_texts,
 )
 from xmodal.text.expression import read_query
@@ -36,10 +38,18 @@ def test_a_short_query_moves_toward_the_unit_mean_of_its_nearest_bank_texts():
 
 @pytest.mark.parametrize("query", ["rocket", "hot drink", "Steeple"])
 def test_one_or_two_words_are_asked_twice(query):
-    assert feedback_for(read_query(query)) == SHORT_QUERIES
+    assert feedback_for(read_query(query)) == SHORT_QUERIES and is_short(read_query(query))
 
 
-@pytest.mark.parametrize("query", ["a rocket in the sky", "king - man + woman", "2*rocket", "-rocket", "{photo}", "{photo} + snow"])
+@pytest.mark.parametrize("query", ["a rocket in the sky", "king - man + woman", "2*rocket", "-rocket", "{photo}", "{photo} + {photo}"])
 def test_sentences_weights_arithmetic_and_photos_are_asked_once(query, tmp_path):
     (tmp_path / "beach.jpg").write_bytes(b"")
-    assert feedback_for(read_query(query.format(photo=tmp_path / "beach.jpg"))) is None
+    expression = read_query(query.format(photo=tmp_path / "beach.jpg"))
+    assert feedback_for(expression) is None and not is_short(expression)
+
+
+@pytest.mark.parametrize("query", ["{photo} + snow", "{photo} - summer + winter", "winter - summer + 2*{photo}"])
+def test_an_analogy_is_asked_twice_but_not_read_as_a_short_query(query, tmp_path):
+    (tmp_path / "beach.jpg").write_bytes(b"")
+    expression = read_query(query.format(photo=tmp_path / "beach.jpg"))
+    assert feedback_for(expression) == ANALOGIES and not is_short(expression)

@@ -31,7 +31,7 @@ from xmodal.devise.hubness import POOL, HubPenalty
 from xmodal.devise.model import space_name
 from xmodal.search.analogy import added_up, described
 from xmodal.search.duplicates import Duplicates, find_duplicates
-from xmodal.search.feedback import feedback_for, with_nearest_texts
+from xmodal.search.feedback import feedback_for, is_short, with_nearest_texts
 from xmodal.store import ImageInfo, ImageRecord, Store, open_store
 from xmodal.store.dates import DateBound, Span, date_span
 from xmodal.store.info import IndexInfo, describe, record_run
@@ -195,11 +195,11 @@ class Engine:
         # below zero (a photo far from every bank text), so a cosine cut-off at the threshold
         # could drop a photo that scores above it. A threshold only ever shortens the list the
         # same query gives without one. A query of one or two words is moved toward its nearest
-        # bank texts and asked twice (xmodal.search.feedback): its results and scores are the second search's.
+        # bank texts; it and an analogy are asked twice (xmodal.search.feedback): their results
+        # and scores are the second search's.
         folders, feedback = _folders(within), feedback_for(expression)
-        vector = evaluated.vector
-        if feedback is not None:  # a short query is read with its nearest texts of the model's bank, and
-            vector = with_nearest_texts(vector, hub.bank)  # asks again, moved toward the whole index's first photos,
+        vector = with_nearest_texts(evaluated.vector, hub.bank) if is_short(expression) else evaluated.vector
+        if feedback is not None:  # asked again, moved toward the whole index's first photos,
             # so that within and the dates only filter, as they do for any other query
             first = self._penalised(hub, vector, feedback.k, exclude=exclude, within=None, taken=None)  # whatever k is
             vector = feedback.moved(vector, [found for _, found in first])

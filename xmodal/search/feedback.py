@@ -12,8 +12,13 @@ dev everyday words' P@10 from 0.484 to 0.524 through a phase-1 map (weight 0.5,
 first 3); chosen again through the phase-2 model that ships, from 0.490 to
 0.527 (weight 1, first 3), and once more with the hub penalty's 20 neighbours,
 from 0.485 to 0.517 (weight 0.5, first 3), while captions lost R@1 or R@10 in
-every row (R@10 56.2 to 54.5 at that setting), so sentences, and expressions with
-arithmetic or photos, are asked once.
+every row (R@10 56.2 to 54.5 at that setting), so sentences, word arithmetic and a
+photo alone are asked once.
+
+An analogy (an expression that mixes photos and words, read by
+:mod:`xmodal.search.analogy`) is asked twice as well (:data:`ANALOGIES`): on dev
+(``benchmarks/visual_analogies.py dev --phase2 --after``) its first 3 results pulled
+``PHOTO - A + B`` toward the photo's subject in B, 0.334 to 0.364 success@10.
 
 Before it is asked, a short query is also moved toward its nearest texts of the
 model's own bank (its training captions, scene names and ImageNet class texts, the
@@ -68,12 +73,22 @@ def with_nearest_texts(query: np.ndarray, bank: np.ndarray, reading: Feedback = 
     return reading.moved(query, described(query, bank, reading.k)[None])
 
 
-def feedback_for(expression: Expression) -> Feedback | None:
-    """The feedback a query gets: one text of one or two words, unweighted, gets
-    :data:`SHORT_QUERIES`; a sentence, arithmetic or a photo gets none."""
+ANALOGIES = Feedback(0.5, 3)  # chosen on dev (benchmarks/visual_analogies.py dev --phase2 --after)
+
+
+def is_short(expression: Expression) -> bool:
+    """Whether a query is one text of one or two words, unweighted: what people type most,
+    and what :func:`with_nearest_texts` reads."""
     if len(expression.terms) != 1:
-        return None
+        return False
     term = expression.terms[0]
-    if term.kind == "text" and term.weight == 1 and 1 <= len(term.text.split()) <= MAX_WORDS:
+    return term.kind == "text" and term.weight == 1 and 1 <= len(term.text.split()) <= MAX_WORDS
+
+
+def feedback_for(expression: Expression) -> Feedback | None:
+    """The feedback a query gets: a short one (:func:`is_short`) :data:`SHORT_QUERIES`, an
+    analogy (photos and words mixed) :data:`ANALOGIES`; a sentence, word arithmetic or a
+    photo alone none."""
+    if is_short(expression):
         return SHORT_QUERIES
-    return None
+    return ANALOGIES if expression.mixed else None
