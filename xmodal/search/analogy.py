@@ -17,7 +17,9 @@ through the phase-2 model that ships) B weighted 1.5 kept the subject and
 changed the setting more often than B as typed, for people as well as dogs.
 
 The reading applies only to expressions that mix photos and words; a photo
-alone, a photo and photos, and word arithmetic keep their meaning.
+alone, a photo and photos, and word arithmetic keep their meaning. Such an
+expression is then asked twice, toward its first results
+(:data:`xmodal.search.feedback.ANALOGIES`, chosen on dev in a later round).
 """
 
 from __future__ import annotations

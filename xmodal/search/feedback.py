@@ -1,4 +1,4 @@
-"""Pseudo-relevance feedback: a text query moved toward what its first results share.
+"""Pseudo-relevance feedback: a short query or an analogy moved toward what its first results share.
 
 A word the DeViSE map reads poorly lands between photos rather than on them;
 its best few photos are usually right, though, and what they have in common
@@ -65,6 +65,7 @@ class Feedback:
 
 
 SHORT_QUERIES = Feedback(1.0, 3)  # chosen on dev (benchmarks/feedback.py dev --phase2 --bank, 20 hub neighbours)
+ANALOGIES = Feedback(0.5, 3)  # chosen on dev (benchmarks/visual_analogies.py dev --phase2 --after)
 NEAREST_TEXTS = Feedback(0.5, 3)  # chosen on dev (benchmarks/word_neighbours.py --source bank)
 
 
@@ -73,9 +74,6 @@ def with_nearest_texts(query: np.ndarray, bank: np.ndarray, reading: Feedback = 
     nearest texts of ``bank`` (the model's unit text vectors): how a short query is read
     before it is asked."""
     return reading.moved(query, described(query, bank, reading.k)[None])
-
-
-ANALOGIES = Feedback(0.5, 3)  # chosen on dev (benchmarks/visual_analogies.py dev --phase2 --after)
 
 
 def is_short(expression: Expression) -> bool:
