@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --taken [--json analogies-dev4.json]
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --after [--json analogies-dev5.json]
     .venv/bin/python benchmarks/visual_analogies.py val [--json analogies-val.json]
+    .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --scenes / val --scenes
 
 The benchmark is benchmarks/visual_analogies.json, committed before it scored
 anything: a photo whose captions put subject S (dog, child, man, woman) in
@@ -73,6 +74,12 @@ visual cosine to the query photo (what the photo looks like: the issue's "visual
 B read with its nearest bank texts, as a short query now is
 (``xmodal.search.feedback.with_nearest_texts``). The same rule: the highest dev
 success@10 wins, a reading earlier in the grid within 0.01 of it wins instead.
+
+``--scenes`` (``dev --phase2`` or ``val``; defined in the JSON's ``with_scenes`` on
+2026-12-06 evening, before it ran): the same queries with the split's mini-places-20
+scene photos added to the photos ranked, which never count as a success: does an
+analogy still find the subject in B when a library also holds photos of B alone? The
+shipped reading asked once and twice, beside the baselines; it chooses nothing.
 """
 
 from __future__ import annotations
@@ -96,7 +103,7 @@ from xmodal.search.feedback import ANALOGIES, Feedback, with_nearest_texts
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.space import embed_texts
 from xmodal.text.words import WordSpace
-from xmodal.training.datasets import read_captions
+from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.train import visual_outputs
 
 DEFINITION = json.loads(Path(__file__).with_name("visual_analogies.json").read_text())
@@ -293,14 +300,32 @@ def score_rows(photos: Photos, space, readings: dict[str, Reading]) -> tuple[dic
     return table, {"by subject": by_subject, "queries": len(queries)}
 
 
-def flickr_photos(model: DeviseModel, visual, captions, rows: np.ndarray, hub: HubPenalty | None) -> Photos:
-    features, logits = visual_outputs(visual, [captions.photos[i] for i in rows], quiet=True)
-    texts = [[] for _ in rows]
+def flickr_photos(
+    model: DeviseModel, visual, captions, rows: np.ndarray, hub: HubPenalty | None, scenes: list[Path] = ()
+) -> Photos:
+    """The Flickr8k photos ``rows`` with their captions, then any ``scenes`` (photos with no
+    captions, so they never show a subject)."""
+    features, logits = visual_outputs(visual, [captions.photos[i] for i in rows] + list(scenes), quiet=True)
+    texts = [[] for _ in range(len(rows) + len(scenes))]
     where = {int(r): i for i, r in enumerate(rows)}
     for caption, owner in zip(captions.captions, captions.photo_of):
         if int(owner) in where:
             texts[where[int(owner)]].append(caption)
     return Photos(model.encode(features, logits), features, texts, hub)
+
+
+def scene_paths(root: Path, split: str) -> list[Path]:
+    places = read_labeled(root)
+    return list(places.select(places.in_split(split)).paths)
+
+
+def with_scenes(photos: Photos, space, bank: np.ndarray) -> dict:
+    """The ``--scenes`` check: the shipped reading asked once and twice, and the baselines."""
+    table, extra = score_rows(photos, space, {
+        f"PHOTO - A + {ADDED:g}B, {TEXTS} texts, asked once (round 2)": texts_of(bank, TEXTS, ADDED),
+        f"PHOTO - A + {ADDED:g}B, {TEXTS} texts, asked again, {ANALOGIES} (round 5, shipped)": asked_again(bank, ANALOGIES),
+    })
+    return {"table": table, **extra, "photos": len(photos.x)}
 
 
 def dev(args) -> dict:
@@ -310,7 +335,10 @@ def dev(args) -> dict:
     model, visual = dev_model(args, sources, space)
     hub = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
     flickr = read_captions(sources["flickr8k-captions"])
-    photos = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub)
+    scenes = scene_paths(sources["mini-places-20"], "dev") if args.scenes else []
+    photos = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub, scenes)
+    if args.scenes:
+        return with_scenes(photos, space, model.hub.bank)
     if args.captions:
         readings = grid3(model.hub.bank, space, flickr)
     elif args.taken:
@@ -328,13 +356,16 @@ def dev(args) -> dict:
 
 
 def val(args) -> dict:
-    roots = unpack(args.shared, args.work, ("flickr8k-captions",))
+    roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
     flickr = read_captions(roots["flickr8k-captions"])
     rows = np.flatnonzero(flickr.in_split("val"))
     space = SentenceSpace.load()
     model = DeviseModel.load(SHIPPED[space.name], space=space.identity)
-    photos = flickr_photos(model, Encoder.load(space).visual, flickr, rows, model.hub)  # its own (phase-2) tower
+    scenes = scene_paths(roots["mini-places-20"], "val") if args.scenes else []
+    photos = flickr_photos(model, Encoder.load(space).visual, flickr, rows, model.hub, scenes)  # its own (phase-2) tower
     bank = model.hub.bank
+    if args.scenes:
+        return with_scenes(photos, space, bank)
     shipped = {
         "PHOTO - A + B, summed (before)": summed(),
         f"PHOTO - A + B, the photo read as its {TEXTS} nearest bank texts (round 1's choice)": texts_of(bank, TEXTS),
@@ -360,7 +391,10 @@ def main() -> None:
     parser.add_argument("--captions", action="store_true", help="dev --phase2: round 3, a bank of training captions")
     parser.add_argument("--taken", action="store_true", help="dev --phase2: round 4, the taken-away word weighted")
     parser.add_argument("--after", action="store_true", help="dev --phase2: round 5, what follows the shipped reading")
+    parser.add_argument("--scenes", action="store_true", help="dev --phase2 or val: the split's scene photos added to those ranked")
     args = parser.parse_args()
+    if args.scenes and args.split == "dev" and not args.phase2:
+        parser.error("--scenes on dev goes through the shipped recipe: give dev --phase2 --scenes")
     if (args.captions or args.taken or args.after) and not (args.phase2 and args.split == "dev"):
         parser.error("--captions (round 3), --taken (round 4) and --after (round 5) are on dev: give them with dev --phase2")
     started = time.perf_counter()
