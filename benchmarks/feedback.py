@@ -62,8 +62,9 @@ from everyday import (
 )
 
 from xmodal.devise.hubness import HubPenalty
-from xmodal.search.feedback import SHORT_QUERIES, Feedback, with_nearest_texts
-from xmodal.text.glosses import DEFAULT, MAX_WORDS, GlossTable
+from xmodal.search.feedback import SHORT_QUERIES, Feedback, is_short, with_nearest_texts
+from xmodal.text.expression import read_query
+from xmodal.text.glosses import DEFAULT, GlossTable
 from xmodal.text.sentences import SentenceSpace
 from xmodal.training.evaluate import ranking
 
@@ -83,7 +84,7 @@ def scores(photos: np.ndarray, queries: np.ndarray, penalty: HubPenalty, feedbac
 def read_short(texts: list[str], vectors: np.ndarray, bank: np.ndarray) -> np.ndarray:
     """Each query of one or two words moved toward its nearest bank texts, as ``Engine.query``
     reads it before asking; longer ones as they are."""
-    return np.stack([with_nearest_texts(v, bank) if len(t.split()) <= MAX_WORDS else v for t, v in zip(texts, vectors)])
+    return np.stack([with_nearest_texts(v, bank) if is_short(read_query(t)) else v for t, v in zip(texts, vectors)])
 
 
 def precision(ranked: np.ndarray, relevant: np.ndarray, k: int = 10) -> np.ndarray:

@@ -292,17 +292,13 @@ def grid6(bank: np.ndarray) -> dict[str, Reading]:
 
 def joint(plain: Photos, scenes: Photos, space, readings: dict[str, Reading]) -> dict:
     """Round 6: each reading scored without and with the scene photos; the mean chooses."""
-    vectors = {w: space.lookup(w)[0] for w in DEFINITION["settings"]}
+    rows = query_rows(space, readings)
+    settings = {"without scenes": (plain, plain.queries()), "with scenes": (scenes, scenes.queries())}
     table = {}
-    for name, read in readings.items():
+    for name, read in rows.items():
         row = {}
-        for setting, photos in (("without scenes", plain), ("with scenes", scenes)):
-            hits = [success(photos, read(photos, p, vectors[a], vectors[b]), p, s, b) for p, s, a, b in photos.queries()]
-            row[setting] = float(np.mean(hits))
-            row[setting + ", by subject"] = {
-                subject: float(np.mean([h for h, q in zip(hits, photos.queries()) if q[1] == subject]))
-                for subject in DEFINITION["subjects"]
-            }
+        for setting, (photos, queries) in settings.items():
+            row[setting], row[setting + ", by subject"] = successes(photos, read, queries)
         row["mean"] = (row["without scenes"] + row["with scenes"]) / 2
         table[name] = row
         print(f"{row['mean']:.3f} (without {row['without scenes']:.3f}, with scenes {row['with scenes']:.3f})  {name}", flush=True)
@@ -323,16 +319,26 @@ def baselines(space) -> dict[str, Callable]:
     }
 
 
+def query_rows(space, readings: dict[str, Reading]) -> dict[str, Callable]:
+    """Each reading as a row: (photos, p, S, A, B) -> scores, the settings' words looked up once."""
+    vectors = {w: space.lookup(w)[0] for w in DEFINITION["settings"]}
+    return {name: lambda ph, p, s, a, b, read=read: read(ph, p, vectors[a], vectors[b]) for name, read in readings.items()}
+
+
+def successes(photos: Photos, row: Callable, queries: list[tuple[int, str, str, str]]) -> tuple[float, dict[str, float]]:
+    """A row's mean success@10 over ``queries``, and by subject."""
+    hits = [success(photos, row(photos, p, s, a, b), p, s, b) for p, s, a, b in queries]
+    by_subject = {s: float(np.mean([h for h, q in zip(hits, queries) if q[1] == s])) for s in DEFINITION["subjects"]}
+    return float(np.mean(hits)), by_subject
+
+
 def score_rows(photos: Photos, space, readings: dict[str, Reading]) -> tuple[dict[str, float], dict]:
     queries = photos.queries()
-    vectors = {w: space.lookup(w)[0] for w in DEFINITION["settings"]}
-    rows = {name: lambda ph, p, s, a, b, read=read: read(ph, p, vectors[a], vectors[b]) for name, read in readings.items()}
+    rows = query_rows(space, readings)
     rows.update(baselines(space))
     table, by_subject = {}, {}
     for name, row in rows.items():
-        hits = [success(photos, row(photos, p, s, a, b), p, s, b) for p, s, a, b in queries]
-        table[name] = float(np.mean(hits))
-        by_subject[name] = {s: float(np.mean([h for h, q in zip(hits, queries) if q[1] == s])) for s in DEFINITION["subjects"]}
+        table[name], by_subject[name] = successes(photos, row, queries)
         print(f"{table[name]:.3f}  {name}", flush=True)
     print(f"({len(queries)} queries)")
     return table, {"by subject": by_subject, "queries": len(queries)}
