@@ -416,7 +416,7 @@ def test_an_index_from_before_folders_gets_them_on_the_next_index_run(indexed, t
     shutil.copytree(index, old)
     with xmodal.open(old) as engine:
         everything = edge.Filter(must=[edge.FieldCondition("folders", match=edge.MatchAny(["/"]))])
-        engine.store._shards["images"].update(edge.UpdateOperation.delete_payload_by_filter(everything, ["folders"]))
+        engine.store._shard("images", write=True).update(edge.UpdateOperation.delete_payload_by_filter(everything, ["folders"]))
         with pytest.raises(xmodal.XmodalError, match="has 12 photos indexed before searches within folders existed"):
             engine.search("cat", k=2, within=photos / "few")
     result = runner.invoke(app, ["query", "cat", "--in", str(photos / "few"), "--index", str(old)])
@@ -533,6 +533,19 @@ def test_empty_index_says_so(tmp_path):
         pass
     result = runner.invoke(app, ["query", "cat", "--index", str(tmp_path / "index")])
     assert result.exit_code == 1 and "is empty: run xmodal index FOLDER first" in result.output
+
+
+def test_an_index_whose_shard_cannot_be_read_is_one_line_for_every_query(indexed, tmp_path):
+    """The shard opens in the background (xmodal.store.embedded): a damaged one still fails
+    as one line, whether the query first encodes words or first looks up a photo."""
+    photos, index = indexed
+    damaged = tmp_path / "index"
+    shutil.copytree(index, damaged)
+    (damaged / "images" / "edge_config.json").write_text("damaged")
+    for query in ("cat", "a cat on a sofa", str(photos / "chelsea.jpg"), f"{photos / 'chelsea.jpg'} - cat + dog"):
+        result = runner.invoke(app, ["query", query, "--index", str(damaged)])
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1, (query, result.output)
+        assert result.stderr.startswith(f"error: cannot open index {damaged} (images): ")
 
 
 def test_a_second_process_gets_a_clear_message(indexed):

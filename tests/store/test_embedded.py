@@ -256,3 +256,60 @@ def test_an_index_path_below_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(XmodalError, match="cannot open index .*file.txt/index"):
         open_store(tmp_path / "file.txt" / "index", dim=3, visual_dim=3)
+
+
+def test_opening_an_index_does_not_wait_for_its_shard(tmp_path, monkeypatch):
+    """The shard opens on a thread of its own (0.35 s at a million photos), so a text query
+    encodes its words meanwhile; the first call that needs the shard waits for it."""
+    import threading
+
+    import xmodal.store.embedded as embedded
+
+    with EdgeStore(tmp_path / "index", dim=4, visual_dim=3) as store:
+        store.upsert_images([photo("/p/a.jpg", (1, 0, 0, 0)), photo("/p/b.jpg", (0, 1, 0, 0))])
+    release, loaded, threads = threading.Event(), threading.Event(), []
+    load = embedded._edge_load
+
+    def slow_load(path):
+        threads.append(threading.current_thread())
+        release.wait(5)
+        shard = load(path)
+        loaded.set()
+        return shard
+
+    monkeypatch.setattr(embedded, "_edge_load", slow_load)
+    store = open_store(tmp_path / "index")
+    try:
+        assert not loaded.is_set()  # open_store returned before the shard was read
+        release.set()
+        assert [hit.path for hit in store.search(unit(1, 0.1, 0, 0), k=2)] == ["/p/a.jpg", "/p/b.jpg"]
+        assert threads and threads[0] is not threading.main_thread()
+    finally:
+        release.set()
+        store.close()
+    with open_store(tmp_path / "index") as again:  # closed whole: the lock and the shard were let go
+        assert again.count() == 2
+
+
+def test_a_shard_qdrant_cannot_read_is_one_line_at_first_use(tmp_path):
+    with EdgeStore(tmp_path / "index", dim=4, visual_dim=3) as store:
+        store.upsert_images([photo("/p/a.jpg", (1, 0, 0, 0))])
+    (tmp_path / "index" / "images" / "edge_config.json").write_text("damaged")
+    store = open_store(tmp_path / "index")
+    try:
+        with pytest.raises(XmodalError, match=r"^cannot open index .*index \(images\): .*edge_config.json") as raised:
+            store.count()
+        assert "\n" not in str(raised.value)
+    finally:
+        store.close()  # after a failed opening too: the lock is let go
+    with open_store(tmp_path / "index") as again, pytest.raises(XmodalError, match="cannot open index"):
+        again.search(unit(1, 0, 0, 0), k=1)
+
+
+def test_closing_an_index_never_used_waits_for_its_shard_and_closes_it(tmp_path):
+    with EdgeStore(tmp_path / "index", dim=4, visual_dim=3) as store:
+        store.upsert_images([photo("/p/a.jpg", (1, 0, 0, 0))])
+    for _ in range(3):  # opened and closed at once, again and again: each close lets the next open
+        open_store(tmp_path / "index").close()
+    with open_store(tmp_path / "index") as store:
+        assert store.count() == 1

@@ -1,0 +1,60 @@
+"""A cold `xmodal query` on an existing index: this checkout against a baseline checkout, interleaved.
+
+    git worktree add /tmp/xmodal-base COMMIT
+    .venv/bin/python benchmarks/cold_query.py INDEX --baseline /tmp/xmodal-base [--runs 7] [--query Q ...]
+
+Each measured run is a whole fresh process, ``python -m cli query Q --index
+INDEX --json``, started in one checkout or the other (``-m`` imports ``cli``
+and ``xmodal`` from the checkout it starts in), timed from start to exit as a
+user feels it. The two checkouts alternate, and so does which goes first, so a
+change of the machine's load falls on both. One unmeasured run of each first
+writes Python's bytecode caches, as on a user's machine. Prints the median of
+each and their ratio. The index must be one both checkouts can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+# Python caches compiled modules as a user's does: this machine sets PYTHONDONTWRITEBYTECODE=1.
+ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
+def timed(checkout: Path, index: Path, query: str) -> float:
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cli", "query", query, "--index", str(index), "--json"],
+                   cwd=checkout, env=ENV, check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("index", type=Path)
+    parser.add_argument("--baseline", type=Path, required=True, help="another checkout of xmodal (git worktree add)")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--query", action="append", help='default: "a dog runs on the beach" and "beach"')
+    args = parser.parse_args()
+    index = args.index.resolve()
+    checkouts = {"this checkout": HERE, "baseline": args.baseline.resolve()}
+    print(f"{'query':28s} {'this checkout':>14s} {'baseline':>10s} {'ratio':>6s}   (medians of {args.runs} cold processes, s)")
+    for query in args.query or ["a dog runs on the beach", "beach"]:
+        for checkout in checkouts.values():
+            timed(checkout, index, query)
+        times: dict[str, list[float]] = {name: [] for name in checkouts}
+        for run in range(args.runs):
+            order = list(checkouts) if run % 2 == 0 else list(reversed(checkouts))
+            for name in order:
+                times[name].append(timed(checkouts[name], index, query))
+        this, base = (statistics.median(times[name]) for name in checkouts)
+        print(f"{query:28s} {this:14.3f} {base:10.3f} {this / base:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
