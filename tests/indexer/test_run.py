@@ -151,7 +151,7 @@ def test_an_index_from_before_dates_gets_them_on_the_next_run_without_embedding(
     run(folder, store, CountingEncoder())
     dated = sorted(store.images(), key=lambda info: info.path)
     everything = edge.Filter(must=[edge.FieldCondition("folders", match=edge.MatchAny(["/"]))])
-    shard = store._shard("images")
+    shard = store._shards["images"]
     shard.update(edge.UpdateOperation.delete_payload_by_filter(everything, ["taken", "taken_from", "camera"]))
     shard.update(edge.UpdateOperation.delete_field_index("taken"))
     assert store.undated() == 8 and store.taken_range() is None

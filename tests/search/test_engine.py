@@ -536,8 +536,7 @@ def test_empty_index_says_so(tmp_path):
 
 
 def test_an_index_whose_shard_cannot_be_read_is_one_line_for_every_query(indexed, tmp_path):
-    """The shard opens in the background (xmodal.store.embedded): a damaged one still fails
-    as one line, whether the query first encodes words or first looks up a photo."""
+    """A damaged shard fails as one line, whatever the query: words, a sentence, a photo, an analogy."""
     photos, index = indexed
     damaged = tmp_path / "index"
     shutil.copytree(index, damaged)

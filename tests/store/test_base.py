@@ -140,7 +140,7 @@ def test_folders_are_stored_and_indexed_for_the_filter(store, backend, monkeypat
     if backend == "edge":
         import qdrant_edge as edge
 
-        schema = store._shard("images").info().payload_schema
+        schema = store._shards["images"].info().payload_schema
         assert schema["folders"].data_type == edge.PayloadSchemaType.Keyword
         assert schema["hash"].data_type == edge.PayloadSchemaType.Keyword
 
@@ -152,8 +152,8 @@ def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, 
     if backend == "edge":  # an index from before had no folders index either
         import qdrant_edge as edge
 
-        store._shard("images", write=True).update(edge.UpdateOperation.delete_field_index("folders"))
-        assert "folders" not in store._shard("images").info().payload_schema
+        store._shards["images"].update(edge.UpdateOperation.delete_field_index("folders"))
+        assert "folders" not in store._shards["images"].info().payload_schema
     before = store.search(unit(1, 0, 0, 0), k=3)
 
     with pytest.raises(XmodalError, match=r"has 1103 photos indexed before searches within folders existed; run xmodal index"):
@@ -166,7 +166,7 @@ def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, 
     assert store.search(unit(1, 0, 0, 0), k=3) == before  # vectors and facts untouched
     np.testing.assert_allclose(store.get("/old/2/x.jpg").visual, unit(1, 0, 0), atol=STORED)
     if backend == "edge":
-        assert "folders" in store._shard("images").info().payload_schema
+        assert "folders" in store._shards["images"].info().payload_schema
 
 
 def test_taken_keeps_only_photos_taken_in_the_span(store):
@@ -229,7 +229,7 @@ def test_dates_are_stored_indexed_and_give_the_range(store, backend):
     if backend == "edge":
         import qdrant_edge as edge
 
-        assert store._shard("images").info().payload_schema["taken"].data_type == edge.PayloadSchemaType.Datetime
+        assert store._shards["images"].info().payload_schema["taken"].data_type == edge.PayloadSchemaType.Datetime
 
 
 def test_photos_indexed_before_dates_existed_get_them_from_add_dates(store, backend):
@@ -239,7 +239,7 @@ def test_photos_indexed_before_dates_existed_get_them_from_add_dates(store, back
     if backend == "edge":  # an index from before had no dates index either
         import qdrant_edge as edge
 
-        store._shard("images", write=True).update(edge.UpdateOperation.delete_field_index("taken"))
+        store._shards["images"].update(edge.UpdateOperation.delete_field_index("taken"))
     before = store.search(unit(1, 0, 0, 0), k=3)
     span = (moment("2000-01-01T00:00:00"), None)
     with pytest.raises(XmodalError, match=r"has 1030 photos indexed before searches by date existed; run xmodal index"):
@@ -262,7 +262,7 @@ def test_photos_indexed_before_dates_existed_get_them_from_add_dates(store, back
     np.testing.assert_allclose(store.get("/old/2.jpg").visual, unit(1, 0, 0), atol=STORED)  # vectors untouched
     assert store.taken_range() == ("2001-02-03T04:05:06+00:00", "2024-01-02T03:04:05+00:00")
     if backend == "edge":
-        assert "taken" in store._shard("images").info().payload_schema
+        assert "taken" in store._shards["images"].info().payload_schema
 
 
 def test_upsert_at_the_same_path_replaces_the_photo(store):

@@ -333,8 +333,8 @@ class Engine:
         as the texts that describe it (:mod:`xmodal.search.analogy`), with the model's text bank,
         and the words it adds count ``ADDED`` times; a model without a bank (the GloVe ConSE
         model) sums the photo's own vector with the words as typed."""
-        if expression.images:  # before a photo is looked up, or embedded
-            self._require_photos()
+        if not self.store.count():
+            raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
         encode = self._encode_image
         if expression.mixed and self._hub is not None:
             bank = self._hub.bank
@@ -343,14 +343,7 @@ class Engine:
                 return described(self._encode_image(path), bank)
 
             expression = added_up(expression)
-        evaluated = self.space.query(expression, encode)
-        if not expression.images:  # words alone are encoded first, while an embedded index opens (EdgeStore)
-            self._require_photos()
-        return evaluated
-
-    def _require_photos(self) -> None:
-        if not self.store.count():
-            raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
+        return self.space.query(expression, encode)
 
     def _look_alikes(
         self, photo: Path, k: int, threshold: float | None, within: list[str] | None, taken: Span | None

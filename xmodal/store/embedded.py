@@ -10,7 +10,6 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +53,6 @@ class EdgeStore(Store):
     goes to the shard's write-ahead log first, so it survives the process being
     killed; :meth:`flush` also writes the segments.
 
-    The ``images`` shard is opened by a thread of its own, started by the
-    constructor: qdrant-edge reads its graphs and id mappings without holding
-    the GIL (0.35 s at a million photos), so a text query encodes its words
-    while the index opens, and the first call that needs the shard waits for it.
-    A missing shard is refused at once; one qdrant-edge cannot read is refused,
-    in one line, by that first call.
-
     ``storage`` overrides :func:`default_storage` for a new index (benchmarks
     compare layouts with it); an existing index keeps what it was made with.
     """
@@ -79,15 +71,13 @@ class EdgeStore(Store):
         _require_index_folder(folder, creating=dim is not None)
         self._lock: int | None = _lock_index(folder, serving)
         self._shards: dict[str, edge.EdgeShard] = {}
-        self._opening: Future[edge.EdgeShard] | None = None
         self._written: set[str] = set()
         try:
             _finish_upgrade(folder)
             settings = self._open_or_create(folder, dim, visual_dim, visual_nonnegative, storage)
             super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings)
             self._folder = folder
-            _require_shard(folder / IMAGES)  # a missing shard fails here, at open
-            self._opening = _in_background(_edge_load, folder / IMAGES)
+            self._shard(IMAGES)  # a damaged index fails here, at open
         except BaseException:
             self.close()
             raise
@@ -127,9 +117,6 @@ class EdgeStore(Store):
         if self._lock is None:
             return
         try:
-            opening, self._opening = self._opening, None
-            if opening is not None and IMAGES not in self._shards and opening.exception() is None:
-                self._shards[IMAGES] = opening.result()  # never used: closed all the same, before the lock goes
             self.flush()
             for shard in self._shards.values():
                 shard.close()
@@ -156,10 +143,7 @@ class EdgeStore(Store):
         """A collection's shard, opened on first use: a text query never opens the
         vocabulary's (0.1 s), and a process that wrote nothing flushes nothing."""
         if collection not in self._shards:
-            if collection == IMAGES and self._opening is not None:  # every thread waits for the one being opened
-                self._shards[IMAGES] = self._opening.result()  # raises what opening it raised
-            else:
-                self._shards[collection] = _edge_load(self._folder / collection)
+            self._shards[collection] = _edge_load(self._folder / collection)
         if write:
             self._written.add(collection)
         return self._shards[collection]
@@ -289,7 +273,6 @@ class EdgeStore(Store):
             fresh.close()
         old.close()
         del self._shards[IMAGES]
-        self._opening = None  # the old shard's: the next use opens the new one
         self._written.discard(IMAGES)
         self.format, self.storage = FORMAT, storage
         self._meta.pop("vocabulary", None)  # format 1 recorded its copy of the vocabulary there
@@ -482,15 +465,6 @@ def _edge_load(path: Path) -> edge.EdgeShard:
         return edge.EdgeShard.load(str(path))
     except Exception as error:  # qdrant-edge has no exception types of its own
         raise XmodalError(f"cannot open index {path.parent} ({path.name}): {_one_line(error)}") from error
-
-
-def _in_background(work, *args) -> Future:
-    """``work(*args)`` run by a thread of its own, which ends with it."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="xmodal-open")
-    try:
-        return pool.submit(work, *args)
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _edge_schema(key: str) -> edge.KeywordIndexParams | edge.DatetimeIndexParams:
