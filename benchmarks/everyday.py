@@ -125,7 +125,8 @@ def mean_precision(sets: list[WordSet], space: SentenceSpace, penalty: HubPenalt
 @dataclass
 class DevSets:
     """The dev split's map, its hub penalty, and the three word sets its photos make, with the
-    Tiny ImageNet labels of their photos and the Flickr8k captions (for caption retrieval)."""
+    Tiny ImageNet labels of their photos, the Flickr8k captions (for caption retrieval) and the
+    dev scene photos' labels (for scene names typed as queries)."""
 
     model: DeviseModel
     penalty: HubPenalty
@@ -133,6 +134,7 @@ class DevSets:
     tiny_labels: list[str]
     flickr: Any
     flickr_dev: np.ndarray
+    places_labels: list[str]
 
 
 def dev_sets(args, space: SentenceSpace) -> DevSets:
@@ -155,7 +157,7 @@ def dev_sets(args, space: SentenceSpace) -> DevSets:
         labeled_set(model, visual, places.paths, places.labels, lists["mini-places-20"]),
         caption_set(model, visual, flickr, flickr_dev, lists["flickr8k-captions"]),
     ]
-    return DevSets(model, penalty, sets, tiny_labels, flickr, flickr_dev)
+    return DevSets(model, penalty, sets, tiny_labels, flickr, flickr_dev, list(places.labels))
 
 
 def dev(args, space: SentenceSpace) -> dict:
