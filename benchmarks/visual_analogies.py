@@ -8,6 +8,7 @@
     .venv/bin/python benchmarks/visual_analogies.py val [--json analogies-val.json]
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --scenes / val --scenes
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --joint [--json analogies-dev6.json]
+    .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --subject [--json analogies-dev7.json]
 
 The benchmark is benchmarks/visual_analogies.json, committed before it scored
 anything: a photo whose captions put subject S (dog, child, man, woman) in
@@ -90,6 +91,18 @@ then B at 1.5 asked twice 1 x first 3, and 0.5 x first 5. The rule: the mean of 
 dev success@10 without and with the dev scene photos (``--scenes``) picks; the highest
 wins, a reading earlier in the grid within 0.01 of it wins instead. No baselines are
 scored (they are the tables of rounds 5 and ``--scenes``).
+
+Round 7 (``dev --phase2 --subject``; grid and rule written 2026-12-06 night and committed
+before it ran): with scene photos in the library, ``PHOTO - snow + beach`` finds empty
+coasts, which mean "beach" more than any dog on a beach does. So the shipped reading's
+final candidates (the second search's ``k + POOL``) are re-ranked by their score plus
+``w`` times their cosine to the query photo, which a photo of the same subject shares
+and an empty scene does not: the word-space cosine (``w`` 0.1 / 0.2 / 0.4: what the
+photo means), then the visual features' cosine (0.1 / 0.2: what it looks like, for
+comparison; round 5 tried it without scenes only). The grid (``grid7``), the shipped
+reading first. The rule, as round 6's: the mean of the dev success@10 without and with
+the dev scene photos picks; the highest wins, a reading earlier in the grid within 0.01
+of it wins instead. Val is then scored once, both ways, for a reading that wins.
 """
 
 from __future__ import annotations
@@ -290,8 +303,27 @@ def grid6(bank: np.ndarray) -> dict[str, Reading]:
     return {f"{TEXTS} texts, - A + {wb:g}B, asked again, {feedback}": asked_again(bank, feedback, wb) for wb, feedback in rows}
 
 
+def grid7(bank: np.ndarray) -> dict[str, Reading]:
+    """Round 7's grid, in the rule's order: the shipped reading first, then its candidates
+    re-ranked toward the query photo (module docstring)."""
+    shipped = asked_again(bank, ANALOGIES)
+
+    def toward_photo(weight: float, looks: bool) -> Reading:  # candidates only: the others rank below them by 2 + 2|w|
+        def read(ph, p, a, b):
+            own = ph.looks @ ph.looks[p] if looks else ph.x @ ph.x[p]
+            return shipped(ph, p, a, b) + weight * own
+        return read
+
+    readings: dict[str, Reading] = {f"{TEXTS} texts, - A + {ADDED:g}B, asked again, {ANALOGIES} (shipped)": shipped}
+    for weight in (0.1, 0.2, 0.4):
+        readings[f"shipped, candidates re-ranked + {weight:g} x word-space cosine to the photo"] = toward_photo(weight, False)
+    for weight in (0.1, 0.2):
+        readings[f"shipped, candidates re-ranked + {weight:g} x visual cosine to the photo"] = toward_photo(weight, True)
+    return readings
+
+
 def joint(plain: Photos, scenes: Photos, space, readings: dict[str, Reading]) -> dict:
-    """Round 6: each reading scored without and with the scene photos; the mean chooses."""
+    """Rounds 6 and 7: each reading scored without and with the scene photos; the mean chooses."""
     rows = query_rows(space, readings)
     settings = {"without scenes": (plain, plain.queries()), "with scenes": (scenes, scenes.queries())}
     table = {}
@@ -379,11 +411,11 @@ def dev(args) -> dict:
     model, visual = dev_model(args, sources, space)
     hub = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
     flickr = read_captions(sources["flickr8k-captions"])
-    scenes = scene_paths(sources["mini-places-20"], "dev") if args.scenes or args.joint else []
+    scenes = scene_paths(sources["mini-places-20"], "dev") if args.scenes or args.joint or args.subject else []
     photos = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub, scenes)
-    if args.joint:
+    if args.joint or args.subject:
         plain = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub)
-        return joint(plain, photos, space, grid6(model.hub.bank))
+        return joint(plain, photos, space, grid7(model.hub.bank) if args.subject else grid6(model.hub.bank))
     if args.scenes:
         return with_scenes(photos, space, model.hub.bank)
     if args.captions:
@@ -440,9 +472,10 @@ def main() -> None:
     parser.add_argument("--after", action="store_true", help="dev --phase2: round 5, what follows the shipped reading")
     parser.add_argument("--scenes", action="store_true", help="dev --phase2 or val: the split's scene photos added to those ranked")
     parser.add_argument("--joint", action="store_true", help="dev --phase2: round 6, chosen without and with the scene photos")
+    parser.add_argument("--subject", action="store_true", help="dev --phase2: round 7, candidates re-ranked toward the photo")
     args = parser.parse_args()
-    if args.joint and not (args.phase2 and args.split == "dev"):
-        parser.error("--joint (round 6) is on dev: give it with dev --phase2")
+    if (args.joint or args.subject) and not (args.phase2 and args.split == "dev"):
+        parser.error("--joint (round 6) and --subject (round 7) are on dev: give them with dev --phase2")
     if args.scenes and args.split == "dev" and not args.phase2:
         parser.error("--scenes on dev goes through the shipped recipe: give dev --phase2 --scenes")
     if (args.captions or args.taken or args.after) and not (args.phase2 and args.split == "dev"):
