@@ -9,6 +9,7 @@
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --scenes / val --scenes
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --joint [--json analogies-dev6.json]
     .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --subject [--json analogies-dev7.json]
+    .venv/bin/python benchmarks/visual_analogies.py dev --phase2 --shows [--json analogies-dev8.json]
 
 The benchmark is benchmarks/visual_analogies.json, committed before it scored
 anything: a photo whose captions put subject S (dog, child, man, woman) in
@@ -103,6 +104,18 @@ comparison; round 5 tried it without scenes only). The grid (``grid7``), the shi
 reading first. The rule, as round 6's: the mean of the dev success@10 without and with
 the dev scene photos picks; the highest wins, a reading earlier in the grid within 0.01
 of it wins instead. Val is then scored once, both ways, for a reading that wins.
+
+Round 8 (``dev --phase2 --shows``; grid and rule written 2026-12-06 night and committed
+before it ran): round 7's pull toward the photo pulled toward A too (a dog in snow is
+near other snow). Here the pull is toward what the photo *shows*: its described vector
+(200 bank texts) with the directions of A and B projected out (``subject_of``). The
+grid (``grid8``), the shipped reading first: its final candidates re-ranked by their
+score plus ``w`` times their cosine to that subject vector (``w`` 0.1 / 0.2 / 0.4); then
+the candidates ranked by an AND of the two things asked, z-scored within the
+candidates: the smaller of z(cosine to the subject) and z(cosine to B), and their sum.
+The rule, as rounds 6 and 7: the mean of the dev success@10 without and with the dev
+scene photos picks; the highest wins, a reading earlier in the grid within 0.01 of it
+wins instead. Val is then scored once, both ways, for a reading that wins.
 """
 
 from __future__ import annotations
@@ -119,7 +132,7 @@ from language import SHIPPED_CONFIG
 from results import data_arguments, unpack
 
 from xmodal.devise.encoder import SHIPPED, Encoder
-from xmodal.devise.hubness import HubPenalty
+from xmodal.devise.hubness import POOL, HubPenalty
 from xmodal.devise.model import DeviseModel
 from xmodal.search.analogy import ADDED, TEXTS, described
 from xmodal.search.feedback import ANALOGIES, Feedback, with_nearest_texts
@@ -322,6 +335,42 @@ def grid7(bank: np.ndarray) -> dict[str, Reading]:
     return readings
 
 
+def subject_of(photo: np.ndarray, bank: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """What a photo shows, apart from the two settings: its described vector (``TEXTS``
+    bank texts) with the span of A and B projected out, unit length."""
+    d = described(photo, bank, TEXTS)
+    basis, _ = np.linalg.qr(np.stack([a, b]).T.astype(np.float64))
+    rest = d - basis @ (basis.T @ d)
+    return (rest / np.linalg.norm(rest)).astype(np.float32)
+
+
+def grid8(bank: np.ndarray) -> dict[str, Reading]:
+    """Round 8's grid, in the rule's order: the shipped reading first, then its candidates
+    ranked toward what the photo shows (module docstring)."""
+    shipped = asked_again(bank, ANALOGIES)
+
+    def toward_subject(weight: float) -> Reading:  # candidates only: the others rank below them by 2 + 2|w|
+        return lambda ph, p, a, b: shipped(ph, p, a, b) + weight * (ph.x @ subject_of(ph.x[p], bank, a, b))
+
+    def anded(combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Reading:
+        def read(ph, p, a, b):
+            ranked = shipped(ph, p, a, b)
+            ranked[p] = -np.inf
+            pool = np.argsort(-ranked, kind="stable")[: DEFINITION["k"] + POOL]
+            fused = combine(z(ph.x[pool] @ subject_of(ph.x[p], bank, a, b)), z(ph.x[pool] @ (b / np.linalg.norm(b))))
+            out = ranked - 1e6  # every other photo below the candidates, in the shipped order
+            out[pool] = fused
+            return out
+        return read
+
+    readings: dict[str, Reading] = {f"{TEXTS} texts, - A + {ADDED:g}B, asked again, {ANALOGIES} (shipped)": shipped}
+    for weight in (0.1, 0.2, 0.4):
+        readings[f"shipped, candidates re-ranked + {weight:g} x cosine to what the photo shows"] = toward_subject(weight)
+    readings["shipped candidates ranked by min(z(shows), z(B))"] = anded(np.minimum)
+    readings["shipped candidates ranked by z(shows) + z(B)"] = anded(np.add)
+    return readings
+
+
 def joint(plain: Photos, scenes: Photos, space, readings: dict[str, Reading]) -> dict:
     """Rounds 6 and 7: each reading scored without and with the scene photos; the mean chooses."""
     rows = query_rows(space, readings)
@@ -411,11 +460,13 @@ def dev(args) -> dict:
     model, visual = dev_model(args, sources, space)
     hub = HubPenalty(model.hub.bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
     flickr = read_captions(sources["flickr8k-captions"])
-    scenes = scene_paths(sources["mini-places-20"], "dev") if args.scenes or args.joint or args.subject else []
+    rounds = {"joint": grid6, "subject": grid7, "shows": grid8}
+    chosen_round = next((name for name in rounds if getattr(args, name)), None)
+    scenes = scene_paths(sources["mini-places-20"], "dev") if args.scenes or chosen_round else []
     photos = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub, scenes)
-    if args.joint or args.subject:
+    if chosen_round:
         plain = flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split("dev")), hub)
-        return joint(plain, photos, space, grid7(model.hub.bank) if args.subject else grid6(model.hub.bank))
+        return joint(plain, photos, space, rounds[chosen_round](model.hub.bank))
     if args.scenes:
         return with_scenes(photos, space, model.hub.bank)
     if args.captions:
@@ -473,9 +524,10 @@ def main() -> None:
     parser.add_argument("--scenes", action="store_true", help="dev --phase2 or val: the split's scene photos added to those ranked")
     parser.add_argument("--joint", action="store_true", help="dev --phase2: round 6, chosen without and with the scene photos")
     parser.add_argument("--subject", action="store_true", help="dev --phase2: round 7, candidates re-ranked toward the photo")
+    parser.add_argument("--shows", action="store_true", help="dev --phase2: round 8, candidates ranked toward what the photo shows")
     args = parser.parse_args()
-    if (args.joint or args.subject) and not (args.phase2 and args.split == "dev"):
-        parser.error("--joint (round 6) and --subject (round 7) are on dev: give them with dev --phase2")
+    if (args.joint or args.subject or args.shows) and not (args.phase2 and args.split == "dev"):
+        parser.error("--joint (round 6), --subject (round 7) and --shows (round 8) are on dev: give them with dev --phase2")
     if args.scenes and args.split == "dev" and not args.phase2:
         parser.error("--scenes on dev goes through the shipped recipe: give dev --phase2 --scenes")
     if (args.captions or args.taken or args.after) and not (args.phase2 and args.split == "dev"):
