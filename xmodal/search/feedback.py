@@ -69,10 +69,15 @@ ANALOGIES = Feedback(0.5, 3)  # chosen on dev (benchmarks/visual_analogies.py de
 NEAREST_TEXTS = Feedback(0.5, 3)  # chosen on dev (benchmarks/word_neighbours.py --source bank)
 
 
-def with_nearest_texts(query: np.ndarray, bank: np.ndarray, reading: Feedback = NEAREST_TEXTS) -> np.ndarray:
+def with_nearest_texts(
+    query: np.ndarray, bank: np.ndarray, reading: Feedback = NEAREST_TEXTS, trained: float | None = None
+) -> np.ndarray:
     """The unit ``query`` moved ``reading.weight`` toward the unit mean of its ``reading.k``
     nearest texts of ``bank`` (the model's unit text vectors): how a short query is read
-    before it is asked."""
+    before it is asked. With ``trained``, a query whose cosine to some bank text is at
+    least that is one of the texts the model was trained on, and is left as it is."""
+    if trained is not None and float(np.max(np.asarray(bank, dtype=np.float32) @ np.asarray(query, dtype=np.float32))) >= trained:
+        return np.asarray(query, dtype=np.float32)
     return reading.moved(query, described(query, bank, reading.k)[None])
 
 
