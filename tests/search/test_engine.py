@@ -26,7 +26,7 @@ from xmodal.devise.encoder import DEFAULT_MODEL
 from xmodal.devise.hubness import POOL
 from xmodal.devise.model import DeviseModel
 from xmodal.search.analogy import ADDED, described
-from xmodal.search.feedback import ANALOGIES, NEAREST_TEXTS, SHORT_QUERIES
+from xmodal.search.feedback import ANALOGIES, BANK_TEXT, NEAREST_TEXTS, SHORT_QUERIES
 
 PHOTOS = Path(__file__).resolve().parents[2] / "docs" / "photos"
 ODD_NAME = "Été à Montréal avec la famille, un nom de fichier plus long qu'une ligne.jpg"  # spaces, accents
@@ -117,6 +117,25 @@ def test_a_short_query_is_read_with_its_bank_texts_and_asked_again_toward_its_fi
             assert [r.path for r in results][:5] == [paths[i] for i in expected][:5]
             asked_once = [vectors[paths.index(r.path)] @ asked for r in results]
             assert max(abs(a - r.cosine) for a, r in zip(asked_once, results)) > 1e-2  # so the check above tells them apart
+
+
+def test_a_short_query_that_is_a_bank_text_is_asked_as_typed_then_again(indexed):
+    """A scene name the model was trained on ("kitchen") is one of the bank's texts: it skips
+    the bank's reading (xmodal.search.feedback.BANK_TEXT) and is asked twice from as typed."""
+    _, index = indexed
+    hub = DeviseModel.hub_of(DEFAULT_MODEL)
+    bank = hub.bank.astype(np.float32)
+    with xmodal.open(index) as engine:
+        paths = [r.path for r in engine.search("a photo", k=12)]
+        vectors = np.stack([engine.store.get(path).semantic for path in paths]).astype(np.float32)
+        typed = engine.space.query("kitchen").vector
+        assert float(np.max(bank @ typed)) >= BANK_TEXT
+        first = np.argsort(-(vectors @ typed - hub.of(vectors)), kind="stable")[:SHORT_QUERIES.k]
+        centre = vectors[first].mean(axis=0)
+        moved = typed + SHORT_QUERIES.weight * centre / np.linalg.norm(centre)
+        moved /= np.linalg.norm(moved)
+        results = engine.search("kitchen", k=12)
+        assert [r.cosine for r in results] == pytest.approx([vectors[paths.index(r.path)] @ moved for r in results], abs=1e-3)
 
 
 def test_query_is_the_one_way_in_and_says_how_it_read_the_query(indexed):

@@ -5,6 +5,7 @@ import pytest
 
 from xmodal.search.feedback import (
     ANALOGIES,
+    BANK_TEXT,
     SHORT_QUERIES,
     Feedback,
     feedback_for,
@@ -34,6 +35,16 @@ def test_a_short_query_moves_toward_the_unit_mean_of_its_nearest_bank_texts():
     expected = (query + 0.5 * centre) / np.linalg.norm(query + 0.5 * centre)
     assert moved == pytest.approx(expected, abs=1e-3)  # the bank is float16, as shipped
     assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_short_query_that_is_one_of_the_bank_texts_is_left_as_typed():
+    bank = np.array([[0.0, 0.0, 1.0], [0.6, 0.8, 0.0], [0.8, 0.0, 0.6], [0.0, 1.0, 0.0]], dtype=np.float16)
+    own = np.array([0.6, 0.8, 0.0], dtype=np.float32)  # bank row 1 itself
+    assert with_nearest_texts(own, bank, Feedback(0.5, 2), trained=BANK_TEXT) == pytest.approx(own)
+    assert with_nearest_texts(own, bank, Feedback(0.5, 2)) != pytest.approx(own, abs=1e-2)  # without it: moved
+    near = np.array([1.0, 0.0, 0.0], dtype=np.float32)  # 0.8 from its nearest text: read with the bank
+    assert with_nearest_texts(near, bank, Feedback(0.5, 2), trained=BANK_TEXT) == pytest.approx(
+        with_nearest_texts(near, bank, Feedback(0.5, 2)))
 
 
 @pytest.mark.parametrize("query", ["rocket", "hot drink", "Steeple"])
