@@ -60,6 +60,14 @@ the thirds score (round 5); of those, the highest mean of the two name scores wi
 within 0.005 of it the highest threshold (the narrowest change). Val is then run once for
 it (``val --trained T``), beside the shipped rows.
 
+``dev --phase2 --hub-grid`` (round 7, added 2026-12-06 night, before it ran): the hub
+penalty's weight (0.7, chosen on dev for captions and words alike) for short queries
+alone, both their searches, with round 6's reading as shipped. Grid (``HUB_SCALES``):
+the model's weight times 1 (shipped), 0, 0.5, 1.5, 2. Rule: round 5's (the thirds score
+picks; out, a row that loses more than 0.01 of class-name or scene-name P@10 against
+the shipped row; the shipped row stays if it is within 0.005 of the best). Val is then
+run once for a row that wins (``val --short-hub M``).
+
 val: the shipped model and gloss table, none against the dev choice, on the
 rows of ``everyday.py val`` (the new list, the 30 words, captions, class
 names, scenes); run once, after dev chose (and once more with the same
@@ -73,6 +81,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +97,7 @@ from everyday import (
 
 from xmodal.devise.hubness import HubPenalty
 from xmodal.search.feedback import (
+    BANK_TEXT,
     NEAREST_TEXTS,
     SHORT_QUERIES,
     Feedback,
@@ -105,7 +115,8 @@ GRID = [None] + [Feedback(weight, k) for weight in (0.25, 0.5, 1.0) for k in (3,
 THIRDS = [(bank, feedback) for bank in (None, Feedback(0.25, 3), NEAREST_TEXTS)
           for feedback in (None, Feedback(0.5, 3), SHORT_QUERIES, Feedback(0.5, 5), Feedback(1.0, 5))]
 SHIPPED = (NEAREST_TEXTS, SHORT_QUERIES)
-TRAINED = [None, 0.99, 0.95, 0.9]  # round 6 (--trained): a query this near a bank text is left as typed
+TRAINED = [None, 0.99, 0.95, 0.9]  # round 6 (--trained-grid): a query this near a bank text is left as typed
+HUB_SCALES = [1.0, 0.0, 0.5, 1.5, 2.0]  # round 7 (--hub-grid): the hub penalty's weight for short queries, times
 
 
 def scores(photos: np.ndarray, queries: np.ndarray, penalty: HubPenalty, feedback: Feedback | None) -> np.ndarray:
@@ -166,8 +177,8 @@ def caption_queries(space, flickr, photos: np.ndarray) -> tuple[np.ndarray, np.n
 
 def dev(args, space: SentenceSpace) -> dict:
     found = dev_sets(args, space)
-    if args.thirds or args.trained_grid:
-        return thirds(found, space, args.wordnet, args.trained_grid)
+    if args.thirds or args.trained_grid or args.hub_grid:
+        return thirds(found, space, args.wordnet, "trained" if args.trained_grid else "hub" if args.hub_grid else "thirds")
     model, penalty, sets, tiny_labels = found.model, found.penalty, found.sets, found.tiny_labels
     sys.path.insert(0, str(ROOT / "scripts"))
     from build_glosses import build
@@ -204,9 +215,10 @@ def dev(args, space: SentenceSpace) -> dict:
     return {"table": table, "chosen": str(GRID[chosen]), "scope": scope}
 
 
-def thirds(found, space: SentenceSpace, wordnet: str, trained_grid: bool = False) -> dict:
-    """Round 5: the bank's reading and the feedback chosen together, each dev set a third; or
-    round 6 (``trained_grid``): queries that are bank texts left as typed (module docstring)."""
+def thirds(found, space: SentenceSpace, wordnet: str, grid: str = "thirds") -> dict:
+    """Round 5 (``grid`` "thirds"): the bank's reading and the feedback chosen together, each
+    dev set a third; round 6 ("trained"): queries that are bank texts left as typed; round 7
+    ("hub"): the hub penalty's weight for short queries (module docstring)."""
     model, penalty, sets = found.model, found.penalty, found.sets
     sys.path.insert(0, str(ROOT / "scripts"))
     from build_glosses import build
@@ -222,30 +234,38 @@ def thirds(found, space: SentenceSpace, wordnet: str, trained_grid: bool = False
     guards = {"class": (sets[0].photos, np.array(found.tiny_labels)[None, :] == np.array(tiny_names)[:, None], tiny_names),
               "scene": (sets[1].photos, np.array(found.places_labels)[None, :] == np.array(scene_names)[:, None], scene_names)}
     table = {}
-    rows_to_score = [(*SHIPPED, t) for t in TRAINED] if trained_grid else [(bank, feedback, None) for bank, feedback in THIRDS]
-    for bank, feedback, trained in rows_to_score:
+    rows_to_score = {
+        "thirds": [(bank, feedback, None, 1.0) for bank, feedback in THIRDS],
+        "trained": [(*SHIPPED, t, 1.0) for t in TRAINED],
+        "hub": [(*SHIPPED, BANK_TEXT, scale) for scale in HUB_SCALES],
+    }[grid]
+    for bank, feedback, trained, scale in rows_to_score:
+        hub = replace(penalty, weight=penalty.weight * scale)
         words = [read_short(s.words, v, model.hub.bank, bank, trained) for s, v in zip(sets, typed)]
-        row = {f"{name} P@10": float(precision(scores(s.photos, v, penalty, feedback), s.relevant).mean())
+        row = {f"{name} P@10": float(precision(scores(s.photos, v, hub, feedback), s.relevant).mean())
                for name, s, v in zip(("tiny", "scene", "caption"), sets, words)}
         row["thirds"] = float(np.mean(list(row.values())))
-        row["everyday P@10"] = list_precision(sets, words, penalty, feedback)
+        row["everyday P@10"] = list_precision(sets, words, hub, feedback)
         for name, (photos, relevant, texts) in guards.items():
             vectors = read_short(texts, typed_names[name], model.hub.bank, bank, trained)
-            row[f"{name} name P@10"] = float(precision(scores(photos, vectors, penalty, feedback), relevant).mean())
+            row[f"{name} name P@10"] = float(precision(scores(photos, vectors, hub, feedback), relevant).mean())
         name = f"bank texts {f'{bank.weight:g} x {bank.k}' if bank else 'off'}, {feedback or 'no feedback'}"
-        if trained_grid:
+        if grid == "trained":
             name += f", bank texts as typed at {trained if trained is not None else 'none (shipped)'}"
+        if grid == "hub":
+            name += f", bank texts as typed at {trained:g}, hub penalty weight {hub.weight:g}"
         table[name] = row
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
     names, rows = list(table), list(table.values())
-    if trained_grid:
+    if grid == "trained":
         return {"table": table, "chosen": names[trained_choice(rows)]}
-    shipped = rows[THIRDS.index(SHIPPED)]
+    shipped_row = THIRDS.index(SHIPPED) if grid == "thirds" else HUB_SCALES.index(1.0)
+    shipped = rows[shipped_row]
     allowed = [i for i, row in enumerate(rows)
                if all(row[f"{g} name P@10"] >= shipped[f"{g} name P@10"] - CLASS_LOSS for g in guards)]
     best = max(rows[i]["thirds"] for i in allowed)
     tied = [i for i in allowed if rows[i]["thirds"] >= best - TIE]
-    chosen = THIRDS.index(SHIPPED) if THIRDS.index(SHIPPED) in tied else max(allowed, key=lambda i: rows[i]["thirds"])
+    chosen = shipped_row if shipped_row in tied else max(allowed, key=lambda i: rows[i]["thirds"])
     print(f"chosen: {names[chosen]} (thirds {rows[chosen]['thirds']:.4f}; best {best:.4f}; shipped {shipped['thirds']:.4f})")
     return {"table": table, "chosen": names[chosen]}
 
@@ -312,6 +332,7 @@ def main() -> None:
     parser.add_argument("--bank-k", type=int, default=NEAREST_TEXTS.k, help="val: the dev choice (what ships)")
     parser.add_argument("--trained", type=float, default=None, help="val: round 6's dev choice, bank texts left as typed at this cosine")
     parser.add_argument("--trained-grid", action="store_true", help="dev: round 6, short queries that are bank texts left as typed")
+    parser.add_argument("--hub-grid", action="store_true", help="dev: round 7, the hub penalty's weight for short queries")
     parser.add_argument("--thirds", action="store_true", help="dev: round 5, the bank's reading and feedback chosen together")
     parser.add_argument("--no-bank", action="store_true", help="val: only the rows without the bank's texts (earlier rounds)")
     run_split(parser.parse_args(), dev, val)
