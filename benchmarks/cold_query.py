@@ -15,23 +15,17 @@ each and their ratio. The index must be one both checkouts can read.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from reindex import timed  # a fresh process, bytecode caches on as on a user's machine
+
 HERE = Path(__file__).resolve().parent.parent
-# Python caches compiled modules as a user's does: this machine sets PYTHONDONTWRITEBYTECODE=1.
-ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(checkout: Path, index: Path, query: str) -> float:
-    began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", "query", query, "--index", str(index), "--json"],
-                   cwd=checkout, env=ENV, check=True, capture_output=True)
-    return time.perf_counter() - began
+def query_seconds(checkout: Path, index: Path, query: str) -> float:
+    return timed([sys.executable, "-m", "cli", "query", query, "--index", str(index), "--json"], cwd=checkout)
 
 
 def main() -> None:
@@ -46,12 +40,12 @@ def main() -> None:
     print(f"{'query':28s} {'this checkout':>14s} {'baseline':>10s} {'ratio':>6s}   (medians of {args.runs} cold processes, s)")
     for query in args.query or ["a dog runs on the beach", "beach"]:
         for checkout in checkouts.values():
-            timed(checkout, index, query)
+            query_seconds(checkout, index, query)
         times: dict[str, list[float]] = {name: [] for name in checkouts}
         for run in range(args.runs):
             order = list(checkouts) if run % 2 == 0 else list(reversed(checkouts))
             for name in order:
-                times[name].append(timed(checkouts[name], index, query))
+                times[name].append(query_seconds(checkouts[name], index, query))
         this, base = (statistics.median(times[name]) for name in checkouts)
         print(f"{query:28s} {this:14.3f} {base:10.3f} {this / base:6.2f}")
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,13 +25,12 @@ import timeit
 from pathlib import Path
 
 import numpy as np
+from reindex import median_seconds
 
 from xmodal.store import ImageInfo, ImageRecord, open_store
 from xmodal.text.factory import load_space
 
 XMODAL = [sys.executable, "-m", "cli"]
-# Python caches compiled modules as a user's does: this machine sets PYTHONDONTWRITEBYTECODE=1.
-ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
 def build(index: Path, photos: int) -> None:
@@ -50,15 +48,6 @@ def build(index: Path, photos: int) -> None:
             store.upsert_images(records)
         store.flush()
         store.optimize()
-
-
-def median_seconds(command: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, env=ENV)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
