@@ -294,18 +294,31 @@ def asked_again(bank: np.ndarray, feedback: Feedback, wb: float = ADDED) -> Read
     return read
 
 
+def pulled(read: Reading, weight: float, toward: Reading) -> Reading:
+    """``read``'s scores plus ``weight`` times ``toward``'s (a cosine per photo): a re-ranking
+    of its search's candidates only, since the others rank below them by 2 + 2|penalty
+    weight|, more than the 2|weight| a pull can close while |weight| < 1."""
+    return lambda ph, p, a, b: read(ph, p, a, b) + weight * toward(ph, p, a, b)
+
+
+def looks(ph: Photos, p: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each photo's visual cosine to the query photo: what it looks like."""
+    return ph.looks @ ph.looks[p]
+
+
+def means(ph: Photos, p: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each photo's word-space cosine to the query photo: what it means."""
+    return ph.x @ ph.x[p]
+
+
 def grid5(bank: np.ndarray) -> dict[str, Reading]:
     """Round 5's grid, in the rule's order: the shipped reading first, then what follows it."""
     shipped = texts_of(bank, TEXTS, ADDED)
-
-    def looks_like(weight: float) -> Reading:  # candidates only: the others rank below them by 2 + 2|w|
-        return lambda ph, p, a, b: shipped(ph, p, a, b) + weight * (ph.looks @ ph.looks[p])
-
     readings: dict[str, Reading] = {f"photo read as its {TEXTS} nearest bank texts, - A + {ADDED:g}B (shipped)": shipped}
     for weight in (0.5, 1.0):
         readings[f"shipped, asked again toward its first 3 results, weight {weight:g}"] = asked_again(bank, Feedback(weight, 3))
     for weight in (0.05, 0.1, 0.2):
-        readings[f"shipped, candidates re-ranked + {weight:g} x visual cosine to the photo"] = looks_like(weight)
+        readings[f"shipped, candidates re-ranked + {weight:g} x visual cosine to the photo"] = pulled(shipped, weight, looks)
     readings["shipped, B read with its nearest bank texts"] = lambda ph, p, a, b: shipped(ph, p, a, with_nearest_texts(b, bank))
     return readings
 
@@ -320,18 +333,11 @@ def grid7(bank: np.ndarray) -> dict[str, Reading]:
     """Round 7's grid, in the rule's order: the shipped reading first, then its candidates
     re-ranked toward the query photo (module docstring)."""
     shipped = asked_again(bank, ANALOGIES)
-
-    def toward_photo(weight: float, looks: bool) -> Reading:  # candidates only: the others rank below them by 2 + 2|w|
-        def read(ph, p, a, b):
-            own = ph.looks @ ph.looks[p] if looks else ph.x @ ph.x[p]
-            return shipped(ph, p, a, b) + weight * own
-        return read
-
     readings: dict[str, Reading] = {f"{TEXTS} texts, - A + {ADDED:g}B, asked again, {ANALOGIES} (shipped)": shipped}
     for weight in (0.1, 0.2, 0.4):
-        readings[f"shipped, candidates re-ranked + {weight:g} x word-space cosine to the photo"] = toward_photo(weight, False)
+        readings[f"shipped, candidates re-ranked + {weight:g} x word-space cosine to the photo"] = pulled(shipped, weight, means)
     for weight in (0.1, 0.2):
-        readings[f"shipped, candidates re-ranked + {weight:g} x visual cosine to the photo"] = toward_photo(weight, True)
+        readings[f"shipped, candidates re-ranked + {weight:g} x visual cosine to the photo"] = pulled(shipped, weight, looks)
     return readings
 
 
@@ -349,8 +355,8 @@ def grid8(bank: np.ndarray) -> dict[str, Reading]:
     ranked toward what the photo shows (module docstring)."""
     shipped = asked_again(bank, ANALOGIES)
 
-    def toward_subject(weight: float) -> Reading:  # candidates only: the others rank below them by 2 + 2|w|
-        return lambda ph, p, a, b: shipped(ph, p, a, b) + weight * (ph.x @ subject_of(ph.x[p], bank, a, b))
+    def shows(ph, p, a, b):  # each photo's cosine to what the query photo shows
+        return ph.x @ subject_of(ph.x[p], bank, a, b)
 
     def anded(combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Reading:
         def read(ph, p, a, b):
@@ -365,7 +371,7 @@ def grid8(bank: np.ndarray) -> dict[str, Reading]:
 
     readings: dict[str, Reading] = {f"{TEXTS} texts, - A + {ADDED:g}B, asked again, {ANALOGIES} (shipped)": shipped}
     for weight in (0.1, 0.2, 0.4):
-        readings[f"shipped, candidates re-ranked + {weight:g} x cosine to what the photo shows"] = toward_subject(weight)
+        readings[f"shipped, candidates re-ranked + {weight:g} x cosine to what the photo shows"] = pulled(shipped, weight, shows)
     readings["shipped candidates ranked by min(z(shows), z(B))"] = anded(np.minimum)
     readings["shipped candidates ranked by z(shows) + z(B)"] = anded(np.add)
     return readings
