@@ -82,9 +82,10 @@ def with_nearest_texts(
     nearest texts of ``bank`` (the model's unit text vectors): how a short query is read
     before it is asked. With ``trained``, a query whose cosine to some bank text is at
     least that is one of the texts the model was trained on, and is left as it is."""
-    if trained is not None and float(np.max(np.asarray(bank, dtype=np.float32) @ np.asarray(query, dtype=np.float32))) >= trained:
-        return np.asarray(query, dtype=np.float32)
-    return reading.moved(query, described(query, bank, reading.k)[None])
+    texts, query = np.asarray(bank, dtype=np.float32), np.asarray(query, dtype=np.float32)  # the float16 bank widened once
+    if trained is not None and float(np.max(texts @ query)) >= trained:
+        return query
+    return reading.moved(query, described(query, texts, reading.k)[None])
 
 
 def is_short(expression: Expression) -> bool:
