@@ -226,6 +226,46 @@ def test_a_new_index_leaves_its_vectors_on_disk(tmp_path):
     assert vector_memory(tmp_path / "index") == {"semantic": "cold", "visual": "cold"}
 
 
+def test_a_new_index_keeps_its_visual_graph_on_disk_and_its_semantic_graph_in_memory(tmp_path):
+    """A text query walks the semantic graph only; the visual one is not read in at every open."""
+    EdgeStore(tmp_path / "index", dim=4, visual_dim=3).close()
+    config = json.loads((tmp_path / "index" / "images" / "edge_config.json").read_text())
+    assert config["vectors"]["visual"]["hnsw_config"]["memory"] == "cold"
+    assert "hnsw_config" not in config["vectors"]["semantic"] and "memory" not in config["hnsw_config"]
+
+
+def logged_entries(folder: Path) -> list[int]:
+    """The sizes of the entries in the newest segment of the shard's write-ahead log that has any.
+
+    Read as Qdrant's ``wal`` crate writes a segment: an 8-byte header, then per entry its
+    length (u64), the bytes, padding and a CRC, each entry starting at a multiple of 8.
+    """
+    def sizes(segment: Path) -> list[int]:
+        data, at, found = segment.read_bytes(), 8, []
+        while at + 8 <= len(data) and (length := int.from_bytes(data[at:at + 8], "little")):
+            found.append(length)
+            at = (at + 8 + length + 4 + 7) // 8 * 8
+        return found
+
+    segments = sorted((folder / "images" / "wal").glob("[oc]*-*"), key=lambda path: path.stat().st_mtime_ns)
+    return next(found for segment in reversed(segments) if (found := sizes(segment)))
+
+
+def test_a_process_that_wrote_leaves_a_small_last_log_entry_and_one_that_read_writes_nothing(tmp_path):
+    """Qdrant-edge reads the log's last entry back at every open: a batch of 1,024 photos is
+    megabytes at real vector sizes, so a writer ends with a write of a few bytes instead
+    (embedded._NO_POINT), and the photos are all still there."""
+    folder = tmp_path / "index"
+    with EdgeStore(folder, dim=4, visual_dim=3) as store:
+        store.upsert_images([photo(f"/p/{i}.jpg", (1, i, 0, 0)) for i in range(1500)])
+    *batches, last = logged_entries(folder)
+    assert max(batches) > 50_000 and last < 200, (batches, last)
+    wal = sorted((path.name, path.stat().st_mtime_ns, path.read_bytes()) for path in (folder / "images" / "wal").iterdir())
+    with EdgeStore(folder) as store:
+        assert store.count() == 1500 and len(store.search(unit(1, 0, 0, 0), k=5)) == 5
+    assert sorted((p.name, p.stat().st_mtime_ns, p.read_bytes()) for p in (folder / "images" / "wal").iterdir()) == wal
+
+
 def test_compact_storage_finds_what_an_exact_float32_scan_finds(tmp_path):
     """float16 word-space and one-byte visual vectors against the exact scan of the float32 originals."""
     rng = np.random.default_rng(0)
