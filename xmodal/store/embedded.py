@@ -118,8 +118,8 @@ class EdgeStore(Store):
         if self._lock is None:
             return
         try:
-            for name in self._written:  # the last write, so the one every later open reads again: a small one
-                self._shards[name].update(edge.UpdateOperation.delete_points([_NO_POINT]))
+            for name in self._written:
+                _end_writes(self._shards[name])
             self.flush()
             for shard in self._shards.values():
                 shard.close()
@@ -270,6 +270,7 @@ class EdgeStore(Store):
                 copied += len(points)
                 if offset is None:
                     break
+            _end_writes(fresh)
             fresh.flush()
             fresh.optimize()
         finally:
@@ -406,11 +407,16 @@ _EDGE_TYPES = {
     UINT8: edge.VectorStorageDatatype.Uint8,
 }
 _UPGRADING, _REPLACED, _NEXT_META = "images.upgrading", "images.replaced", "xmodal.json.next"  # EdgeStore.upgrade's
-# Qdrant-edge reads its write-ahead log's last acknowledged entry back at every open and applies
-# it again (it is skipped as already applied, but parsed first): after a batch of 1,024 photos that
-# is 5 MB of CBOR, 0.12 s of every later query's open. So a process that wrote ends with a delete
-# of this id, which no photo has (point ids are hashes, base.point_id): a few bytes to read back.
-_NO_POINT = str(uuid.UUID(int=0))
+_NO_POINT = str(uuid.UUID(int=0))  # no photo's id: point ids are hashes (base.point_id)
+
+
+def _end_writes(shard: edge.EdgeShard) -> None:
+    """Make a process's last write to ``shard`` a few bytes: a delete of an id no photo has.
+
+    Qdrant-edge reads its write-ahead log's last acknowledged entry back at every open,
+    parsing it whole to apply it again: after a batch of 1,024 photos that is 5 MB of
+    CBOR, 0.12 s added to every later query's open (docs/performance.md)."""
+    shard.update(edge.UpdateOperation.delete_points([_NO_POINT]))
 
 
 def _edge_config(dims: dict[str, int], storage: dict[str, dict]) -> edge.EdgeConfig:
