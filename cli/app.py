@@ -10,9 +10,10 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -20,6 +21,9 @@ from xmodal import XmodalError, parse
 from xmodal.devise.model import space_name
 from xmodal.search.duplicates import THRESHOLD
 from xmodal.text.factory import load_space
+
+if TYPE_CHECKING:
+    from xmodal.search.engine import Engine
 
 app = typer.Typer(
     help="Search photos by meaning in a word-vector space.",
@@ -192,7 +196,7 @@ def query(
     if words_out and (threshold is not None or within or after is not None or before is not None):
         raise XmodalError("--threshold, --in, --after and --before choose photos; they do not go with --words")
     date_span(after, before, ("--after", "--before"))  # a malformed date fails here, named as typed, before any loading
-    with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
+    with held(open_engine(index_path, qdrant_url, space=space, model=model)) as engine:
         answer = engine.query(
             expression, top, using=using, words=words_out, threshold=threshold, within=within, after=after, before=before
         )
@@ -229,7 +233,7 @@ def duplicates(
     from xmodal.search.engine import open as open_engine
     from xmodal.store.info import human_bytes
 
-    with open_engine(index_path, qdrant_url, space=space, model=model) as engine:
+    with held(open_engine(index_path, qdrant_url, space=space, model=model)) as engine:
         found = engine.duplicates(threshold, within)
     if as_json:
         print(json.dumps(found.to_dict(), ensure_ascii=False))
@@ -547,10 +551,25 @@ def _root() -> None:
     """Search photos by meaning in a word-vector space."""
 
 
-# Commands that hold nothing open once they return: they close the index they opened.
-# The first word not starting with "-" names the
-# command, since the app itself takes no options.
+# Commands that hold nothing to write once they return. The first word not starting
+# with "-" names the command, since the app itself takes no options.
 QUICK_EXIT = {"query", "words", "info", "duplicates"}
+_exits_at_once = False  # set by main() for a QUICK_EXIT command: see held()
+
+
+@contextmanager
+def held(engine: Engine) -> Iterator[Engine]:
+    """``engine`` for one command: closed when the command is done, unless the process
+    ends with ``os._exit`` right after (main), which releases the index's lock as
+    surely. Closing a qdrant-edge shard drops from the page cache the pages this
+    process read, and the next query would read them from disk again: at a million
+    photos the graph walk's vectors and the id tracker, 0.05-0.1 s of each later
+    cold query (docs/performance.md). A query writes nothing, so nothing is lost."""
+    try:
+        yield engine
+    finally:
+        if not _exits_at_once:
+            engine.close()
 
 
 def main() -> None:
@@ -558,11 +577,13 @@ def main() -> None:
 
     A search command ends with ``os._exit`` once its output is flushed: tearing
     down onnxruntime's and Qdrant's native threads and numpy takes about 40 ms,
-    a tenth of a cold query, and such a command has closed its index and has no
-    exit handlers to run. Other commands, and any error that is not a clean exit,
-    end the usual way.
+    a tenth of a cold query, and such a command has written nothing and has no
+    exit handlers to run; it leaves its index for the exit to release (:func:`held`).
+    Other commands, and any error that is not a clean exit, end the usual way.
     """
+    global _exits_at_once
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    _exits_at_once = command in QUICK_EXIT
     try:
         app()
     except SystemExit as done:

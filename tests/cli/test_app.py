@@ -233,3 +233,35 @@ def test_query_json_and_threshold_go_by_the_shown_score(served_photos):
     result = runner.invoke(app, ["query", "rocket", "-k", "12", "--threshold", str(cut), "--index", str(index), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["results"] == everything[:2]
+
+
+class _Engine:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("exits_at_once", [False, True])
+def test_held_closes_the_engine_unless_the_process_ends_at_once(monkeypatch, exits_at_once):
+    """In-process (tests, CliRunner) a command closes what it opened; a search command run
+    by main() leaves it to os._exit, so Qdrant does not drop what it read from the page cache."""
+    import cli.app
+
+    monkeypatch.setattr(cli.app, "_exits_at_once", exits_at_once)
+    engine = _Engine()
+    with pytest.raises(RuntimeError), cli.app.held(engine):
+        raise RuntimeError("a failed query")
+    assert engine.closed is not exits_at_once
+
+
+def test_a_query_process_leaves_the_index_free_for_the_next(served_photos):
+    """``python -m cli query`` ends without closing its index (held): the lock dies with
+    the process, so the next process, or this one, opens it, and answers the same."""
+    _, index = served_photos
+    command = [sys.executable, "-m", "cli", "query", "rocket", "-k", "5", "--index", str(index), "--json"]
+    first, second = (subprocess.run(command, capture_output=True, text=True, timeout=120) for _ in range(2))
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    with xmodal.open(index) as engine:
+        assert [r.path for r in engine.query("rocket", k=5).results] == [r["path"] for r in json.loads(first.stdout)["results"]]
