@@ -555,6 +555,7 @@ def _root() -> None:
 # with "-" names the command, since the app itself takes no options.
 QUICK_EXIT = {"query", "words", "info", "duplicates"}
 _exits_at_once = False  # set by main() for a QUICK_EXIT command: see held()
+_kept: list[Engine] = []  # what held() leaves open, referenced until the exit: dropping it would close it
 
 
 @contextmanager
@@ -563,12 +564,15 @@ def held(engine: Engine) -> Iterator[Engine]:
     ends with ``os._exit`` right after (main), which releases the index's lock as
     surely. Closing a qdrant-edge shard drops from the page cache the pages this
     process read, and the next query would read them from disk again: at a million
-    photos the graph walk's vectors and the id tracker, 0.05-0.1 s of each later
-    cold query (docs/performance.md). A query writes nothing, so nothing is lost."""
+    photos the graph walk's vectors and the id tracker (docs/performance.md). So
+    does letting go of the last reference to it. A query writes nothing, so nothing
+    is lost."""
     try:
         yield engine
     finally:
-        if not _exits_at_once:
+        if _exits_at_once:
+            _kept.append(engine)
+        else:
             engine.close()
 
 

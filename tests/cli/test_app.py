@@ -249,10 +249,12 @@ def test_held_closes_the_engine_unless_the_process_ends_at_once(monkeypatch, exi
     import cli.app
 
     monkeypatch.setattr(cli.app, "_exits_at_once", exits_at_once)
+    monkeypatch.setattr(cli.app, "_kept", [])
     engine = _Engine()
     with pytest.raises(RuntimeError), cli.app.held(engine):
         raise RuntimeError("a failed query")
     assert engine.closed is not exits_at_once
+    assert cli.app._kept == ([engine] if exits_at_once else [])  # referenced: dropping it would close it
 
 
 def test_a_query_process_leaves_the_index_free_for_the_next(served_photos):
