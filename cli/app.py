@@ -126,9 +126,9 @@ def index(
     started = time.perf_counter()
     if not folder.expanduser().is_dir():  # before an index is created for nothing
         raise XmodalError(f"not a folder: {folder}")
-    with silenced() if quiet else nullcontext(), open_engine(
+    with silenced() if quiet else nullcontext(), held(open_engine(
         index_path, qdrant_url, space=space, model=model, create=True, precision=precision
-    ) as engine:
+    )) as engine:
         try:
             summary = engine.index(folder, quiet=quiet)
         except KeyboardInterrupt:
@@ -551,39 +551,35 @@ def _root() -> None:
     """Search photos by meaning in a word-vector space."""
 
 
-# Commands that hold nothing to write once they return. The first word not starting
-# with "-" names the command, since the app itself takes no options.
-QUICK_EXIT = {"query", "words", "info", "duplicates"}
+# Commands that end with os._exit once their output is flushed (main). The first word
+# not starting with "-" names the command, since the app itself takes no options.
+QUICK_EXIT = {"query", "words", "info", "duplicates", "index"}
 _exits_at_once = False  # set by main() for a QUICK_EXIT command: see held()
-_kept: list[Engine] = []  # what held() leaves open, referenced until the exit: dropping it would close it
 
 
 @contextmanager
 def held(engine: Engine) -> Iterator[Engine]:
-    """``engine`` for one command: closed when the command is done, unless the process
-    ends with ``os._exit`` right after (main), which releases the index's lock as
-    surely. Closing a qdrant-edge shard drops from the page cache the pages this
+    """``engine`` for one command, closed when the command is done; in a process that
+    ends with ``os._exit`` right after (main), closed with ``exiting=True``: what was
+    written is flushed, and the embedded index stays open for the exit to release,
+    lock and all. Closing a qdrant-edge shard drops from the page cache the pages this
     process read, and the next query would read them from disk again: at a million
-    photos the graph walk's vectors and the id tracker (docs/performance.md). So
-    does letting go of the last reference to it. A query writes nothing, so nothing
-    is lost."""
+    photos the graph walk's vectors and the id tracker (docs/performance.md)."""
     try:
         yield engine
     finally:
-        if _exits_at_once:
-            _kept.append(engine)
-        else:
-            engine.close()
+        engine.close(exiting=_exits_at_once)
 
 
 def main() -> None:
     """Console-script entry point.
 
-    A search command ends with ``os._exit`` once its output is flushed: tearing
-    down onnxruntime's and Qdrant's native threads and numpy takes about 40 ms,
-    a tenth of a cold query, and such a command has written nothing and has no
-    exit handlers to run; it leaves its index for the exit to release (:func:`held`).
-    Other commands, and any error that is not a clean exit, end the usual way.
+    A search command, and ``index``, ends with ``os._exit`` once its output is
+    flushed: tearing down onnxruntime's and Qdrant's native threads and numpy
+    takes about 40 ms, a tenth of a cold query, such a command has flushed what
+    it wrote (:func:`held`) and has no exit handlers to run, and its index, left
+    open, is released by the exit. Other commands, and any error that is not a
+    clean exit, end the usual way.
     """
     global _exits_at_once
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)

@@ -267,6 +267,30 @@ def test_a_process_that_wrote_leaves_a_small_last_log_entry_and_one_that_read_wr
     assert sorted((p.name, p.stat().st_mtime_ns, p.read_bytes()) for p in (folder / "images" / "wal").iterdir()) == wal
 
 
+def test_a_process_that_closes_as_it_exits_keeps_what_it_wrote_and_frees_the_index(tmp_path):
+    """``close(exiting=True)`` then ``os._exit`` (how xmodal's commands end): what was
+    written is flushed, its log ends small, the index stays locked until the process
+    ends, and the next process opens it whole."""
+    child = f"""
+        import os, subprocess, sys
+        from pathlib import Path
+        from stores import open_backend, photo
+        store = open_backend("edge", Path({str(tmp_path)!r}))
+        store.upsert_images([photo(f"/p/{{i}}.jpg", (1, i, 0, 0)) for i in range(1500)])
+        store.close(exiting=True)
+        store.close()  # closed already: nothing more
+        probe = "from stores import open_backend; from pathlib import Path; open_backend('edge', Path({str(tmp_path)!r}))"
+        locked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=os.getcwd(), env=os.environ)
+        print("in use" in locked.stderr, flush=True)
+        os._exit(0)
+    """
+    done = run_python(child)
+    assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr
+    with EdgeStore(tmp_path / "index") as store:
+        assert store.count() == 1500 and len(store.search(unit(1, 0, 0, 0), k=5)) == 5
+    assert logged_entries(tmp_path / "index")[-1] < 200
+
+
 def test_compact_storage_finds_what_an_exact_float32_scan_finds(tmp_path):
     """float16 word-space and one-byte visual vectors against the exact scan of the float32 originals."""
     rng = np.random.default_rng(0)

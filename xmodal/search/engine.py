@@ -262,8 +262,9 @@ class Engine:
         """What the index holds: photos, folders, space, model, storage, size, last write."""
         return describe(self.store)
 
-    def close(self) -> None:
-        self.store.close()
+    def close(self, exiting: bool = False) -> None:
+        """Release the index; ``exiting``: as :meth:`xmodal.store.Store.close`."""
+        self.store.close(exiting)
 
     def __enter__(self) -> Engine:
         return self

@@ -368,8 +368,11 @@ class Store(ABC):
         """Build search indexes for what was written; call once after a big batch of writes."""
 
     @abstractmethod
-    def close(self) -> None:
-        """Flush, then release the index for other processes."""
+    def close(self, exiting: bool = False) -> None:
+        """Flush, then release the index for other processes. ``exiting``: this process
+        ends at once (``os._exit``) and releases it then; the embedded index leaves its
+        shard open for that, since closing it drops from the page cache what this
+        process read, which the next process would read from disk again."""
 
     def __enter__(self) -> Store:
         return self

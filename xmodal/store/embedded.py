@@ -114,13 +114,16 @@ class EdgeStore(Store):
         for name in self._written:
             self._shards[name].optimize()
 
-    def close(self) -> None:
+    def close(self, exiting: bool = False) -> None:
         if self._lock is None:
             return
         try:
             for name in self._written:
                 _end_writes(self._shards[name])
             self.flush()
+            if exiting:  # held, with the lock, until the process ends: dropping a shard closes it
+                _LEFT_FOR_EXIT.append((self._shards, os.dup(self._lock)))
+                return
             for shard in self._shards.values():
                 shard.close()
         finally:
@@ -408,6 +411,7 @@ _EDGE_TYPES = {
 }
 _UPGRADING, _REPLACED, _NEXT_META = "images.upgrading", "images.replaced", "xmodal.json.next"  # EdgeStore.upgrade's
 _NO_POINT = str(uuid.UUID(int=0))  # no photo's id: point ids are hashes (base.point_id)
+_LEFT_FOR_EXIT: list[tuple[dict[str, edge.EdgeShard], int]] = []  # close(exiting=True)'s shards and locks
 
 
 def _end_writes(shard: edge.EdgeShard) -> None:

@@ -127,8 +127,8 @@ class ServerStore(Store):
     def optimize(self) -> None:
         """Nothing to do: the server optimizes in the background."""
 
-    def close(self) -> None:
-        self._client.close()
+    def close(self, exiting: bool = False) -> None:
+        self._client.close()  # the server's page cache is the server's: nothing to keep
 
     def _upsert(self, collection: str, points: list[_Point]) -> None:
         from qdrant_client import models
