@@ -50,6 +50,12 @@ def distinct_captions(args: argparse.Namespace, count: int) -> list[str]:
     return random.Random(0).sample(val, count)
 
 
+def report(label: str, times: dict[str, list[float]]) -> None:
+    """One line: each side's median and their ratio."""
+    this, base = statistics.median(times["this"]), statistics.median(times["baseline"])
+    print(f"{label:28s} {this:10.3f} {base:10.3f} {this / base:6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("index", type=Path)
@@ -77,8 +83,7 @@ def main() -> None:
         for order in (["baseline", "this"], ["this", "baseline"]):
             for name in order:
                 times[name] += [query_seconds(*sides[name], next(captions)) for _ in range(args.captions)]
-        this, base = (statistics.median(times[name]) for name in sides)
-        print(f"{f'{4 * args.captions} different captions':28s} {this:10.3f} {base:10.3f} {this / base:6.2f}")
+        report(f"{4 * args.captions} different captions", times)
         return
     for query in args.query or ["a dog runs on the beach", "beach"]:
         for side in sides.values():
@@ -88,8 +93,7 @@ def main() -> None:
             order = list(sides) if run % 2 == 0 else list(reversed(sides))
             for name in order:
                 times[name].append(query_seconds(*sides[name], query))
-        this, base = (statistics.median(times[name]) for name in sides)
-        print(f"{query:28s} {this:10.3f} {base:10.3f} {this / base:6.2f}")
+        report(query, times)
 
 
 if __name__ == "__main__":

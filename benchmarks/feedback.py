@@ -175,22 +175,27 @@ def caption_queries(space, flickr, photos: np.ndarray) -> tuple[np.ndarray, np.n
     return query_vectors(space, [c for c, k in zip(flickr.captions, keep) if k]), np.searchsorted(photos, flickr.photo_of[keep])
 
 
-def dev(args, space: SentenceSpace) -> dict:
-    found = dev_sets(args, space)
-    if args.thirds or args.trained_grid or args.hub_grid:
-        return thirds(found, space, args.wordnet, "trained" if args.trained_grid else "hub" if args.hub_grid else "thirds")
-    model, penalty, sets, tiny_labels = found.model, found.penalty, found.sets, found.tiny_labels
+def typed_with_dev_glosses(space: SentenceSpace, model, wordnet: str, lists: list[list[str]]) -> list[np.ndarray]:
+    """Each list of queries as ``Engine.query`` encodes them, with the WordNet definitions the
+    dev map's bank chooses (the shipped table is built with the shipped map's), read as shipped."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from build_glosses import build
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "centroid.tsv"
-        path.write_text(build(Path(args.wordnet), "centroid", space, model.hub.bank, "dev map"), encoding="utf-8")
+        path.write_text(build(Path(wordnet), "centroid", space, model.hub.bank, "dev map"), encoding="utf-8")
         space.glosses = GlossTable(path)
         space.expansion = DEFAULT
-        words = [query_vectors(space, s.words) for s in sets]
-        names = sorted(set(tiny_labels))
-        name_vectors = query_vectors(space, names)
+        return [query_vectors(space, texts) for texts in lists]
+
+
+def dev(args, space: SentenceSpace) -> dict:
+    found = dev_sets(args, space)
+    if args.thirds or args.trained_grid or args.hub_grid:
+        return thirds(found, space, args.wordnet, "trained" if args.trained_grid else "hub" if args.hub_grid else "thirds")
+    model, penalty, sets, tiny_labels = found.model, found.penalty, found.sets, found.tiny_labels
+    names = sorted(set(tiny_labels))
+    *words, name_vectors = typed_with_dev_glosses(space, model, args.wordnet, [*(s.words for s in sets), names])
     if args.bank:
         words = [read_short(s.words, v, model.hub.bank) for s, v in zip(sets, words)]
         name_vectors = read_short(names, name_vectors, model.hub.bank)
@@ -220,17 +225,11 @@ def thirds(found, space: SentenceSpace, wordnet: str, grid: str = "thirds") -> d
     dev set a third; round 6 ("trained"): queries that are bank texts left as typed; round 7
     ("hub"): the hub penalty's weight for short queries (module docstring)."""
     model, penalty, sets = found.model, found.penalty, found.sets
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from build_glosses import build
-
     tiny_names, scene_names = sorted(set(found.tiny_labels)), sorted(set(found.places_labels))
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "centroid.tsv"
-        path.write_text(build(Path(wordnet), "centroid", space, model.hub.bank, "dev map"), encoding="utf-8")
-        space.glosses = GlossTable(path)
-        space.expansion = DEFAULT
-        typed = [query_vectors(space, s.words) for s in sets]
-        typed_names = {"class": query_vectors(space, tiny_names), "scene": query_vectors(space, scene_names)}
+    *typed, class_vectors, scene_vectors = typed_with_dev_glosses(
+        space, model, wordnet, [*(s.words for s in sets), tiny_names, scene_names]
+    )
+    typed_names = {"class": class_vectors, "scene": scene_vectors}
     guards = {"class": (sets[0].photos, np.array(found.tiny_labels)[None, :] == np.array(tiny_names)[:, None], tiny_names),
               "scene": (sets[1].photos, np.array(found.places_labels)[None, :] == np.array(scene_names)[:, None], scene_names)}
     table = {}
