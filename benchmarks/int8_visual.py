@@ -15,6 +15,11 @@ measures the candidates beside the fp32 export, in one run (nothing ships yet):
   It ships: this is :func:`xmodal.vision.quantized.int8_visual`, made from the ranges
   in xmodal/data/int8/ (scripts/build_int8_ranges.py measures them on the same
   256 photos), the network a new index embeds with.
+- static, fast kernel: the same file run as before 2026-12-07, without
+  ``session.x64quantprecision`` (:func:`xmodal.core.runtime.session`): on a
+  processor without VNNI onnxruntime's uint8 x int8 kernel saturates. On one
+  with VNNI the two rows are the same network run the same way. Scored on val
+  too, as the baseline of that change.
 
 Printed per model: the network's own rate (batch 32, preprocessed photos, best
 of 5, 2 threads), agreement with fp32 on the 96 train photos, and the val rows
@@ -47,15 +52,22 @@ ROWS = ("R@1", "R@10", "nette/1k hit@1", "scene P@10", "everyday P@10")
 
 
 class QuantizedVisual(OnnxVisual):
-    """The fp32 export's preprocessing and facts, run from another .onnx file."""
+    """The fp32 export's preprocessing and facts, run from another .onnx file; ``exact_int8``
+    as :func:`xmodal.core.runtime.session` (False: onnxruntime's fast, saturating kernel)."""
 
-    def __init__(self, base: OnnxVisual, path: Path, name: str) -> None:
+    def __init__(self, base: OnnxVisual, path: Path, name: str, exact_int8: bool = True) -> None:
         super().__init__(f"{base.id}-{name}", f"{base.weights_checksum}-{name}", base._preprocess,
                          base.image_size, base.feature_dim, base.classes)
-        self.path = path
+        self.path, self.exact_int8 = path, exact_int8
 
     def onnx_path(self) -> Path:
         return self.path
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = session(self.onnx_path(), self.threads, exact_int8=self.exact_int8)
+        return self._session
 
 
 def photos(root: Path, split: str, every: int, count: int, start: int = 0) -> list[Path]:
@@ -90,7 +102,7 @@ def build(base: OnnxVisual, calibration: np.ndarray) -> dict[str, Path]:
 
 
 def rate(visual: OnnxVisual, batch: np.ndarray) -> float:
-    run = session(visual.onnx_path(), 2)
+    run = session(visual.onnx_path(), 2, exact_int8=getattr(visual, "exact_int8", True))
     run.run(None, {"image": batch})
     best = min(_timed(run, batch) for _ in range(5))
     return len(batch) / best
@@ -116,8 +128,10 @@ def main() -> None:
     calibration = np.stack([read_pixels(p, base) for p in photos(flickr, "train", 23, CALIBRATION)])
     check = np.stack([read_pixels(p, base) for p in photos(flickr, "train", 61, CHECK, start=7)])
     made = build(base, calibration)
+    shipped = int8_visual(base)
     models = {"fp32": base, **{name: QuantizedVisual(base, path, f"int8-{name}") for name, path in made.items()},
-              "static": int8_visual(base)}
+              "static, fast kernel": QuantizedVisual(base, shipped.onnx_path(), "int8-fast-kernel", exact_int8=False),
+              "static": shipped}
     model = DeviseModel.load(DEFAULT_MODEL, space=space.identity)
     reference = base.embed(check)
     table = {}
@@ -129,7 +143,7 @@ def main() -> None:
                "top-1 class agreement": float((logits.argmax(1) == reference[1].argmax(1)).mean()),
                "file MB": visual.onnx_path().stat().st_size / 1e6}
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
-        if name in ("fp32", "static"):  # the candidate and its baseline: val is scored for them alone
+        if name in ("fp32", "static, fast kernel", "static"):  # the candidates and their baseline: val is scored for them alone
             quality = score(model, space, Bench(roots, visual))
             row.update({k: quality[k] for k in ROWS})
             print(f"{name} val: " + ", ".join(f"{k} {quality[k]:.4g}" for k in ROWS), flush=True)

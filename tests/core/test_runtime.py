@@ -54,6 +54,18 @@ def test_optimised_session_matches_the_export_and_is_reused(tmp_path, monkeypatc
     assert (saved / "model.onnx").stat().st_mtime_ns == stamp
 
 
+def test_sessions_run_int8_products_exactly_unless_asked_not_to(tmp_path, monkeypatch):
+    """``session.x64quantprecision``: without it an x86 processor lacking VNNI saturates uint8 x int8
+    products (tests/vision/test_quantized.py fails there); it changes nothing elsewhere."""
+    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "model.onnx"
+    torch.onnx.export(Small().eval(), (torch.zeros(1, 3, 8, 8),), str(model), dynamo=False, input_names=["x"], output_names=["y"])
+    key = "session.x64quantprecision"
+    assert session(model).get_session_options().get_session_config_entry(key) == "1"
+    with pytest.raises(Exception, match="does not have configuration with key"):
+        session(model, exact_int8=False).get_session_options().get_session_config_entry(key)
+
+
 # Run in a fresh process: refuse torch and every CUDA package, do ``WORK``, then list the
 # CUDA and torch shared libraries the process has mapped (from /proc/self/maps).
 NO_CUDA = """

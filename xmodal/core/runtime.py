@@ -25,7 +25,7 @@ _FORMAT = 1  # bump when the saved layout changes
 _WEIGHTS = "weights.bin"
 
 
-def session(model: Path, threads: int | None = None, *, prepack: bool = True, spin: bool = True):
+def session(model: Path, threads: int | None = None, *, prepack: bool = True, spin: bool = True, exact_int8: bool = True):
     """An ``InferenceSession`` on ``model`` (an exported .onnx in the cache), via its saved
     optimised copy, made on first use; ``threads`` intra-op threads (default: every CPU).
 
@@ -35,6 +35,14 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
     benchmarks/session_start.py), the better deal for a process that encodes one
     text. ``spin=False`` stops the worker threads busy-waiting for the next run,
     which would otherwise hold both cores while a query goes on to search the index.
+
+    ``exact_int8`` (the default) runs an int8 network's products exactly on every x86
+    processor. On one without VNNI (AVX2, or AVX-512 without it: many laptops and
+    servers) onnxruntime's fast uint8 x int8 kernel adds pairs of products in 16 bits,
+    which saturate; the int8 EfficientNet-Lite2 then drifts from fp32 (feature cosine
+    0.987 against 0.994 with VNNI, docs/performance.md). ``session.x64quantprecision``
+    makes those processors use the uint8 x uint8 kernel, which does not saturate, and
+    changes nothing on the others or for a float network.
     """
     import onnxruntime
 
@@ -46,6 +54,8 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
         options.add_session_config_entry("session.disable_prepacking", "1")
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if exact_int8:
+        options.add_session_config_entry("session.x64quantprecision", "1")
     return onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
 
