@@ -232,6 +232,22 @@ def test_dates_are_stored_indexed_and_give_the_range(store, backend):
         assert store._shards["images"].info().payload_schema["taken"].data_type == edge.PayloadSchemaType.Datetime
 
 
+def test_a_store_that_alone_writes_its_index_counts_photos_lacking_a_field_once(store, backend, monkeypatch):
+    store.upsert_images([photo("/p/a.jpg", (1, 0, 0, 0), taken="2024-01-02T03:04:05+00:00")])
+    counted = []
+    count = store._count
+    monkeypatch.setattr(store, "_count", lambda collection, lacking=None: counted.append(lacking) or count(collection, lacking))
+    span = (moment("2000-01-01T00:00:00"), None)
+    for _ in range(3):
+        assert [h.path for h in store.search(unit(1, 0, 0, 0), within=["/p"], taken=span)] == ["/p/a.jpg"]
+    assert counted == ["folders", "taken"] * (1 if backend == "edge" else 3)  # a server may have other writers
+
+    store.upsert_images([photo("/p/b.jpg", (0, 1, 0, 0))])  # no date: the next date search counts again
+    with pytest.raises(XmodalError, match=r"has 1 photos indexed before searches by date existed"):
+        store.search(unit(1, 0, 0, 0), taken=span)
+    assert [h.path for h in store.search(unit(1, 0, 0, 0), k=5, within=["/p"])] == ["/p/a.jpg", "/p/b.jpg"]
+
+
 def test_photos_indexed_before_dates_existed_get_them_from_add_dates(store, backend):
     old = [f"/old/{i}.jpg" for i in range(1030)]  # over a page
     old_photos(store, old)

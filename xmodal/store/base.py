@@ -149,13 +149,16 @@ class Store(ABC):
         # How wide HNSW searches: Qdrant's default (its ef_construct, 100) loses a third
         # of the true top 10 at 100k photos, 256 a tenth at 1M; docs/performance.md has the trade.
         self.search_ef = SEARCH_EF
+        self._complete: set[str] = set()  # fields every photo was found to have (see _require)
 
     # -- images ---------------------------------------------------------------
 
     def upsert_images(self, records: Iterable[ImageRecord]) -> None:
         """Write photos, replacing whatever was stored at their paths."""
         for batch in _batched(records, _PAGE):
-            self._upsert(IMAGES, [self._image_point(record) for record in batch])
+            points = [self._image_point(record) for record in batch]
+            self._complete -= {key for key in self._complete for point in points if not point.payload.get(key)}
+            self._upsert(IMAGES, points)
 
     def delete_paths(self, paths: Iterable[str]) -> None:
         """Forget photos by path; paths the index does not hold are ignored."""
@@ -317,14 +320,25 @@ class Store(ABC):
             self._require(FOLDERS_FIELD, "searches within folders", "folders")
         return folders
 
+    sole_writer = False  # whether this process alone writes the index while it is open (EdgeStore's lock)
+
     def _require(self, key: str, feature: str, what: str) -> None:
-        """Refuse a filter on ``key`` while some photos lack it: they would be left out unseen."""
+        """Refuse a filter on ``key`` while some photos lack it: they would be left out unseen.
+
+        Counting them scans the field's index (6 ms at a million photos, as much as the
+        filtered search itself), so a store that alone writes its index counts once, and
+        again only after it writes a photo without the field (a photo of the Python API
+        may have no date)."""
+        if key in self._complete:
+            return
         missing = self._count(IMAGES, lacking=key)
         if missing:
             raise XmodalError(
                 f"index {self.location} has {missing} photos indexed before {feature} existed; "
                 f"run xmodal index on any indexed folder once to add their {what} (nothing is embedded again)"
             )
+        if self.sole_writer:
+            self._complete.add(key)
 
     def count(self) -> int:
         """How many photos the index holds."""

@@ -59,6 +59,8 @@ class EdgeStore(Store):
     compare layouts with it); an existing index keeps what it was made with.
     """
 
+    sole_writer = True  # the lock keeps every other process out
+
     def __init__(
         self,
         folder: str | os.PathLike,
