@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -72,27 +71,6 @@ def test_an_index_another_process_is_creating_is_in_use_not_foreign(tmp_path):
     with pytest.raises(XmodalError, match=r"mine is not an xmodal index \(it has no xmodal.json\)"):
         EdgeStore(tmp_path / "mine", dim=4, visual_dim=3)
     assert (tmp_path / "mine" / "images").is_dir()
-
-
-def test_the_photos_shard_opens_on_a_thread_and_a_damaged_one_fails_as_one_line_at_first_use(tmp_path, monkeypatch):
-    with open_backend("edge", tmp_path) as store:
-        store.upsert_images([photo("/p/a.jpg", (1, 0, 0, 0))])
-    opened_by = []
-    load = edge.EdgeShard.load
-    monkeypatch.setattr(edge.EdgeShard, "load", lambda path: opened_by.append(threading.current_thread()) or load(path))
-    with open_backend("edge", tmp_path) as store:
-        assert store.count() == 1
-    assert opened_by and threading.main_thread() not in opened_by
-
-    (tmp_path / "index" / "images" / "edge_config.json").write_text("damaged")
-    store = open_backend("edge", tmp_path)  # the open goes on while the shard fails
-    with pytest.raises(XmodalError, match=r"^cannot open index .*index \(images\): [^\n]+$"):
-        store.count()
-    store.close()
-    again = open_backend("edge", tmp_path)  # the close freed the lock: not "in use", the shard refused again
-    with pytest.raises(XmodalError, match=r"^cannot open index "):
-        again.count()
-    again.close()
 
 
 def test_a_folder_that_is_not_an_index_is_refused(tmp_path):

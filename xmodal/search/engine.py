@@ -333,13 +333,9 @@ class Engine:
         """The expression's vector. In one that mixes photos and words each photo is read
         as the texts that describe it (:mod:`xmodal.search.analogy`), with the model's text bank,
         and the words it adds count ``ADDED`` times; a model without a bank (the GloVe ConSE
-        model) sums the photo's own vector with the words as typed.
-
-        Words are encoded before the index is asked anything: the embedded index opens on
-        a thread of its own (:class:`xmodal.store.embedded.EdgeStore`), and a text query's
-        encoder gets ready meanwhile."""
-        if expression.images:
-            self._require_photos()
+        model) sums the photo's own vector with the words as typed."""
+        if not self.store.count():
+            raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
         encode = self._encode_image
         if expression.mixed and self._hub is not None:
             bank = self._hub.bank
@@ -348,13 +344,7 @@ class Engine:
                 return described(self._encode_image(path), bank)
 
             expression = added_up(expression)
-        evaluated = self.space.query(expression, encode)
-        self._require_photos()
-        return evaluated
-
-    def _require_photos(self) -> None:
-        if not self.store.count():
-            raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
+        return self.space.query(expression, encode)
 
     def _look_alikes(
         self, photo: Path, k: int, threshold: float | None, within: list[str] | None, taken: Span | None

@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -75,15 +74,13 @@ class EdgeStore(Store):
         _require_index_folder(folder, creating=dim is not None)
         self._lock: int | None = _lock_index(folder, serving)
         self._shards: dict[str, edge.EdgeShard] = {}
-        self._opening: dict[str, _Opening] = {}
         self._written: set[str] = set()
         try:
             _finish_upgrade(folder)
             settings = self._open_or_create(folder, dim, visual_dim, visual_nonnegative, storage)
             super().__init__(str(folder), {k: int(v) for k, v in settings["vectors"].items()}, settings)
             self._folder = folder
-            _require_shard(folder / IMAGES)  # a missing shard fails here, at open; a damaged one at first use
-            self._opening[IMAGES] = _Opening(folder / IMAGES)
+            self._shard(IMAGES)  # a damaged index fails here, at open
         except BaseException:
             self.close()
             raise
@@ -123,11 +120,6 @@ class EdgeStore(Store):
         if self._lock is None:
             return
         try:
-            for opening in self._opening.values():  # a shard still opening is closed like the others
-                shard = opening.wait()
-                if shard is not None:
-                    self._shards[opening.name] = shard
-            self._opening = {}
             for name in self._written:
                 _end_writes(self._shards[name])
             self.flush()
@@ -156,11 +148,10 @@ class EdgeStore(Store):
         return (self._folder / WANT_FILE).exists()
 
     def _shard(self, collection: str, write: bool = False) -> edge.EdgeShard:
-        """A collection's shard, opened on first use (the photos' one on a thread from the
-        store's open on, :class:`_Opening`): a process that wrote nothing flushes nothing."""
+        """A collection's shard, opened on first use: a text query never opens the
+        vocabulary's (0.1 s), and a process that wrote nothing flushes nothing."""
         if collection not in self._shards:
-            opening = self._opening.pop(collection, None)
-            self._shards[collection] = opening.result() if opening else _edge_load(self._folder / collection)
+            self._shards[collection] = _edge_load(self._folder / collection)
         if write:
             self._written.add(collection)
         return self._shards[collection]
@@ -495,38 +486,6 @@ def _finish_upgrade(folder: Path) -> None:
 def _require_shard(path: Path) -> None:
     if not path.is_dir():
         raise XmodalError(f"index {path.parent} is incomplete: {path.name}/ is missing; rebuild it")
-
-
-class _Opening:
-    """A shard opened by a thread of its own, so that the process goes on meanwhile.
-
-    Qdrant-edge lets go of the GIL while it opens a shard, which at a million photos
-    takes 0.12 s (the id tracker, the semantic graph, the log's last entry): a text
-    query imports onnxruntime and encodes its words in that time instead of after
-    it (docs/performance.md). What the open raised, :meth:`result` raises."""
-
-    def __init__(self, path: Path) -> None:
-        self.name, self._path = path.name, path
-        self._shard: edge.EdgeShard | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._open, name=f"open {path}", daemon=True)
-        self._thread.start()
-
-    def _open(self) -> None:
-        try:
-            self._shard = _edge_load(self._path)
-        except BaseException as error:  # raised in the thread that asks for the shard
-            self._error = error
-
-    def wait(self) -> edge.EdgeShard | None:
-        """The shard once opened; None where the open failed."""
-        self._thread.join()
-        return self._shard
-
-    def result(self) -> edge.EdgeShard:
-        if self.wait() is None:
-            raise self._error
-        return self._shard
 
 
 def _edge_load(path: Path) -> edge.EdgeShard:
