@@ -1,6 +1,7 @@
 """An index of 100k, 300k and 1M photos through the application's own store, with vectors shaped like real ones.
 
     .venv/bin/python benchmarks/store_scale.py [SIZES ...] [--queries 200] [--layout compact|float32] [--json F] [--scratch DIR --keep]
+    .venv/bin/python benchmarks/store_scale.py 1000000 --answer DIR/store-scale-XXXX   # the warm searches again, on a kept run
 
 What it builds: for each size, an embedded index (``xmodal.store.open_store``,
 the default back end, in the storage a new index gets unless ``--layout
@@ -248,12 +249,18 @@ def main() -> None:
     parser.add_argument("--layout", choices=("compact", "float32"), default="compact")
     parser.add_argument("--scratch", type=Path, default=None, help="where the generated photos and indexes go")
     parser.add_argument("--keep", action="store_true", help="keep the generated photos and the indexes (in --scratch)")
+    parser.add_argument("--answer", type=Path, default=None,
+                        help="only ask the warm searches again, on a run kept with --keep (its store-scale-* folder)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         step, work, size, index, *rest = args.child
         result = build(Path(work), int(size), Path(index), rest[0]) if step == "build" else answer(Path(work), Path(index))
         print(json.dumps(result))
+        return
+    if args.answer:
+        for size in args.sizes:
+            print(json.dumps({"size": size, **searched(args.answer, size)}), flush=True)
         return
     if args.scratch:
         args.scratch.mkdir(parents=True, exist_ok=True)
@@ -270,13 +277,8 @@ def main() -> None:
             index = scratch / f"index-{size}"
             built = child("build", str(scratch), str(size), str(index), args.layout)
             per_photo = (disk_bytes(index) - fixed) / size
-            answered = child("answer", str(scratch), str(size), str(index))
-            truth = exact(scratch, size)
             row = {"size": size, "layout": args.layout, **built, "disk_per_photo_kib": per_photo / 1024,
-                   "fixed_mb": fixed / 2**20, "answer_rss_gb": answered.pop("answer_rss_gb")}
-            for name, measured in answered.items():
-                recall = np.mean([len(set(f) & set(t)) / K for f, t in zip(measured["found"], truth[name])])
-                row[name] = {"p50_ms": measured["p50_ms"], "p95_ms": measured["p95_ms"], "recall@10": float(recall)}
+                   "fixed_mb": fixed / 2**20, **searched(scratch, size)}
             row["cold_query_s"] = cold_query(index)
             row["load_average"] = os.getloadavg()[1]  # over the last 5 minutes: other work on the machine
             row["total_s"] = time.perf_counter() - began
@@ -292,6 +294,18 @@ def main() -> None:
             print(f"kept in {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def searched(scratch: Path, size: int) -> dict:
+    """The warm searches on ``scratch``'s index of ``size`` photos, in a fresh process: latencies,
+    the answering process's peak RSS, and recall@10 against an exact scan."""
+    answered = child("answer", str(scratch), str(size), str(scratch / f"index-{size}"))
+    truth = exact(scratch, size)
+    row = {"answer_rss_gb": answered.pop("answer_rss_gb")}
+    for name, measured in answered.items():
+        recall = np.mean([len(set(f) & set(t)) / K for f, t in zip(measured["found"], truth[name])])
+        row[name] = {"p50_ms": measured["p50_ms"], "p95_ms": measured["p95_ms"], "recall@10": float(recall)}
+    return row
 
 
 def print_table(rows: list[dict]) -> None:
