@@ -139,6 +139,8 @@ class Store(ABC):
     (to 1/255), so that a vector read and written back is stored unchanged.
     """
 
+    sole_writer = False  # whether this process alone writes the index while it is open (EdgeStore's lock)
+
     def __init__(self, location: str, dims: dict[str, int], settings: dict) -> None:
         """``settings``: the index's format, storage (see :func:`_storage_of`) and meta."""
         self.location = location
@@ -319,8 +321,6 @@ class Store(ABC):
         if folders:
             self._require(FOLDERS_FIELD, "searches within folders", "folders")
         return folders
-
-    sole_writer = False  # whether this process alone writes the index while it is open (EdgeStore's lock)
 
     def _require(self, key: str, feature: str, what: str) -> None:
         """Refuse a filter on ``key`` while some photos lack it: they would be left out unseen.
