@@ -40,9 +40,9 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
     processor. On one without VNNI (AVX2, or AVX-512 without it: many laptops and
     servers) onnxruntime's fast uint8 x int8 kernel adds pairs of products in 16 bits,
     which saturate; the int8 EfficientNet-Lite2 then drifts from fp32 (feature cosine
-    0.987 on a Zen 3 EPYC, 0.993 with the exact kernel: docs/performance.md). ``session.x64quantprecision``
-    makes those processors use the uint8 x uint8 kernel, which does not saturate, and
-    changes nothing on the others or for a float network.
+    0.987 on a Zen 3 EPYC, 0.993 with the exact kernel: docs/performance.md).
+    ``session.x64quantprecision`` makes those processors use the uint8 x uint8 kernel,
+    which does not saturate, and changes nothing on the others or for a float network.
     """
     import onnxruntime
 
