@@ -15,11 +15,14 @@ measures the candidates beside the fp32 export, in one run (nothing ships yet):
   It ships: this is :func:`xmodal.vision.quantized.int8_visual`, made from the ranges
   in xmodal/data/int8/ (scripts/build_int8_ranges.py measures them on the same
   256 photos), the network a new index embeds with.
-- static, fast kernel: the same file run as before 2026-12-07, without
-  ``session.x64quantprecision`` (:func:`xmodal.core.runtime.session`): on a
-  processor without VNNI onnxruntime's uint8 x int8 kernel saturates. On one
-  with VNNI the two rows are the same network run the same way. Scored on val
-  too, as the baseline of that change.
+- static, fast kernel: the same file run with onnxruntime's default kernel, as
+  before 2026-12-07 (``int8="fast"`` in :func:`xmodal.core.runtime.session`): on a
+  processor without VNNI its uint8 x int8 products saturate. Scored on val too.
+- static, uint8 x uint8 kernel: the same file with ``session.x64quantprecision``
+  set whatever the processor, as shipped on 2026-12-07 before the probe
+  (:func:`xmodal.core.runtime.int8_saturates`): the rate only, the baseline of that
+  change. On a processor without VNNI the shipped row runs exactly this; on one
+  with VNNI it runs the fast kernel, which is exact there.
 
 Printed per model: the network's own rate (batch 32, preprocessed photos, best
 of 5, 2 threads), agreement with fp32 on the 96 train photos, and the val rows
@@ -52,13 +55,13 @@ ROWS = ("R@1", "R@10", "nette/1k hit@1", "scene P@10", "everyday P@10")
 
 
 class QuantizedVisual(OnnxVisual):
-    """The fp32 export's preprocessing and facts, run from another .onnx file; ``exact_int8``
-    as :func:`xmodal.core.runtime.session` (False: onnxruntime's fast, saturating kernel)."""
+    """The fp32 export's preprocessing and facts, run from another .onnx file; ``int8`` as
+    :func:`xmodal.core.runtime.session`, or ``"uint8"``: the uint8 x uint8 kernel on any processor."""
 
-    def __init__(self, base: OnnxVisual, path: Path, name: str, exact_int8: bool = True) -> None:
+    def __init__(self, base: OnnxVisual, path: Path, name: str, int8: str = "exact") -> None:
         super().__init__(f"{base.id}-{name}", f"{base.weights_checksum}-{name}", base._preprocess,
                          base.image_size, base.feature_dim, base.classes)
-        self.path, self.exact_int8 = path, exact_int8
+        self.path, self.int8 = path, int8
 
     def onnx_path(self) -> Path:
         return self.path
@@ -66,8 +69,19 @@ class QuantizedVisual(OnnxVisual):
     @property
     def session(self):
         if self._session is None:
-            self._session = session(self.onnx_path(), self.threads, exact_int8=self.exact_int8)
+            self._session = kernel_session(self.onnx_path(), self.threads, self.int8)
         return self._session
+
+
+def kernel_session(path: Path, threads: int, int8: str | None):
+    if int8 != "uint8":
+        return session(path, threads, int8=int8)
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.x64quantprecision", "1")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def photos(root: Path, split: str, every: int, count: int, start: int = 0) -> list[Path]:
@@ -102,7 +116,7 @@ def build(base: OnnxVisual, calibration: np.ndarray) -> dict[str, Path]:
 
 
 def rate(visual: OnnxVisual, batch: np.ndarray) -> float:
-    run = session(visual.onnx_path(), 2, exact_int8=getattr(visual, "exact_int8", True))
+    run = kernel_session(visual.onnx_path(), 2, getattr(visual, "int8", "exact" if visual.precision == "int8" else None))
     run.run(None, {"image": batch})
     best = min(_timed(run, batch) for _ in range(5))
     return len(batch) / best
@@ -130,7 +144,8 @@ def main() -> None:
     made = build(base, calibration)
     shipped = int8_visual(base)
     models = {"fp32": base, **{name: QuantizedVisual(base, path, f"int8-{name}") for name, path in made.items()},
-              "static, fast kernel": QuantizedVisual(base, shipped.onnx_path(), "int8-fast-kernel", exact_int8=False),
+              "static, fast kernel": QuantizedVisual(base, shipped.onnx_path(), "int8-fast-kernel", int8="fast"),
+              "static, uint8 x uint8 kernel": QuantizedVisual(base, shipped.onnx_path(), "int8-uint8-kernel", int8="uint8"),
               "static": shipped}
     model = DeviseModel.load(DEFAULT_MODEL, space=space.identity)
     reference = base.embed(check)

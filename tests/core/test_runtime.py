@@ -4,6 +4,9 @@ and the runtime path (index, query, serve) runs on them alone, without torch or 
 from __future__ import annotations
 
 import json
+import os
+import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ import onnxruntime
 import pytest
 import torch
 
+from xmodal.core import runtime
 from xmodal.core.runtime import session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,16 +58,75 @@ def test_optimised_session_matches_the_export_and_is_reused(tmp_path, monkeypatc
     assert (saved / "model.onnx").stat().st_mtime_ns == stamp
 
 
-def test_sessions_run_int8_products_exactly_unless_asked_not_to(tmp_path, monkeypatch):
-    """``session.x64quantprecision``: without it an x86 processor lacking VNNI saturates uint8 x int8
-    products (tests/vision/test_quantized.py fails there); it changes nothing elsewhere."""
+def test_an_int8_network_gets_the_exact_kernel_only_where_the_fast_one_saturates(tmp_path, monkeypatch):
+    """``session.x64quantprecision`` makes a processor without VNNI run uint8 x int8 products
+    exactly (tests/vision/test_quantized.py fails there without it); on one with VNNI it
+    only slows the network, so it is set where the probe finds saturation, and for int8 alone."""
     monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
     model = tmp_path / "model.onnx"
     torch.onnx.export(Small().eval(), (torch.zeros(1, 3, 8, 8),), str(model), dynamo=False, input_names=["x"], output_names=["y"])
-    key = "session.x64quantprecision"
-    assert session(model).get_session_options().get_session_config_entry(key) == "1"
-    with pytest.raises(Exception, match="does not have configuration with key"):
-        session(model, exact_int8=False).get_session_options().get_session_config_entry(key)
+
+    def option(int8):
+        try:
+            return session(model, int8=int8).get_session_options().get_session_config_entry("session.x64quantprecision")
+        except Exception as missing:
+            assert "does not have configuration with key" in str(missing)
+            return None
+
+    for saturates in (True, False):
+        monkeypatch.setattr(runtime, "int8_saturates", lambda saturates=saturates: saturates)
+        assert option("exact") == ("1" if saturates else None)
+        assert option("fast") is None
+        assert option(None) is None  # a float network: no probe, no option
+    with pytest.raises(ValueError, match="int8 must be"):
+        session(model, int8="yes")
+
+
+def cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not Path("/proc/cpuinfo").exists(), reason="an x86 Linux processor")
+def test_the_probe_finds_saturation_exactly_where_the_processor_lacks_vnni(tmp_path, monkeypatch):
+    """onnxruntime's uint8 x int8 kernel adds pairs in 16 bits with AVX2 or AVX-512 alone, and in
+    32 bits with AVX-512 VNNI or AVX-VNNI: the probe's answer matches this processor's flags."""
+    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
+    flags = cpu_flags()
+    runtime.int8_saturates.cache_clear()
+    try:
+        assert runtime.int8_saturates() == ("avx2" in flags and not flags & {"avx512_vnni", "avx_vnni"})
+    finally:
+        runtime.int8_saturates.cache_clear()
+
+
+PROBE_UNDER_AVX2 = """
+import numpy as np
+from xmodal.core import runtime
+from xmodal.core.cache import cache_root
+saturates = runtime.int8_saturates()
+probe = next(cache_root().glob("onnx/int8-probe-*")) / "probe.onnx"
+a = np.full((4, runtime._PROBE_DEPTH), 255, np.uint8)
+exact = runtime.session(probe, 1, int8="exact").run(None, {"a": a})[0]
+fast = runtime.session(probe, 1, int8="fast").run(None, {"a": a})[0]
+print(saturates, int(exact[0, 0]), int(fast[0, 0]))
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("qemu-x86_64") is None,
+                    reason="qemu-x86_64 (Debian's qemu-user) emulates a processor without VNNI")
+def test_on_a_processor_without_vnni_the_exact_session_does_not_saturate(tmp_path):
+    """The case this machine may not be: an emulated Haswell (AVX2, no VNNI), whatever the host.
+    There the fast kernel saturates (four pairs of 255 x 127 come to 4 x 32,767), the probe
+    says so, and the session an int8 network gets computes the product exactly."""
+    env = {**os.environ, "XMODAL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["qemu-x86_64", "-cpu", "Haswell", sys.executable, "-c", PROBE_UNDER_AVX2],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    saturates, exact, fast = done.stdout.split()
+    assert (saturates, int(exact), int(fast)) == ("True", 8 * 255 * 127, 4 * 32767)
 
 
 # Run in a fresh process: refuse torch and every CUDA package, do ``WORK``, then list the

@@ -16,6 +16,7 @@ them (the same script reports the batch throughput both ways).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -23,9 +24,13 @@ from xmodal.core.cache import cached_dir
 
 _FORMAT = 1  # bump when the saved layout changes
 _WEIGHTS = "weights.bin"
+_EXACT_INT8 = "session.x64quantprecision"
+_PROBE_FORMAT = 1
+_PROBE_DEPTH = 8  # four pairs of 255 x 127: 64,770 each, saturated to 32,767 by a 16-bit kernel
 
 
-def session(model: Path, threads: int | None = None, *, prepack: bool = True, spin: bool = True, exact_int8: bool = True):
+def session(model: Path, threads: int | None = None, *, prepack: bool = True, spin: bool = True,
+            int8: str | None = None):
     """An ``InferenceSession`` on ``model`` (an exported .onnx in the cache), via its saved
     optimised copy, made on first use; ``threads`` intra-op threads (default: every CPU).
 
@@ -36,16 +41,22 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
     text. ``spin=False`` stops the worker threads busy-waiting for the next run,
     which would otherwise hold both cores while a query goes on to search the index.
 
-    ``exact_int8`` (the default) runs an int8 network's products exactly on every x86
-    processor. On one without VNNI (AVX2, or AVX-512 without it: many laptops and
-    servers) onnxruntime's fast uint8 x int8 kernel adds pairs of products in 16 bits,
-    which saturate; the int8 EfficientNet-Lite2 then drifts from fp32 (feature cosine
-    0.987 on a Zen 3 EPYC, 0.993 with the exact kernel: docs/performance.md).
-    ``session.x64quantprecision`` makes those processors use the uint8 x uint8 kernel,
-    which does not saturate, and changes nothing on the others or for a float network.
+    ``int8`` says how a network with int8 products runs them: ``"exact"`` (what callers
+    want), ``"fast"`` (onnxruntime's default kernel whatever it does), or ``None`` for a
+    float network, which has none. On an x86 processor without VNNI (AVX2, or AVX-512
+    without it) the default uint8 x int8 kernel adds pairs of products in 16 bits,
+    which saturate: the int8 EfficientNet-Lite2 then drifts from fp32 (feature cosine
+    0.987 on a Zen 3 EPYC, 0.993 exact: docs/performance.md). There ``"exact"`` sets
+    ``session.x64quantprecision``, which runs the uint8 x uint8 kernel instead. It is
+    set only where :func:`int8_saturates` finds the default kernel saturating: the option
+    rewrites the weights on every x86 processor, and on one with VNNI, whose default
+    kernel is exact already, it only slows the network (170 -> 72 images/s on a Xeon
+    with AVX-512 VNNI, 2026-12-07).
     """
     import onnxruntime
 
+    if int8 not in (None, "exact", "fast"):
+        raise ValueError(f"int8 must be None, 'exact' or 'fast', not {int8!r}")
     key = f"{model.parent.name}-{model.stem}-ort{onnxruntime.__version__}-v{_FORMAT}"
     folder = cached_dir("onnx-optimised", key, lambda tmp: _optimise(model, tmp))
     options = onnxruntime.SessionOptions()
@@ -54,9 +65,42 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
         options.add_session_config_entry("session.disable_prepacking", "1")
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if exact_int8:
-        options.add_session_config_entry("session.x64quantprecision", "1")
+    if int8 == "exact" and int8_saturates():
+        options.add_session_config_entry(_EXACT_INT8, "1")
     return onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+
+@functools.cache
+def int8_saturates() -> bool:
+    """Whether onnxruntime's default uint8 x int8 kernel saturates on this processor, found by
+    running it: a product of 255s and 127s whose pairs overflow 16 bits (a 200-byte model,
+    made once into the cache), against the exact answer. Asking the processor instead
+    would repeat onnxruntime's own choice of kernel (AVX-512 VNNI, AVX-VNNI, AMX, or
+    none), which may change between its releases; the probe asks the kernel itself.
+    A few milliseconds, once per process that runs an int8 network."""
+    import numpy as np
+    import onnxruntime
+
+    probe = cached_dir("onnx", f"int8-probe-v{_PROBE_FORMAT}", _write_probe) / "probe.onnx"
+    run = onnxruntime.InferenceSession(str(probe), onnxruntime.SessionOptions(), providers=["CPUExecutionProvider"])
+    product = run.run(None, {"a": np.full((4, _PROBE_DEPTH), 255, np.uint8)})[0]
+    return not np.all(product == _PROBE_DEPTH * 255 * 127)
+
+
+def _write_probe(folder: Path) -> None:
+    """A MatMulInteger of a uint8 input by int8 weights that are all 127 (onnx is needed only here)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.full((_PROBE_DEPTH, 16), 127, np.int8), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "w"], ["y"])], "int8-probe",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, _PROBE_DEPTH])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 16])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(folder / "probe.onnx"))
 
 
 def _optimise(model: Path, folder: Path) -> None:

@@ -87,7 +87,7 @@ class OnnxVisual:
     def session(self):
         """The onnxruntime session, started on first use (a run that embeds nothing never starts it)."""
         if self._session is None:
-            self._session = session(self.onnx_path(), self.threads)
+            self._session = session(self.onnx_path(), self.threads, int8="exact" if self.precision == "int8" else None)
         return self._session
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
