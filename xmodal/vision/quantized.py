@@ -1,6 +1,6 @@
 """An int8 copy of a visual model: photos embed about 1.7 times as fast, with the same answers,
 on a processor with VNNI; on one without, as fast as fp32 (:func:`xmodal.core.runtime.session`
-runs onnxruntime's exact int8 kernel there, its fast one saturates: docs/performance.md).
+runs onnxruntime's exact int8 kernel where a probe finds its fast one saturating: docs/performance.md).
 
 onnxruntime's static quantization (QDQ: per-channel int8 weights, uint8
 activations; the first and last convolutions and the classifier stay float32,
