@@ -107,7 +107,7 @@ import numpy as np
 from xmodal.core import runtime
 from xmodal.core.cache import cache_root
 saturates = runtime.int8_saturates()
-probe = next(cache_root().glob("onnx/int8-probe-*")) / "probe.onnx"
+probe = next(cache_root().glob("int8-probe/v*")) / "probe.onnx"
 a = np.full((4, runtime._PROBE_DEPTH), 255, np.uint8)
 exact = runtime.session(probe, 1, int8="exact").run(None, {"a": a})[0]
 fast = runtime.session(probe, 1, int8="fast").run(None, {"a": a})[0]

@@ -81,7 +81,7 @@ def int8_saturates() -> bool:
     import numpy as np
     import onnxruntime
 
-    probe = cached_dir("onnx", f"int8-probe-v{_PROBE_FORMAT}", _write_probe) / "probe.onnx"
+    probe = cached_dir("int8-probe", f"v{_PROBE_FORMAT}", _write_probe) / "probe.onnx"
     run = onnxruntime.InferenceSession(str(probe), onnxruntime.SessionOptions(), providers=["CPUExecutionProvider"])
     product = run.run(None, {"a": np.full((4, _PROBE_DEPTH), 255, np.uint8)})[0]
     return not np.all(product == _PROBE_DEPTH * 255 * 127)
