@@ -61,15 +61,19 @@ class QuantizedVisual(OnnxVisual):
     def __init__(self, base: OnnxVisual, path: Path, name: str, int8: str = "exact") -> None:
         super().__init__(f"{base.id}-{name}", f"{base.weights_checksum}-{name}", base._preprocess,
                          base.image_size, base.feature_dim, base.classes)
-        self.path, self.int8 = path, int8
+        self.path, self.kernel = path, int8
 
     def onnx_path(self) -> Path:
         return self.path
 
     @property
+    def int8_kernel(self) -> str:
+        return self.kernel
+
+    @property
     def session(self):
         if self._session is None:
-            self._session = kernel_session(self.onnx_path(), self.threads, self.int8)
+            self._session = kernel_session(self.onnx_path(), self.threads, self.int8_kernel)
         return self._session
 
 
@@ -116,7 +120,7 @@ def build(base: OnnxVisual, calibration: np.ndarray) -> dict[str, Path]:
 
 
 def rate(visual: OnnxVisual, batch: np.ndarray) -> float:
-    run = kernel_session(visual.onnx_path(), 2, getattr(visual, "int8", "exact" if visual.precision == "int8" else None))
+    run = kernel_session(visual.onnx_path(), 2, visual.int8_kernel)
     run.run(None, {"image": batch})
     best = min(_timed(run, batch) for _ in range(5))
     return len(batch) / best

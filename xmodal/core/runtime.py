@@ -73,7 +73,7 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
 @functools.cache
 def int8_saturates() -> bool:
     """Whether onnxruntime's default uint8 x int8 kernel saturates on this processor, found by
-    running it: a product of 255s and 127s whose pairs overflow 16 bits (a 200-byte model,
+    running it: a product of 255s and 127s whose pairs overflow 16 bits (a 234-byte model,
     made once into the cache), against the exact answer. Asking the processor instead
     would repeat onnxruntime's own choice of kernel (AVX-512 VNNI, AVX-VNNI, AMX, or
     none), which may change between its releases; the probe asks the kernel itself.

@@ -84,10 +84,15 @@ class OnnxVisual:
         return self._preprocess(rgb(image))
 
     @property
+    def int8_kernel(self) -> str | None:
+        """How :func:`~xmodal.core.runtime.session` runs this network's int8 products: exactly, if it has any."""
+        return "exact" if self.precision == "int8" else None
+
+    @property
     def session(self):
         """The onnxruntime session, started on first use (a run that embeds nothing never starts it)."""
         if self._session is None:
-            self._session = session(self.onnx_path(), self.threads, int8="exact" if self.precision == "int8" else None)
+            self._session = session(self.onnx_path(), self.threads, int8=self.int8_kernel)
         return self._session
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
