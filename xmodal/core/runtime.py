@@ -50,8 +50,8 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
     ``session.x64quantprecision``, which runs the uint8 x uint8 kernel instead. It is
     set only where :func:`int8_saturates` finds the default kernel saturating: the option
     rewrites the weights on every x86 processor, and on one with VNNI, whose default
-    kernel is exact already, it only slows the network (170 -> 72 images/s on a Xeon
-    with AVX-512 VNNI, 2026-12-07).
+    kernel is exact already, it only slows the network (191 -> 75 images/s on a Xeon
+    with AVX-512 VNNI, benchmarks/int8_visual.py, 2026-12-07).
     """
     import onnxruntime
 
