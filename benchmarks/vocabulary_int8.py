@@ -84,7 +84,8 @@ def main() -> None:
     models = {"fp32": space.folder / "model.onnx", "fp32 fused": fused(space)}
     models.update({name: quantized(space, name.removeprefix("int8 ")) for name in VARIANTS})
     for name, path in models.items():
-        # the batch session encode() uses for many texts; int8 products exact, as the visual int8 network's
+        # the batch session encode() uses for many texts; these int8 copies are not pair-safe, so on a
+        # processor without VNNI their products saturate unless the probe finds the kernel wrong (it does not)
         space._session = session(path, 2, spin=False, int8="exact" if name.startswith("int8") else None)
         started = time.perf_counter()
         vectors[name] = space.encode(texts)

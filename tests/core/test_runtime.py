@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from unsafe_int8 import unsafe_product
 
 from xmodal.core import runtime
 from xmodal.core.runtime import session
@@ -58,10 +59,10 @@ def test_optimised_session_matches_the_export_and_is_reused(tmp_path, monkeypatc
     assert (saved / "model.onnx").stat().st_mtime_ns == stamp
 
 
-def test_an_int8_network_gets_the_exact_kernel_only_where_the_fast_one_saturates(tmp_path, monkeypatch):
-    """``session.x64quantprecision`` makes a processor without VNNI run uint8 x int8 products
-    exactly (tests/vision/test_quantized.py fails there without it); on one with VNNI it
-    only slows the network, so it is set where the probe finds saturation, and for int8 alone."""
+def test_an_int8_network_gets_the_exact_kernel_only_where_the_probe_asks_for_it(tmp_path, monkeypatch):
+    """``session.x64quantprecision`` runs uint8 x int8 products exactly whatever the kernel; it
+    slows the network, so it is set where the probe finds pair-safe products computed wrong,
+    and for int8 networks alone."""
     monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
     model = tmp_path / "model.onnx"
     torch.onnx.export(Small().eval(), (torch.zeros(1, 3, 8, 8),), str(model), dynamo=False, input_names=["x"], output_names=["y"])
@@ -90,43 +91,39 @@ def cpu_flags() -> set[str]:
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64" or not Path("/proc/cpuinfo").exists(), reason="an x86 Linux processor")
-def test_the_probe_finds_saturation_exactly_where_the_processor_lacks_vnni(tmp_path, monkeypatch):
+def test_on_this_processor_the_fast_kernel_saturates_unsafe_pairs_exactly_when_it_lacks_vnni(tmp_path):
     """onnxruntime's uint8 x int8 kernel adds pairs in 16 bits with AVX2 or AVX-512 alone, and in
-    32 bits with AVX-512 VNNI or AVX-VNNI: the probe's answer matches this processor's flags."""
-    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
+    32 bits with AVX-512 VNNI or AVX-VNNI: two weights of 127 by 255s overflow only there.
+    The probe's pair-safe product (127 and 1) is exact either way."""
     flags = cpu_flags()
-    runtime.int8_saturates.cache_clear()
-    try:
-        assert runtime.int8_saturates() == ("avx2" in flags and not flags & {"avx512_vnni", "avx_vnni"})
-    finally:
-        runtime.int8_saturates.cache_clear()
+    pair = 255 * 127 * 2
+    expected = 32767 if "avx2" in flags and not flags & {"avx512_vnni", "avx_vnni"} else pair
+    assert unsafe_product(tmp_path / "unsafe.onnx", 2) == expected
 
 
 PROBE_UNDER_AVX2 = """
-import numpy as np
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from unsafe_int8 import unsafe_product
 from xmodal.core import runtime
-from xmodal.core.cache import cache_root
-saturates = runtime.int8_saturates()
-probe = next(cache_root().glob("int8-probe/v*")) / "probe.onnx"
-a = np.full((4, runtime._PROBE_DEPTH), 255, np.uint8)
-exact = runtime.session(probe, 1, int8="exact").run(None, {"a": a})[0]
-fast = runtime.session(probe, 1, int8="fast").run(None, {"a": a})[0]
-print(saturates, int(exact[0, 0]), int(fast[0, 0]))
+print(runtime.int8_saturates(), unsafe_product(Path(sys.argv[2]), 8))
 """
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("qemu-x86_64") is None,
                     reason="qemu-x86_64 (Debian's qemu-user) emulates a processor without VNNI")
-def test_on_a_processor_without_vnni_the_exact_session_does_not_saturate(tmp_path):
+def test_on_a_processor_without_vnni_pair_safe_products_are_exact_and_others_saturate(tmp_path):
     """The case this machine may not be: an emulated Haswell (AVX2, no VNNI), whatever the host.
-    There the fast kernel saturates (four pairs of 255 x 127 come to 4 x 32,767), the probe
-    says so, and the session an int8 network gets computes the product exactly."""
+    There the fast kernel saturates two weights of 127 (four such pairs come to 4 x 32,767,
+    not 259,080), while the probe's pair-safe product is exact, so int8 networks keep it."""
     env = {**os.environ, "XMODAL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(["qemu-x86_64", "-cpu", "Haswell", sys.executable, "-c", PROBE_UNDER_AVX2],
+    done = subprocess.run(["qemu-x86_64", "-cpu", "Haswell", sys.executable, "-c", PROBE_UNDER_AVX2,
+                           str(Path(__file__).parent), str(tmp_path / "unsafe.onnx")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    saturates, exact, fast = done.stdout.split()
-    assert (saturates, int(exact), int(fast)) == ("True", 8 * 255 * 127, 4 * 32767)
+    saturates, unsafe = done.stdout.split()
+    assert (saturates, int(unsafe)) == ("False", 4 * 32767)
 
 
 # Run in a fresh process: refuse torch and every CUDA package, do ``WORK``, then list the

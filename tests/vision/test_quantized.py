@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import onnx
 import pytest
 from PIL import Image
 
@@ -10,11 +18,19 @@ import xmodal
 from xmodal.core.errors import IncompatibleSpace, XmodalError
 from xmodal.devise.encoder import Encoder
 from xmodal.text.factory import load_space
+from xmodal.vision.exported import OnnxVisual
 from xmodal.vision.quantized import (
+    FLOAT_CONVS,
+    PAIR,
     has_int8,
+    int8_convs,
     int8_visual,
+    largest_pairs,
     ranges_file,
+    rescale_rows,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +57,7 @@ def test_the_int8_network_agrees_with_fp32_on_real_photos(fp32, shared_set):
     data = read_labeled(shared_set("imagenette-val"))
     paths = [data.paths[i] for i in range(0, len(data), len(data) // 48)][:48]
     int8 = fp32.at_precision("int8")
-    assert int8.visual.precision == "int8" and int8.visual.onnx_path().name == "model-int8.onnx"
+    assert int8.visual.precision == "int8" and int8.visual.onnx_path().name == OnnxVisual.FILES["int8"]
     pixels = np.stack([read_pixels(path, fp32.visual) for path in paths])
     (features, logits), (features8, logits8) = fp32.visual.embed(pixels), int8.visual.embed(pixels)
     cosine = (features * features8).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(features8, axis=1)
@@ -54,6 +70,68 @@ def test_the_int8_network_agrees_with_fp32_on_real_photos(fp32, shared_set):
     unit8 = features8 / np.linalg.norm(features8, axis=1, keepdims=True)
     near, near8 = unit @ unit.T - 2 * np.eye(len(unit)), unit8 @ unit8.T - 2 * np.eye(len(unit))
     assert np.mean(near.argmax(1) == near8.argmax(1)) >= 0.85
+
+
+def test_rescaled_rows_fit_every_pair_and_keep_their_values():
+    rng = np.random.default_rng(0)
+    q = rng.integers(-127, 128, (64, 33)).astype(np.int8)
+    q[0, :2] = 127  # a pair of 254
+    q[1, 4:6] = -100
+    scale = rng.uniform(0.001, 0.01, 64).astype(np.float32)
+    assert largest_pairs(q).max() > PAIR
+    safe, wider = rescale_rows(q, scale)
+    assert largest_pairs(safe).max() <= PAIR
+    assert np.all(wider >= scale) and wider[0] == pytest.approx(scale[0] * 254 / PAIR)
+    # Each weight moves by at most half a new step, plus one step where a rounded pair was cut.
+    assert np.all(np.abs(safe * wider[:, None] - q * scale[:, None]) <= 1.5 * wider[:, None] + 1e-9)
+    untouched = largest_pairs(q) <= PAIR
+    np.testing.assert_array_equal(safe[untouched], q[untouched])
+
+
+def test_the_int8_network_is_pair_safe_past_its_float_first_block(fp32):
+    """No 16-bit pair kernel can saturate it: every dense int8 convolution's rows keep their
+    same-signed neighbouring weights within 128, and the stem and the first block stay float32."""
+    model = onnx.load(str(fp32.at_precision("int8").visual.onnx_path()))
+    convs = int8_convs(model)
+    dense = [(node, w) for node, _, w, _, group in convs if group == 1]
+    assert len(dense) > 40
+    weights = {init.name: onnx.numpy_helper.to_array(init) for init in model.graph.initializer}
+    for node, w in dense:
+        assert largest_pairs(weights[w].reshape(weights[w].shape[0], -1)).max() <= PAIR, node.name
+    all_convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
+    assert not {node.name for node, *_ in convs} & set(all_convs[:FLOAT_CONVS])
+
+
+UNDER_AVX2 = """
+import sys
+import numpy as np
+from pathlib import Path
+from xmodal.core.runtime import session
+run = session(Path(sys.argv[1]), 1, int8="exact")
+np.save(sys.argv[3], run.run(None, {"image": np.load(sys.argv[2])})[0])
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("qemu-x86_64") is None,
+                    reason="qemu-x86_64 (Debian's qemu-user) emulates a processor without VNNI")
+def test_a_processor_without_vnni_gives_the_same_photo_vectors(fp32, tmp_path):
+    """Under an emulated Haswell (AVX2, no VNNI), whose fast uint8 x int8 kernel saturates
+    unsafe pairs (tests/core/test_runtime.py), the int8 network as xmodal runs it gives this
+    processor's features (the copy before pair-safe weights drifted there: cosine 0.989-0.995
+    on three photos, docs/performance.md). About 30 s."""
+    from xmodal.vision.decode import read_pixels
+
+    int8 = fp32.at_precision("int8").visual
+    pixels = np.stack([read_pixels(ROOT / "docs" / "photos" / name, int8) for name in ("chelsea.jpg", "coffee.jpg")])
+    np.save(tmp_path / "pixels.npy", pixels)
+    here = int8.embed(pixels)[0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["qemu-x86_64", "-cpu", "Haswell", sys.executable, "-c", UNDER_AVX2, str(int8.onnx_path()),
+                           str(tmp_path / "pixels.npy"), str(tmp_path / "there.npy")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    there = np.load(tmp_path / "there.npy")
+    np.testing.assert_allclose(there, here, atol=1e-4)
 
 
 def photos(folder, count: int, start: int = 0):

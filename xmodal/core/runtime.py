@@ -25,8 +25,8 @@ from xmodal.core.cache import cached_dir
 _FORMAT = 1  # bump when the saved layout changes
 _WEIGHTS = "weights.bin"
 _EXACT_INT8 = "session.x64quantprecision"
-_PROBE_FORMAT = 1
-_PROBE_DEPTH = 8  # four pairs of 255 x 127: 64,770 each, saturated to 32,767 by a 16-bit kernel
+_PROBE_FORMAT = 2
+_PROBE_DEPTH = 8  # four pairs of 255 x (127, 1): 32,640 each, the most a pair-safe int8 network can ask of 16 bits
 
 
 def session(model: Path, threads: int | None = None, *, prepack: bool = True, spin: bool = True,
@@ -44,14 +44,15 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
     ``int8`` says how a network with int8 products runs them: ``"exact"`` (what callers
     want), ``"fast"`` (onnxruntime's default kernel whatever it does), or ``None`` for a
     float network, which has none. On an x86 processor without VNNI (AVX2, or AVX-512
-    without it) the default uint8 x int8 kernel adds pairs of products in 16 bits,
-    which saturate: the int8 EfficientNet-Lite2 then drifts from fp32 (feature cosine
-    0.987 on a Zen 3 EPYC, 0.993 exact: docs/performance.md). There ``"exact"`` sets
-    ``session.x64quantprecision``, which runs the uint8 x uint8 kernel instead. It is
-    set only where :func:`int8_saturates` finds the default kernel saturating: the option
-    rewrites the weights on every x86 processor, and on one with VNNI, whose default
-    kernel is exact already, it only slows the network (191 -> 75 images/s on a Xeon
-    with AVX-512 VNNI, benchmarks/int8_visual.py, 2026-12-07).
+    without it) the default uint8 x int8 kernel adds pairs of products in 16 bits, which
+    saturate unless no two same-signed neighbouring weights sum above 128: xmodal's int8
+    networks are made so (:func:`xmodal.vision.quantized.pair_safe`), and the default
+    kernel is then exact on every processor seen. ``"exact"`` sets
+    ``session.x64quantprecision`` (onnxruntime's uint8 x uint8 kernel, which never
+    saturates, and runs at about fp32's speed) only where :func:`int8_saturates` finds the
+    default kernel wrong even for such weights; the option rewrites the weights on every
+    x86 processor, and where it is not needed only slows the network (191 -> 75
+    images/s on a Xeon with AVX-512 VNNI, benchmarks/int8_visual.py, 2026-12-07).
     """
     import onnxruntime
 
@@ -72,28 +73,32 @@ def session(model: Path, threads: int | None = None, *, prepack: bool = True, sp
 
 @functools.cache
 def int8_saturates() -> bool:
-    """Whether onnxruntime's default uint8 x int8 kernel saturates on this processor, found by
-    running it: a product of 255s and 127s whose pairs overflow 16 bits (a 234-byte model,
-    made once into the cache), against the exact answer. Asking the processor instead
-    would repeat onnxruntime's own choice of kernel (AVX-512 VNNI, AVX-VNNI, AMX, or
-    none), which may change between its releases; the probe asks the kernel itself.
-    A few milliseconds, once per process that runs an int8 network."""
+    """Whether onnxruntime's default uint8 x int8 kernel gets a pair-safe product wrong on this
+    processor, found by running it: 255s by weights alternating 127 and 1, whose pairs come to
+    32,640, the most a 16-bit sum holds that :func:`xmodal.vision.quantized.pair_safe` allows
+    (a 234-byte model, made once into the cache), against the exact answer. Every kernel seen
+    gets it right (VNNI adds in 32 bits, AVX2 in 16-bit pairs that fit); the probe stands guard
+    for a kernel that sums more in 16 bits. Asking the processor instead would repeat
+    onnxruntime's own choice of kernel, which may change between its releases. A few
+    milliseconds, once per process that runs an int8 network."""
     import numpy as np
     import onnxruntime
 
     probe = cached_dir("int8-probe", f"v{_PROBE_FORMAT}", _write_probe) / "probe.onnx"
     run = onnxruntime.InferenceSession(str(probe), onnxruntime.SessionOptions(), providers=["CPUExecutionProvider"])
     product = run.run(None, {"a": np.full((4, _PROBE_DEPTH), 255, np.uint8)})[0]
-    return not np.all(product == _PROBE_DEPTH * 255 * 127)
+    return not np.all(product == _PROBE_DEPTH // 2 * 255 * 128)
 
 
 def _write_probe(folder: Path) -> None:
-    """A MatMulInteger of a uint8 input by int8 weights that are all 127 (onnx is needed only here)."""
+    """A MatMulInteger of a uint8 input by int8 weights alternating 127 and 1 down each column
+    (onnx is needed only here)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    weights = numpy_helper.from_array(np.full((_PROBE_DEPTH, 16), 127, np.int8), "w")
+    column = np.resize(np.array([127, 1], np.int8), _PROBE_DEPTH)
+    weights = numpy_helper.from_array(np.repeat(column[:, None], 16, axis=1), "w")
     graph = helper.make_graph(
         [helper.make_node("MatMulInteger", ["a", "w"], ["y"])], "int8-probe",
         [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, _PROBE_DEPTH])],

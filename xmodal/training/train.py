@@ -50,7 +50,7 @@ def visual_outputs(visual, paths, quiet: bool = False) -> tuple[np.ndarray, np.n
     digest = hashlib.sha1("\n".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()[:16]
     model_key = f"{visual.id.replace(':', '_').replace('/', '_')[:40]}-{visual.weights_checksum[-12:]}"
     precision = getattr(visual, "precision", "fp32")  # an int8 copy has the fp32 export's id and checksum
-    model_key += "" if precision == "fp32" else f"-{precision}"
+    model_key += "" if precision == "fp32" else f"-{precision}-{visual.onnx_path().stem}"  # the int8 file's version
     return extract_features(paths, visual, cache=cache_root() / "features" / model_key / digest, quiet=quiet)
 
 

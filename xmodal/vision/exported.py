@@ -39,7 +39,7 @@ class OnnxVisual:
     int8 copy (:mod:`xmodal.vision.quantized`), which share the id and weights.
     """
 
-    FILES = {"fp32": "model.onnx", "int8": "model-int8.onnx"}  # by precision, in the export folder
+    FILES = {"fp32": "model.onnx", "int8": "model-int8-v2.onnx"}  # by precision, in the export folder; v2: pair-safe
 
     def __init__(
         self,
