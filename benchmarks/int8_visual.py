@@ -14,15 +14,16 @@ measures the candidates beside the fp32 export, in one run (nothing ships yet):
   on 96 other train photos (printed), never on val: only it gets the val pass.
   It ships: this is :func:`xmodal.vision.quantized.int8_visual`, made from the ranges
   in xmodal/data/int8/ (scripts/build_int8_ranges.py measures them on the same
-  256 photos), the network a new index embeds with.
-- static, fast kernel: the same file run with onnxruntime's default kernel, as
-  before 2026-12-07 (``int8="fast"`` in :func:`xmodal.core.runtime.session`): on a
-  processor without VNNI its uint8 x int8 products saturate. Scored on val too.
+  256 photos), the network a new index embeds with. Since 2026-12-07 block 0
+  stays in float32 too and the weights are pair-safe (benchmarks/int8_saturation.py).
+- static, fast kernel: the same file run with onnxruntime's default kernel
+  (``int8="fast"`` in :func:`xmodal.core.runtime.session`). On a processor
+  without VNNI that kernel saturated the copy before pair-safe weights; now it
+  gives the shipped row's figures on every processor. Scored on val too.
 - static, uint8 x uint8 kernel: the same file with ``session.x64quantprecision``
   set whatever the processor, as shipped on 2026-12-07 before the probe
   (:func:`xmodal.core.runtime.int8_saturates`): the rate only, the baseline of that
-  change. On a processor without VNNI the shipped row runs exactly this; on one
-  with VNNI it runs the fast kernel, which is exact there.
+  change.
 
 Printed per model: the network's own rate (batch 32, preprocessed photos, best
 of 5, 2 threads), agreement with fp32 on the 96 train photos, and the val rows
@@ -33,6 +34,7 @@ everyday words) with the shipped map applied to that model's outputs.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -59,7 +61,10 @@ class QuantizedVisual(OnnxVisual):
     :func:`xmodal.core.runtime.session`, or ``"uint8"``: the uint8 x uint8 kernel on any processor."""
 
     def __init__(self, base: OnnxVisual, path: Path, name: str, int8: str = "exact") -> None:
-        super().__init__(f"{base.id}-{name}", f"{base.weights_checksum}-{name}", base._preprocess,
+        # features are cached by the checksum's last 12 characters: they name the row and its file
+        # (a new int8 recipe renames the file), so no row reads another's, or an old file's, features
+        tag = hashlib.sha1(f"{name}/{path.name}".encode()).hexdigest()[:12]
+        super().__init__(f"{base.id}-{name}", f"{base.weights_checksum}-{tag}", base._preprocess,
                          base.image_size, base.feature_dim, base.classes)
         self.path, self.kernel = path, int8
 
