@@ -175,3 +175,4 @@ def test_an_int8_copy_never_reads_the_fp32_features_cache(monkeypatch, tmp_path)
         visual_outputs(SimpleNamespace(**vars(visual), precision=precision), [tmp_path / "a.jpg"])
     visual_outputs(visual, [tmp_path / "a.jpg"])  # a torch model: no precision, fp32
     assert caches[0] != caches[1] and caches[0] == caches[2]
+    assert "model-int8-v2" in caches[1].parent.name  # a new int8 recipe (a new file) never reads the old one's

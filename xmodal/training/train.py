@@ -45,12 +45,14 @@ class TrainResult:
 
 def visual_outputs(visual, paths, quiet: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """The visual model's (features, logits) for ``paths``, from the on-disk cache when there."""
+    from xmodal.vision.exported import OnnxVisual
     from xmodal.vision.features import extract_features
 
     digest = hashlib.sha1("\n".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()[:16]
     model_key = f"{visual.id.replace(':', '_').replace('/', '_')[:40]}-{visual.weights_checksum[-12:]}"
     precision = getattr(visual, "precision", "fp32")  # an int8 copy has the fp32 export's id and checksum
-    model_key += "" if precision == "fp32" else f"-{precision}-{visual.onnx_path().stem}"  # the int8 file's version
+    if precision != "fp32":  # named by its file too, whose name changes with the int8 recipe
+        model_key += f"-{precision}-{Path(OnnxVisual.FILES.get(precision, precision)).stem}"
     return extract_features(paths, visual, cache=cache_root() / "features" / model_key / digest, quiet=quiet)
 
 

@@ -8,7 +8,7 @@ every activation, measured on photos. Those are training
 photos a user does not have, so the measured ranges ship in the package
 (``xmodal/data/int8/``, written by ``scripts/build_int8_ranges.py`` from 256
 Flickr8k train photos) and the int8 network is made from the user's own fp32
-export on first use, beside it in the cache (``model-int8.onnx``). Dynamic
+export on first use, beside it in the cache (``model-int8-v2.onnx``). Dynamic
 quantization needs no ranges but was 13 times slower here and far off
 (docs/performance.md), so it is not offered.
 
