@@ -1,6 +1,7 @@
 """Short queries in a library that mixes kinds of photos: measured on dev (issue 15).
 
     .venv/bin/python benchmarks/mixed_library.py dev [--phase2] [--json mixed-dev.json]
+    .venv/bin/python benchmarks/mixed_library.py val [--json mixed-val.json]
 
 Every short-query figure so far ranks the photos of one set at a time: everyday
 words against Imagenette or Tiny ImageNet photos, scene words against scene
@@ -33,6 +34,14 @@ by at least 0.02 and its separate mean P@10 is at most 0.005 below "as
 shipped"'s; a row earlier in the grid within 0.005 of the best wins instead.
 Nothing changes from this run alone: a chosen row is then built into the query
 path and scored on val once.
+
+The dev run (2026-12-07, 89 s) chose "both"; it ships (``xmodal.search.feedback.TEMPLATE``).
+val: the val list's three sets as ``everyday.py val`` makes them (Imagenette val,
+the mini-places-20 val photos, the Flickr8k val photos; the shipped model, its
+network, definitions and penalty), pooled the same way, for the shipped reading
+without and with the template; beside them, each set alone, the 30 words of
+``language.EVERYDAY`` and the Imagenette class names and seen scene names typed
+as queries, as ``feedback.py val`` scores them.
 """
 
 from __future__ import annotations
@@ -41,13 +50,20 @@ import json
 import time
 
 import numpy as np
-from everyday import dev_sets, split_arguments
-from feedback import precision, read_short, scores, typed_with_dev_glosses
+from everyday import dev_sets, query_vectors, split_arguments, val_sets
+from feedback import (
+    mean_average_precision,
+    precision,
+    read_short,
+    scores,
+    typed_with_dev_glosses,
+)
 
-from xmodal.search.feedback import BANK_TEXT, NEAREST_TEXTS, SHORT_QUERIES
+from xmodal.devise.encoder import Encoder
+from xmodal.search.feedback import BANK_TEXT, NEAREST_TEXTS, SHORT_QUERIES, TEMPLATE
+from xmodal.text.glosses import DEFAULT
 from xmodal.text.sentences import SentenceSpace
 
-TEMPLATE = "a photo of {}"
 GAIN, TOLERANCE, TIE = 0.02, 0.005, 0.005
 
 
@@ -57,14 +73,15 @@ def unit(vectors: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     args = split_arguments(__doc__.splitlines()[0]).parse_args()
-    if args.split != "dev":
-        raise SystemExit("only dev is defined yet: val is scored once, for a row this run chooses")
+    if args.split == "val":
+        figures = val(args)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=1))
+        return
     started = time.perf_counter()
     space = SentenceSpace.load()
     found = dev_sets(args, space)
     bank, sets = found.model.hub.bank, found.sets
-    pool = np.concatenate([s.photos for s in sets])
-    offsets = np.cumsum([0, *(len(s.photos) for s in sets)])
     typed = typed_with_dev_glosses(space, found.model, args.wordnet, [s.words for s in sets])
     templated = typed_with_dev_glosses(space, found.model, args.wordnet,
                                        [[TEMPLATE.format(w) for w in s.words] for s in sets])
@@ -75,18 +92,11 @@ def main() -> None:
     }
     table = {}
     for name, vectors in rows.items():
-        mixed, separate, by_set = [], [], {}
-        for i, (word_set, v) in enumerate(zip(sets, vectors)):
-            v = read_short(word_set.words, v, bank, NEAREST_TEXTS, BANK_TEXT)  # as typed: short, whatever is encoded
-            wanted = np.zeros((len(word_set.words), len(pool)), dtype=bool)
-            wanted[:, offsets[i] : offsets[i + 1]] = word_set.relevant
-            in_pool = precision(scores(pool, v, found.penalty, SHORT_QUERIES), wanted)
-            alone = precision(scores(word_set.photos, v, found.penalty, SHORT_QUERIES), word_set.relevant)
-            mixed.append(in_pool)
-            separate.append(alone)
-            by_set[("tiny", "places", "flickr")[i]] = {"mixed": float(in_pool.mean()), "separate": float(alone.mean())}
-        table[name] = {"mixed": float(np.concatenate(mixed).mean()), "separate": float(np.concatenate(separate).mean()),
-                       "sets": by_set}
+        mixed, in_pool = pooled(sets, vectors, bank, found.penalty)
+        alone = [precision(scores(s.photos, read_short(s.words, v, bank, NEAREST_TEXTS, BANK_TEXT), found.penalty,
+                                  SHORT_QUERIES), s.relevant) for s, v in zip(sets, vectors)]
+        by_set = {key: {"mixed": f, "separate": float(a.mean())} for key, f, a in zip(("tiny", "places", "flickr"), in_pool, alone)}
+        table[name] = {"mixed": mixed, "separate": float(np.concatenate(alone).mean()), "sets": by_set}
         print(f"{name}: mixed P@10 {table[name]['mixed']:.4f}, separate {table[name]['separate']:.4f}; " + ", ".join(
             f"{s} {f['mixed']:.3f} / {f['separate']:.3f}" for s, f in by_set.items()), flush=True)
     shipped = table["as shipped"]
@@ -97,6 +107,56 @@ def main() -> None:
     print(f"chosen: {chosen} ({time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps({"table": table, "chosen": chosen}, indent=1))
+
+
+def pooled(sets, vectors, bank, penalty) -> tuple[float, list[float]]:
+    """Mean P@10 of every word ranking the pool of all ``sets``' photos (own set's answers
+    only), read and asked as a short query is; and each set's mean."""
+    pool = np.concatenate([s.photos for s in sets])
+    offsets = np.cumsum([0, *(len(s.photos) for s in sets)])
+    found = []
+    for i, (word_set, v) in enumerate(zip(sets, vectors)):
+        v = read_short(word_set.words, v, bank, NEAREST_TEXTS, BANK_TEXT)
+        wanted = np.zeros((len(word_set.words), len(pool)), dtype=bool)
+        wanted[:, offsets[i] : offsets[i + 1]] = word_set.relevant
+        found.append(precision(scores(pool, v, penalty, SHORT_QUERIES), wanted))
+    return float(np.concatenate(found).mean()), [float(f.mean()) for f in found]
+
+
+def val(args) -> dict:
+    """The shipped reading without and with the template, once, on val."""
+    started = time.perf_counter()
+    space = SentenceSpace.load()
+    found = val_sets(args, space, Encoder.load(space).visual)
+    model, new, old, nette, places = found.model, found.new, found.old, found.nette, found.places
+    bank, hub = model.hub.bank, model.hub
+    space.expansion = DEFAULT
+    names = sorted(nette.classes)
+    name_relevant = np.array(nette.labels)[None, :] == np.array(names)[:, None]
+    seen = sorted({label for label, split in zip(places.labels, places.zero_shot) if split != "unseen"})
+    scene_relevant = np.array(places.labels)[None, :] == np.array(seen)[:, None]
+    texts = {"names": names, "seen": seen} | {f"list {i}": s.words for i, s in enumerate([*new, *old])}
+    typed = {key: query_vectors(space, value) for key, value in texts.items()}
+    templated = {key: query_vectors(space, [TEMPLATE.format(t) for t in value]) for key, value in texts.items()}
+    table = {}
+    for name, vectors in (("as shipped before", typed),
+                          ("with the template (both)", {k: unit(unit(typed[k]) + unit(templated[k])) for k in texts})):
+        row = {}
+        row["mixed P@10"], by_set = pooled(new, [vectors[f"list {i}"] for i in range(len(new))], bank, hub)
+        row.update({f"mixed P@10, {s}": f for s, f in zip(("imagenette", "places", "flickr"), by_set)})
+        alone = [precision(scores(s.photos, read_short(s.words, vectors[f"list {i}"], bank, NEAREST_TEXTS, BANK_TEXT),
+                                  hub, SHORT_QUERIES), s.relevant) for i, s in enumerate([*new, *old])]
+        row["new list P@10 (each set alone)"] = float(np.concatenate(alone[: len(new)]).mean())
+        row["EVERYDAY (30) P@10"] = float(alone[len(new)].mean())
+        for key, photos, relevant, label in (("names", new[0].photos, name_relevant, "class name"),
+                                             ("seen", new[1].photos, scene_relevant, "scene")):
+            ranked = scores(photos, read_short(texts[key], vectors[key], bank, NEAREST_TEXTS, BANK_TEXT), hub, SHORT_QUERIES)
+            row[f"{label} P@10"] = float(precision(ranked, relevant).mean())
+            row[f"{label} mAP"] = mean_average_precision(ranked, relevant)
+        table[name] = row
+        print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    return {"table": table}
 
 
 if __name__ == "__main__":

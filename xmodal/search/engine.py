@@ -31,7 +31,14 @@ from xmodal.devise.hubness import POOL, HubPenalty
 from xmodal.devise.model import space_name
 from xmodal.search.analogy import added_up, described
 from xmodal.search.duplicates import Duplicates, find_duplicates
-from xmodal.search.feedback import BANK_TEXT, feedback_for, is_short, with_nearest_texts
+from xmodal.search.feedback import (
+    BANK_TEXT,
+    TEMPLATE,
+    feedback_for,
+    is_short,
+    with_nearest_texts,
+    with_template,
+)
 from xmodal.store import ImageInfo, ImageRecord, Store, open_store
 from xmodal.store.dates import DateBound, Span, date_span
 from xmodal.store.info import IndexInfo, describe, record_run
@@ -194,11 +201,16 @@ class Engine:
         # The threshold compares the score after re-ranking by the hub penalty: a penalty can be
         # below zero (a photo far from every bank text), so a cosine cut-off at the threshold
         # could drop a photo that scores above it. A threshold only ever shortens the list the
-        # same query gives without one. A query of one or two words is moved toward its nearest
-        # bank texts, unless it is one; it and an analogy are asked twice (xmodal.search.feedback): their results
-        # and scores are the second search's.
+        # same query gives without one. A query of one or two words is read as "a photo of ..."
+        # too, then moved toward its nearest bank texts, unless it is one; it and an analogy are
+        # asked twice (xmodal.search.feedback): their results and scores are the second search's.
         folders, feedback = _folders(within), feedback_for(expression)
-        vector = with_nearest_texts(evaluated.vector, hub.bank, trained=BANK_TEXT) if is_short(expression) else evaluated.vector
+        vector = evaluated.vector
+        if is_short(expression):
+            if self.space.reads_sentences:
+                known, _ = expression.drop_unknown(self.space)  # the words the vector was made of
+                vector = with_template(vector, self.space.lookup(TEMPLATE.format(known.terms[0].text))[0])
+            vector = with_nearest_texts(vector, hub.bank, trained=BANK_TEXT)
         if feedback is not None:  # asked again, moved toward the whole index's first photos,
             # so that within and the dates only filter, as they do for any other query
             first = self._penalised(hub, vector, feedback.k, exclude=exclude, within=None, taken=None)  # whatever k is

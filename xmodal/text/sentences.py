@@ -49,6 +49,8 @@ _QUICK_TEXTS = 8  # single texts a process encodes with the quick-start session 
 class SentenceSpace(Space):
     """Texts to unit vectors through an ONNX sentence encoder; duck-types :class:`WordSpace`."""
 
+    reads_sentences = True
+
     def __init__(self, folder: Path, identity: SpaceIdentity, threads: int | None = None) -> None:
         self.folder = folder
         self.identity = identity

@@ -33,6 +33,7 @@ class Space:
     """
 
     identity: SpaceIdentity
+    reads_sentences = False  # whether ``lookup`` reads a whole sentence as one (a sentence encoder), not word by word
 
     def lookup(self, term: str, suggest: bool = True) -> tuple[np.ndarray, list[str]]:
         raise NotImplementedError
