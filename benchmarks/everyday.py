@@ -31,6 +31,9 @@ the same grid and rule, every dev photo through the shipped recipe (phase 1, the
 phase 2) trained on train minus dev (``phase2_dev.shipped_on_dev``) instead of the
 phase-1 map: the settings were chosen through a phase-1 map, and phase 2 now ships.
 
+(Since 2026-12-07 a short query is also summed with "a photo of WORDS" before
+the bank's texts, which this script does not do: benchmarks/mixed_library.py scores it.)
+
 val: the shipped model file and the shipped table (``xmodal.text.glosses.DEFAULT``)
 against no expansion and the prefix, on the val list, on the 30 words of
 ``language.EVERYDAY`` (Imagenette val) and on the Flickr8k val captions through

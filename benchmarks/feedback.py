@@ -68,6 +68,9 @@ picks; out, a row that loses more than 0.01 of class-name or scene-name P@10 aga
 the shipped row; the shipped row stays if it is within 0.005 of the best). Val is then
 run once for a row that wins (``val --short-hub M``).
 
+(Since 2026-12-07 a short query is also summed with "a photo of WORDS" before
+the bank's texts, which this script does not do: benchmarks/mixed_library.py scores it.)
+
 val: the shipped model and gloss table, none against the dev choice, on the
 rows of ``everyday.py val`` (the new list, the 30 words, captions, class
 names, scenes); run once, after dev chose (and once more with the same
