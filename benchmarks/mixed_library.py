@@ -36,7 +36,8 @@ shipped"'s; a row earlier in the grid within 0.005 of the best wins instead.
 Nothing changes from this run alone: a chosen row is then built into the query
 path and scored on val once.
 
-The dev run (2026-12-07, 89 s) chose "both"; it ships (``xmodal.search.feedback.TEMPLATE``).
+The dev run (2026-12-07, 89 s) chose "both"; it ships (``xmodal.search.feedback.TEMPLATE``),
+with round 9's change below.
 val: the val list's three sets as ``everyday.py val`` makes them (Imagenette val,
 the mini-places-20 val photos, the Flickr8k val photos; the shipped model, its
 network, definitions and penalty), pooled the same way, for the shipped reading
@@ -73,7 +74,13 @@ from feedback import (
 )
 
 from xmodal.devise.encoder import Encoder
-from xmodal.search.feedback import BANK_TEXT, NEAREST_TEXTS, SHORT_QUERIES, TEMPLATE
+from xmodal.search.feedback import (
+    BANK_TEXT,
+    NEAREST_TEXTS,
+    SHORT_QUERIES,
+    TEMPLATE,
+    is_bank_text,
+)
 from xmodal.text.glosses import DEFAULT
 from xmodal.text.sentences import SentenceSpace
 
@@ -129,6 +136,11 @@ def main() -> None:
         args.json.write_text(json.dumps({"table": table, "chosen": chosen}, indent=1))
 
 
+def as_typed_if_bank_text(typed: np.ndarray, read: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """Each row of ``read``, or of ``typed`` where the typed query is a bank text (``is_bank_text``)."""
+    return np.stack([t if is_bank_text(t, bank) else r for t, r in zip(typed, read)])
+
+
 def bank_first(args) -> dict:
     """Round 9 (module docstring): "both", and "both" with a bank text left as typed."""
     space = SentenceSpace.load()
@@ -139,8 +151,7 @@ def bank_first(args) -> dict:
     typed = typed_with_dev_glosses(space, found.model, args.wordnet, lists)
     templated = typed_with_dev_glosses(space, found.model, args.wordnet, [[TEMPLATE.format(w) for w in words] for words in lists])
     both = [unit(unit(a) + unit(b)) for a, b in zip(typed, templated)]
-    kept = [np.where((np.asarray(bank, dtype=np.float32) @ a.T).max(axis=0)[:, None] >= BANK_TEXT, a, b)
-            for a, b in zip(typed, both)]
+    kept = [as_typed_if_bank_text(a, b, bank) for a, b in zip(typed, both)]
     names = {"class": (sets[0].photos, np.array(found.tiny_labels)[None, :] == np.array(tiny_names)[:, None], tiny_names),
              "scene": (sets[1].photos, np.array(found.places_labels)[None, :] == np.array(scene_names)[:, None], scene_names)}
     table = {}
@@ -150,7 +161,7 @@ def bank_first(args) -> dict:
             ranked = scores(photos, read_short(texts, v, bank, NEAREST_TEXTS, BANK_TEXT), penalty, SHORT_QUERIES)
             row[f"{key} names P@10"] = float(precision(ranked, relevant).mean())
             row[f"{key} names that are bank texts"] = int(sum(
-                float(np.max(np.asarray(bank, dtype=np.float32) @ t)) >= BANK_TEXT for t in typed[3 + list(names).index(key)]))
+                is_bank_text(t, bank) for t in typed[3 + list(names).index(key)]))
         table[name] = row
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
     first, second = table["both"], table["both, a bank text as typed"]
@@ -191,8 +202,10 @@ def val(args) -> dict:
     typed = {key: query_vectors(space, value) for key, value in texts.items()}
     templated = {key: query_vectors(space, [TEMPLATE.format(t) for t in value]) for key, value in texts.items()}
     table = {}
-    for name, vectors in (("as shipped before", typed),
-                          ("with the template (both)", {k: unit(unit(typed[k]) + unit(templated[k])) for k in texts})):
+    both = {k: unit(unit(typed[k]) + unit(templated[k])) for k in texts}
+    kept = {k: as_typed_if_bank_text(typed[k], both[k], bank) for k in texts}
+    for name, vectors in (("as shipped before", typed), ("with the template (both, round 8)", both),
+                          ("with the template, a bank text as typed (round 9)", kept)):
         row = {}
         row["mixed P@10"], by_set = pooled(new, [vectors[f"list {i}"] for i in range(len(new))], bank, hub)
         row.update({f"mixed P@10, {s}": f for s, f in zip(("imagenette", "places", "flickr"), by_set)})

@@ -10,6 +10,7 @@ from xmodal.search.feedback import (
     TEMPLATE,
     Feedback,
     feedback_for,
+    is_bank_text,
     is_short,
     with_nearest_texts,
     with_template,
@@ -54,6 +55,13 @@ def test_a_short_query_is_summed_with_its_sentence_as_unit_vectors():
     sentence = np.array([0.0, 0.5, 0.0], dtype=np.float32)
     assert with_template(query, sentence) == pytest.approx(np.array([1.0, 1.0, 0.0]) / np.sqrt(2), abs=1e-6)
     assert TEMPLATE.format("hot drink") == "a photo of hot drink"
+
+
+def test_a_bank_text_is_found_by_its_cosine_to_the_nearest_one():
+    bank = np.array([[0.0, 0.0, 1.0], [0.6, 0.8, 0.0]], dtype=np.float16)
+    assert is_bank_text(np.array([0.6, 0.8, 0.0], dtype=np.float32), bank)
+    assert not is_bank_text(np.array([0.8, 0.6, 0.0], dtype=np.float32), bank)  # 0.96 from row 1
+    assert is_bank_text(np.array([0.8, 0.6, 0.0], dtype=np.float32), bank, near=0.95)
 
 
 def test_only_a_sentence_encoder_reads_the_template_as_a_sentence():

@@ -35,6 +35,7 @@ from xmodal.search.feedback import (
     BANK_TEXT,
     TEMPLATE,
     feedback_for,
+    is_bank_text,
     is_short,
     with_nearest_texts,
     with_template,
@@ -202,12 +203,12 @@ class Engine:
         # below zero (a photo far from every bank text), so a cosine cut-off at the threshold
         # could drop a photo that scores above it. A threshold only ever shortens the list the
         # same query gives without one. A query of one or two words is read as "a photo of ..."
-        # too, then moved toward its nearest bank texts, unless it is one; it and an analogy are
+        # too, then moved toward its nearest bank texts, unless it is one of them (then neither); it and an analogy are
         # asked twice (xmodal.search.feedback): their results and scores are the second search's.
         folders, feedback = _folders(within), feedback_for(expression)
         vector = evaluated.vector
         if is_short(expression):
-            if self.space.reads_sentences:
+            if self.space.reads_sentences and not is_bank_text(vector, hub.bank):
                 known, _ = expression.drop_unknown(self.space)  # the words the vector was made of
                 vector = with_template(vector, self.space.lookup(TEMPLATE.format(known.terms[0].text))[0])
             vector = with_nearest_texts(vector, hub.bank, trained=BANK_TEXT)

@@ -98,9 +98,16 @@ def with_nearest_texts(
     before it is asked. With ``trained``, a query whose cosine to some bank text is at
     least that is one of the texts the model was trained on, and is left as it is."""
     texts, query = np.asarray(bank, dtype=np.float32), np.asarray(query, dtype=np.float32)  # the float16 bank widened once
-    if trained is not None and float(np.max(texts @ query)) >= trained:
+    if trained is not None and is_bank_text(query, texts, trained):
         return query
     return reading.moved(query, described(query, texts, reading.k)[None])
+
+
+def is_bank_text(query: np.ndarray, bank: np.ndarray, near: float = BANK_TEXT) -> bool:
+    """Whether ``query`` is one of the texts the model was trained on: its cosine to some text
+    of ``bank`` is at least ``near``. Such a query is asked as typed (neither its
+    :data:`TEMPLATE` sentence nor the bank's reading: the model already puts photos there)."""
+    return float(np.max(np.asarray(bank, dtype=np.float32) @ np.asarray(query, dtype=np.float32))) >= near
 
 
 def is_short(expression: Expression) -> bool:
