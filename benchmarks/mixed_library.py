@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/mixed_library.py dev [--phase2] [--json mixed-dev.json]
     .venv/bin/python benchmarks/mixed_library.py val [--json mixed-val.json]
     .venv/bin/python benchmarks/mixed_library.py dev --bank-first [--json mixed-dev9.json]
+    .venv/bin/python benchmarks/mixed_library.py dev --captions
 
 Every short-query figure so far ranks the photos of one set at a time: everyday
 words against Imagenette or Tiny ImageNet photos, scene words against scene
@@ -56,6 +57,11 @@ class names typed as queries (each ranking its own set's photos, as
 ``feedback.py dev --trained-grid`` scores them). Rule: the second row is
 adopted if its scene-name P@10 is higher and its class-name P@10 and pooled
 P@10 are each at most 0.005 lower.
+
+``dev --captions`` (a measurement, no choice): the 5,000 dev captions ranking the
+1,000 Flickr8k dev photos alone (as hubness.py scores them), then the same photos
+pooled with the Tiny ImageNet and scene dev photos, which never count: does
+sentence search hold in a mixed library? Sentences are asked once, as typed.
 """
 
 from __future__ import annotations
@@ -66,9 +72,11 @@ import time
 import numpy as np
 from everyday import dev_sets, query_vectors, split_arguments, val_sets
 from feedback import (
+    caption_queries,
     mean_average_precision,
     precision,
     read_short,
+    recalls,
     scores,
     typed_with_dev_glosses,
 )
@@ -94,7 +102,10 @@ def unit(vectors: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = split_arguments(__doc__.splitlines()[0])
     parser.add_argument("--bank-first", action="store_true", help="dev, round 9: a bank text as typed, before the template")
+    parser.add_argument("--captions", action="store_true", help="dev: caption search with the other sets' photos pooled in")
     args = parser.parse_args()
+    if args.captions:
+        return captions_pooled(args)
     if args.bank_first:
         figures = bank_first(args)
         if args.json:
@@ -139,6 +150,19 @@ def main() -> None:
 def as_typed_if_bank_text(typed: np.ndarray, read: np.ndarray, bank: np.ndarray) -> np.ndarray:
     """Each row of ``read``, or of ``typed`` where the typed query is a bank text (``is_bank_text``)."""
     return np.stack([t if is_bank_text(t, bank) else r for t, r in zip(typed, read)])
+
+
+def captions_pooled(args) -> None:
+    """Caption R@1/5/10 on dev, the Flickr8k dev photos alone and pooled (module docstring)."""
+    space = SentenceSpace.load()
+    found = dev_sets(args, space)
+    flickr_photos = found.sets[2].photos
+    captions, truth = caption_queries(space, found.flickr, found.flickr_dev)
+    others = np.concatenate([found.sets[0].photos, found.sets[1].photos])
+    for name, photos in (("Flickr8k dev photos alone", flickr_photos),
+                         (f"pooled with {len(others):,} Tiny ImageNet and scene photos", np.concatenate([flickr_photos, others]))):
+        found_at = recalls(photos, captions, truth, found.penalty, None)
+        print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in found_at.items()), flush=True)
 
 
 def bank_first(args) -> dict:
