@@ -237,7 +237,10 @@ def test_a_photo_in_word_arithmetic_is_read_as_the_texts_that_describe_it(indexe
     with xmodal.open(index) as engine:
         stored = engine.store.get(canonical(photos / "chelsea.jpg")).semantic
         bank = DeviseModel.hub_of(DEFAULT_MODEL).bank
-        words = -engine.space.lookup("cat")[0] + ADDED * engine.space.lookup("rocket")[0]
+        def read(word):  # each word with its "a photo of" sentence, as unit vectors
+            return unit(unit(engine.space.lookup(word)[0]) + unit(engine.space.lookup(f"a photo of {word}")[0]))
+
+        words = -read("cat") + ADDED * read("rocket")
         as_texts = unit(described(stored, bank) + words)
         as_photo = unit(stored + words)
         exclude = [canonical(photo)]
@@ -248,6 +251,8 @@ def test_a_photo_in_word_arithmetic_is_read_as_the_texts_that_describe_it(indexe
         assert float(asked_again @ as_texts) < 0.99  # the second search asks for something else
         assert found != ranked(engine, as_photo, exclude)  # the summed reading orders them otherwise
         assert not np.allclose(as_texts, unit(words))  # the photo still counts
+        bare = unit(described(stored, bank) - engine.space.lookup("cat")[0] + ADDED * engine.space.lookup("rocket")[0])
+        assert float(bare @ as_texts) < 0.995  # the sentences move the words enough to tell them apart
 
 
 def test_word_arithmetic_and_a_photo_alone_are_read_as_before(indexed):

@@ -29,7 +29,7 @@ from indexer.walk import canonical, spellings
 from xmodal.core.errors import IncompatibleSpace, XmodalError
 from xmodal.devise.hubness import POOL, HubPenalty
 from xmodal.devise.model import space_name
-from xmodal.search.analogy import added_up, described
+from xmodal.search.analogy import WithSentences, added_up, described
 from xmodal.search.duplicates import Duplicates, find_duplicates
 from xmodal.search.feedback import (
     BANK_TEXT,
@@ -357,6 +357,8 @@ class Engine:
                 return described(self._encode_image(path), bank)
 
             expression = added_up(expression)
+            if self.space.reads_sentences:  # its words read with their "a photo of" sentence
+                return expression.evaluate(WithSentences(self.space, TEMPLATE), encode)
         return self.space.query(expression, encode)
 
     def _look_alikes(
