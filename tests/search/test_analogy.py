@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xmodal.search.analogy import added_up, described
+from xmodal.search.analogy import WithSentences, added_up, described
 from xmodal.text.expression import parse
 
 
@@ -35,3 +35,25 @@ def test_the_words_an_analogy_adds_are_weighted_up_and_the_rest_kept(tmp_path):
     read = added_up(parse(f"{photo} - snow + 2*sandy beach + dog"), weight=1.5)
     assert [(t.kind, t.text, t.weight) for t in read.terms] == [
         ("image", str(photo), 1.0), ("text", "snow", -1.0), ("text", "sandy beach", 3.0), ("text", "dog", 1.5)]
+
+
+class Texts:
+    """A stand-in sentence space: each text's vector is given."""
+
+    name = "texts"
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self.vectors = vectors
+
+    def lookup(self, term: str, suggest: bool = True) -> tuple[np.ndarray, list[str]]:
+        return self.vectors[term], term.split()
+
+
+def test_an_analogys_short_words_are_read_with_their_sentence_and_longer_texts_as_they_are():
+    space = Texts({"beach": np.array([2.0, 0.0, 0.0]), "a photo of beach": np.array([0.0, 3.0, 0.0]),
+                   "a dog on a beach": np.array([0.0, 0.0, 1.0])})
+    read = WithSentences(space, "a photo of {}")
+    vector, words = read.lookup("beach")
+    assert np.allclose(vector, np.array([1.0, 1.0, 0.0]) / np.sqrt(2)) and words == ["beach"]
+    assert np.allclose(read.lookup("a dog on a beach")[0], [0.0, 0.0, 1.0])  # more than two words: as it is
+    assert read.name == "texts"  # everything else is the space's own
