@@ -29,17 +29,12 @@ import json
 import time
 
 import numpy as np
-from hubness import dev_model, dev_split
+from hubness import dev_queries
 from language import SHIPPED_CONFIG
-from results import data_arguments, unpack
 
 from xmodal.devise.hubness import HubPenalty
 from xmodal.search.analogy import described
-from xmodal.text.sentences import SentenceSpace
-from xmodal.text.space import embed_texts
-from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import caption_retrieval, relevant_retrieval
-from xmodal.training.train import visual_outputs
 
 GRID = [(0, 0.0)] + [(k, w) for k in (50, 200) for w in (0.25, 0.5, 1.0)]
 MARGIN = 1.0
@@ -54,29 +49,12 @@ def pulled(photos: np.ndarray, bank: np.ndarray, k: int, w: float) -> np.ndarray
 
 
 def main() -> None:
-    parser = data_arguments(__doc__.splitlines()[0])
-    parser.add_argument("--phase2", action="store_true", help="through the shipped recipe (phase 2) on train minus dev")
-    args = parser.parse_args()
     started = time.perf_counter()
-    roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
-    sources = dev_split(roots, args.work / "dev")
-    space = SentenceSpace.load()
-    model, visual = dev_model(args, sources, space)
-    bank = np.asarray(model.hub.bank, dtype=np.float32)
+    args, found = dev_queries(__doc__.splitlines()[0])
+    photos, captions, truth = found.photos, found.captions, found.truth
+    scene_photos, relevant, scene_vectors = found.scene_photos, found.relevant, found.scene_vectors
+    bank = np.asarray(found.model.hub.bank, dtype=np.float32)
     penalty = HubPenalty(bank, SHIPPED_CONFIG.hub_neighbours, SHIPPED_CONFIG.hub_weight)
-
-    flickr = read_captions(sources["flickr8k-captions"])
-    dev = np.flatnonzero(flickr.in_split("dev"))
-    photos = model.encode(*visual_outputs(visual, [flickr.photos[i] for i in dev], quiet=True))
-    keep = np.isin(flickr.photo_of, dev)
-    captions = embed_texts(space, [c for c, kept in zip(flickr.captions, keep) if kept])
-    truth = np.searchsorted(dev, flickr.photo_of[keep])
-    places = read_labeled(sources["mini-places-20"])
-    places = places.select(places.in_split("dev"))
-    scene_photos = model.encode(*visual_outputs(visual, list(places.paths), quiet=True))
-    scenes = sorted(set(places.labels))
-    relevant = np.array(places.labels)[None, :] == np.array(scenes)[:, None]
-    scene_vectors = embed_texts(space, scenes)
 
     table = {}
     for k, w in GRID:

@@ -21,10 +21,11 @@ chosen through a phase-1 map, and phase 2 now ships.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,11 +96,26 @@ def _write(path: Path, rows: list[dict], root: Path, dev: set[str]) -> Path:
     return path
 
 
-def main() -> None:
-    parser = data_arguments(__doc__.splitlines()[0])
+@dataclass
+class DevQueries:
+    """The dev model and what it is scored on: the dev photos through it, their captions as
+    queries (each caption's photo in ``truth``), the dev scene photos and their seen scene names."""
+
+    model: DeviseModel
+    photos: np.ndarray
+    captions: np.ndarray
+    truth: np.ndarray
+    scene_photos: np.ndarray
+    relevant: np.ndarray
+    scene_vectors: np.ndarray
+
+
+def dev_queries(description: str) -> tuple[argparse.Namespace, DevQueries]:
+    """Parse a dev script's options (``--phase2`` among them), train or load its dev model,
+    and embed the dev photos, captions and scene names (this script's and described_photos.py's)."""
+    parser = data_arguments(description)
     parser.add_argument("--phase2", action="store_true", help="through the shipped recipe (phase 2) on train minus dev")
     args = parser.parse_args()
-    started = time.perf_counter()
     roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
     sources = dev_split(roots, args.work / "dev")
     space = SentenceSpace.load()
@@ -116,7 +132,14 @@ def main() -> None:
     scene_photos = model.encode(*visual_outputs(visual, list(places.paths), quiet=True))
     scenes = sorted(set(places.labels))
     relevant = np.array(places.labels)[None, :] == np.array(scenes)[:, None]
-    scene_vectors = embed_texts(space, scenes)
+    return args, DevQueries(model, photos, captions, truth, scene_photos, relevant, embed_texts(space, scenes))
+
+
+def main() -> None:
+    started = time.perf_counter()
+    args, found = dev_queries(__doc__.splitlines()[0])
+    model, photos, captions, truth = found.model, found.photos, found.captions, found.truth
+    scene_photos, relevant, scene_vectors = found.scene_photos, found.relevant, found.scene_vectors
 
     table = {}
     for neighbours in NEIGHBOURS:

@@ -120,9 +120,7 @@ def main() -> None:
     space = SentenceSpace.load()
     found = dev_sets(args, space)
     bank, sets = found.model.hub.bank, found.sets
-    typed = typed_with_dev_glosses(space, found.model, args.wordnet, [s.words for s in sets])
-    templated = typed_with_dev_glosses(space, found.model, args.wordnet,
-                                       [[TEMPLATE.format(w) for w in s.words] for s in sets])
+    typed, templated = typed_and_templated(space, found.model, args.wordnet, [s.words for s in sets])
     rows = {
         "as shipped": typed,
         "template": templated,
@@ -165,6 +163,13 @@ def captions_pooled(args) -> None:
         print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in found_at.items()), flush=True)
 
 
+def typed_and_templated(space, model, wordnet: str, lists: list[list[str]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each list's words as the query path reads them, and their "a photo of" sentences:
+    one gloss table built for both."""
+    vectors = typed_with_dev_glosses(space, model, wordnet, [*lists, *([TEMPLATE.format(w) for w in words] for words in lists)])
+    return vectors[: len(lists)], vectors[len(lists) :]
+
+
 def bank_first(args) -> dict:
     """Round 9 (module docstring): "both", and "both" with a bank text left as typed."""
     space = SentenceSpace.load()
@@ -172,8 +177,7 @@ def bank_first(args) -> dict:
     bank, sets, penalty = found.model.hub.bank, found.sets, found.penalty
     tiny_names, scene_names = sorted(set(found.tiny_labels)), sorted(set(found.places_labels))
     lists = [*(s.words for s in sets), tiny_names, scene_names]
-    typed = typed_with_dev_glosses(space, found.model, args.wordnet, lists)
-    templated = typed_with_dev_glosses(space, found.model, args.wordnet, [[TEMPLATE.format(w) for w in words] for words in lists])
+    typed, templated = typed_and_templated(space, found.model, args.wordnet, lists)
     both = [unit(unit(a) + unit(b)) for a, b in zip(typed, templated)]
     kept = [as_typed_if_bank_text(a, b, bank) for a, b in zip(typed, both)]
     names = {"class": (sets[0].photos, np.array(found.tiny_labels)[None, :] == np.array(tiny_names)[:, None], tiny_names),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from xmodal.search.analogy import WithSentences, added_up, described
+from xmodal.search.analogy import WithSentences, added_up, described, with_template
+from xmodal.search.feedback import TEMPLATE
 from xmodal.text.expression import parse
 
 
@@ -57,3 +59,10 @@ def test_an_analogys_short_words_are_read_with_their_sentence_and_longer_texts_a
     assert np.allclose(vector, np.array([1.0, 1.0, 0.0]) / np.sqrt(2)) and words == ["beach"]
     assert np.allclose(read.lookup("a dog on a beach")[0], [0.0, 0.0, 1.0])  # more than two words: as it is
     assert read.name == "texts"  # everything else is the space's own
+
+
+def test_a_short_text_is_summed_with_its_sentence_as_unit_vectors():
+    query = np.array([2.0, 0.0, 0.0], dtype=np.float32)  # not unit: each counts alike whatever its length
+    sentence = np.array([0.0, 0.5, 0.0], dtype=np.float32)
+    assert with_template(query, sentence) == pytest.approx(np.array([1.0, 1.0, 0.0]) / np.sqrt(2), abs=1e-6)
+    assert TEMPLATE.format("hot drink") == "a photo of hot drink"

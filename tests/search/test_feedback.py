@@ -7,13 +7,11 @@ from xmodal.search.feedback import (
     ANALOGIES,
     BANK_TEXT,
     SHORT_QUERIES,
-    TEMPLATE,
     Feedback,
     feedback_for,
     is_bank_text,
     is_short,
     with_nearest_texts,
-    with_template,
 )
 from xmodal.text.expression import read_query
 
@@ -48,13 +46,6 @@ def test_a_short_query_that_is_one_of_the_bank_texts_is_left_as_typed():
     near = np.array([1.0, 0.0, 0.0], dtype=np.float32)  # 0.8 from its nearest text: read with the bank
     assert with_nearest_texts(near, bank, Feedback(0.5, 2), trained=BANK_TEXT) == pytest.approx(
         with_nearest_texts(near, bank, Feedback(0.5, 2)))
-
-
-def test_a_short_query_is_summed_with_its_sentence_as_unit_vectors():
-    query = np.array([2.0, 0.0, 0.0], dtype=np.float32)  # not unit: each counts alike whatever its length
-    sentence = np.array([0.0, 0.5, 0.0], dtype=np.float32)
-    assert with_template(query, sentence) == pytest.approx(np.array([1.0, 1.0, 0.0]) / np.sqrt(2), abs=1e-6)
-    assert TEMPLATE.format("hot drink") == "a photo of hot drink"
 
 
 def test_a_bank_text_is_found_by_its_cosine_to_the_nearest_one():

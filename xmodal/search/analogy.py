@@ -46,6 +46,13 @@ def described(photo: np.ndarray, bank: np.ndarray, k: int = TEXTS) -> np.ndarray
     return mean / np.linalg.norm(mean)
 
 
+def with_template(query: np.ndarray, sentence: np.ndarray) -> np.ndarray:
+    """The unit sum of a text's unit vector and that of its "a photo of" sentence
+    (:data:`xmodal.search.feedback.TEMPLATE`): how short queries and an analogy's words read."""
+    total = np.asarray(query, dtype=np.float32) / np.linalg.norm(query) + np.asarray(sentence, dtype=np.float32) / np.linalg.norm(sentence)
+    return total / np.linalg.norm(total)
+
+
 class WithSentences:
     """A sentence space whose short texts (one or two words) read as the unit sum of
     themselves and their ``a photo of`` sentence (:data:`xmodal.search.feedback.TEMPLATE`):
@@ -65,9 +72,7 @@ class WithSentences:
         vector, words = self._space.lookup(term, suggest)
         if len(term.split()) > MAX_WORDS:
             return vector, words
-        sentence = self._space.lookup(self._template.format(term), suggest)[0]
-        total = vector / np.linalg.norm(vector) + sentence / np.linalg.norm(sentence)
-        return total / np.linalg.norm(total), words
+        return with_template(vector, self._space.lookup(self._template.format(term), suggest)[0]), words
 
 
 def added_up(expression: Expression, weight: float = ADDED) -> Expression:

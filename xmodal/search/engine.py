@@ -29,7 +29,7 @@ from indexer.walk import canonical, spellings
 from xmodal.core.errors import IncompatibleSpace, XmodalError
 from xmodal.devise.hubness import POOL, HubPenalty
 from xmodal.devise.model import space_name
-from xmodal.search.analogy import WithSentences, added_up, described
+from xmodal.search.analogy import WithSentences, added_up, described, with_template
 from xmodal.search.duplicates import Duplicates, find_duplicates
 from xmodal.search.feedback import (
     BANK_TEXT,
@@ -38,7 +38,6 @@ from xmodal.search.feedback import (
     is_bank_text,
     is_short,
     with_nearest_texts,
-    with_template,
 )
 from xmodal.store import ImageInfo, ImageRecord, Store, open_store
 from xmodal.store.dates import DateBound, Span, date_span

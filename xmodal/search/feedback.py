@@ -34,7 +34,7 @@ neighbours only blur it; on dev typed scene names went from 0.94 to 0.96 P@10
 (``feedback.py dev --phase2 --trained-grid``), nothing else moved.
 
 First of all, a short query is also read as the sentence "a photo of WORDS"
-(:data:`TEMPLATE`, :func:`with_template`): the unit sum of the two. In a library that
+(:data:`TEMPLATE`, :func:`xmodal.search.analogy.with_template`): the unit sum of the two. In a library that
 mixes photos the map learnt from names (scenes, classes) with photos it learnt from
 sentences, a bare word sits nearer the first kind whatever they show ("dog" found
 campsites before any Flickr8k dog); on dev (``benchmarks/mixed_library.py``), with
@@ -83,11 +83,6 @@ BANK_TEXT = 0.99  # a short query this near one of the bank's texts is one, and 
 # (benchmarks/feedback.py dev --phase2 --trained-grid)
 TEMPLATE = "a photo of {}"  # a short query is read as this sentence too: chosen on dev (benchmarks/mixed_library.py)
 
-
-def with_template(query: np.ndarray, sentence: np.ndarray) -> np.ndarray:
-    """The unit sum of a short query's unit vector and that of its :data:`TEMPLATE` sentence."""
-    total = np.asarray(query, dtype=np.float32) / np.linalg.norm(query) + np.asarray(sentence, dtype=np.float32) / np.linalg.norm(sentence)
-    return total / np.linalg.norm(total)
 
 
 def with_nearest_texts(
