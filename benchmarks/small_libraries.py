@@ -1,0 +1,158 @@
+"""Short queries asked twice in small libraries: does feedback still help? Dev, then val once.
+
+    .venv/bin/python benchmarks/small_libraries.py dev [--json small-dev.json]
+    .venv/bin/python benchmarks/small_libraries.py val [--json small-val.json]
+
+A short query is asked twice (``xmodal.search.feedback.SHORT_QUERIES``: the
+second search moves toward the first search's 3 best photos), chosen on dev
+sets of 1,000 to 5,000 photos. Found by hand on a 20-photo index (the 12
+example photos of docs/photos and 8 Flickr8k photos): "astronaut" put the
+astronaut third, "church" put a photo of coins first; asked once, each put the
+right photo first. In a small library the first three photos are mostly not
+what was asked for, and the second search follows them.
+
+dev: ``mixed_library.py``'s pool (the three dev word sets of ``everyday.py dev``
+through the dev model of the shipped recipe, ``--phase2``: 5,200 photos), each
+word read as ``Engine.query`` reads a short query (definition, "a photo of
+WORDS", the bank's nearest texts, a bank text as typed). Libraries: random
+draws of the pool at each size of ``SIZES`` (``DRAWS`` draws a size, seeded),
+and the whole pool. In each draw, every word with at least one answer in the
+draw (its own set's relevant photos) ranks the draw's photos as a search ranks
+them (the hub penalty), asked once and asked twice as shipped. Figures per
+size: mean average precision over those words and draws (the whole ranking:
+in a library of 20 photos, P@10 says little), and hit@1 (the first photo is
+an answer).
+
+The rule, fixed before it ran: for each size, feedback's gain is its mean AP
+less asked-once's. ``MIN_PHOTOS`` becomes the smallest size in ``SIZES`` from
+which the gain is at least 0 at that size and every larger one (the whole
+pool included); a short query is asked twice only in an index of at least
+that many photos. If that is the smallest size, nothing changes. The same for
+analogies (``ANALOGIES``) is not measured here: their benchmark has no small
+libraries.
+
+val, once, after the choice: the same draws of the val list's three sets
+(``mixed_library.py val``'s pool: Imagenette val, mini-places-20 val, Flickr8k
+val photos, the shipped model), asked once and twice, with the rule's
+threshold applied.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from everyday import dev_sets, query_vectors, split_arguments, val_sets
+from feedback import read_short, scores
+from mixed_library import as_typed_if_bank_text, typed_and_templated, unit
+
+from xmodal.devise.encoder import Encoder
+from xmodal.search.feedback import BANK_TEXT, NEAREST_TEXTS, SHORT_QUERIES, TEMPLATE
+from xmodal.text.glosses import DEFAULT
+from xmodal.text.sentences import SentenceSpace
+
+SIZES = (20, 50, 100, 200, 500, 1000, 2000)  # then the whole pool
+DRAWS = 20
+SEED = 0
+
+
+def average_precision(ranked: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """AP per query (rows that have an answer), the whole ranking read."""
+    order = np.argsort(-ranked, axis=1, kind="stable")
+    hits = np.take_along_axis(relevant, order, axis=1).astype(np.float64)
+    found = np.cumsum(hits, axis=1)
+    ranks = np.arange(1, relevant.shape[1] + 1)
+    return (hits * found / ranks).sum(axis=1) / hits.sum(axis=1)
+
+
+def library_figures(photos: np.ndarray, relevant: np.ndarray, queries: np.ndarray, penalty, size: int | None,
+                    rng: np.random.Generator) -> dict[str, dict[str, float]]:
+    """Mean AP and hit@1 over ``DRAWS`` libraries of ``size`` photos (None: the whole pool, once),
+    asked once and asked twice."""
+    draws = [np.arange(len(photos))] if size is None else [rng.choice(len(photos), size, replace=False) for _ in range(DRAWS)]
+    found: dict[str, dict[str, list]] = {"once": {"ap": [], "hit@1": []}, "twice": {"ap": [], "hit@1": []}}
+    for chosen in draws:
+        wanted = relevant[:, chosen]
+        keep = wanted.any(axis=1)
+        if not keep.any():
+            continue
+        for name, feedback in (("once", None), ("twice", SHORT_QUERIES)):
+            ranked = scores(photos[chosen], queries[keep], penalty, feedback)
+            found[name]["ap"].append(average_precision(ranked, wanted[keep]))
+            first = np.argmax(ranked, axis=1)  # argmax takes the first of ties, as the stable sort does
+            found[name]["hit@1"].append(wanted[keep][np.arange(keep.sum()), first])
+    return {name: {key: float(np.concatenate(v).mean()) for key, v in figures.items()} for name, figures in found.items()}
+
+
+def table(photos: np.ndarray, relevant: np.ndarray, queries: np.ndarray, penalty) -> dict[str, dict]:
+    rng = np.random.default_rng(SEED)
+    rows = {}
+    for size in (*SIZES, None):
+        label = str(size) if size else f"all {len(photos)}"
+        row = library_figures(photos, relevant, queries, penalty, size, rng)
+        row["gain (AP)"] = row["twice"]["ap"] - row["once"]["ap"]
+        rows[label] = row
+        print(f"{label}: once AP {row['once']['ap']:.4f} hit@1 {row['once']['hit@1']:.4f}; "
+              f"twice AP {row['twice']['ap']:.4f} hit@1 {row['twice']['hit@1']:.4f}; gain {row['gain (AP)']:+.4f}", flush=True)
+    return rows
+
+
+def threshold(rows: dict[str, dict]) -> int:
+    """The rule of the module docstring: the smallest size from which feedback's gain is never below 0."""
+    gains = [row["gain (AP)"] for row in rows.values()]
+    sizes = [*SIZES, None]
+    for i, size in enumerate(sizes):
+        if all(g >= 0 for g in gains[i:]):
+            return size if size is not None else max(SIZES) + 1
+    return max(SIZES) + 1  # never seen to help: only above every size measured
+
+
+def pool(sets, vectors, bank) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All sets' photos; every word read as a short query; which photos answer it (its own set's)."""
+    photos = np.concatenate([s.photos for s in sets])
+    offsets = np.cumsum([0, *(len(s.photos) for s in sets)])
+    queries, relevant = [], []
+    for i, (word_set, v) in enumerate(zip(sets, vectors)):
+        queries.append(read_short(word_set.words, v, bank, NEAREST_TEXTS, BANK_TEXT))
+        wanted = np.zeros((len(word_set.words), len(photos)), dtype=bool)
+        wanted[:, offsets[i] : offsets[i + 1]] = word_set.relevant
+        relevant.append(wanted)
+    return photos, np.concatenate(relevant), np.concatenate(queries)
+
+
+def dev(args) -> dict:
+    space = SentenceSpace.load()
+    args.phase2 = True
+    found = dev_sets(args, space)
+    bank, sets = found.model.hub.bank, found.sets
+    typed, templated = typed_and_templated(space, found.model, args.wordnet, [s.words for s in sets])
+    read = [as_typed_if_bank_text(a, unit(unit(a) + unit(b)), bank) for a, b in zip(typed, templated)]
+    rows = table(*pool(sets, read, bank), found.penalty)
+    chosen = threshold(rows)
+    print(f"chosen: feedback from {chosen} photos" + (" (nothing changes)" if chosen == SIZES[0] else ""))
+    return {"table": rows, "min photos": chosen}
+
+
+def val(args) -> dict:
+    space = SentenceSpace.load()
+    found = val_sets(args, space, Encoder.load(space).visual)
+    bank, sets = found.model.hub.bank, found.new
+    space.expansion = DEFAULT
+    typed = [query_vectors(space, s.words) for s in sets]
+    templated = [query_vectors(space, [TEMPLATE.format(w) for w in s.words]) for s in sets]
+    read = [as_typed_if_bank_text(a, unit(unit(a) + unit(b)), bank) for a, b in zip(typed, templated)]
+    return {"table": table(*pool(sets, read, bank), found.model.hub)}
+
+
+def main() -> None:
+    args = split_arguments(__doc__.splitlines()[0]).parse_args()
+    started = time.perf_counter()
+    figures = dev(args) if args.split == "dev" else val(args)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
