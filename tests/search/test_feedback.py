@@ -6,6 +6,7 @@ import pytest
 from xmodal.search.feedback import (
     ANALOGIES,
     BANK_TEXT,
+    MIN_PHOTOS,
     SHORT_QUERIES,
     Feedback,
     feedback_for,
@@ -65,19 +66,21 @@ def test_only_a_sentence_encoder_reads_the_template_as_a_sentence():
 
 
 @pytest.mark.parametrize("query", ["rocket", "hot drink", "Steeple"])
-def test_one_or_two_words_are_asked_twice(query):
-    assert feedback_for(read_query(query)) == SHORT_QUERIES and is_short(read_query(query))
+def test_one_or_two_words_are_asked_twice_in_a_large_enough_index(query):
+    assert feedback_for(read_query(query), MIN_PHOTOS) == SHORT_QUERIES and is_short(read_query(query))
+    assert feedback_for(read_query(query), MIN_PHOTOS - 1) is None  # a small library: asked once
 
 
 @pytest.mark.parametrize("query", ["a rocket in the sky", "king - man + woman", "2*rocket", "-rocket", "{photo}", "{photo} + {photo}"])
 def test_sentences_weights_arithmetic_and_photos_are_asked_once(query, tmp_path):
     (tmp_path / "beach.jpg").write_bytes(b"")
     expression = read_query(query.format(photo=tmp_path / "beach.jpg"))
-    assert feedback_for(expression) is None and not is_short(expression)
+    assert feedback_for(expression, 10**6) is None and not is_short(expression)
 
 
 @pytest.mark.parametrize("query", ["{photo} + snow", "{photo} - summer + winter", "winter - summer + 2*{photo}"])
 def test_an_analogy_is_asked_twice_but_not_read_as_a_short_query(query, tmp_path):
     (tmp_path / "beach.jpg").write_bytes(b"")
     expression = read_query(query.format(photo=tmp_path / "beach.jpg"))
-    assert feedback_for(expression) == ANALOGIES and not is_short(expression)
+    assert feedback_for(expression, 10**6) == ANALOGIES and not is_short(expression)
+    assert feedback_for(expression, 1) == ANALOGIES  # the size rule is for short queries alone

@@ -202,9 +202,10 @@ class Engine:
         # below zero (a photo far from every bank text), so a cosine cut-off at the threshold
         # could drop a photo that scores above it. A threshold only ever shortens the list the
         # same query gives without one. A query of one or two words is read as "a photo of ..."
-        # too, then moved toward its nearest bank texts, unless it is one of them (then neither); it and an analogy are
-        # asked twice (xmodal.search.feedback): their results and scores are the second search's.
-        folders, feedback = _folders(within), feedback_for(expression)
+        # too, then moved toward its nearest bank texts, unless it is one of them (then neither); it (in an
+        # index of at least MIN_PHOTOS) and an analogy are asked twice (xmodal.search.feedback): their
+        # results and scores are the second search's.
+        folders, feedback = _folders(within), feedback_for(expression, self.store.count())
         vector = evaluated.vector
         if is_short(expression):
             if self.space.reads_sentences and not is_bank_text(vector, hub.bank):
