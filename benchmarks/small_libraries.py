@@ -31,6 +31,9 @@ that many photos. If that is the smallest size, nothing changes. The same for
 analogies (``ANALOGIES``) is not measured here: their benchmark has no small
 libraries.
 
+The dev run (2026-12-07, 127 s) chose 500 photos: it ships (``MIN_PHOTOS``).
+Val disagreed at 50 to 200 photos (docs/results.md, round 10).
+
 val, once, after the choice: the same draws of the val list's three sets
 (``mixed_library.py val``'s pool: Imagenette val, mini-places-20 val, Flickr8k
 val photos, the shipped model), asked once and twice, with the rule's
