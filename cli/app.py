@@ -585,13 +585,49 @@ def main() -> None:
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     _exits_at_once = command in QUICK_EXIT
     try:
-        app()
+        code = run([_not_an_option(arg) for arg in sys.argv[1:]])
     except SystemExit as done:
         if command not in QUICK_EXIT or not isinstance(done.code, (int, type(None))):
             raise
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except OSError:  # a closed pipe (| head): what was wanted has been read
-                pass
-        os._exit(done.code or 0)
+        code = done.code or 0
+    if command not in QUICK_EXIT:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe (| head): what was wanted has been read
+            pass
+    os._exit(code)
+
+
+def run(args: list[str]) -> int:
+    """Run the app on ``args`` and give its exit status. A mistake in the command line
+    itself (an unknown option, a missing argument) is one line, as every other
+    mistake is (:func:`one_line_errors`), not typer's six-line box."""
+    try:
+        from typer._click.exceptions import UsageError  # typer from 0.26 carries its own click
+    except ImportError:
+        from click.exceptions import UsageError
+
+    try:
+        code = app(args=args, prog_name="xmodal", standalone_mode=False)
+    except UsageError as error:
+        if type(error).__name__ != "NoArgsIsHelpError":  # that one's help is already shown
+            from rich.text import Text
+
+            where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
+            if not getattr(error, "option_name", "--").startswith("--"):  # "-rocket" read as options -r -o ...
+                where += "; a query that starts with a minus needs a space after it: '- rocket'"
+            err.print(Text.assemble(("error:", "bold red"), " ", error.format_message(), where), highlight=False)
+        return error.exit_code
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def _not_an_option(arg: str) -> str:
+    """An expression that starts with a minus and holds a space ("- man + woman") with a
+    space in front, so that the command line does not read it as an unknown option;
+    expressions ignore leading spaces."""
+    return f" {arg}" if arg.startswith("-") and any(c.isspace() for c in arg) else arg

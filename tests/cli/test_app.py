@@ -80,6 +80,31 @@ def test_a_query_with_no_known_word_is_refused_on_one_line(tiny_file):
     )
 
 
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["query", "cat", "--wrods"], "error: No such option: --wrods (Possible options: --words) (see xmodal query --help)"),
+        (["query"], "error: Missing argument 'expression'. (see xmodal query --help)"),
+        (["nosuch"], "error: No such command 'nosuch'. (see xmodal --help)"),
+        (["words", "-man"], "error: No such option: -m (see xmodal words --help); a query that starts with a minus "
+                            "needs a space after it: '- rocket'"),
+    ],
+)
+def test_command_line_mistakes_are_one_line_with_exit_code_2(args, line):
+    """Typer's own usage errors would take a six-line box; through the console script they are one line."""
+    done = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+
+
+def test_an_expression_that_starts_with_a_minus_is_no_option(tiny_file):
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "words", "- man + woman", "--space", tiny_file, "--json", "-k", "1"],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["query"].replace(" ", "") == "-man+woman"
+
+
 def test_console_script_corrects_a_typo_in_arithmetic_or_refuses_it():
     """Through a real process on the default space: dropped, kingg would leave "- man + woman".
     (The first cold process of a test session embeds the vocabulary, with a progress bar.)"""

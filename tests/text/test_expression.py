@@ -247,7 +247,7 @@ def test_dropping_unknown_words_is_generic_over_the_space(tiny_space):
     assert probe.asked == ["A", "big", "Dog", "xyzzy", "Cats"]
     expression, notes = parse('A "big" Dog, xyzzy!').drop_unknown(probe)
     assert texts(expression) == [("text", "A big Dog", 1.0)]
-    assert notes == ('dropped "xyzzy" (not in probe; did you mean "fuzzy"?)',)
+    assert notes == ('dropped "xyzzy" (not in probe; did you mean "xyzy"?)',)  # the note suggests the closest too
 
 
 def test_evaluates_to_the_normalised_weighted_sum(tiny_space):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xmodal.text.spelling import Speller, WordIndex, correction, slips
+from xmodal.text.spelling import Speller, WordIndex, correction, likeliest, slips
 
 WORDS = ["the", "dog", "dogs", "turquoise", "café", "t-shirt", "u.s.", "a", "antidisestablishmentarianism"]
 
@@ -50,3 +50,17 @@ def test_a_typo_is_corrected_only_to_the_one_clear_spelling(typed, close, correc
 def test_slips_are_swaps_and_doubled_or_undoubled_letters():
     assert slips("teh") == {"eth", "the", "tteh", "teeh", "tehh"}
     assert slips("kingg") == {"ikngg", "knigg", "kigng", "king", "kkingg", "kiingg", "kinngg", "kinggg"}
+
+
+@pytest.mark.parametrize(
+    "typed, close, suggested",
+    [
+        ("dgo", ["do", "go", "ago", "dog", "duo"], "dog"),  # the slip, though "do" is commoner
+        ("womn", ["won", "women", "woman", "worn", "womb"], "won"),  # one tier: the commonest
+        ("grren", ["green", "geren", "goren", "gruen", "gren"], "gren"),  # a slip before a replaced letter
+        ("beutifull", ["beautiful"], "beautiful"),  # two edits away: still the one suggestion
+        ("qwzx", [], None),
+    ],
+)
+def test_a_dropped_word_suggests_the_likeliest_spelling(typed, close, suggested):
+    assert likeliest(typed, close) == suggested

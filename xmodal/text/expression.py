@@ -39,7 +39,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from xmodal.core.errors import ExpressionError, UnknownWord
-from xmodal.text.spelling import correction
+from xmodal.text.spelling import correction, likeliest
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -168,8 +168,8 @@ class Expression:
             raise UnknownWord(found[0][0], found[0][1], space.name, more=found[1:])
         notes = [f'corrected "{word}" to "{fix}" (not in {space.name})' for word, fix in corrected.items()]
         for word in unknown:
-            close = space.suggest(word, 1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
+            close = likeliest(word, space.suggest(word, _EVERY_SUGGESTION))
+            hint = f'; did you mean "{close}"?' if close else ""
             notes.append(f'dropped "{word}" (not in {space.name}{hint})')
         return Expression(tuple(terms)), tuple(notes)
 

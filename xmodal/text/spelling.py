@@ -130,13 +130,30 @@ def correction(word: str, close: Sequence[str]) -> str | None:
     slip, but rarer), so None. A spelling two edits away is a guess: None.
     ``close`` is a space's suggestions, most frequent first; case is ignored.
     """
+    near = _tiered(word, close)
+    if not near or near[0][0] != min(tier for tier, _ in near) or [tier for tier, _ in near].count(near[0][0]) > 1:
+        return None
+    return near[0][1]
+
+
+def likeliest(word: str, close: Sequence[str]) -> str | None:
+    """The spelling of ``close`` a note suggests for a dropped word: the most frequent
+    of the closest tier of :func:`correction` ("dgo": *dog*, a slip, not the commoner
+    *do*), else the most frequent of ``close``; None when ``close`` is empty."""
+    near = _tiered(word, close)
+    return min(near, key=lambda found: found[0])[1] if near else next(iter(close), None)
+
+
+def _tiered(word: str, close: Sequence[str]) -> list[tuple[int, str]]:
+    """(tier, spelling) of each spelling of ``close`` one edit from ``word``, in ``close``'s
+    order: 0 a slip of the fingers, 1 an edit that keeps the first letter, 2 any other."""
     typed = word.lower()
     edits, slipped = edits1(typed), slips(typed)
-    near = [spelling.lower() for spelling in close if spelling.lower() in edits]
-    tiers = [0 if s in slipped else 1 if s[:1] == typed[:1] else 2 for s in near]
-    if not tiers or tiers[0] != min(tiers) or tiers.count(tiers[0]) > 1:
-        return None
-    return next(spelling for spelling in close if spelling.lower() == near[0])
+    return [
+        (0 if low in slipped else 1 if low[:1] == typed[:1] else 2, spelling)
+        for spelling in close
+        if (low := spelling.lower()) in edits
+    ]
 
 
 def slips(word: str) -> set[str]:
