@@ -604,8 +604,8 @@ def run(args: list[str]) -> int:
     """Run the app on ``args`` and give its exit status. A mistake in the command line
     itself (an unknown option, a missing argument) is one line, as every other
     mistake is (:func:`one_line_errors`), not typer's six-line box."""
-    try:
-        from typer._click.exceptions import UsageError  # typer from 0.26 carries its own click
+    try:  # typer from 0.26 carries its own click
+        from typer._click.exceptions import UsageError
     except ImportError:
         from click.exceptions import UsageError
 
