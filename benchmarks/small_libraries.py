@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/small_libraries.py dev [--json small-dev.json]
     .venv/bin/python benchmarks/small_libraries.py val [--json small-val.json]
+    .venv/bin/python benchmarks/small_libraries.py dev --gate [--json small-gate-dev.json]
+    .venv/bin/python benchmarks/small_libraries.py val --gate TAU [--json small-gate-val.json]
 
 A short query is asked twice (``xmodal.search.feedback.SHORT_QUERIES``: the
 second search moves toward the first search's 3 best photos), chosen on dev
@@ -34,6 +36,21 @@ libraries.
 The dev run (2026-12-07, 127 s) chose 500 photos: it ships (``MIN_PHOTOS``).
 Val disagreed at 50 to 200 photos (docs/results.md, round 10).
 
+``dev --gate`` (round 11, written down and committed before it ran). Val put the
+crossover elsewhere (feedback gained there from 50 photos): what decides it is
+how many photos answer a word, not the library's size. The first search's own
+scores say that: when its first 3 photos all sit near the query, the second
+search has something to follow. Rows: asked twice always; asked once always;
+the shipped size rule (500 photos); and asked twice only when the lowest cosine
+of the first search's first 3 photos (as ranked, the hub penalty applied) is at
+least tau, for tau at the 10th, 25th, 50th, 75th and 90th percentiles of that
+figure over the dev words ranking the whole pool. Figure: mean AP over the
+sizes (each size and the whole pool weighted alike). The rule: the row with
+the highest figure; a row earlier in that order within 0.002 of it wins
+instead; a tau row replaces the size rule only if it beats it by at least 0.005
+and loses at most 0.005 AP against asking twice always on the whole pool.
+``val --gate`` scores the same rows with the chosen tau (val once).
+
 val, once, after the choice: the same draws of the val list's three sets
 (``mixed_library.py val``'s pool: Imagenette val, mini-places-20 val, Flickr8k
 val photos, the shipped model), asked once and twice, with the rule's
@@ -51,7 +68,13 @@ from feedback import read_short, scores
 from mixed_library import as_typed_if_bank_text, typed_and_templated, unit
 
 from xmodal.devise.encoder import Encoder
-from xmodal.search.feedback import BANK_TEXT, NEAREST_TEXTS, SHORT_QUERIES, TEMPLATE
+from xmodal.search.feedback import (
+    BANK_TEXT,
+    MIN_PHOTOS,
+    NEAREST_TEXTS,
+    SHORT_QUERIES,
+    TEMPLATE,
+)
 from xmodal.text.glosses import DEFAULT
 from xmodal.text.sentences import SentenceSpace
 
@@ -70,22 +93,76 @@ def average_precision(ranked: np.ndarray, relevant: np.ndarray) -> np.ndarray:
 
 
 def library_figures(photos: np.ndarray, relevant: np.ndarray, queries: np.ndarray, penalty, size: int | None,
-                    rng: np.random.Generator) -> dict[str, dict[str, float]]:
+                    rng: np.random.Generator, gates: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
     """Mean AP and hit@1 over ``DRAWS`` libraries of ``size`` photos (None: the whole pool, once),
-    asked once and asked twice."""
+    asked once and asked twice; with ``gates`` (name -> tau), also asked twice only where
+    :func:`first_three` reaches tau."""
     draws = [np.arange(len(photos))] if size is None else [rng.choice(len(photos), size, replace=False) for _ in range(DRAWS)]
-    found: dict[str, dict[str, list]] = {"once": {"ap": [], "hit@1": []}, "twice": {"ap": [], "hit@1": []}}
+    names = ["once", "twice", *(gates or {})]
+    found: dict[str, dict[str, list]] = {name: {"ap": [], "hit@1": []} for name in names}
     for chosen in draws:
         wanted = relevant[:, chosen]
         keep = wanted.any(axis=1)
         if not keep.any():
             continue
-        for name, feedback in (("once", None), ("twice", SHORT_QUERIES)):
-            ranked = scores(photos[chosen], queries[keep], penalty, feedback)
-            found[name]["ap"].append(average_precision(ranked, wanted[keep]))
-            first = np.argmax(ranked, axis=1)  # argmax takes the first of ties, as the stable sort does
+        ranked = {"once": scores(photos[chosen], queries[keep], penalty, None),
+                  "twice": scores(photos[chosen], queries[keep], penalty, SHORT_QUERIES)}
+        if gates:
+            lowest = first_three(photos[chosen], queries[keep], ranked["once"])
+            for name, tau in gates.items():
+                ranked[name] = np.where((lowest >= tau)[:, None], ranked["twice"], ranked["once"])
+        for name in names:
+            found[name]["ap"].append(average_precision(ranked[name], wanted[keep]))
+            first = np.argmax(ranked[name], axis=1)  # argmax takes the first of ties, as the stable sort does
             found[name]["hit@1"].append(wanted[keep][np.arange(keep.sum()), first])
     return {name: {key: float(np.concatenate(v).mean()) for key, v in figures.items()} for name, figures in found.items()}
+
+
+def first_three(photos: np.ndarray, queries: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+    """Per query, the lowest cosine among the first 3 photos of its first search (``ranked``)."""
+    top = np.argsort(-ranked, axis=1, kind="stable")[:, : SHORT_QUERIES.k]
+    cosines = np.einsum("qd,qkd->qk", queries, photos[top])
+    return cosines.min(axis=1)
+
+
+PERCENTILES = (10, 25, 50, 75, 90)
+
+
+def gate_table(photos: np.ndarray, relevant: np.ndarray, queries: np.ndarray, penalty,
+               gates: dict[str, float]) -> dict[str, dict]:
+    """Round 11's rows at every size: mean AP (and hit@1) of each way of asking, and the mean over sizes."""
+    rng = np.random.default_rng(SEED)
+    by_size = {}
+    for size in (*SIZES, None):
+        label = str(size) if size else f"all {len(photos)}"
+        by_size[label] = library_figures(photos, relevant, queries, penalty, size, rng, gates)
+    rows = {"twice always": "twice", "once always": "once", f"size rule ({MIN_PHOTOS})": None, **{g: g for g in gates}}
+    table = {}
+    for row, source in rows.items():
+        if source is None:  # the size rule: once below MIN_PHOTOS, twice from it
+            sizes = {label: figures["twice" if (label.startswith("all") or int(label) >= MIN_PHOTOS) else "once"]
+                     for label, figures in by_size.items()}
+        else:
+            sizes = {label: figures[source] for label, figures in by_size.items()}
+        table[row] = {"mean AP over sizes": float(np.mean([f["ap"] for f in sizes.values()])),
+                      "sizes": {label: f["ap"] for label, f in sizes.items()},
+                      "hit@1": {label: f["hit@1"] for label, f in sizes.items()}}
+        print(f"{row}: mean AP {table[row]['mean AP over sizes']:.4f}; "
+              + ", ".join(f"{label} {ap:.3f}" for label, ap in table[row]["sizes"].items()), flush=True)
+    return table
+
+
+def gate_choice(table: dict[str, dict]) -> str:
+    """Round 11's rule (module docstring)."""
+    best = max(row["mean AP over sizes"] for row in table.values())
+    winner = next(name for name, row in table.items() if row["mean AP over sizes"] >= best - 0.002)
+    size_rule = next(name for name in table if name.startswith("size rule"))
+    whole = next(label for label in table["twice always"]["sizes"] if label.startswith("all"))
+    if not winner.startswith("tau"):
+        return winner
+    beats = table[winner]["mean AP over sizes"] >= table[size_rule]["mean AP over sizes"] + 0.005
+    keeps = table[winner]["sizes"][whole] >= table["twice always"]["sizes"][whole] - 0.005
+    return winner if beats and keeps else size_rule
 
 
 def table(photos: np.ndarray, relevant: np.ndarray, queries: np.ndarray, penalty) -> dict[str, dict]:
@@ -131,6 +208,14 @@ def dev(args) -> dict:
     bank, sets = found.model.hub.bank, found.sets
     typed, templated = typed_and_templated(space, found.model, args.wordnet, [s.words for s in sets])
     read = [as_typed_if_bank_text(a, unit(unit(a) + unit(b)), bank) for a, b in zip(typed, templated)]
+    if args.gate:
+        photos, relevant, queries = pool(sets, read, bank)
+        lowest = first_three(photos, queries, scores(photos, queries, found.penalty, None))
+        gates = {f"tau {q}th percentile ({t:.3f})": float(t) for q, t in zip(PERCENTILES, np.percentile(lowest, PERCENTILES))}
+        rows = gate_table(photos, relevant, queries, found.penalty, gates)
+        chosen = gate_choice(rows)
+        print(f"chosen: {chosen}")
+        return {"table": rows, "chosen": chosen, "gates": gates}
     rows = table(*pool(sets, read, bank), found.penalty)
     chosen = threshold(rows)
     print(f"chosen: feedback from {chosen} photos" + (" (nothing changes)" if chosen == SIZES[0] else ""))
@@ -145,11 +230,16 @@ def val(args) -> dict:
     typed = [query_vectors(space, s.words) for s in sets]
     templated = [query_vectors(space, [TEMPLATE.format(w) for w in s.words]) for s in sets]
     read = [as_typed_if_bank_text(a, unit(unit(a) + unit(b)), bank) for a, b in zip(typed, templated)]
+    if args.gate is not None:
+        return {"table": gate_table(*pool(sets, read, bank), found.model.hub, {f"tau {args.gate:g}": args.gate})}
     return {"table": table(*pool(sets, read, bank), found.model.hub)}
 
 
 def main() -> None:
-    args = split_arguments(__doc__.splitlines()[0]).parse_args()
+    parser = split_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--gate", nargs="?", type=float, const=0.0, default=None,
+                        help="round 11: dev, the gate's grid; val, the chosen tau (a number)")
+    args = parser.parse_args()
     started = time.perf_counter()
     figures = dev(args) if args.split == "dev" else val(args)
     print(f"total {time.perf_counter() - started:.0f} s")
