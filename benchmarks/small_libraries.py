@@ -208,7 +208,7 @@ def dev(args) -> dict:
     bank, sets = found.model.hub.bank, found.sets
     typed, templated = typed_and_templated(space, found.model, args.wordnet, [s.words for s in sets])
     read = [as_typed_if_bank_text(a, unit(unit(a) + unit(b)), bank) for a, b in zip(typed, templated)]
-    if args.gate:
+    if args.gate is not None:
         photos, relevant, queries = pool(sets, read, bank)
         lowest = first_three(photos, queries, scores(photos, queries, found.penalty, None))
         gates = {f"tau {q}th percentile ({t:.3f})": float(t) for q, t in zip(PERCENTILES, np.percentile(lowest, PERCENTILES))}

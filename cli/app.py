@@ -132,7 +132,11 @@ def index(
         try:
             summary = engine.index(folder, quiet=quiet)
         except KeyboardInterrupt:
-            err.print("interrupted: every finished batch is saved; run the same command to resume", highlight=False)
+            err.print(
+                "interrupted: every finished batch is saved (an unfinished upgrade of the index's format starts "
+                "again); run the same command to resume",
+                highlight=False,
+            )
             raise typer.Exit(130) from None
         total = engine.count()
     if not quiet:
@@ -224,8 +228,10 @@ def duplicates(
     space: SpaceOption = None,
     model: ModelOption = None,
 ) -> None:
-    """Groups of copies: exact (the same bytes) and near (resized, re-encoded, lightly
-    cropped or turned), largest group first, with each photo's size and pixels.
+    """Groups of copies, exact and near, largest group first, with each photo's size and pixels.
+
+    Exact copies hold the same bytes; near copies are resized, re-encoded, lightly
+    cropped or turned.
 
     It only lists: nothing is deleted or moved. Near copies are found by the visual
     model's features, one nearest-neighbour search per photo (docs/search.md).
@@ -357,11 +363,12 @@ def show_notes(notes: tuple[str, ...]) -> None:
 
 
 def titled_table(title: str):
-    """A rich Table under ``title``, taken as plain text (a path like /photos/[best]/ is not markup)."""
+    """A rich Table under ``title``, taken as plain text (a path like /photos/[best]/ is not markup),
+    at least as wide as the title where the terminal allows, so a photo's path is not broken."""
     from rich.table import Table
     from rich.text import Text
 
-    return Table(title=Text(title))
+    return Table(title=Text(title), min_width=len(title))
 
 
 def show_ranked(query: str, rows: list[dict], column: str) -> None:

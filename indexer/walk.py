@@ -70,12 +70,14 @@ def canonical(path: str | os.PathLike) -> str:
 def spellings(path: str | os.PathLike) -> list[str]:
     """The ways the index may spell ``path``, most literal first: as given (absolute,
     ``..`` folded), then with the folders above it resolved from the top down, down to
-    :func:`canonical`. A photo under a linked folder is stored under the link, below
-    an indexed folder whose parents were resolved, so no single spelling finds both."""
+    :func:`canonical`, then the file a link to a photo leads to. A photo under a linked
+    folder is stored under the link, below an indexed folder whose parents were
+    resolved, so no single spelling finds both; a link the user made to an indexed
+    photo is that photo (as a query, it is not its own look-alike)."""
     absolute = os.path.abspath(os.path.expanduser(path))
     parts = Path(absolute).parts
     resolved = (os.path.join(os.path.realpath(os.path.join(*parts[:i])), *parts[i:]) for i in range(1, len(parts)))
-    return list(dict.fromkeys([absolute, *resolved]))
+    return list(dict.fromkeys([absolute, *resolved, os.path.realpath(absolute)]))
 
 
 def walk(folder: str | os.PathLike) -> Walk:

@@ -22,3 +22,6 @@ def test_a_path_is_looked_up_under_each_spelling_the_index_may_use(folder, tmp_p
     # as typed first (links kept, as the walk stores them), then the folders above resolved
     found = spellings(link / "trip" / ".." / "a.jpg")
     assert (found[0], found[-1]) == (str(link / "a.jpg"), str(folder.resolve() / "a.jpg"))
+    # a link to a photo ends with the file it leads to
+    (tmp_path / "mine.jpg").symlink_to(link / "a.jpg")
+    assert spellings(tmp_path / "mine.jpg")[-1] == str(folder.resolve() / "a.jpg")

@@ -319,7 +319,8 @@ class Engine:
                 f"index {self.store.location} was built with the stock {built_with['visual'].get('id')} tower, "
                 "and this model fine-tunes its top blocks (DeViSE phase 2), so photos embed differently: "
                 "re-index (delete the index folder and run xmodal index again; text searches keep working until then), "
-                "or open it with the model it was built with (--model)"
+                "or open it with the model it was built with (--model; the stock-tower model is rebuilt by "
+                "docs/results.md's xmodal train command without --tune-from)"
             )
         raise IncompatibleSpace(
             f"index {self.store.location} was built with another encoder "
