@@ -49,7 +49,8 @@ sizes (each size and the whole pool weighted alike). The rule: the row with
 the highest figure; a row earlier in that order within 0.002 of it wins
 instead; a tau row replaces the size rule only if it beats it by at least 0.005
 and loses at most 0.005 AP against asking twice always on the whole pool.
-``val --gate`` scores the same rows with the chosen tau (val once).
+``val --gate`` scores the same rows with the chosen tau (val once). The dev run
+(2026-12-07, 21 s) chose the size rule: no tau matched it, so val was not scored.
 
 val, once, after the choice: the same draws of the val list's three sets
 (``mixed_library.py val``'s pool: Imagenette val, mini-places-20 val, Flickr8k
