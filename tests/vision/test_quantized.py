@@ -134,6 +134,38 @@ def test_a_processor_without_vnni_gives_the_same_photo_vectors(fp32, tmp_path):
     np.testing.assert_allclose(there, here, atol=1e-4)
 
 
+def _cpuid_faulting() -> bool:
+    return (platform.machine() == "x86_64" and shutil.which("gcc") is not None
+            and "cpuid_fault" in Path("/proc/cpuinfo").read_text().split())
+
+
+@pytest.mark.skipif(not _cpuid_faulting(), reason="gcc and Linux's CPUID faulting hide AVX-512 and VNNI natively")
+def test_the_avx2_code_path_gives_the_same_photo_vectors(fp32, tmp_path):
+    """As above, natively and on all 12 example photos: with AVX-512 and VNNI hidden from CPUID
+    (benchmarks/avx2_only.c), onnxruntime runs its AVX2 kernels here at full speed. The same
+    process first shows that its uint8 x int8 kernel is the saturating one (4 pairs of 255 x 127
+    give 2 x 32,767), so the check cannot pass on the VNNI kernel by mistake. A few seconds."""
+    from xmodal.vision.decode import read_pixels
+
+    library = tmp_path / "avx2_only.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(library), str(ROOT / "benchmarks" / "avx2_only.c")],
+                   check=True)
+    int8 = fp32.at_precision("int8").visual
+    names = sorted(p.name for p in (ROOT / "docs" / "photos").glob("*.jpg"))
+    assert len(names) == 12
+    pixels = np.stack([read_pixels(ROOT / "docs" / "photos" / name, int8) for name in names])
+    np.save(tmp_path / "pixels.npy", pixels)
+    here = int8.embed(pixels)[0]
+    probe = ("from tests.core.unsafe_int8 import unsafe_product\n"
+             f"print(unsafe_product(Path({str(tmp_path / 'unsafe.onnx')!r}), 4))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LD_PRELOAD": str(library)}
+    done = subprocess.run([sys.executable, "-c", UNDER_AVX2 + probe, str(int8.onnx_path()), str(tmp_path / "pixels.npy"),
+                           str(tmp_path / "there.npy")], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) == 2 * 32_767  # the AVX2 kernel ran: it saturates an unsafe product
+    np.testing.assert_allclose(np.load(tmp_path / "there.npy"), here, atol=1e-4)
+
+
 def photos(folder, count: int, start: int = 0):
     folder.mkdir(exist_ok=True)
     rng = np.random.default_rng(start)
