@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/small_libraries.py val [--json small-val.json]
     .venv/bin/python benchmarks/small_libraries.py dev --gate [--json small-gate-dev.json]
     .venv/bin/python benchmarks/small_libraries.py val --gate TAU [--json small-gate-val.json]
+    .venv/bin/python benchmarks/small_libraries.py dev --analogies [--json small-analogies-dev.json]
 
 A short query is asked twice (``xmodal.search.feedback.SHORT_QUERIES``: the
 second search moves toward the first search's 3 best photos), chosen on dev
@@ -51,6 +52,20 @@ instead; a tau row replaces the size rule only if it beats it by at least 0.005
 and loses at most 0.005 AP against asking twice always on the whole pool.
 ``val --gate`` scores the same rows with the chosen tau (val once). The dev run
 (2026-12-07, 21 s) chose the size rule: no tau matched it, so val was not scored.
+
+``dev --analogies`` (round 12, written down and committed before it ran): the same question for
+an analogy, ``PHOTO - A + B``, which is asked twice too (``ANALOGIES``: 0.5 x its first 3
+photos), on benchmarks/visual_analogies.py's dev photos (the 1,000 Flickr8k dev photos
+through the dev model of the shipped recipe) and its queries. Libraries: ``DRAWS`` random
+draws at each size of ``SIZES`` below 1,000, each holding the query photo and that many
+photos in all, and the whole 1,000. A query counts in a library where at least one other
+photo shows its subject in B. Rows: the shipped reading asked once and asked twice (its
+words read with "a photo of", ``visual_analogies.with_sentences``). Figure: mean AP of the
+photos that show S in B (the query photo left out, as a search leaves it out). The rule:
+``ANALOGY_MIN_PHOTOS`` becomes the smallest size from which asking twice is never below
+asking once (the whole 1,000 included); an analogy is asked twice only in an index of at
+least that many photos; if that is 20, nothing changes. ``val --analogies`` scores the
+same on the Flickr8k val photos with the shipped model, once, after the choice.
 
 val, once, after the choice: the same draws of the val list's three sets
 (``mixed_library.py val``'s pool: Imagenette val, mini-places-20 val, Flickr8k
@@ -236,13 +251,86 @@ def val(args) -> dict:
     return {"table": table(*pool(sets, read, bank), found.model.hub)}
 
 
+def analogy_libraries(args, split: str) -> dict:
+    """Round 12 (module docstring): the shipped analogy reading asked once and twice in small libraries."""
+    import visual_analogies as va
+    from hubness import dev_model, dev_split
+    from results import unpack
+
+    from xmodal.devise.model import DeviseModel
+    from xmodal.training.datasets import read_captions
+
+    space = SentenceSpace.load()
+    roots = unpack(args.shared, args.work, ("flickr8k-captions", "mini-places-20"))
+    if split == "dev":
+        sources = dev_split(roots, args.work / "dev")
+        args.phase2 = True
+        model, visual = dev_model(args, sources, space)
+        flickr = read_captions(sources["flickr8k-captions"])
+        hub = va.HubPenalty(model.hub.bank, va.SHIPPED_CONFIG.hub_neighbours, va.SHIPPED_CONFIG.hub_weight)
+    else:
+        flickr = read_captions(roots["flickr8k-captions"])
+        model = DeviseModel.load(va.SHIPPED[space.name], space=space.identity)
+        visual, hub = Encoder.load(space).visual, model.hub
+    photos = va.flickr_photos(model, visual, flickr, np.flatnonzero(flickr.in_split(split)), hub)
+    twice = va.with_sentences(model.hub.bank, space)
+    once = va.texts_of(model.hub.bank, va.TEXTS, va.ADDED)
+    words = twice.words[0]
+    queries = photos.queries()
+    rng = np.random.default_rng(SEED)
+    rows = {}
+    for size in (*(size for size in SIZES if size < len(photos.x)), None):
+        label = str(size) if size else f"all {len(photos.x)}"
+        found = {"once": [], "twice": []}
+        for p, subject, a, b in queries:
+            for _ in range(DRAWS if size else 1):
+                others = np.delete(np.arange(len(photos.x)), p)
+                chosen = np.concatenate([[p], rng.choice(others, size - 1, replace=False)]) if size else np.arange(len(photos.x))
+                library = subset(photos, chosen)
+                here = int(np.flatnonzero(chosen == p)[0])
+                wanted = library.shows[(subject, b)].copy()
+                wanted[here] = False
+                if not wanted.any():
+                    continue
+                for name, read in (("once", once), ("twice", twice)):
+                    scores = read(library, here, words[a], words[b]).copy()
+                    scores[here] = -np.inf
+                    keep = np.arange(len(chosen)) != here
+                    found[name].append(average_precision(scores[keep][None], wanted[keep][None])[0])
+        row = {name: float(np.mean(v)) for name, v in found.items()} | {"queries": len(found["once"])}
+        row["gain (AP)"] = row["twice"] - row["once"]
+        rows[label] = row
+        print(f"{label}: once AP {row['once']:.4f}, twice AP {row['twice']:.4f}, gain {row['gain (AP)']:+.4f} "
+              f"({row['queries']} queries)", flush=True)
+    if split == "val":
+        return {"table": rows}
+    gains = [row["gain (AP)"] for row in rows.values()]
+    sizes = [int(label) if not label.startswith("all") else len(photos.x) for label in rows]
+    chosen = next((size for i, size in enumerate(sizes) if all(g >= 0 for g in gains[i:])), len(photos.x) + 1)
+    print(f"chosen: analogies asked twice from {chosen} photos" + (" (nothing changes)" if chosen == SIZES[0] else ""))
+    return {"table": rows, "min photos": chosen}
+
+
+def subset(photos, chosen: np.ndarray):
+    """visual_analogies.Photos restricted to the photos ``chosen``, in that order."""
+    library = object.__new__(type(photos))
+    library.x, library.looks, library.hub = photos.x[chosen], photos.looks[chosen], photos.hub
+    library.penalty = photos.penalty[chosen]
+    library.shows = {key: shown[chosen] for key, shown in photos.shows.items()}
+    return library
+
+
 def main() -> None:
     parser = split_arguments(__doc__.splitlines()[0])
     parser.add_argument("--gate", nargs="?", type=float, const=0.0, default=None,
                         help="round 11: dev, the gate's grid; val, the chosen tau (a number)")
+    parser.add_argument("--analogies", action="store_true", help="round 12: analogies asked once and twice")
     args = parser.parse_args()
     started = time.perf_counter()
-    figures = dev(args) if args.split == "dev" else val(args)
+    if args.analogies:
+        figures = analogy_libraries(args, args.split)
+    else:
+        figures = dev(args) if args.split == "dev" else val(args)
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
