@@ -5,6 +5,7 @@ import pytest
 
 from xmodal.search.feedback import (
     ANALOGIES,
+    ANALOGY_MIN_PHOTOS,
     BANK_TEXT,
     MIN_PHOTOS,
     SHORT_QUERIES,
@@ -82,5 +83,6 @@ def test_sentences_weights_arithmetic_and_photos_are_asked_once(query, tmp_path)
 def test_an_analogy_is_asked_twice_but_not_read_as_a_short_query(query, tmp_path):
     (tmp_path / "beach.jpg").write_bytes(b"")
     expression = read_query(query.format(photo=tmp_path / "beach.jpg"))
-    assert feedback_for(expression, 10**6) == ANALOGIES and not is_short(expression)
-    assert feedback_for(expression, 1) == ANALOGIES  # the size rule is for short queries alone
+    assert feedback_for(expression, ANALOGY_MIN_PHOTOS) == ANALOGIES and not is_short(expression)
+    assert feedback_for(expression, ANALOGY_MIN_PHOTOS - 1) is None  # a small library: asked once
+    assert ANALOGY_MIN_PHOTOS < MIN_PHOTOS  # each chosen on dev by its own benchmark

@@ -47,7 +47,9 @@ three photos are mostly not what was asked for, and the second search follows th
 (on a 20-photo index "astronaut" put the astronaut third). On dev
 (``benchmarks/small_libraries.py``: random libraries of 20 to 2,000 photos drawn from
 the pooled dev sets) feedback lost average precision up to 200 photos (-0.047 at 20)
-and gained from 500 (+0.003, rising to +0.053 at all 6,200).
+and gained from 500 (+0.003, rising to +0.053 at all 6,200). An analogy is asked once in an
+index of fewer than :data:`ANALOGY_MIN_PHOTOS` (``small_libraries.py dev --analogies``: -0.011
+AP at 20 photos, -0.002 at 50, +0.005 at 100, rising to +0.025 at 1,000).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class Feedback:
 SHORT_QUERIES = Feedback(1.0, 3)  # chosen on dev (benchmarks/feedback.py dev --phase2 --bank, 20 hub neighbours)
 ANALOGIES = Feedback(0.5, 3)  # chosen on dev (benchmarks/visual_analogies.py dev --phase2 --after)
 MIN_PHOTOS = 500  # a short query is asked twice only in an index this large: chosen on dev (benchmarks/small_libraries.py)
+ANALOGY_MIN_PHOTOS = 100  # an analogy, likewise: chosen on dev (small_libraries.py dev --analogies)
 NEAREST_TEXTS = Feedback(0.5, 3)  # chosen on dev (benchmarks/word_neighbours.py --source bank)
 BANK_TEXT = 0.99  # a short query this near one of the bank's texts is one, and is left as typed: chosen on dev
 # (benchmarks/feedback.py dev --phase2 --trained-grid)
@@ -125,7 +128,8 @@ def is_short(expression: Expression) -> bool:
 def feedback_for(expression: Expression, photos: int) -> Feedback | None:
     """The feedback a query gets in an index of ``photos`` photos: a short one (:func:`is_short`)
     :data:`SHORT_QUERIES` in an index of at least :data:`MIN_PHOTOS`, an analogy (photos and
-    words mixed) :data:`ANALOGIES`; a sentence, word arithmetic or a photo alone none."""
+    words mixed) :data:`ANALOGIES` in one of at least :data:`ANALOGY_MIN_PHOTOS`; a sentence,
+    word arithmetic or a photo alone none."""
     if is_short(expression):
         return SHORT_QUERIES if photos >= MIN_PHOTOS else None
-    return ANALOGIES if expression.mixed else None
+    return ANALOGIES if expression.mixed and photos >= ANALOGY_MIN_PHOTOS else None
