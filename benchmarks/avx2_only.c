@@ -8,7 +8,9 @@
  * their kernels by CPUID at run time (onnxruntime's MLAS, numpy) then choose
  * their AVX2 ones, and run them at this processor's full speed: unlike an
  * emulator, this times the AVX2 code path. It is not an AVX2 processor (caches,
- * clocks and the AVX2 instructions' own speed stay this one's).
+ * clocks and the AVX2 instructions' own speed stay this one's). A SIGSEGV
+ * handler installed after this one (Python's faulthandler) breaks the mask, and
+ * glibc's own string kernels, chosen before it, keep their AVX-512 forms.
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>

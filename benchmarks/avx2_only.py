@@ -12,6 +12,12 @@ kernels and run them natively. It needs the ``cpuid_fault`` flag in
 /proc/cpuinfo (most Intel processors since Ivy Bridge, and their VMs) and gcc.
 What it times is the AVX2 code path on this processor, not an AVX2 processor.
 
+Limits: the mask is a SIGSEGV handler, so a command that installs its own later
+(Python's faulthandler, for one) turns every CPUID into a crash; and what the C
+library chose before the mask (glibc's memcpy and string functions pick their
+kernels when it loads) keeps its AVX-512 forms. Neither touches what is timed
+here: onnxruntime's and numpy's kernels are chosen after the mask.
+
 ``--check`` prints what a masked process sees: numpy's CPU features, and a
 uint8 x int8 product of 255s by 127s that the AVX2 kernel saturates (16-bit
 pair sums) and the VNNI kernel does not, so the kernel in use is known, not
@@ -44,7 +50,8 @@ print(f"onnxruntime uint8 x int8 product: {{got}} against {{4 * 255 * 127}} exac
 
 def build(folder: Path) -> Path:
     """``avx2_only.c`` compiled into ``folder``; a one-line exit where it cannot be."""
-    if "cpuid_fault" not in Path("/proc/cpuinfo").read_text().split():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file() or "cpuid_fault" not in cpuinfo.read_text().split():
         raise SystemExit("this processor (or its VM) offers no CPUID faulting (cpuid_fault in /proc/cpuinfo)")
     if shutil.which("gcc") is None:
         raise SystemExit("gcc is needed to build avx2_only.c")

@@ -20,7 +20,7 @@ class; the mini-places-20 and Flickr8k dev splits of hubness.py) with the same
 dev map, definitions and hub penalty, each word read and asked as ``Engine.query``
 reads and asks a short query (its definition, its 3 nearest bank texts, asked
 again toward its first 3 photos: feedback.py's ``read_short`` and ``scores``).
-Each word ranks the **pool of all three sets' photos** (5,200); only photos of
+Each word ranks the **pool of all three sets' photos** (6,200); only photos of
 its own set can answer it (as each set defines it), so a caption word's
 answers are Flickr8k photos, a scene word's scene photos. Figures: mean P@10
 over all words in the pool ("mixed"), and ranking its own set alone

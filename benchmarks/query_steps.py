@@ -34,7 +34,7 @@ space = load_space(None); mark("load the space")
 store = open_store(sys.argv[1]); mark("open the index (shard)")
 engine = Engine(store, space)
 if sys.argv[3] == "once":  # the baseline for a short query: its second search switched off
-    import xmodal.search.engine; xmodal.search.engine.feedback_for = lambda expression: None
+    import xmodal.search.engine; xmodal.search.engine.feedback_for = lambda *_: None
 import onnxruntime; mark("import onnxruntime")
 answer = engine.query(sys.argv[2], 10); mark("query: tokenizer, session, encode, search, re-rank")
 json.dumps(answer.to_dict()); mark("json")

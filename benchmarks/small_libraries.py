@@ -15,7 +15,7 @@ right photo first. In a small library the first three photos are mostly not
 what was asked for, and the second search follows them.
 
 dev: ``mixed_library.py``'s pool (the three dev word sets of ``everyday.py dev``
-through the dev model of the shipped recipe, ``--phase2``: 5,200 photos), each
+through the dev model of the shipped recipe, ``--phase2``: 6,200 photos), each
 word read as ``Engine.query`` reads a short query (definition, "a photo of
 WORDS", the bank's nearest texts, a bank text as typed). Libraries: random
 draws of the pool at each size of ``SIZES`` (``DRAWS`` draws a size, seeded),
@@ -30,9 +30,8 @@ The rule, fixed before it ran: for each size, feedback's gain is its mean AP
 less asked-once's. ``MIN_PHOTOS`` becomes the smallest size in ``SIZES`` from
 which the gain is at least 0 at that size and every larger one (the whole
 pool included); a short query is asked twice only in an index of at least
-that many photos. If that is the smallest size, nothing changes. The same for
-analogies (``ANALOGIES``) is not measured here: their benchmark has no small
-libraries.
+that many photos. If that is the smallest size, nothing changes. Analogies
+(``ANALOGIES``) have their own run and rule: ``dev --analogies`` (round 12, below).
 
 The dev run (2026-12-07, 127 s) chose 500 photos: it ships (``MIN_PHOTOS``).
 Val disagreed at 50 to 200 photos (docs/results.md, round 10).
@@ -324,10 +323,12 @@ def subset(photos, chosen: np.ndarray):
 
 def main() -> None:
     parser = split_arguments(__doc__.splitlines()[0])
-    parser.add_argument("--gate", nargs="?", type=float, const=0.0, default=None,
+    parser.add_argument("--gate", nargs="?", type=float, const=float("nan"), default=None,
                         help="round 11: dev, the gate's grid; val, the chosen tau (a number)")
     parser.add_argument("--analogies", action="store_true", help="round 12: analogies asked once and twice")
     args = parser.parse_args()
+    if args.split == "val" and args.gate is not None and args.gate != args.gate:  # NaN: --gate without TAU
+        parser.error("val --gate needs the tau dev chose: --gate TAU")
     started = time.perf_counter()
     if args.analogies:
         figures = analogy_libraries(args, args.split)

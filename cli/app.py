@@ -622,8 +622,10 @@ def run(args: list[str]) -> int:
         if type(error).__name__ != "NoArgsIsHelpError":  # that one's help is already shown
             from rich.text import Text
 
-            where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
-            if not getattr(error, "option_name", "--").startswith("--"):  # "-rocket" read as options -r -o ...
+            command = next((a for a in args if not a.startswith("-")), "")  # the parser's errors carry no context
+            path = error.ctx.command_path if error.ctx is not None else f"xmodal {command}".strip()
+            where = f" (see {path} --help)"
+            if _minus_word(error, args):  # "-rocket" read as options -r -o ...
                 where += "; a query that starts with a minus needs a space after it: '- rocket'"
             err.print(Text.assemble(("error:", "bold red"), " ", error.format_message(), where), highlight=False)
         return error.exit_code
@@ -633,8 +635,19 @@ def run(args: list[str]) -> int:
     return code if isinstance(code, int) else 0
 
 
+def _minus_word(error: Exception, args: list[str]) -> bool:
+    """Whether a usage error is an unknown short option that is really a word after a
+    minus ("-rocket" read as -r -o ...), not a real option misused ("-k" with no number)."""
+    option = getattr(error, "option_name", None)
+    if type(error).__name__ != "NoSuchOption" or not option or option.startswith("--"):
+        return False
+    return any(a.startswith(option) and a[1:].isalpha() and len(a) > 2 for a in args)
+
+
 def _not_an_option(arg: str) -> str:
     """An expression that starts with a minus and holds a space ("- man + woman") with a
     space in front, so that the command line does not read it as an unknown option;
-    expressions ignore leading spaces."""
-    return f" {arg}" if arg.startswith("-") and any(c.isspace() for c in arg) else arg
+    expressions ignore leading spaces. Long options ("--in=/photos/Summer 2023") are
+    left as they are."""
+    is_expression = arg.startswith("-") and not arg.startswith("--") and any(c.isspace() for c in arg)
+    return f" {arg}" if is_expression else arg

@@ -88,6 +88,8 @@ def test_a_query_with_no_known_word_is_refused_on_one_line(tiny_file):
         (["nosuch"], "error: No such command 'nosuch'. (see xmodal --help)"),
         (["words", "-man"], "error: No such option: -m (see xmodal words --help); a query that starts with a minus "
                             "needs a space after it: '- rocket'"),
+        (["query", "cat", "-k"], "error: Option '-k' requires an argument. (see xmodal query --help)"),
+        (["query", "cat", "-x"], "error: No such option: -x (see xmodal query --help)"),
     ],
 )
 def test_command_line_mistakes_are_one_line_with_exit_code_2(args, line):
@@ -103,6 +105,16 @@ def test_an_expression_that_starts_with_a_minus_is_no_option(tiny_file):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["query"].replace(" ", "") == "-man+woman"
+
+
+def test_a_long_option_whose_value_holds_a_space_stays_an_option(tmp_path):
+    """Only an expression gets the space that keeps it from being read as options."""
+    missing = tmp_path / "no such index"
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "query", "cat", f"--index={missing}"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: no xmodal index at {missing}")
 
 
 def test_console_script_corrects_a_typo_in_arithmetic_or_refuses_it():

@@ -322,6 +322,26 @@ def test_within_gives_k_photos_from_a_small_subfolder(indexed, monkeypatch):
         assert engine.search("a tabby cat", k=12, within=photos / "nowhere") == []
 
 
+@pytest.mark.parametrize("query", ["cat", "a photo.jpg - summer + winter"])
+def test_a_query_asked_twice_is_filtered_only_in_its_second_search(indexed, monkeypatch, query):
+    """In an index large enough to ask twice (the thresholds lowered to this index's 12 photos),
+    the first search runs over the whole index and within / the dates filter only the answer:
+    the filtered photos keep the order and scores they have in the unfiltered answer. Moved
+    toward the first photos of few/ alone, the query would score them otherwise."""
+    monkeypatch.setattr(feedback, "MIN_PHOTOS", 12)
+    monkeypatch.setattr(feedback, "ANALOGY_MIN_PHOTOS", 12)
+    photos, index = indexed
+    query = query.replace("a photo.jpg", str(photos / "gravel.jpg"))
+    with xmodal.open(index) as engine:
+        everything = [(r.path, r.score) for r in engine.query(query, k=12).results]
+        for span in ({"within": photos / "few"}, {"after": "2016"}):
+            kept = [(r.path, r.score) for r in engine.query(query, k=12, **span).results]
+            assert 0 < len(kept) < len(everything)
+            wanted = [found for found in everything if found[0] in dict(kept)]
+            assert [path for path, _ in kept] == [path for path, _ in wanted]
+            assert [score for _, score in kept] == pytest.approx([score for _, score in wanted], abs=1e-4)
+
+
 def test_after_and_before_keep_photos_taken_in_that_span(indexed):
     photos, index = indexed
     camera, rocket = str(photos / "few" / "camera.jpg"), str(photos / "rocket.jpg")

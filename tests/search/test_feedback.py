@@ -85,4 +85,3 @@ def test_an_analogy_is_asked_twice_but_not_read_as_a_short_query(query, tmp_path
     expression = read_query(query.format(photo=tmp_path / "beach.jpg"))
     assert feedback_for(expression, ANALOGY_MIN_PHOTOS) == ANALOGIES and not is_short(expression)
     assert feedback_for(expression, ANALOGY_MIN_PHOTOS - 1) is None  # a small library: asked once
-    assert ANALOGY_MIN_PHOTOS < MIN_PHOTOS  # each chosen on dev by its own benchmark

@@ -57,7 +57,10 @@ def test_slips_are_swaps_and_doubled_or_undoubled_letters():
     [
         ("dgo", ["do", "go", "ago", "dog", "duo"], "dog"),  # the slip, though "do" is commoner
         ("womn", ["won", "women", "woman", "worn", "womb"], "won"),  # one tier: the commonest
-        ("grren", ["green", "geren", "goren", "gruen", "gren"], "gren"),  # a slip before a replaced letter
+        ("grren", ["green", "geren", "goren", "gruen", "gren"], "green"),  # an undoubled letter: frequency decides
+        ("bech", ["beach", "tech", "bench", "beech"], "beach"),  # a doubled letter: frequency decides
+        ("fsih", ["fish", "fsh"], "fish"),  # a swap
+        ("tpo", ["top", "two", "to"], "top"),  # a swap, before the commoner "to"
         ("beutifull", ["beautiful"], "beautiful"),  # two edits away: still the one suggestion
         ("qwzx", [], None),
     ],

@@ -137,10 +137,14 @@ def correction(word: str, close: Sequence[str]) -> str | None:
 
 
 def likeliest(word: str, close: Sequence[str]) -> str | None:
-    """The spelling of ``close`` a note suggests for a dropped word: the most frequent
-    of the closest tier of :func:`correction` ("dgo": *dog*, a slip, not the commoner
-    *do*), else the most frequent of ``close``; None when ``close`` is empty."""
-    near = _tiered(word, close)
+    """The spelling of ``close`` a note suggests for a dropped word, one edit away: two
+    swapped letters first ("dgo": *dog*, not the commoner *do*), then the most frequent
+    that keeps the first letter, then any; else the most frequent of ``close``; None when
+    ``close`` is empty. A doubled or undoubled letter is a slip for :func:`correction`, but
+    here frequency decides among such edits: "bech" suggests *beach*, not *beech*, and
+    "grren" *green*, not *gren*."""
+    swapped = _swaps(word.lower())
+    near = [(0 if spelling.lower() in swapped else max(tier, 1), spelling) for tier, spelling in _tiered(word, close)]
     return min(near, key=lambda found: found[0])[1] if near else next(iter(close), None)
 
 
@@ -161,10 +165,14 @@ def slips(word: str) -> set[str]:
     swapped (``teh``), a letter typed twice (``kingg``) or a doubled one typed once
     (``hapy``), the commonest typing errors."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     undoubled = {a + b[1:] for a, b in splits if len(b) > 1 and b[0] == b[1]}
     doubled = {a + b[0] + b for a, b in splits if b}
-    return (swaps | undoubled | doubled) - {word}
+    return (_swaps(word) | undoubled | doubled) - {word}
+
+
+def _swaps(word: str) -> set[str]:
+    """The strings with two neighbouring letters of ``word`` swapped."""
+    return {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)} - {word}
 
 
 def edits1(word: str) -> set[str]:
