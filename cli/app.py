@@ -641,13 +641,16 @@ def _minus_word(error: Exception, args: list[str]) -> bool:
     option = getattr(error, "option_name", None)
     if type(error).__name__ != "NoSuchOption" or not option or option.startswith("--"):
         return False
-    return any(a.startswith(option) and a[1:].isalpha() and len(a) > 2 for a in args)
+    return any(a.startswith(option) and len(a) > 2 and a[2].isalpha() for a in args)
 
 
 def _not_an_option(arg: str) -> str:
-    """An expression that starts with a minus and holds a space ("- man + woman") with a
+    """An expression that starts with a minus ("- man + woman", "-man + woman") with a
     space in front, so that the command line does not read it as an unknown option;
-    expressions ignore leading spaces. Long options ("--in=/photos/Summer 2023") are
-    left as they are."""
-    is_expression = arg.startswith("-") and not arg.startswith("--") and any(c.isspace() for c in arg)
+    expressions ignore leading spaces. It is one when a space follows the minus or it
+    holds another operator after a space; long options ("--in=/photos/Summer 2023")
+    and a short one with its value attached ('-o"my dir/m.safetensors"') stay options."""
+    if not arg.startswith("-") or arg.startswith("--"):
+        return arg
+    is_expression = arg[1:2].isspace() or any(op in arg for op in (" +", " -", " *"))
     return f" {arg}" if is_expression else arg

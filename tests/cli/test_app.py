@@ -88,6 +88,8 @@ def test_a_query_with_no_known_word_is_refused_on_one_line(tiny_file):
         (["nosuch"], "error: No such command 'nosuch'. (see xmodal --help)"),
         (["words", "-man"], "error: No such option: -m (see xmodal words --help); a query that starts with a minus "
                             "needs a space after it: '- rocket'"),
+        (["words", "-man+woman"], "error: No such option: -m (see xmodal words --help); a query that starts with a "
+                                  "minus needs a space after it: '- rocket'"),
         (["query", "cat", "-k"], "error: Option '-k' requires an argument. (see xmodal query --help)"),
         (["query", "cat", "-x"], "error: No such option: -x (see xmodal query --help)"),
     ],
@@ -105,6 +107,22 @@ def test_an_expression_that_starts_with_a_minus_is_no_option(tiny_file):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["query"].replace(" ", "") == "-man+woman"
+
+
+@pytest.mark.parametrize(
+    "arg, read",
+    [
+        ("- man + woman", " - man + woman"),  # a space after the minus: an expression
+        ("-man + woman", " -man + woman"),  # another operator after a space
+        ("-omy dir/m.safetensors", "-omy dir/m.safetensors"),  # a short option with its value attached
+        ("--in=/photos/Summer 2023", "--in=/photos/Summer 2023"),
+        ("-k", "-k"),
+    ],
+)
+def test_only_an_expression_that_starts_with_a_minus_is_kept_from_the_options(arg, read):
+    from cli.app import _not_an_option
+
+    assert _not_an_option(arg) == read
 
 
 def test_a_long_option_whose_value_holds_a_space_stays_an_option(tmp_path):
