@@ -184,13 +184,14 @@ class Engine:
         if words:
             from xmodal.text.vocabulary import nearest_words
 
-            evaluated = self._evaluate(expression)
+            evaluated = self._evaluate(expression, self.store.count())
             hits = nearest_words(self.space, evaluated.vector, k + len(evaluated.inputs))
             found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
             return Answer(text, "words", "semantic", found, evaluated.notes)
         if photo is not None and using != "semantic":
             return Answer(text, "photos", "visual", self._look_alikes(photo, k, threshold, _folders(within), taken))
-        evaluated = self._evaluate(expression)
+        photos = self.store.count()  # once: the empty check and whether to ask twice
+        evaluated = self._evaluate(expression, photos)
         exclude = [record.info.path for path in expression.images if (record := self.stored(path))]
         hub = self._hub
         if hub is None:
@@ -205,7 +206,7 @@ class Engine:
         # too, then moved toward its nearest bank texts, unless it is one of them (then neither); it (in an
         # index of at least MIN_PHOTOS) and an analogy are asked twice (xmodal.search.feedback): their
         # results and scores are the second search's.
-        folders, feedback = _folders(within), feedback_for(expression, self.store.count())
+        folders, feedback = _folders(within), feedback_for(expression, photos)
         vector = evaluated.vector
         if is_short(expression):
             if self.space.reads_sentences and not is_bank_text(vector, hub.bank):
@@ -343,12 +344,13 @@ class Engine:
         hub = DeviseModel.hub_of(path)
         return hub if hub is not None and hub.map == built_with else None
 
-    def _evaluate(self, expression: Expression) -> QueryVector:
-        """The expression's vector. In one that mixes photos and words each photo is read
-        as the texts that describe it (:mod:`xmodal.search.analogy`), with the model's text bank,
-        and the words it adds count ``ADDED`` times; a model without a bank (the GloVe ConSE
-        model) sums the photo's own vector with the words as typed."""
-        if not self.store.count():
+    def _evaluate(self, expression: Expression, photos: int) -> QueryVector:
+        """The expression's vector, in an index of ``photos`` photos (none: an error). In one
+        that mixes photos and words each photo is read as the texts that describe it
+        (:mod:`xmodal.search.analogy`), with the model's text bank, and the words it adds
+        count ``ADDED`` times; a model without a bank (the GloVe ConSE model) sums the
+        photo's own vector with the words as typed."""
+        if not photos:
             raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
         encode = self._encode_image
         if expression.mixed and self._hub is not None:

@@ -95,7 +95,6 @@ BANK_TEXT = 0.99  # a short query this near one of the bank's texts is one, and 
 TEMPLATE = "a photo of {}"  # a short query is read as this sentence too: chosen on dev (benchmarks/mixed_library.py)
 
 
-
 def with_nearest_texts(
     query: np.ndarray, bank: np.ndarray, reading: Feedback = NEAREST_TEXTS, trained: float | None = None
 ) -> np.ndarray:
