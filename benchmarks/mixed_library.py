@@ -96,7 +96,8 @@ GAIN, TOLERANCE, TIE = 0.02, 0.005, 0.005
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    """Unit rows (a single vector: unit)."""
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
 
 
 def main() -> None:

@@ -108,14 +108,14 @@ from feedback import (
     scores,
 )
 from hubness import dev_model, dev_split
-from mixed_library import GAIN, as_typed_if_bank_text, typed_and_templated
+from mixed_library import GAIN, as_typed_if_bank_text, typed_and_templated, unit
 from results import data_arguments, unpack
+from unseen_scenes import encoded
 
 from xmodal.search.feedback import BANK_TEXT, NEAREST_TEXTS, SHORT_QUERIES
 from xmodal.text.sentences import SentenceSpace
 from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import ranking
-from xmodal.training.train import visual_outputs
 
 GUARD_LOSS = 0.01
 KS = (5, 10, 20)
@@ -123,10 +123,6 @@ WEIGHTS = (0.25, 0.5, 1.0)
 TEMPLATE = "a photo of a {}"
 TINY_BANK = 50  # round 2: train photos of each seen Tiny ImageNet class in its bank entry
 CIFAR_PER_CLASS = 200  # round 2: CIFAR-10 test photos of each class in its guard
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
 class PhotoBank:
@@ -170,10 +166,6 @@ def guard_precision(photos: np.ndarray, labels: list[str], names: list[str], vec
     top = np.argsort(-ranked, axis=1, kind="stable")[:, :10]
     labels_array = np.array(labels)
     return float(np.mean([(labels_array[t] == label).mean() for t, label in zip(top, names)]))
-
-
-def encoded(model, visual, paths: list) -> np.ndarray:
-    return unit(model.encode(*visual_outputs(visual, list(paths), quiet=True)))
 
 
 def guard(space: SentenceSpace, photos: np.ndarray, labels: list[str], names: list[str]) -> tuple:

@@ -79,7 +79,7 @@ from xmodal.search.analogy import with_template
 from xmodal.search.feedback import BANK_TEXT, TEMPLATE, is_bank_text, with_nearest_texts
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.space import embed_texts
-from xmodal.training.datasets import LabeledImages, read_labeled
+from xmodal.training.datasets import read_labeled
 from xmodal.training.train import visual_outputs
 
 TOLERANCE = 0.01  # how far below typed's seen and all-20 hit@1 a reading may go
@@ -152,8 +152,9 @@ def choose(table: dict[str, dict[str, float]]) -> str:
     return winner if table[winner]["unseen hit@1"] >= base["unseen hit@1"] + GAIN else "typed"
 
 
-def _encoded(model, visual, rows: LabeledImages) -> np.ndarray:
-    photos = model.encode(*visual_outputs(visual, list(rows.paths), quiet=True))
+def encoded(model, visual, paths) -> np.ndarray:
+    """The photos at ``paths`` as ``model`` places them through ``visual``, unit rows."""
+    photos = model.encode(*visual_outputs(visual, list(paths), quiet=True))
     return photos / np.linalg.norm(photos, axis=1, keepdims=True)
 
 
@@ -166,11 +167,11 @@ def dev(args: argparse.Namespace, space: SentenceSpace) -> dict:
     held = np.array(places.zero_shot) == "unseen"
     rows = places.select((held & places.in_split("train")) | places.in_split("dev"))
     labels, unseen = np.array(rows.labels), np.array(rows.zero_shot) == "unseen"
-    photos = _encoded(model, visual, rows)
+    photos = encoded(model, visual, rows.paths)
     table = {name: scored(read, photos, labels, unseen) for name, read in readings(space, model.hub.bank, args.bank_first).items()}
     shipped = Encoder.load(space)
     held_rows = rows.select(unseen)
-    shipped_photos = _encoded(shipped.model, shipped.visual, held_rows)
+    shipped_photos = encoded(shipped.model, shipped.visual, held_rows.paths)
     hidden = sorted(set(labels[unseen]))
     for name, read in readings(space, shipped.model.hub.bank, args.bank_first).items():
         table[name]["shipped model: unseen hit@1"] = hit_at_1(shipped_photos, labels[unseen], hidden, read(hidden))
@@ -187,7 +188,7 @@ def val(args: argparse.Namespace, space: SentenceSpace) -> dict:
     rows = places.select(places.in_split("val"))
     labels, unseen = np.array(rows.labels), np.array(rows.zero_shot) == "unseen"
     shipped = Encoder.load(space)
-    photos = _encoded(shipped.model, shipped.visual, rows)
+    photos = encoded(shipped.model, shipped.visual, rows.paths)
     table = {name: scored(read, photos, labels, unseen) for name, read in readings(space, shipped.model.hub.bank, args.bank_first).items()}
     for name, row in table.items():
         print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()), flush=True)
