@@ -7,7 +7,10 @@ Rows (all on val splits; docs/results.md explains each):
 - captions: Flickr8k val, each of the 5,000 captions ranks the 1,000 val photos:
   R@1, R@5, R@10 (percent) and the median rank, with the captions as people wrote them;
 - scenes: mini-places-20 val (1,600 photos): each seen scene name ranks all of
-  them (P@10, mAP); the 5 unseen scenes' photos against the 5 unseen names (hit@1);
+  them (P@10, mAP); the 5 unseen scenes' photos against the 5 unseen names (hit@1),
+  the names read as a photo's words read them (``xmodal.text.vocabulary.photo_reading``:
+  in a sentence space each with its "a photo of NAME" too, since issue 15's
+  benchmarks/photo_words.py; as typed before);
 - everyday words: Imagenette val (3,925 photos), each word of ``EVERYDAY`` (a kind,
   use or setting of a class, fixed before any model was scored) ranks every photo;
 - Imagenette against the ImageNet-1k class texts (hit@1, hit@5, hierarchical
@@ -36,10 +39,12 @@ from results import data_arguments, unpack
 
 from xmodal.devise.encoder import SHIPPED, Encoder
 from xmodal.devise.model import DeviseModel, InputSpec
+from xmodal.search.feedback import TEMPLATE
 from xmodal.text.identity import SpaceIdentity
 from xmodal.text.labels import imagenet_labels, label_matrix
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.space import embed_texts
+from xmodal.text.vocabulary import photo_reading
 from xmodal.text.words import WordSpace
 from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import (
@@ -122,7 +127,8 @@ def score(model: DeviseModel, space, bench: Bench) -> dict[str, float]:
     )
     row["scene P@10"], row["scene mAP"] = found["P@10"], found["mAP"]
     unseen = sorted(set(bench.scene_labels[bench.scene_unseen]))
-    guesses = np.argmax(photos[bench.scene_unseen] @ embed_texts(space, unseen).T, axis=1)
+    names = photo_reading(space, unseen, TEMPLATE)  # as a photo's words read them (photo_words.py)
+    guesses = np.argmax(photos[bench.scene_unseen] @ names.T, axis=1)
     row["unseen scene hit@1"] = float((np.array(unseen)[guesses] == bench.scene_labels[bench.scene_unseen]).mean())
     photos = model.encode(*bench.nette_photos)
     words = list(EVERYDAY)

@@ -209,6 +209,28 @@ def test_photo_to_words_gives_vocabulary_labels(indexed):
         assert [hit.word for hit in engine.words(photos / "coffee.jpg", k=1)] == ["espresso"]
 
 
+def test_a_photos_words_read_each_word_with_its_sentence_and_word_arithmetic_does_not(indexed, monkeypatch):
+    """Photos alone ask among words read as "a photo of WORD" too (benchmarks/photo_words.py);
+    words, and photos mixed with words (read as texts), ask among the words as typed."""
+    from xmodal.text import vocabulary
+
+    asked = []
+    scan = vocabulary.nearest_words
+
+    def recording(space, vector, k=10, template=None):
+        asked.append(template)
+        return scan(space, vector, k, template)
+
+    monkeypatch.setattr(vocabulary, "nearest_words", recording)
+    photos, index = indexed
+    with xmodal.open(index) as engine:
+        engine.words(photos / "chelsea.jpg", k=3)
+        engine.words(f"{photos / 'chelsea.jpg'} + {photos / 'coffee.jpg'}", k=3)
+        engine.words("king - man + woman", k=3)
+        engine.words(f"{photos / 'chelsea.jpg'} - cat + dog", k=3)
+    assert asked == [feedback.TEMPLATE, feedback.TEMPLATE, None, None]
+
+
 def test_photo_to_photo_looks_alike_and_leaves_out_the_query(indexed):
     photos, index = indexed
     with xmodal.open(index) as engine:

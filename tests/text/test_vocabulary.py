@@ -3,14 +3,20 @@
 import numpy as np
 import pytest
 
+from xmodal.search.feedback import TEMPLATE
 from xmodal.text.identity import SpaceIdentity
 from xmodal.text.sentences import SentenceSpace
 from xmodal.text.vocabulary import (
     dequantize,
+    nearest_words,
+    photo_reading,
     quantize,
     save_table,
+    sentence_texts,
     shipped_vectors,
+    table_path,
     vocabulary_texts,
+    with_sentences,
 )
 
 IDENTITY = SpaceIdentity("toy-space", "sha256:abc", 8, 0)
@@ -33,16 +39,27 @@ def test_int8_rows_come_back_as_unit_rows_close_to_the_originals():
 
 def test_the_table_is_used_only_for_the_same_weights_and_the_same_texts(tmp_path):
     rows = unit_rows(len(ENTRIES), IDENTITY.dim)
-    save_table(tmp_path / "toy-space.npz", IDENTITY, ENTRIES, rows)
-    found = shipped_vectors(IDENTITY, ENTRIES, tmp_path)
+    path = table_path(IDENTITY, folder=tmp_path)
+    save_table(path, IDENTITY, ENTRIES, rows)
+    found = shipped_vectors(IDENTITY, ENTRIES, path)
     assert found is not None and (found * rows).sum(1).min() > 0.9999
     other_weights = SpaceIdentity("toy-space", "sha256:def", 8, 0)
-    assert shipped_vectors(other_weights, ENTRIES, tmp_path) is None
-    assert shipped_vectors(IDENTITY, {**ENTRIES, "beach": "beach, a shore"}, tmp_path) is None  # a text changed
-    assert shipped_vectors(IDENTITY, dict(reversed(ENTRIES.items())), tmp_path) is None  # rows in another order
-    assert shipped_vectors(SpaceIdentity("another", "sha256:abc", 8, 0), ENTRIES, tmp_path) is None  # none shipped
-    (tmp_path / "toy-space.npz").write_bytes(b"PK\x03\x04 not a whole table")
-    assert shipped_vectors(IDENTITY, ENTRIES, tmp_path) is None  # damaged: embedded instead, no traceback
+    assert shipped_vectors(other_weights, ENTRIES, path) is None
+    assert shipped_vectors(IDENTITY, {**ENTRIES, "beach": "beach, a shore"}, path) is None  # a text changed
+    assert shipped_vectors(IDENTITY, dict(reversed(ENTRIES.items())), path) is None  # rows in another order
+    assert shipped_vectors(IDENTITY, sentence_texts(ENTRIES, TEMPLATE), path) is None  # the sentences' table is another
+    assert shipped_vectors(IDENTITY, ENTRIES, tmp_path / "none.npz") is None  # none shipped
+    path.write_bytes(b"PK\x03\x04 not a whole table")
+    assert shipped_vectors(IDENTITY, ENTRIES, path) is None  # damaged: embedded instead, no traceback
+
+
+def test_a_word_read_with_its_sentence_is_the_unit_sum_of_both():
+    typed, sentences = unit_rows(4, 16, seed=1) * 3, unit_rows(4, 16, seed=2)  # any length: each row is made unit
+    read = with_sentences(typed, sentences)
+    assert np.allclose(np.linalg.norm(read, axis=1), 1, atol=1e-6)
+    expected = typed / 3 + sentences
+    assert np.allclose(read, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-6)
+    assert table_path(IDENTITY, TEMPLATE).name == "toy-space-sentences.npz" != table_path(IDENTITY).name
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +67,13 @@ def space() -> SentenceSpace:
     return SentenceSpace.load()
 
 
-def test_the_package_ships_the_default_spaces_table_for_todays_texts(space):
+@pytest.mark.parametrize("template", [None, TEMPLATE], ids=["words", "sentences"])
+def test_the_package_ships_the_default_spaces_table_for_todays_texts(space, template):
     """Fails when the vocabulary's texts or the model change without scripts/build_vocabulary_table.py."""
     entries = vocabulary_texts(space.speller.words)
-    table = shipped_vectors(space.identity, entries)
+    if template is not None:
+        entries = sentence_texts(entries, template)
+    table = shipped_vectors(space.identity, entries, table_path(space.identity, template))
     assert table is not None, "rebuild it: .venv/bin/python scripts/build_vocabulary_table.py"
     sample = np.random.default_rng(0).choice(len(entries), 64, replace=False)
     texts = list(entries.values())
@@ -61,7 +81,8 @@ def test_the_package_ships_the_default_spaces_table_for_todays_texts(space):
     assert (fresh * table[sample]).sum(1).min() > 0.999  # the rows are these texts, embedded here
 
 
-def test_a_first_vocabulary_copies_the_shipped_table_instead_of_embedding(space, tmp_path, monkeypatch):
+@pytest.mark.parametrize("template", [None, TEMPLATE], ids=["words", "a photo's words"])
+def test_a_first_vocabulary_copies_the_shipped_table_instead_of_embedding(space, tmp_path, monkeypatch, template):
     monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path))  # no vocabulary cached yet
     fresh = SentenceSpace(space.folder, space.identity)
     fresh._speller = space.speller
@@ -71,7 +92,27 @@ def test_a_first_vocabulary_copies_the_shipped_table_instead_of_embedding(space,
         return space.encode(texts)
 
     monkeypatch.setattr(fresh, "encode", no_batch)
-    words, vectors = fresh.vocabulary()
+    words, vectors = fresh.vocabulary(template)
     assert len(words) == len(vectors) > 30_000 and "golden retriever" in words
     assert np.allclose(np.linalg.norm(vectors[:100], axis=1), 1, atol=1e-5)
     assert any(tmp_path.glob("sentences/*-vocabulary-*/vectors.npy"))  # cached as before, for later processes
+
+
+def test_a_photos_words_read_each_word_with_its_a_photo_of_sentence(space):
+    words, typed = space.vocabulary()
+    photo_words, read = space.vocabulary(TEMPLATE)
+    assert photo_words == words and read.shape == typed.shape
+    i = words.index("canyon")
+    sentence = space.encode(["a photo of canyon"])[0]
+    assert float(read[i] @ with_sentences(typed[i : i + 1], sentence[None])[0]) > 0.999  # the shipped int8 rows, near
+    assert float(read[i] @ typed[i]) < 0.99  # not the word alone
+    assert np.allclose(photo_reading(space, ["canyon"], TEMPLATE)[0], read[i], atol=0.01)  # as benchmarks read names
+    # nearest_words scans the reading it is asked for: the row itself comes first in each
+    assert nearest_words(space, read[i], 1, TEMPLATE)[0].word == "canyon"
+    assert nearest_words(space, read[i], 1)[0].score < nearest_words(space, read[i], 1, TEMPLATE)[0].score
+
+
+def test_a_word_space_reads_a_photos_words_as_typed(tiny_space):
+    """GloVe reads no sentences: "a photo of cat" would be the mean of three words."""
+    names = [word for word in tiny_space.keys[:3]]
+    assert np.array_equal(photo_reading(tiny_space, names, TEMPLATE), photo_reading(tiny_space, names, None))

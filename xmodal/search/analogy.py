@@ -30,6 +30,7 @@ import numpy as np
 
 from xmodal.text.expression import Expression
 from xmodal.text.glosses import MAX_WORDS
+from xmodal.text.vocabulary import with_sentences
 
 TEXTS = 200  # the nearest bank texts averaged: chosen on dev (100-400 within 0.01 there)
 ADDED = 1.5  # the weight of each word an analogy adds: chosen on dev (1, 1.5 and 2 tried)
@@ -49,8 +50,7 @@ def described(photo: np.ndarray, bank: np.ndarray, k: int = TEXTS) -> np.ndarray
 def with_template(query: np.ndarray, sentence: np.ndarray) -> np.ndarray:
     """The unit sum of a text's unit vector and that of its "a photo of" sentence
     (:data:`xmodal.search.feedback.TEMPLATE`): how short queries and an analogy's words read."""
-    total = np.asarray(query, dtype=np.float32) / np.linalg.norm(query) + np.asarray(sentence, dtype=np.float32) / np.linalg.norm(sentence)
-    return total / np.linalg.norm(total)
+    return with_sentences(np.asarray(query, dtype=np.float32)[None], np.asarray(sentence, dtype=np.float32)[None])[0]
 
 
 class WithSentences:

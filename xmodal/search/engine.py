@@ -185,7 +185,10 @@ class Engine:
             from xmodal.text.vocabulary import nearest_words
 
             evaluated = self._evaluate(expression, self.store.count())
-            hits = nearest_words(self.space, evaluated.vector, k + len(evaluated.inputs))
+            # Photos alone ask among words read as "a photo of WORD" too (chosen on dev,
+            # benchmarks/photo_words.py); word arithmetic and analogies ask among words as typed.
+            of_photos = bool(expression.images) and not expression.mixed
+            hits = nearest_words(self.space, evaluated.vector, k + len(evaluated.inputs), TEMPLATE if of_photos else None)
             found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
             return Answer(text, "words", "semantic", found, evaluated.notes)
         if photo is not None and using != "semantic":

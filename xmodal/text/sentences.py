@@ -60,7 +60,7 @@ class SentenceSpace(Space):
         self._quick_texts = 0
         self._tokenizer = None
         self._speller: Speller | None = None
-        self._vocabulary: tuple[list[str], np.ndarray] | None = None
+        self._vocabularies: dict[str | None, tuple[list[str], np.ndarray]] = {}  # template -> words, vectors
         self.expansion: Expansion | None = DEFAULT  # None: short queries are read by their words alone
         self._glosses: GlossTable | None = None
 
@@ -207,29 +207,42 @@ class SentenceSpace(Space):
             self._speller = Speller(words, rank=WordIndex(index))
         return self._speller
 
-    def vocabulary(self) -> tuple[list[str], np.ndarray]:
+    def vocabulary(self, template: str | None = None) -> tuple[list[str], np.ndarray]:
         """(words, unit vectors) that nearest-word answers come from, embedded once (or
         copied from the table the package ships for this space and these texts) and
-        cached with the words, so a later process reads both instead of rebuilding the texts."""
-        if self._vocabulary is None:
-            from xmodal.text.vocabulary import (
-                shipped_vectors,
-                vocabulary_key,
-                vocabulary_texts,
-            )
+        cached with the words, so a later process reads both instead of rebuilding the texts.
+        With a ``template`` ("a photo of {}"), each word is read with its sentence too
+        (:func:`xmodal.text.vocabulary.with_sentences`): how a photo's words are read."""
+        if template in self._vocabularies:
+            return self._vocabularies[template]
+        from xmodal.text.vocabulary import (
+            sentence_texts,
+            shipped_vectors,
+            table_path,
+            vocabulary_key,
+            vocabulary_texts,
+            with_sentences,
+        )
 
-            def build(tmp: Path) -> None:
-                entries = vocabulary_texts(self.speller.words)
-                vectors = shipped_vectors(self.identity, entries)
-                if vectors is None:
-                    vectors = encode_shown(self, list(entries.values()), "vocabulary words")
-                np.save(tmp / "vectors.npy", vectors)
-                (tmp / "words.txt").write_text("\n".join(entries), encoding="utf-8")
+        def build(tmp: Path) -> None:
+            entries = vocabulary_texts(self.speller.words)
+            what = "vocabulary words"
+            if template is not None:
+                entries, what = sentence_texts(entries, template), "vocabulary sentences"
+            vectors = shipped_vectors(self.identity, entries, table_path(self.identity, template))
+            if vectors is None:
+                vectors = encode_shown(self, list(entries.values()), what)
+            np.save(tmp / "vectors.npy", vectors)
+            (tmp / "words.txt").write_text("\n".join(entries), encoding="utf-8")
 
-            folder = cached_dir("sentences", f"{self.folder.name}-vocabulary-{vocabulary_key()}", build)
-            words = (folder / "words.txt").read_text(encoding="utf-8").split("\n")
-            self._vocabulary = (words, np.load(folder / "vectors.npy", mmap_mode="r"))
-        return self._vocabulary
+        reading = "" if template is None else "-" + hashlib.sha256(template.encode()).hexdigest()[:12]
+        folder = cached_dir("sentences", f"{self.folder.name}-vocabulary-{vocabulary_key()}{reading}", build)
+        words = (folder / "words.txt").read_text(encoding="utf-8").split("\n")
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        if template is not None:
+            vectors = with_sentences(np.asarray(self.vocabulary()[1]), np.asarray(vectors))
+        self._vocabularies[template] = (words, vectors)
+        return self._vocabularies[template]
 
 
 def _model_dir(name: str) -> Path:

@@ -6,6 +6,14 @@ ImageNet-21k synset names (what the visual model and DeViSE know how to see:
 "golden retriever", "cassette player", "church") and the most frequent
 everyday words of the word space (beach, snow, sunset, kitchen), which make
 photo-to-words useful beyond object names.
+
+A photo's nearest words read each word as more than itself: the unit sum of
+its vocabulary text and the sentence its caller's template makes of it ("a
+photo of canyon"), the way short text queries are read. Photos sit where the
+map put photo-like texts, so "a photo of canyon" is nearer a canyon photo
+than the word alone (chosen on dev: ``benchmarks/photo_words.py``, issue 15).
+Word arithmetic keeps the words as typed: ``king - man + woman`` asks among
+words, not photos.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from xmodal.text.labels import (
     imagenet_labels,
     label_texts,
 )
+from xmodal.text.space import embed_texts
 
 VOCABULARY = "imagenet21k-names+frequent-words"
 FREQUENT = 20_000
@@ -72,16 +81,44 @@ def texts_digest(entries: dict[str, str]) -> str:
     return hashlib.sha256("\n".join(f"{word}\t{text}" for word, text in entries.items()).encode()).hexdigest()
 
 
-def shipped_vectors(identity: SpaceIdentity, entries: dict[str, str], folder: Path = SHIPPED) -> np.ndarray | None:
-    """The package's table of ``entries`` in the space ``identity`` names, if it ships one
-    built from the same model weights and the same texts; else None (embed them).
+def sentence_texts(entries: dict[str, str], template: str) -> dict[str, str]:
+    """Word shown -> the sentence ``template`` makes of it, for a photo's reading of the vocabulary."""
+    return {word: template.format(word) for word in entries}
+
+
+def with_sentences(typed: np.ndarray, sentences: np.ndarray) -> np.ndarray:
+    """Unit rows: each typed row's unit vector plus its sentence's, normalised again
+    (as :func:`xmodal.search.analogy.with_template` reads one short query)."""
+    total = typed / np.maximum(np.linalg.norm(typed, axis=1, keepdims=True), 1e-12)
+    total = total + sentences / np.maximum(np.linalg.norm(sentences, axis=1, keepdims=True), 1e-12)
+    return (total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def photo_reading(space, texts: Sequence[str], template: str | None) -> np.ndarray:
+    """``texts`` as a photo picks among them: typed, or in a space that reads sentences
+    and given a ``template``, with their sentences (:func:`with_sentences`)."""
+    typed = embed_texts(space, list(texts))
+    if template is None or not getattr(space, "reads_sentences", False):
+        return typed
+    return with_sentences(typed, embed_texts(space, [template.format(text) for text in texts]))
+
+
+def table_path(identity: SpaceIdentity, template: str | None = None, folder: Path = SHIPPED) -> Path:
+    """Where the package keeps the space's table: its words, or (``template``) their sentences."""
+    return folder / f"{identity.name}{'' if template is None else '-sentences'}.npz"
+
+
+def shipped_vectors(identity: SpaceIdentity, entries: dict[str, str], path: Path | None = None) -> np.ndarray | None:
+    """The package's table of ``entries`` in the space ``identity`` names (at ``path``; by
+    default its words' table), if it ships one built from the same model weights and the
+    same texts; else None (embed them).
 
     Embedding the 36,588 vocabulary texts takes about 30 s on 2 cores, and no faster
     text model keeps a photo's nearest words (``benchmarks/vocabulary_int8.py``), so the
     shipped space's table is built once (``scripts/build_vocabulary_table.py``) and
     stored as int8 rows (14 MB; ``benchmarks/vocabulary_table.py`` measures what that costs).
     """
-    path = folder / f"{identity.name}.npz"
+    path = path or table_path(identity)
     if not path.is_file():
         return None
     try:
@@ -108,39 +145,42 @@ def vocabulary_key() -> str:
     return f"{file_stamp(imagenet_label_file('21k'), _FORMAT)}-{file_stamp(TABLE, FREQUENT + HIERARCHY_DEPTH)}"
 
 
-def nearest_words(space, vector: np.ndarray, k: int = 10) -> list[Neighbour]:
-    """The ``k`` vocabulary words nearest ``vector`` in ``space``, best first.
+def nearest_words(space, vector: np.ndarray, k: int = 10, template: str | None = None) -> list[Neighbour]:
+    """The ``k`` vocabulary words nearest ``vector`` in ``space``, best first; with a
+    ``template`` (a photo's words), each word read with its sentence too.
 
     An exact scan of the space's vocabulary table (36,588 rows in the sentence
     space: a few milliseconds), which the space keeps once in the user cache:
     no index stores a copy (100 MB each, before format 2).
     """
-    words, vectors = _table(space)
+    words, vectors = _table(space, template)
     scores = vectors @ (np.asarray(vector, dtype=np.float32) / max(float(np.linalg.norm(vector)), 1e-12))
     top = np.argsort(-scores, kind="stable")[:k]
     return [Neighbour(words[i], float(scores[i])) for i in top]
 
 
-_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # space -> its table, gone with the space
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # space -> {template: its table}, gone with the space
 
 
-def _table(space) -> tuple[list[str], np.ndarray]:
-    """The space's vocabulary, built at most once per space object (a word space builds it in memory)."""
-    table = _TABLES.get(space)
-    if table is None:
-        table = _TABLES[space] = default_vocabulary(space)
-    return table
+def _table(space, template: str | None) -> tuple[list[str], np.ndarray]:
+    """The space's vocabulary, built at most once per space object and reading (a word space builds it in memory)."""
+    tables = _TABLES.setdefault(space, {})
+    if template not in tables:
+        tables[template] = default_vocabulary(space, template=template)
+    return tables[template]
 
 
-def default_vocabulary(space, frequent: int = FREQUENT) -> tuple[list[str], np.ndarray]:
+def default_vocabulary(space, frequent: int = FREQUENT, template: str | None = None) -> tuple[list[str], np.ndarray]:
     """(words, unit vectors) of the vocabulary in ``space``.
 
-    A sentence space embeds (and caches) :func:`vocabulary_texts`; a word space
-    keeps the ImageNet names that have a vector (by name, else a synonym) and its
-    own frequent words, each with its own vector, as before the sentence space.
+    A sentence space embeds (and caches) :func:`vocabulary_texts`, with their
+    ``template`` sentences when given; a word space keeps the ImageNet names that
+    have a vector (by name, else a synonym) and its own frequent words, each with
+    its own vector, as before the sentence space (it reads no sentences, so
+    ``template`` changes nothing there).
     """
     if hasattr(space, "vocabulary"):
-        words, vectors = space.vocabulary()
+        words, vectors = space.vocabulary(template)
         return list(words), np.asarray(vectors, dtype=np.float32)
     names = embed_labels(space, imagenet_labels("21k"))
     found: dict[str, np.ndarray] = {}
