@@ -8,9 +8,9 @@ Rows (all on val splits; docs/results.md explains each):
   R@1, R@5, R@10 (percent) and the median rank, with the captions as people wrote them;
 - scenes: mini-places-20 val (1,600 photos): each seen scene name ranks all of
   them (P@10, mAP); the 5 unseen scenes' photos against the 5 unseen names (hit@1),
-  the names read as a photo's words read them (``xmodal.text.vocabulary.photo_reading``:
-  in a sentence space each with its "a photo of NAME" too, since issue 15's
-  benchmarks/photo_words.py; as typed before);
+  the names read as a photo's words read them (``photo_names``: in a sentence space
+  each with its "a photo of NAME" too, since issue 15's benchmarks/photo_words.py;
+  as typed before);
 - everyday words: Imagenette val (3,925 photos), each word of ``EVERYDAY`` (a kind,
   use or setting of a class, fixed before any model was scored) ranks every photo;
 - Imagenette against the ImageNet-1k class texts (hit@1, hit@5, hierarchical
@@ -43,8 +43,7 @@ from xmodal.search.feedback import TEMPLATE
 from xmodal.text.identity import SpaceIdentity
 from xmodal.text.labels import imagenet_labels, label_matrix
 from xmodal.text.sentences import SentenceSpace
-from xmodal.text.space import embed_texts
-from xmodal.text.vocabulary import photo_reading
+from xmodal.text.space import embed_texts, with_sentences
 from xmodal.text.words import WordSpace
 from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import (
@@ -114,6 +113,15 @@ class Bench:
         return np.asarray(features), np.asarray(logits)
 
 
+def photo_names(space, names: list[str]) -> np.ndarray:
+    """Names as a photo's words read them (benchmarks/photo_words.py): in a sentence space
+    each with its "a photo of NAME" too (the names as typed, not their vocabulary texts)."""
+    typed = embed_texts(space, names)
+    if not space.reads_sentences:
+        return typed
+    return with_sentences(typed, embed_texts(space, [TEMPLATE.format(name) for name in names]))
+
+
 def score(model: DeviseModel, space, bench: Bench) -> dict[str, float]:
     """Every row of the table for one model in its space."""
     row: dict[str, float] = {}
@@ -127,7 +135,7 @@ def score(model: DeviseModel, space, bench: Bench) -> dict[str, float]:
     )
     row["scene P@10"], row["scene mAP"] = found["P@10"], found["mAP"]
     unseen = sorted(set(bench.scene_labels[bench.scene_unseen]))
-    names = photo_reading(space, unseen, TEMPLATE)  # as a photo's words read them (photo_words.py)
+    names = photo_names(space, unseen)
     guesses = np.argmax(photos[bench.scene_unseen] @ names.T, axis=1)
     row["unseen scene hit@1"] = float((np.array(unseen)[guesses] == bench.scene_labels[bench.scene_unseen]).mean())
     photos = model.encode(*bench.nette_photos)

@@ -35,7 +35,8 @@ trained on or that the dev split held out:
   name is a vocabulary word (18 of the 20 names);
 - **caption words P@5** (guard): the 1,000 Flickr8k dev photos; the share of
   their 5 nearest vocabulary words that their captions use (a word of several
-  tokens counts when a caption holds every token; lowercase, letters only);
+  tokens counts when the photo's 5 captions together hold every token;
+  lowercase, letters only, no plural folding);
 - **ImageNet words hit@5** (guard): 25 train photos of each of Tiny ImageNet's
   40 unseen classes (1,000 photos; no map trained on these classes); the share
   whose class name or one of its synonyms is among their 5 nearest words;
@@ -108,7 +109,7 @@ def hit_at_5(top: np.ndarray, words: list[str], names: list[set[str]]) -> float:
 
 
 def caption_precision(top: np.ndarray, words: list[str], captions: list[set[str]]) -> float:
-    """The share of the top words a photo's captions use (every token of the word in one caption set)."""
+    """The share of the top words a photo's captions use (every token of the word among the tokens of its captions)."""
     said = [[tokens(words[i]) <= used for i in row] for row, used in zip(top, captions)]
     return float(np.mean(said))
 

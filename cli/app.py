@@ -401,8 +401,13 @@ def words(
     """Nearest words to an expression of words, phrases, weights and images.
 
     Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
-    (--model, default: the shipped EfficientNet-Lite0 model).
+    (--model, default: the shipped EfficientNet-Lite0 model). Photos alone are
+    answered as xmodal query --words answers them (each word read with "a photo
+    of WORD" too, in a sentence space).
     """
+    from xmodal.search.engine import words_template
+    from xmodal.text.vocabulary import nearest_words
+
     ws = load_space(space_name(space, model))
     parsed = parse(expression)
     encode_image = None
@@ -412,7 +417,14 @@ def words(
         encode_image = Encoder.load(ws, model).encode_image
     evaluated = ws.query(parsed, encode_image)
     show_notes(evaluated.notes)
-    hits = ws.nearest(evaluated.vector, k=top, exclude=evaluated.inputs, limit=limit)
+    template = words_template(parsed) if ws.reads_sentences else None
+    if template is not None:  # a photo's words, read as xmodal query --words reads them
+        if limit is not None:
+            show_notes((f"--limit left out: a photo's words in {ws.identity.name} come from its whole vocabulary",))
+        hits = [hit for hit in nearest_words(ws, evaluated.vector, top + len(evaluated.inputs), template)
+                if hit.word not in evaluated.inputs][:top]
+    else:
+        hits = ws.nearest(evaluated.vector, k=top, exclude=evaluated.inputs, limit=limit)
     rows = [hit.to_dict() for hit in hits]
     if as_json:
         print(json.dumps({"query": expression, "space": ws.identity.to_dict(), "results": rows}, ensure_ascii=False))

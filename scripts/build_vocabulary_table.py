@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--space", default="all-minilm-l6-v2", choices=sorted(SENTENCE_MODELS))
     parser.add_argument("--out", type=Path, default=SHIPPED, help="the folder for the two tables")
     args = parser.parse_args()
+    if args.out.suffix == ".npz":
+        parser.error(f"--out is a folder for the two tables now, not a file: {args.out}")
     space = SentenceSpace.load(args.space)
     words = vocabulary_texts(space.speller.words)
     for template, entries in ((None, words), (TEMPLATE, sentence_texts(words, TEMPLATE))):

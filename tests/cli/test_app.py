@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -321,3 +322,26 @@ def test_a_query_process_leaves_the_index_free_for_the_next(served_photos):
     assert json.loads(first.stdout) == json.loads(second.stdout)
     with xmodal.open(index) as engine:
         assert [r.path for r in engine.query("rocket", k=5).results] == [r["path"] for r in json.loads(first.stdout)["results"]]
+
+
+def test_words_answers_a_photo_as_query_words_does():
+    """`xmodal words PHOTO` reads each word with "a photo of WORD" too, as `xmodal query
+    PHOTO --words` and the page do; word arithmetic stays among the words as typed."""
+    from xmodal.devise.encoder import Encoder
+    from xmodal.search.feedback import TEMPLATE
+    from xmodal.text.factory import load_space
+    from xmodal.text.vocabulary import nearest_words
+
+    photo = str(Path(__file__).resolve().parents[2] / "docs" / "photos" / "chelsea.jpg")
+    result = runner.invoke(app, ["words", photo, "--json", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    shown = [row["word"] for row in json.loads(result.stdout)["results"]]
+    space = load_space()
+    vector = Encoder.load(space).encode_image(photo)
+    assert shown == [hit.word for hit in nearest_words(space, vector, 5, TEMPLATE)]
+    assert shown != [hit.word for hit in nearest_words(space, vector, 5)]
+    result = runner.invoke(app, ["words", photo, "--json", "-k", "5", "--limit", "100"])
+    assert result.exit_code == 0 and "note: --limit left out" in result.stderr  # said, not silently ignored
+    assert [row["word"] for row in json.loads(result.stdout)["results"]] == shown
+    result = runner.invoke(app, ["words", "king - man + woman", "--json", "-k", "3"])
+    assert json.loads(result.stdout)["results"][0]["word"] == "queen"

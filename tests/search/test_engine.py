@@ -223,12 +223,18 @@ def test_a_photos_words_read_each_word_with_its_sentence_and_word_arithmetic_doe
 
     monkeypatch.setattr(vocabulary, "nearest_words", recording)
     photos, index = indexed
+    cat = photos / "chelsea.jpg"
     with xmodal.open(index) as engine:
-        engine.words(photos / "chelsea.jpg", k=3)
-        engine.words(f"{photos / 'chelsea.jpg'} + {photos / 'coffee.jpg'}", k=3)
+        found = [hit.word for hit in engine.words(cat, k=6)]
+        engine.words(f"{cat} + {photos / 'coffee.jpg'}", k=3)
+        engine.words(f"{cat} - {photos / 'coffee.jpg'}", k=3)
+        engine.words(f"2*{cat}", k=3)
         engine.words("king - man + woman", k=3)
-        engine.words(f"{photos / 'chelsea.jpg'} - cat + dog", k=3)
-    assert asked == [feedback.TEMPLATE, feedback.TEMPLATE, None, None]
+        engine.words(f"{cat} - cat + dog", k=3)
+        vector = engine.stored(cat).semantic
+        assert found == [hit.word for hit in scan(engine.space, vector, 6, feedback.TEMPLATE)]
+        assert found != [hit.word for hit in scan(engine.space, vector, 6)]  # the reading changes this photo's words
+    assert asked == [feedback.TEMPLATE] * 4 + [None, None]
 
 
 def test_photo_to_photo_looks_alike_and_leaves_out_the_query(indexed):

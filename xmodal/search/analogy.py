@@ -30,7 +30,7 @@ import numpy as np
 
 from xmodal.text.expression import Expression
 from xmodal.text.glosses import MAX_WORDS
-from xmodal.text.vocabulary import with_sentences
+from xmodal.text.space import with_sentences
 
 TEXTS = 200  # the nearest bank texts averaged: chosen on dev (100-400 within 0.01 there)
 ADDED = 1.5  # the weight of each word an analogy adds: chosen on dev (1, 1.5 and 2 tried)

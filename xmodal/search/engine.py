@@ -105,6 +105,14 @@ class Answer:
         }
 
 
+
+def words_template(expression: Expression) -> str | None:
+    """How the vocabulary is read for an expression's nearest words: photos alone (one,
+    or added and taken away) ask among words read as "a photo of WORD" too (chosen on
+    dev for one photo, benchmarks/photo_words.py); words, and analogies (read as texts),
+    ask among the words as typed (``king - man + woman`` is a question among words)."""
+    return TEMPLATE if expression.images and not expression.mixed else None
+
 class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""
 
@@ -185,10 +193,7 @@ class Engine:
             from xmodal.text.vocabulary import nearest_words
 
             evaluated = self._evaluate(expression, self.store.count())
-            # Photos alone ask among words read as "a photo of WORD" too (chosen on dev,
-            # benchmarks/photo_words.py); word arithmetic and analogies ask among words as typed.
-            of_photos = bool(expression.images) and not expression.mixed
-            hits = nearest_words(self.space, evaluated.vector, k + len(evaluated.inputs), TEMPLATE if of_photos else None)
+            hits = nearest_words(self.space, evaluated.vector, k + len(evaluated.inputs), words_template(expression))
             found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
             return Answer(text, "words", "semantic", found, evaluated.notes)
         if photo is not None and using != "semantic":

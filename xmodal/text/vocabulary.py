@@ -35,7 +35,7 @@ from xmodal.text.labels import (
     imagenet_labels,
     label_texts,
 )
-from xmodal.text.space import embed_texts
+from xmodal.text.space import Space
 
 VOCABULARY = "imagenet21k-names+frequent-words"
 FREQUENT = 20_000
@@ -86,23 +86,6 @@ def sentence_texts(entries: dict[str, str], template: str) -> dict[str, str]:
     return {word: template.format(word) for word in entries}
 
 
-def with_sentences(typed: np.ndarray, sentences: np.ndarray) -> np.ndarray:
-    """Unit rows: each typed row's unit vector plus its sentence's, normalised again
-    (as :func:`xmodal.search.analogy.with_template` reads one short query)."""
-    total = typed / np.maximum(np.linalg.norm(typed, axis=1, keepdims=True), 1e-12)
-    total = total + sentences / np.maximum(np.linalg.norm(sentences, axis=1, keepdims=True), 1e-12)
-    return (total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-def photo_reading(space, texts: Sequence[str], template: str | None) -> np.ndarray:
-    """``texts`` as a photo picks among them: typed, or in a space that reads sentences
-    and given a ``template``, with their sentences (:func:`with_sentences`)."""
-    typed = embed_texts(space, list(texts))
-    if template is None or not getattr(space, "reads_sentences", False):
-        return typed
-    return with_sentences(typed, embed_texts(space, [template.format(text) for text in texts]))
-
-
 def table_path(identity: SpaceIdentity, template: str | None = None, folder: Path = SHIPPED) -> Path:
     """Where the package keeps the space's table: its words, or (``template``) their sentences."""
     return folder / f"{identity.name}{'' if template is None else '-sentences'}.npz"
@@ -145,9 +128,10 @@ def vocabulary_key() -> str:
     return f"{file_stamp(imagenet_label_file('21k'), _FORMAT)}-{file_stamp(TABLE, FREQUENT + HIERARCHY_DEPTH)}"
 
 
-def nearest_words(space, vector: np.ndarray, k: int = 10, template: str | None = None) -> list[Neighbour]:
+def nearest_words(space: Space, vector: np.ndarray, k: int = 10, template: str | None = None) -> list[Neighbour]:
     """The ``k`` vocabulary words nearest ``vector`` in ``space``, best first; with a
-    ``template`` (a photo's words), each word read with its sentence too.
+    ``template`` (a photo's words), each word read with its sentence too (in a space
+    that reads sentences; a word space has one reading).
 
     An exact scan of the space's vocabulary table (36,588 rows in the sentence
     space: a few milliseconds), which the space keeps once in the user cache:
@@ -159,18 +143,21 @@ def nearest_words(space, vector: np.ndarray, k: int = 10, template: str | None =
     return [Neighbour(words[i], float(scores[i])) for i in top]
 
 
-_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # space -> {template: its table}, gone with the space
+_TABLES: weakref.WeakKeyDictionary[Space, dict[str | None, tuple[list[str], np.ndarray]]] = weakref.WeakKeyDictionary()
 
 
-def _table(space, template: str | None) -> tuple[list[str], np.ndarray]:
-    """The space's vocabulary, built at most once per space object and reading (a word space builds it in memory)."""
+def _table(space: Space, template: str | None) -> tuple[list[str], np.ndarray]:
+    """The space's vocabulary, built at most once per space object and reading (a word
+    space builds it in memory, once: it reads no sentences), gone with the space."""
+    if not space.reads_sentences:
+        template = None
     tables = _TABLES.setdefault(space, {})
     if template not in tables:
         tables[template] = default_vocabulary(space, template=template)
     return tables[template]
 
 
-def default_vocabulary(space, frequent: int = FREQUENT, template: str | None = None) -> tuple[list[str], np.ndarray]:
+def default_vocabulary(space: Space, frequent: int = FREQUENT, template: str | None = None) -> tuple[list[str], np.ndarray]:
     """(words, unit vectors) of the vocabulary in ``space``.
 
     A sentence space embeds (and caches) :func:`vocabulary_texts`, with their
@@ -179,7 +166,7 @@ def default_vocabulary(space, frequent: int = FREQUENT, template: str | None = N
     its own vector, as before the sentence space (it reads no sentences, so
     ``template`` changes nothing there).
     """
-    if hasattr(space, "vocabulary"):
+    if space.reads_sentences:
         words, vectors = space.vocabulary(template)
         return list(words), np.asarray(vectors, dtype=np.float32)
     names = embed_labels(space, imagenet_labels("21k"))
