@@ -9,7 +9,8 @@ definition, xmodal.text.glosses) and a sentence against it, `xmodal
 words "dog"` (no index) in the sentence space and in GloVe, and as baselines a bare `python -c pass` and `import torch`,
 which the text path must not need. Medians of --runs fresh processes. First,
 the sentence space's one-time steps in an empty cache (each a fresh process,
-so each includes its imports and loads), and the cost of one query in a warm
+so each includes its imports and loads: the ONNX export, the vocabulary, and
+a photo's reading of it, "a photo of WORD" summed in), and the cost of one query in a warm
 process (the sentence space loaded).
 """
 
@@ -60,6 +61,8 @@ def main() -> None:
         for step, code in (
             ("export to ONNX", "from xmodal.text.factory import load_space; load_space()"),
             ("embed the vocabulary", "from xmodal.text.factory import load_space; load_space().vocabulary()"),
+            ("a photo's reading of it", "from xmodal.search.feedback import TEMPLATE; "
+             "from xmodal.text.factory import load_space; load_space().vocabulary(TEMPLATE)"),
         ):
             started = time.perf_counter()
             subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env)
