@@ -60,7 +60,7 @@ def main() -> None:
         env = {**os.environ, "XMODAL_CACHE_DIR": fresh}
         for step, code in (
             ("export to ONNX", "from xmodal.text.factory import load_space; load_space()"),
-            ("embed the vocabulary", "from xmodal.text.factory import load_space; load_space().vocabulary()"),
+            ("the vocabulary (embedded, or copied from a shipped table)", "from xmodal.text.factory import load_space; load_space().vocabulary()"),
             ("a photo's reading of it", "from xmodal.search.feedback import TEMPLATE; "
              "from xmodal.text.factory import load_space; load_space().vocabulary(TEMPLATE)"),
         ):

@@ -394,16 +394,16 @@ def words(
     expression: Annotated[str, typer.Argument(help='A query expression, e.g. "king - man + woman".')],
     top: TopOption = 10,
     as_json: JsonOption = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Search only the N most frequent words (GloVe is frequency-ordered; rare words are often noise).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Search only the first N words (GloVe's most frequent; rare words are often noise). Not for a photo's words in a sentence space (a note says so).")] = None,
     space: SpaceOption = None,
     model: ModelOption = None,
 ) -> None:
     """Nearest words to an expression of words, phrases, weights and images.
 
     Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
-    (--model, default: the shipped EfficientNet-Lite0 model). Photos alone are
-    answered as xmodal query --words answers them (each word read with "a photo
-    of WORD" too, in a sentence space).
+    (--model, default: the shipped EfficientNet-Lite0 model). In a sentence
+    space, photos alone ask among the vocabulary read as xmodal query --words
+    reads it for them (each word with "a photo of WORD" too).
     """
     from xmodal.search.engine import words_template
     from xmodal.text.vocabulary import nearest_words

@@ -324,9 +324,10 @@ def test_a_query_process_leaves_the_index_free_for_the_next(served_photos):
         assert [r.path for r in engine.query("rocket", k=5).results] == [r["path"] for r in json.loads(first.stdout)["results"]]
 
 
-def test_words_answers_a_photo_as_query_words_does():
-    """`xmodal words PHOTO` reads each word with "a photo of WORD" too, as `xmodal query
-    PHOTO --words` and the page do; word arithmetic stays among the words as typed."""
+def test_words_reads_a_photos_words_with_their_sentences_in_a_sentence_space():
+    """`xmodal words PHOTO` reads each word with "a photo of WORD" too (as `Engine.query`
+    does for `xmodal query PHOTO --words` and the page); word arithmetic stays among the
+    words as typed."""
     from xmodal.devise.encoder import Encoder
     from xmodal.search.feedback import TEMPLATE
     from xmodal.text.factory import load_space
@@ -343,5 +344,9 @@ def test_words_answers_a_photo_as_query_words_does():
     result = runner.invoke(app, ["words", photo, "--json", "-k", "5", "--limit", "100"])
     assert result.exit_code == 0 and "note: --limit left out" in result.stderr  # said, not silently ignored
     assert [row["word"] for row in json.loads(result.stdout)["results"]] == shown
-    result = runner.invoke(app, ["words", "king - man + woman", "--json", "-k", "3"])
-    assert json.loads(result.stdout)["results"][0]["word"] == "queen"
+    result = runner.invoke(app, ["words", "king - man + woman", "--json", "-k", "8"])
+    assert result.exit_code == 0, result.output
+    typed = [hit.word for hit in space.nearest("king - man + woman", k=8)]
+    assert [row["word"] for row in json.loads(result.stdout)["results"]] == typed and typed[0] == "queen"
+    read = nearest_words(space, space.query("king - man + woman").vector, 11, TEMPLATE)
+    assert [hit.word for hit in read if hit.word not in {"king", "man", "woman"}][:8] != typed  # so the check above can tell

@@ -1,8 +1,11 @@
 """The vocabulary table: stored as int8 rows, shipped for the default space, used only when it matches."""
 
+import shutil
+
 import numpy as np
 import pytest
 
+from xmodal.core.errors import SpaceError
 from xmodal.search.feedback import TEMPLATE
 from xmodal.text import vocabulary
 from xmodal.text.identity import SpaceIdentity
@@ -121,3 +124,41 @@ def test_a_word_space_has_one_reading_of_its_vocabulary(tiny_space):
     vector = tiny_space.vector(tiny_space.keys[0])
     assert nearest_words(tiny_space, vector, 3, TEMPLATE) == nearest_words(tiny_space, vector, 3)
     assert list(vocabulary._TABLES[tiny_space]) == [None]
+
+
+def test_a_photos_reading_is_embedded_and_summed_where_no_table_ships(space, tmp_path, monkeypatch):
+    """Another sentence space, or texts changed: the words, then their sentences, are
+    embedded; the cache keeps the rows summed; a typed table whose words are not
+    today's is refused in one line naming its folder, and nothing half-written is left."""
+    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path))
+    every = vocabulary.vocabulary_texts(space.speller.words)
+    few = dict(list(every.items())[:40])
+    monkeypatch.setattr(vocabulary, "vocabulary_texts", lambda words: few)
+    monkeypatch.setattr(vocabulary, "shipped_vectors", lambda *args: None)
+    fresh = SentenceSpace(space.folder, space.identity)
+    fresh._speller = space.speller
+    words, read = fresh.vocabulary(TEMPLATE)
+    assert words == list(few) and read.shape == (40, space.dim)
+    typed = space.encode(list(few.values()))
+    sentences = space.encode([TEMPLATE.format(word) for word in few])
+    assert np.allclose(read, with_sentences(typed, sentences), atol=1e-5)  # summed, not the sentences alone
+    assert not np.allclose(read, sentences, atol=1e-2)
+
+    cached = sorted((tmp_path / "sentences").glob("*-vocabulary-*"))
+    typed_folder = next(folder for folder in cached if not folder.name.endswith(fresh_suffix(cached)))
+    (typed_folder / "words.txt").write_text("\n".join(["zzz", *list(few)[1:]]), encoding="utf-8")
+    for folder in cached:
+        if folder != typed_folder:
+            shutil.rmtree(folder)
+    again = SentenceSpace(space.folder, space.identity)
+    again._speller = space.speller
+    with pytest.raises(SpaceError, match="differ from today's vocabulary; delete .*-vocabulary-") as error:
+        again.vocabulary(TEMPLATE)
+    assert "\n" not in str(error.value) and str(typed_folder) in str(error.value)
+    assert sorted((tmp_path / "sentences").glob("*-vocabulary-*")) == [typed_folder]
+
+
+def fresh_suffix(folders: list) -> str:
+    """The part a photo's reading adds to the typed table's folder name."""
+    shortest = min(folders, key=lambda folder: len(folder.name)).name
+    return next(folder.name for folder in folders if folder.name != shortest)[len(shortest):]

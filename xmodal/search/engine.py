@@ -105,13 +105,13 @@ class Answer:
         }
 
 
-
 def words_template(expression: Expression) -> str | None:
     """How the vocabulary is read for an expression's nearest words: photos alone (one,
     or added and taken away) ask among words read as "a photo of WORD" too (chosen on
     dev for one photo, benchmarks/photo_words.py); words, and analogies (read as texts),
     ask among the words as typed (``king - man + woman`` is a question among words)."""
     return TEMPLATE if expression.images and not expression.mixed else None
+
 
 class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""

@@ -225,12 +225,12 @@ class SentenceSpace(Space):
             vocabulary_texts,
         )
 
-        typed = None if template is None else self.vocabulary()
-
         def build(tmp: Path) -> None:
             entries = vocabulary_texts(self.speller.words)
+            typed = None if template is None else self.vocabulary()
             if typed is not None and list(entries) != typed[0]:
-                raise SpaceError(f"the cached vocabulary of {self.name} is not today's; delete {cache_root() / 'sentences'}")
+                stale = cache_root() / "sentences" / f"{self.folder.name}-vocabulary-{vocabulary_key()}"
+                raise SpaceError(f"the cached vocabulary's words differ from today's vocabulary; delete {stale}")
             texts = entries if template is None else sentence_texts(entries, template)
             vectors = shipped_vectors(self.identity, texts, table_path(self.identity, template))
             if vectors is None:
