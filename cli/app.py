@@ -394,16 +394,17 @@ def words(
     expression: Annotated[str, typer.Argument(help='A query expression, e.g. "king - man + woman".')],
     top: TopOption = 10,
     as_json: JsonOption = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Search only the first N words (GloVe's most frequent; rare words are often noise). Not for a photo's words in a sentence space (a note says so).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Search only the first N words (GloVe's most frequent; rare words are often noise). Not for a photo's words, which come from the vocabulary (a note says so).")] = None,
     space: SpaceOption = None,
     model: ModelOption = None,
 ) -> None:
     """Nearest words to an expression of words, phrases, weights and images.
 
     Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
-    (--model, default: the shipped EfficientNet-Lite0 model). In a sentence
-    space, photos alone ask among the vocabulary read as xmodal query --words
-    reads it for them (each word with "a photo of WORD" too).
+    (--model, default: the shipped EfficientNet-Lite0 model). Photos alone ask
+    among the vocabulary, as xmodal query --words asks for them (in a sentence
+    space each word read with "a photo of WORD" too): a photo's nearest words
+    among all of GloVe's 400,000 are mostly noise.
     """
     from xmodal.search.engine import words_template
     from xmodal.text.vocabulary import nearest_words
@@ -417,10 +418,10 @@ def words(
         encode_image = Encoder.load(ws, model).encode_image
     evaluated = ws.query(parsed, encode_image)
     show_notes(evaluated.notes)
-    template = words_template(parsed) if ws.reads_sentences else None
+    template = words_template(parsed)
     if template is not None:  # a photo's words, read as xmodal query --words reads them
         if limit is not None:
-            show_notes((f"--limit left out: a photo's words in {ws.identity.name} come from its whole vocabulary",))
+            show_notes((f"--limit left out: a photo's words come from the vocabulary of {ws.identity.name}",))
         hits = [hit for hit in nearest_words(ws, evaluated.vector, top + len(evaluated.inputs), template)
                 if hit.word not in evaluated.inputs][:top]
     else:

@@ -350,3 +350,21 @@ def test_words_reads_a_photos_words_with_their_sentences_in_a_sentence_space():
     assert [row["word"] for row in json.loads(result.stdout)["results"]] == typed and typed[0] == "queen"
     read = nearest_words(space, space.query("king - man + woman").vector, 11, TEMPLATE)
     assert [hit.word for hit in read if hit.word not in {"king", "man", "woman"}][:8] != typed  # so the check above can tell
+
+
+def test_words_answers_a_photo_from_the_vocabulary_in_a_word_space_too():
+    """GloVe: a photo's words come from the vocabulary (ImageNet names and frequent words),
+    as `xmodal query PHOTO --words` gives them, not from all 400,000 words."""
+    from xmodal.devise.encoder import Encoder
+    from xmodal.text.factory import load_space
+    from xmodal.text.vocabulary import default_vocabulary, nearest_words
+
+    photo = str(Path(__file__).resolve().parents[2] / "docs" / "photos" / "chelsea.jpg")
+    result = runner.invoke(app, ["words", photo, "--json", "-k", "6", "--space", "glove-6b-50d"])
+    assert result.exit_code == 0, result.output
+    shown = [row["word"] for row in json.loads(result.stdout)["results"]]
+    space = load_space("glove-6b-50d")
+    vector = Encoder.load(space).encode_image(photo)
+    assert shown == [hit.word for hit in nearest_words(space, vector, 6)]
+    assert shown != [hit.word for hit in space.nearest(vector, k=6)]  # all 400,000 words would answer otherwise
+    assert set(shown) <= set(default_vocabulary(space)[0])
