@@ -422,8 +422,7 @@ def words(
     if template is not None:  # a photo's words, read as xmodal query --words reads them
         if limit is not None:
             show_notes((f"--limit left out: a photo's words come from the vocabulary of {ws.identity.name}",))
-        hits = [hit for hit in nearest_words(ws, evaluated.vector, top + len(evaluated.inputs), template)
-                if hit.word not in evaluated.inputs][:top]
+        hits = nearest_words(ws, evaluated.vector, top, template, evaluated.inputs)
     else:
         hits = ws.nearest(evaluated.vector, k=top, exclude=evaluated.inputs, limit=limit)
     rows = [hit.to_dict() for hit in hits]

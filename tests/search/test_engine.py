@@ -217,9 +217,9 @@ def test_a_photos_words_read_each_word_with_its_sentence_and_word_arithmetic_doe
     asked = []
     scan = vocabulary.nearest_words
 
-    def recording(space, vector, k=10, template=None):
+    def recording(space, vector, k=10, template=None, exclude=frozenset()):
         asked.append(template)
-        return scan(space, vector, k, template)
+        return scan(space, vector, k, template, exclude)
 
     monkeypatch.setattr(vocabulary, "nearest_words", recording)
     photos, index = indexed

@@ -193,9 +193,8 @@ class Engine:
             from xmodal.text.vocabulary import nearest_words
 
             evaluated = self._evaluate(expression, self.store.count())
-            hits = nearest_words(self.space, evaluated.vector, k + len(evaluated.inputs), words_template(expression))
-            found = tuple(hit for hit in hits if hit.word not in evaluated.inputs)[:k]
-            return Answer(text, "words", "semantic", found, evaluated.notes)
+            found = nearest_words(self.space, evaluated.vector, k, words_template(expression), evaluated.inputs)
+            return Answer(text, "words", "semantic", tuple(found), evaluated.notes)
         if photo is not None and using != "semantic":
             return Answer(text, "photos", "visual", self._look_alikes(photo, k, threshold, _folders(within), taken))
         photos = self.store.count()  # once: the empty check and whether to ask twice

@@ -128,10 +128,12 @@ def vocabulary_key() -> str:
     return f"{file_stamp(imagenet_label_file('21k'), _FORMAT)}-{file_stamp(TABLE, FREQUENT + HIERARCHY_DEPTH)}"
 
 
-def nearest_words(space: Space, vector: np.ndarray, k: int = 10, template: str | None = None) -> list[Neighbour]:
-    """The ``k`` vocabulary words nearest ``vector`` in ``space``, best first; with a
-    ``template`` (a photo's words), each word read with its sentence too (in a space
-    that reads sentences; a word space has one reading).
+def nearest_words(
+    space: Space, vector: np.ndarray, k: int = 10, template: str | None = None, exclude: frozenset[str] = frozenset()
+) -> list[Neighbour]:
+    """The ``k`` vocabulary words nearest ``vector`` in ``space``, best first, leaving out
+    ``exclude`` (the query's own words); with a ``template`` (a photo's words), each word
+    read with its sentence too (in a space that reads sentences; a word space has one reading).
 
     An exact scan of the space's vocabulary table (36,588 rows in the sentence
     space: a few milliseconds), which the space keeps once in the user cache:
@@ -139,8 +141,8 @@ def nearest_words(space: Space, vector: np.ndarray, k: int = 10, template: str |
     """
     words, vectors = _table(space, template)
     scores = vectors @ (np.asarray(vector, dtype=np.float32) / max(float(np.linalg.norm(vector)), 1e-12))
-    top = np.argsort(-scores, kind="stable")[:k]
-    return [Neighbour(words[i], float(scores[i])) for i in top]
+    top = np.argsort(-scores, kind="stable")[: k + len(exclude)]
+    return [Neighbour(words[i], float(scores[i])) for i in top if words[i] not in exclude][:k]
 
 
 _TABLES: weakref.WeakKeyDictionary[Space, dict[str | None, tuple[list[str], np.ndarray]]] = weakref.WeakKeyDictionary()
