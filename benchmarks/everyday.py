@@ -49,7 +49,6 @@ import json
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,7 @@ from typing import Any
 import numpy as np
 from hubness import dev_model, dev_split
 from language import EVERYDAY, SHIPPED_CONFIG
-from results import data_arguments, unpack
+from results import data_arguments, timed_figures, unpack
 
 from xmodal.devise.encoder import DEFAULT_MODEL, Encoder
 from xmodal.devise.hubness import HubPenalty
@@ -264,12 +263,11 @@ def run_split(args: argparse.Namespace, dev: Callable, val: Callable) -> None:
     """Score ``args.split`` with the shipped space, timed, its figures to ``--json``: dev through
     ``hubness.dev_model``'s model and network, val through the shipped model's own network (a
     phase-2 tower: the photos must be embedded as searches embed them)."""
-    started = time.perf_counter()
-    space = SentenceSpace.load()
-    figures = dev(args, space) if args.split == "dev" else val(args, space, Encoder.load(space).visual)
-    print(f"total {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
+    def compute() -> dict:
+        space = SentenceSpace.load()
+        return dev(args, space) if args.split == "dev" else val(args, space, Encoder.load(space).visual)
+
+    timed_figures(args, compute)
 
 
 def main() -> None:

@@ -201,21 +201,16 @@ def bank_first(args) -> dict:
     space = SentenceSpace.load()
     found = dev_sets(args, space)
     bank, sets, penalty = found.model.hub.bank, found.sets, found.penalty
-    tiny_names, scene_names = sorted(set(found.tiny_labels)), sorted(set(found.places_labels))
-    lists = [*(s.words for s in sets), tiny_names, scene_names]
-    typed, templated = typed_and_templated(space, found.model, args.wordnet, lists)
+    names = typed_names(found)
+    typed, templated = typed_and_templated(space, found.model, args.wordnet, [*(s.words for s in sets), *(n[2] for n in names.values())])
     both = [unit(unit(a) + unit(b)) for a, b in zip(typed, templated)]
     kept = [as_typed_if_bank_text(a, b, bank) for a, b in zip(typed, both)]
-    names = {"class": (sets[0].photos, np.array(found.tiny_labels)[None, :] == np.array(tiny_names)[:, None], tiny_names),
-             "scene": (sets[1].photos, np.array(found.places_labels)[None, :] == np.array(scene_names)[:, None], scene_names)}
     table = {}
     for name, vectors in (("both", both), ("both, a bank text as typed", kept)):
         row = {"pooled P@10": pooled(sets, vectors[:3], bank, penalty)[0]}
-        for (key, (photos, relevant, texts)), v in zip(names.items(), vectors[3:]):
-            ranked = scores(photos, read_short(texts, v, bank, NEAREST_TEXTS, BANK_TEXT), penalty, SHORT_QUERIES)
-            row[f"{key} names P@10"] = float(precision(ranked, relevant).mean())
-            row[f"{key} names that are bank texts"] = int(sum(
-                is_bank_text(t, bank) for t in typed[3 + list(names).index(key)]))
+        for i, (key, precise) in enumerate(names_precision(names, vectors[3:], bank, penalty).items()):
+            row[key] = precise
+            row[f"{key.removesuffix(' P@10')} that are bank texts"] = int(sum(is_bank_text(t, bank) for t in typed[3 + i]))
         table[name] = row
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
     first, second = table["both"], table["both, a bank text as typed"]
@@ -232,9 +227,8 @@ def caption_bank(args) -> dict:
     space = SentenceSpace.load()
     found = dev_sets(args, space)
     bank, sets, penalty, flickr = found.model.hub.bank, found.sets, found.penalty, found.flickr
-    tiny_names, scene_names = sorted(set(found.tiny_labels)), sorted(set(found.places_labels))
-    lists = [*(s.words for s in sets), tiny_names, scene_names]
-    typed, templated = typed_and_templated(space, found.model, args.wordnet, lists)
+    names = typed_names(found)
+    typed, templated = typed_and_templated(space, found.model, args.wordnet, [*(s.words for s in sets), *(n[2] for n in names.values())])
     kept = [as_typed_if_bank_text(a, unit(unit(a) + unit(b)), bank) for a, b in zip(typed, templated)]
     train = np.flatnonzero(flickr.in_split("train"))
     learnt = np.isin(flickr.photo_of, train)
@@ -244,8 +238,6 @@ def caption_bank(args) -> dict:
     banks = {"shipped": bank,
              f"bank + {int(first.sum()):,} training captions (one a photo)": np.concatenate([bank, captions["one"]]),
              f"bank + {int(learnt.sum()):,} training captions (all)": np.concatenate([bank, captions["all"]])}
-    names = {"class": (sets[0].photos, np.array(found.tiny_labels)[None, :] == np.array(tiny_names)[:, None], tiny_names),
-             "scene": (sets[1].photos, np.array(found.places_labels)[None, :] == np.array(scene_names)[:, None], scene_names)}
     table = {}
     for name, reading in banks.items():
         row = {}
@@ -255,9 +247,7 @@ def caption_bank(args) -> dict:
                                   SHORT_QUERIES), s.relevant) for s, v in zip(sets, kept[:3])]
         row["each set alone"] = float(np.concatenate(alone).mean())
         row.update({f"alone, {s}": float(a.mean()) for s, a in zip(("tiny", "places", "flickr"), alone)})
-        for (key, (photos, relevant, texts)), v in zip(names.items(), kept[3:]):
-            ranked = scores(photos, read_short(texts, v, reading, NEAREST_TEXTS, BANK_TEXT), penalty, SHORT_QUERIES)
-            row[f"{key} names P@10"] = float(precision(ranked, relevant).mean())
+        row.update(names_precision(names, kept[3:], reading, penalty))
         table[name] = row
         print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()), flush=True)
     base = table["shipped"]
@@ -268,6 +258,23 @@ def caption_bank(args) -> dict:
     chosen = next(n for n in allowed if table[n]["pooled P@10"] >= best - TIE)
     print(f"chosen: {chosen} ({time.perf_counter() - started:.0f} s)")
     return {"table": table, "chosen": chosen}
+
+
+def typed_names(found) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """The dev Tiny ImageNet class names and scene names typed as queries: for each, its
+    set's photos, which photos answer each name, and the names."""
+    tiny_names, scene_names = sorted(set(found.tiny_labels)), sorted(set(found.places_labels))
+    return {"class": (found.sets[0].photos, np.array(found.tiny_labels)[None, :] == np.array(tiny_names)[:, None], tiny_names),
+            "scene": (found.sets[1].photos, np.array(found.places_labels)[None, :] == np.array(scene_names)[:, None], scene_names)}
+
+
+def names_precision(names: dict, vectors: list[np.ndarray], bank: np.ndarray, penalty) -> dict[str, float]:
+    """Mean P@10 of each kind of typed name (:func:`typed_names`), read and asked as short queries."""
+    found = {}
+    for (key, (photos, relevant, texts)), v in zip(names.items(), vectors):
+        ranked = scores(photos, read_short(texts, v, bank, NEAREST_TEXTS, BANK_TEXT), penalty, SHORT_QUERIES)
+        found[f"{key} names P@10"] = float(precision(ranked, relevant).mean())
+    return found
 
 
 def pooled(sets, vectors, bank, penalty) -> tuple[float, list[float]]:

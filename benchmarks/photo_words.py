@@ -60,21 +60,19 @@ of the 40 unseen classes (ImageNet words hit@5).
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import time
 
 import numpy as np
 from hubness import dev_model, dev_split
 from language import SETS
-from results import data_arguments, unpack
+from results import data_arguments, timed_figures, unpack
 from unseen_scenes import encoded, scored
 from unseen_scenes import readings as name_readings
 
 from xmodal.devise.encoder import Encoder
 from xmodal.search.feedback import TEMPLATE
 from xmodal.text.sentences import SentenceSpace
-from xmodal.text.space import embed_texts
+from xmodal.text.space import embed_texts, with_sentences
 from xmodal.training.datasets import read_captions, read_labeled
 
 TOLERANCE = 0.01  # how far below typed any guarded figure may go
@@ -87,8 +85,7 @@ def vocabularies(space: SentenceSpace) -> tuple[list[str], dict[str, np.ndarray]
     words, typed = space.vocabulary()
     typed = np.asarray(typed, dtype=np.float32)
     sentence = embed_texts(space, [TEMPLATE.format(word) for word in words], "vocabulary sentences")
-    summed = typed / np.linalg.norm(typed, axis=1, keepdims=True) + sentence
-    return list(words), {"typed": typed, "typed + sentence": summed / np.linalg.norm(summed, axis=1, keepdims=True)}
+    return list(words), {"typed": typed, "typed + sentence": with_sentences(typed, sentence)}
 
 
 def nearest(photos: np.ndarray, vectors: np.ndarray, k: int = 5) -> np.ndarray:
@@ -208,12 +205,8 @@ def main() -> None:
     parser = data_arguments(__doc__.splitlines()[0])
     parser.add_argument("split", choices=("dev", "val"))
     args = parser.parse_args()
-    started = time.perf_counter()
     space = SentenceSpace.load()
-    result = dev(args, space) if args.split == "dev" else val(args, space)
-    print(f"total {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    timed_figures(args, lambda: dev(args, space) if args.split == "dev" else val(args, space))
 
 
 if __name__ == "__main__":

@@ -129,6 +129,15 @@ def data_arguments(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def timed_figures(args: argparse.Namespace, compute: Callable[[], dict]) -> None:
+    """Run ``compute``, print how long it took, and write its figures to ``--json`` if given."""
+    started = time.perf_counter()
+    figures = compute()
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+
+
 LabelEmbedder = Callable[[list[Label]], tuple[list[Label], np.ndarray]]
 ImageEncoder = Callable[[Split], np.ndarray]
 

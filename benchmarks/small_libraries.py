@@ -76,13 +76,11 @@ threshold applied.
 
 from __future__ import annotations
 
-import json
-import time
-
 import numpy as np
 from everyday import dev_sets, query_vectors, split_arguments, val_sets
 from feedback import read_short, scores
 from mixed_library import as_typed_if_bank_text, typed_and_templated, unit
+from results import timed_figures
 
 from xmodal.devise.encoder import Encoder
 from xmodal.search.feedback import (
@@ -329,14 +327,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.split == "val" and args.gate is not None and args.gate != args.gate:  # NaN: --gate without TAU
         parser.error("val --gate needs the tau dev chose: --gate TAU")
-    started = time.perf_counter()
     if args.analogies:
-        figures = analogy_libraries(args, args.split)
+        timed_figures(args, lambda: analogy_libraries(args, args.split))
     else:
-        figures = dev(args) if args.split == "dev" else val(args)
-    print(f"total {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
+        timed_figures(args, lambda: dev(args) if args.split == "dev" else val(args))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ The grid (readings of each name, in this order):
 
 1. ``typed``: the name as typed (what language.py does);
 2. ``sentence``: "a photo of NAME" (``xmodal.search.feedback.TEMPLATE``);
-3. ``typed + sentence``: the unit sum of the two (``analogy.with_template``), round 8's text reading;
+3. ``typed + sentence``: the unit sum of the two (``xmodal.text.space.with_sentences``), round 8's text reading;
 4. ``definition``: ``SentenceSpace.lookup`` (the word and its WordNet
    definition for a multi-piece word, ``glosses.DEFAULT``);
 5. ``definition + sentence``: 4 summed with 2 as in 3;
@@ -65,20 +65,17 @@ all 1,600 against the 20 names.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from collections.abc import Callable
 
 import numpy as np
 from hubness import dev_model, dev_split
 from language import SETS
-from results import data_arguments, unpack
+from results import data_arguments, timed_figures, unpack
 
 from xmodal.devise.encoder import Encoder
-from xmodal.search.analogy import with_template
 from xmodal.search.feedback import BANK_TEXT, TEMPLATE, is_bank_text, with_nearest_texts
 from xmodal.text.sentences import SentenceSpace
-from xmodal.text.space import embed_texts
+from xmodal.text.space import embed_texts, with_sentences
 from xmodal.training.datasets import read_labeled
 from xmodal.training.train import visual_outputs
 
@@ -99,23 +96,20 @@ def readings(space: SentenceSpace, bank: np.ndarray, bank_first: bool = False) -
     def definition(names: list[str]) -> np.ndarray:
         return np.stack([space.lookup(name)[0] for name in names])
 
-    def summed(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        return np.stack([with_template(a, b) for a, b in zip(first, second)])
-
     def short_query(names: list[str]) -> np.ndarray:
-        read = summed(definition(names), sentence(names))
+        read = with_sentences(definition(names), sentence(names))
         return np.stack([with_nearest_texts(v, bank, trained=BANK_TEXT) for v in read])
 
     def typed_unless_bank_text(names: list[str]) -> np.ndarray:
-        plain, read = typed(names), summed(typed(names), sentence(names))
+        plain, read = typed(names), with_sentences(typed(names), sentence(names))
         return np.stack([p if is_bank_text(p, bank) else r for p, r in zip(plain, read)])
 
     grid = {
         "typed": typed,
         "sentence": sentence,
-        "typed + sentence": lambda names: summed(typed(names), sentence(names)),
+        "typed + sentence": lambda names: with_sentences(typed(names), sentence(names)),
         "definition": definition,
-        "definition + sentence": lambda names: summed(definition(names), sentence(names)),
+        "definition + sentence": lambda names: with_sentences(definition(names), sentence(names)),
         "as a short query": short_query,
     }
     return grid | ({"bank text as typed, else typed + sentence": typed_unless_bank_text} if bank_first else {})
@@ -200,12 +194,8 @@ def main() -> None:
     parser.add_argument("split", choices=("dev", "val"))
     parser.add_argument("--bank-first", action="store_true", help="round 2: a bank text as typed, else typed + sentence")
     args = parser.parse_args()
-    started = time.perf_counter()
     space = SentenceSpace.load()
-    figures = dev(args, space) if args.split == "dev" else val(args, space)
-    print(f"total {time.perf_counter() - started:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
+    timed_figures(args, lambda: dev(args, space) if args.split == "dev" else val(args, space))
 
 
 if __name__ == "__main__":
