@@ -125,7 +125,7 @@ def index(
 
     started = time.perf_counter()
     if not folder.expanduser().is_dir():  # before an index is created for nothing
-        raise XmodalError(f"not a folder: {folder}")
+        raise XmodalError(f"not a folder: {folder}{still_indexed(folder, index_path, qdrant_url)}")
     with silenced() if quiet else nullcontext(), held(open_engine(
         index_path, qdrant_url, space=space, model=model, create=True, precision=precision
     )) as engine:
@@ -145,6 +145,47 @@ def index(
         raise XmodalError(summary.empty)
     if summary.empty and not quiet:
         err.print(summary.empty, highlight=False, markup=False)
+
+
+def still_indexed(folder: Path, index_path: Path | None, qdrant_url: str | None) -> str:
+    """For a folder that is not there: how to forget the photos the index still holds under
+    it (it was deleted or renamed), or "" where it holds none or there is no index to ask."""
+    from indexer.walk import spellings
+    from xmodal.store import open_store
+
+    if folder.expanduser().exists():
+        return ""
+    try:
+        with open_store(index_path, qdrant_url) as store:
+            held_there = sum(1 for _ in store.images_under(spellings(folder)))
+    except XmodalError:  # no index yet, or one in use: the plain line says enough
+        return ""
+    if not held_there:
+        return ""
+    return f" (the index still holds {held_there:,} photos under it: xmodal remove {folder} forgets them)"
+
+
+@app.command()
+@one_line_errors
+def remove(
+    path: Annotated[Path, typer.Argument(help="A folder or a photo, on disk or gone from it.")],
+    index_path: IndexOption = None,
+    qdrant_url: UrlOption = None,
+) -> None:
+    """Forget the photos at or under PATH; the files themselves are not touched.
+
+    For a folder deleted, or moved where it will not be indexed again: its photos
+    stay in the index until then. (A folder renamed and indexed under its new
+    name needs nothing: xmodal index moves its photos.) A folder still on disk
+    comes back in full the next time a folder above it is indexed.
+    """
+    from indexer.run import remove_photos
+    from xmodal.store import open_store
+
+    with open_store(index_path, qdrant_url) as store:  # no space or model: any index, read or not by them
+        removed = remove_photos(store, path)
+        left = store.count()
+    print(f"removed {removed:,} photo{'s' if removed != 1 else ''} at or under {path} from the index ({left:,} left)")
 
 
 def print_index_summary(summary, folder: Path, total: int, seconds: float) -> None:
@@ -286,6 +327,11 @@ def info(
         return
     space = facts.space
     folders = list(facts.folders) or ["(none)"]
+    if facts.backend == "embedded":  # a server's photos may be another machine's paths
+        folders = [
+            f"{folder}  (not on disk: xmodal remove {folder} forgets its photos)" if facts.folders and not os.path.lexists(folder) else folder
+            for folder in folders
+        ]
     if not facts.folders_recorded and facts.folders:
         folders[0] += "  (from the photos' paths: this index does not record them)"
     if facts.visual:

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.walk import KINDS, FileFacts, canonical, walk
+from indexer.walk import KINDS, FileFacts, canonical, spellings, walk
 from xmodal.core.errors import XmodalError
 from xmodal.core.prefetch import WriteBehind, prefetched_batches
 from xmodal.core.progress import photo_progress
 from xmodal.store import FORMAT, ImageInfo, ImageRecord, Store
+from xmodal.store.info import forget_roots
 from xmodal.vision.decode import content_hash, decoder, read_bytes
 from xmodal.vision.taken import Exif, date_fields, dates_of
 
@@ -123,6 +124,23 @@ def index_folder(
     return summary
 
 
+def remove_photos(store: Store, path: str | os.PathLike) -> int:
+    """Forget the photos at or under ``path`` (a folder or one photo, on disk or gone from it)
+    and take it off the index's folders; the files themselves are not touched. Returns how
+    many photos were forgotten. For a folder deleted or moved where it will not be indexed
+    again, whose photos the index would otherwise keep finding with nothing behind them;
+    a path the index holds nothing at or under is an error naming it, not a quiet 0."""
+    spelt = spellings(path)
+    gone = {info.path for info in store.images_under(spelt)}
+    gone.update(spelling for spelling in spelt if store.get(spelling) is not None)
+    if not gone:
+        raise XmodalError(f"no photo in the index is at or under {path}")
+    store.delete_paths(sorted(gone))
+    forget_roots(store, spelt)
+    store.flush()
+    return len(gone)
+
+
 def _stored_paths_kept(files: list[FileFacts], stored: dict[str, ImageInfo], skipped: Counter[str]) -> list[FileFacts]:
     """The walk's photos, each at the path the index has for it when that still leads to it.
 
@@ -159,7 +177,9 @@ def _reuse_known_content(
     """Hash new and changed files; reuse stored vectors for content the index has. Returns the rest.
 
     A hash that a vanished path held is a move from there, even if a copy of the
-    same content also stays indexed elsewhere.
+    same content also stays indexed elsewhere; so is content stored at a path
+    outside the folder that no longer exists (a folder renamed, then indexed
+    under its new name).
     """
     vanished = {stored[path].hash: path for path in gone}
     rest = []
@@ -179,7 +199,10 @@ def _reuse_known_content(
                 summary.moved += 1
             else:
                 source = store.find_by_hash(digest)
-                if source is not None:
+                if source is not None and _vanished_elsewhere(source.info.path, stored):
+                    moved_from.append(source.info.path)  # from a folder outside this one, renamed or moved away
+                    summary.moved += 1
+                elif source is not None:
                     summary.updated += old is not None
                     summary.added += old is None  # a copy of a photo already indexed
             if source is None:
@@ -198,6 +221,13 @@ def _reuse_known_content(
             store.delete_paths(moved_from)
             store.flush()
     return rest
+
+
+def _vanished_elsewhere(path: str, stored: dict[str, ImageInfo]) -> bool:
+    """Whether ``path``, a stored photo outside the folder being indexed, no longer leads to a file:
+    its content met here was moved (a renamed folder, photos sorted into another), so its
+    vectors move too, instead of the old path staying in the index with nothing behind it."""
+    return path not in stored and not os.path.lexists(path)
 
 
 def stored_exif(info: ImageInfo) -> Exif:

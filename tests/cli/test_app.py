@@ -220,6 +220,31 @@ def test_an_index_run_lists_its_failures_and_counts_the_rest(tmp_path, tiny_inde
     ]
 
 
+def test_a_deleted_folder_is_named_by_index_and_info_and_forgotten_by_remove(tmp_path, tiny_index):
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    for n in range(3):
+        Image.new("RGB", (20, 20), (80 * n, 0, 0)).save(root / f"{n}.png")
+    assert runner.invoke(app, ["index", str(root), "--index", tiny_index, "-q"]).exit_code == 0
+    shutil.rmtree(root)
+    again = runner.invoke(app, ["index", str(root), "--index", tiny_index])
+    assert again.exit_code == 1
+    assert again.stderr == f"error: not a folder: {root} (the index still holds 3 photos under it: xmodal remove {root} forgets them)\n"
+    described = runner.invoke(app, ["info", "--index", tiny_index]).stdout
+    assert f"folders    {root}  (not on disk: xmodal remove {root} forgets its photos)" in described
+    removed = runner.invoke(app, ["remove", str(root), "--index", tiny_index])
+    assert (removed.exit_code, removed.stdout) == (0, f"removed 3 photos at or under {root} from the index (0 left)\n")
+    assert "folders    (none)" in runner.invoke(app, ["info", "--index", tiny_index]).stdout
+    twice = runner.invoke(app, ["remove", str(root), "--index", tiny_index])
+    assert (twice.exit_code, twice.stderr) == (1, f"error: no photo in the index is at or under {root}\n")
+    typo = runner.invoke(app, ["index", str(tmp_path / "nowhere"), "--index", tiny_index])
+    assert typo.stderr == f"error: not a folder: {tmp_path / 'nowhere'}\n"
+
+
 def test_bad_option_value_is_rejected_by_typer(tiny_file):
     result = runner.invoke(app, ["words", "dog", "--top", "0", "--space", tiny_file])
     assert result.exit_code == 2

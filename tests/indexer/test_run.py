@@ -540,3 +540,58 @@ def test_an_older_index_is_upgraded_first_and_says_so(folder, tmp_path, capsys):
         assert (summary.unchanged, summary.added) == (7, 0) and len(encoder.embedded) == embedded
     err = capsys.readouterr().err
     assert f"upgrading index {index} from format 2 to 3: copying the vectors of 7 photos" in " ".join(err.split())
+
+
+def test_a_renamed_folder_indexed_under_its_new_name_moves_its_photos(folder, store):
+    """Its photos' old paths lead nowhere: they move to the new ones, embedded never, and
+    the index does not keep finding each photo twice, once with nothing behind it."""
+    run(folder, store, CountingEncoder())
+    renamed = folder.with_name("renamed")
+    folder.rename(renamed)
+    encoder = CountingEncoder()
+    summary = run(renamed, store, encoder)
+    assert (summary.moved, summary.added, summary.removed) == (7, 0, 0) and encoder.embedded == []
+    assert all(info.path.startswith(str(renamed)) for info in store.images()) and store.count() == 7
+
+
+def test_a_copy_outside_the_folder_that_still_exists_stays_a_copy(folder, store, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(folder / "a.jpg", other / "a.jpg")
+    run(folder, store, CountingEncoder())
+    summary = run(other, store, CountingEncoder())
+    assert (summary.moved, summary.added) == (0, 1) and store.get(str(folder / "a.jpg")) is not None
+
+
+def test_remove_photos_forgets_a_deleted_folder_and_names_a_path_it_holds_nothing_under(folder, store, tmp_path):
+    from indexer.run import remove_photos
+    from xmodal import XmodalError
+    from xmodal.store.info import ROOTS, record_run
+
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(other / "x.png")
+    for root in (folder, other):
+        run(root, store, CountingEncoder())
+        record_run(store, str(root))
+    shutil.rmtree(folder / "trip")
+    assert remove_photos(store, folder / "trip") == 4
+    assert store.count() == 4 and not any("/trip/" in info.path for info in store.images())
+    assert remove_photos(store, other / "x.png") == 1  # one photo, still on disk: the file stays
+    assert (other / "x.png").exists() and store.get(str(other / "x.png")) is None
+    assert remove_photos(store, folder) == 3 and store.count() == 0
+    assert store.meta[ROOTS] == [str(other)]  # x.png alone went; other is still a folder to index
+    with pytest.raises(XmodalError, match=f"no photo in the index is at or under {folder}$"):
+        remove_photos(store, folder)
+
+
+def test_a_recorded_folder_gone_from_disk_with_no_photo_left_is_dropped(folder, store):
+    from xmodal.store.info import ROOTS, record_run
+
+    run(folder, store, CountingEncoder())
+    record_run(store, str(folder))
+    renamed = folder.with_name("renamed")
+    folder.rename(renamed)
+    run(renamed, store, CountingEncoder())
+    record_run(store, str(renamed))
+    assert store.meta[ROOTS] == [str(renamed)]

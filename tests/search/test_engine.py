@@ -575,6 +575,7 @@ def test_photos_under_links_are_found_by_the_paths_and_folders_the_user_sees(tmp
         assert engine.stored(year / ".." / "2020" / "red.png").info.path == str(year / "red.png")
         assert names(engine.similar(year / "red.png", k=5, within=year)) == ["pink.png", "blue.png"]  # itself left out
         assert names(engine.similar(year / "red.png", k=5, within=tmp_path / "pictures")) == ["pink.png", "blue.png"]
+        assert engine.remove(year / ".." / "2020") == 3 and engine.count() == 0  # forgotten however spelt
 
 
 def test_cli_index_then_query_each_way(tmp_path):

@@ -153,6 +153,13 @@ class Engine:
         finally:  # an interrupted run wrote too: its finished batches are in the index
             record_run(self.store, canonical(Path(folder).expanduser()))
 
+    def remove(self, path: str | os.PathLike) -> int:
+        """Forget the photos at or under ``path`` (:func:`indexer.run.remove_photos`): a folder
+        deleted or moved away, or one no longer to be searched. Returns how many."""
+        from indexer.run import remove_photos
+
+        return remove_photos(self.store, path)
+
     # -- reading ----------------------------------------------------------------
 
     def query(

@@ -183,6 +183,11 @@ class Store(ABC):
         for info, _ in self._pages():
             yield info
 
+    def images_under(self, folders: Iterable[str]) -> Iterator[ImageInfo]:
+        """The stored photos under any of ``folders`` (spelt as stored), page by page, without vectors."""
+        for info, _ in self._pages(None, self._within(folders)):
+            yield info
+
     def vectors(self, using: str = "visual", within: Iterable[str] | None = None) -> Iterator[tuple[ImageInfo, np.ndarray]]:
         """Every stored photo's file facts with its ``using`` vector, page by page
         (a page in memory at a time, whatever the index's size); ``within`` keeps

@@ -119,14 +119,28 @@ def record_run(store: Store, root: str) -> None:
     """Note in the meta that an indexing run on ``root`` wrote to the index just now.
 
     An index that predates recorded roots first gets the folders its photos are in,
-    so the list stays whole; a root inside a recorded one adds nothing.
+    so the list stays whole; a root inside a recorded one adds nothing; a root that
+    is gone from disk and holds no photo any more (its photos moved with it) is dropped.
     """
     meta = store.meta
     roots = meta.get(ROOTS)
     if roots is None:
         roots = store.top_folders()
+    roots = [kept for kept in roots if os.path.lexists(kept) or next(store.images_under([kept]), None)]
     meta[ROOTS] = outermost([*roots, root])
     meta[UPDATED] = now()
+    store.set_meta(meta)
+
+
+def forget_roots(store: Store, folders: list[str]) -> None:
+    """Take ``folders`` (spelt as stored), and the recorded roots inside them, off the
+    index's list of indexed folders: their photos were removed from the index."""
+    meta = store.meta
+    roots = meta.get(ROOTS)
+    if roots is None:
+        return
+    inside = tuple(os.path.join(folder, "") for folder in folders)
+    meta[ROOTS] = [root for root in roots if root not in folders and not root.startswith(inside)]
     store.set_meta(meta)
 
 
