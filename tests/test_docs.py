@@ -35,6 +35,17 @@ def test_search_api_example_runs(tmp_path, monkeypatch):
     assert lines[13].endswith("coffee.jpg")  # the sentence query
 
 
+def test_readme_python_example_runs_and_finds_what_it_says(monkeypatch):
+    """Every line of the README's block runs as written from the repository's root (as the README's
+    set-up leaves a user), and the commented answers are the ones it gives."""
+    monkeypatch.chdir(ROOT)
+    block = python_blocks(ROOT / "README.md")[0]
+    names: dict = {}
+    exec(block, names)
+    assert names["space"].nearest("king - man + woman", k=3)[0].word == "queen"
+    assert names["sentences"].nearest(names["vectors"][0], k=3)[0].word == "espresso"
+
+
 def test_expressions_example_prints_what_the_docs_say():
     """The sentence query of docs/expressions.md: a typo dropped with its note, content words found."""
     doc = (ROOT / "docs" / "expressions.md").read_text()

@@ -27,6 +27,13 @@ def test_nearest_to_a_vector_excludes_only_what_is_asked(tiny_space):
     assert hits[0].word == "dogs"
 
 
+def test_a_vector_of_another_space_is_refused_by_name(tiny_space):
+    from xmodal import XmodalError
+
+    with pytest.raises(XmodalError, match=r"^a vector of shape \(384,\) cannot be compared with tiny's 4-d words"):
+        tiny_space.nearest(np.ones(384, dtype=np.float32))
+
+
 def test_nearest_limit_searches_only_the_first_words(tiny_space):
     hits = tiny_space.nearest(tiny_space.vector("dog"), k=10, limit=3)
     assert {h.word for h in hits} == {"king", "queen", "man"}

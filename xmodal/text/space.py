@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from xmodal.core.cache import cached_dir
+from xmodal.core.errors import XmodalError
 from xmodal.text.expression import (
     Expression,
     ImageEncoder,
@@ -76,6 +77,11 @@ class Space:
         """
         if isinstance(query, np.ndarray):
             vector, skip = query.astype(np.float32), set(exclude)
+            if vector.shape != (self.identity.dim,):  # say which, before numpy's matmul does in its words
+                raise XmodalError(
+                    f"a vector of shape {vector.shape} cannot be compared with {self.identity.name}'s "
+                    f"{self.identity.dim}-d words (was it made in another space?)"
+                )
         else:
             evaluated = self.query(query, encode_image)
             vector, skip = evaluated.vector, set(exclude) | evaluated.inputs
