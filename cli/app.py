@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from xmodal import XmodalError, parse
+from xmodal import XmodalError
 from xmodal.devise.model import space_name
 from xmodal.search.duplicates import THRESHOLD
 from xmodal.text.factory import load_space
@@ -110,7 +110,7 @@ def index(
         str | None,
         typer.Option(
             "--precision",
-            help="The visual network's: int8 (a new index's default, where an int8 copy ships: about 1.7x as fast) "
+            help="The visual network's: int8 (a new index's default, where an int8 copy ships: 1.3-1.8x as fast, by the CPU) "
             "or fp32. An index keeps the one it was made with.",
         ),
     ] = None,
@@ -446,22 +446,28 @@ def words(
 ) -> None:
     """Nearest words to an expression of words, phrases, weights and images.
 
-    Image terms (beach.jpg - summer + winter) are embedded by the DeViSE model
-    (--model, default: the shipped EfficientNet-Lite0 model). Photos alone ask
-    among the vocabulary, as xmodal query --words asks for them (in a sentence
-    space each word read with "a photo of WORD" too): a photo's nearest words
-    among all of GloVe's 400,000 are mostly noise.
+    Image terms (beach.jpg - summer + winter, or one photo, spaces in its name
+    and all) are embedded by the DeViSE model (--model; by default the shipped
+    EfficientNet-Lite2 model, or the EfficientNet-Lite0 one with --space
+    glove-6b-50d), with the network a new index embeds with (int8 where an int8
+    copy ships), so a photo gets the words it gets once indexed. Photos alone
+    ask among the vocabulary, as xmodal query --words asks for them (in a
+    sentence space each word read with "a photo of WORD" too): a photo's nearest
+    words among all of GloVe's 400,000 are mostly noise.
     """
     from xmodal.search.engine import words_template
+    from xmodal.text.expression import read_query
     from xmodal.text.vocabulary import nearest_words
 
     ws = load_space(space_name(space, model))
-    parsed = parse(expression)
+    parsed = read_query(expression)
     encode_image = None
     if parsed.images:
         from xmodal.devise.encoder import Encoder
+        from xmodal.vision.quantized import new_index_precision
 
-        encode_image = Encoder.load(ws, model).encode_image
+        encoder = Encoder.load(ws, model)
+        encode_image = encoder.at_precision(new_index_precision(encoder.visual)).encode_image
     evaluated = ws.query(parsed, encode_image)
     show_notes(evaluated.notes)
     template = words_template(parsed)

@@ -363,7 +363,7 @@ def test_words_reads_a_photos_words_with_their_sentences_in_a_sentence_space():
     assert result.exit_code == 0, result.output
     shown = [row["word"] for row in json.loads(result.stdout)["results"]]
     space = load_space()
-    vector = Encoder.load(space).encode_image(photo)
+    vector = Encoder.load(space).at_precision("int8").encode_image(photo)  # as a new index embeds it
     assert shown == [hit.word for hit in nearest_words(space, vector, 5, TEMPLATE)]
     assert shown != [hit.word for hit in nearest_words(space, vector, 5)]
     result = runner.invoke(app, ["words", photo, "--json", "-k", "5", "--limit", "100"])
@@ -375,6 +375,16 @@ def test_words_reads_a_photos_words_with_their_sentences_in_a_sentence_space():
     assert [row["word"] for row in json.loads(result.stdout)["results"]] == typed and typed[0] == "queen"
     read = nearest_words(space, space.query("king - man + woman").vector, 11, TEMPLATE)
     assert [hit.word for hit in read if hit.word not in {"king", "man", "woman"}][:8] != typed  # so the check above can tell
+
+
+def test_words_gives_a_photo_what_query_words_gives_it_once_indexed_spaces_in_its_name_and_all(served_photos):
+    photos, index = served_photos
+    photo = str(photos / "few" / "my camera.jpg")
+    words = runner.invoke(app, ["words", photo, "--json", "-k", "5"])
+    indexed = runner.invoke(app, ["query", photo, "--words", "--index", str(index), "--json", "-k", "5"])
+    assert words.exit_code == indexed.exit_code == 0, words.output + indexed.output
+    found = [(row["word"], round(row["score"], 4)) for row in json.loads(words.stdout)["results"]]
+    assert found == [(row["word"], round(row["score"], 4)) for row in json.loads(indexed.stdout)["results"]]
 
 
 def test_words_answers_a_photo_from_the_vocabulary_in_a_word_space_too():

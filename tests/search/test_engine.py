@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -347,7 +348,8 @@ def test_within_gives_k_photos_from_a_small_subfolder(indexed, monkeypatch):
         ][:1]
         monkeypatch.chdir(photos)  # a relative folder, a trailing slash, a "..": spelt as the index spells paths
         assert {r.path for r in engine.similar(PHOTOS / "gravel.jpg", k=5, within=["few/", "../photos/few"])} == few
-        assert engine.search("a tabby cat", k=12, within=photos / "nowhere") == []
+        with pytest.raises(xmodal.XmodalError, match="^no folder .*nowhere, and no indexed photo is under it$"):
+            engine.search("a tabby cat", k=12, within=photos / "nowhere")  # a typo, not "nothing found"
 
 
 @pytest.mark.parametrize("query", ["cat", "a photo.jpg - summer + winter"])
@@ -445,11 +447,9 @@ def test_cli_in_and_paths_print_exact_paths(indexed, tmp_path):
 
     result = runner.invoke(
         app, ["query", "cat", "--in", str(few), "--in", str(photos / "nowhere"), "-k", "5", "--index", str(index), "--json"]
-    )
-    assert {row["path"] for row in json.loads(result.stdout)["results"]} == set(ranked)
-    result = runner.invoke(app, ["query", "cat", "--in", str(photos / "nowhere"), "--paths", "--index", str(index)])
-    assert result.exit_code == 0
-    assert (result.stdout, result.stderr) == ("", f'no photo under {photos / "nowhere"} found for "cat"\n')
+    )  # a mistyped folder among good ones is named, not searched as if it were not there
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: no folder {photos / 'nowhere'}, and no indexed photo is under it\n"
     result = runner.invoke(app, ["query", "cat", "--in", str(few), "--threshold", "0.99", "--index", str(index)])
     assert result.stderr == f'no photo under {few} scores 0.99 or more for "cat"\n'
 
@@ -941,3 +941,26 @@ def test_info_on_the_server_back_end():
         facts = engine.info()
     assert (facts.backend, facts.photos, facts.disk_bytes) == ("server", 12, None)
     assert facts.folders == (str(PHOTOS),) and facts.updated_recorded and facts.updated >= STARTED
+
+
+def test_a_folder_to_search_within_that_no_indexed_photo_is_under_is_refused_with_why(tmp_path):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, colour in {"red.png": (230, 10, 10), "blue.png": (10, 10, 230)}.items():
+        Image.new("RGB", (20, 20), colour).save(photos / name)
+    (tmp_path / "elsewhere").mkdir()
+    with tiny_engine(tmp_path / "index") as engine:
+        engine.index(photos)
+        assert names(engine.similar(photos / "red.png", k=5, within=photos)) == ["blue.png"]
+        refused = {
+            tmp_path / "nowhere": f"no folder {tmp_path / 'nowhere'}, and no indexed photo is under it",
+            photos / "red.png": f"{photos / 'red.png'} is a file; photos are searched within folders",
+            tmp_path / "elsewhere": f"no indexed photo is under {tmp_path / 'elsewhere'} (xmodal index {tmp_path / 'elsewhere'} adds its photos)",
+        }
+        for folder, message in refused.items():
+            with pytest.raises(xmodal.XmodalError, match=f"^{re.escape(message)}$"):
+                engine.similar(photos / "red.png", k=5, within=[photos, folder])  # one wrong folder of two
+            with pytest.raises(xmodal.XmodalError, match=f"^{re.escape(message)}$"):
+                engine.duplicates(within=folder)

@@ -153,6 +153,19 @@ class Engine:
         finally:  # an interrupted run wrote too: its finished batches are in the index
             record_run(self.store, canonical(Path(folder).expanduser()))
 
+    def _require_photos_under(self, within: Folders) -> None:
+        """Refuse a folder to search within that no indexed photo is under, saying why (no such
+        folder, a file, a folder not indexed): a typo must not answer "nothing found"."""
+        for folder in [within] if isinstance(within, (str, os.PathLike)) else within:
+            if self.store.holds_under(spellings(folder)):
+                continue
+            path = Path(folder).expanduser()
+            if path.is_file():
+                raise XmodalError(f"{folder} is a file; photos are searched within folders")
+            if not path.exists():
+                raise XmodalError(f"no folder {folder}, and no indexed photo is under it")
+            raise XmodalError(f"no indexed photo is under {folder} (xmodal index {folder} adds its photos)")
+
     def remove(self, path: str | os.PathLike) -> int:
         """Forget the photos at or under ``path`` (:func:`indexer.run.remove_photos`): a folder
         deleted or moved away, or one no longer to be searched. Returns how many."""
@@ -191,6 +204,8 @@ class Engine:
         taken = date_span(after, before)
         if words and (threshold is not None or within or taken):
             raise XmodalError("threshold, within, after and before choose photos; they do not go with words")
+        if within is not None:
+            self._require_photos_under(within)
         expression = read_query(query)
         photo = expression.photo
         if using == "visual" and photo is None:
@@ -272,6 +287,8 @@ class Engine:
         least ``threshold``, :data:`xmodal.search.duplicates.THRESHOLD` unless given) among the
         photos under ``within`` (default: all), largest group first. It only lists: nothing
         is deleted or moved. One nearest-neighbour search per photo (:mod:`xmodal.search.duplicates`)."""
+        if within is not None:
+            self._require_photos_under(within)
         return find_duplicates(self.store, threshold, _folders(within))
 
     def count(self) -> int:
@@ -314,11 +331,11 @@ class Engine:
     def _use(self, encoder) -> None:
         """Take ``encoder`` for this index at the precision its photos were embedded at (the
         one it records: fp32 when it records none), unless the index was built with another."""
-        from xmodal.vision.quantized import has_int8
+        from xmodal.vision.quantized import new_index_precision
 
         built_with = self.store.meta.get("encoder")
         if not built_with:  # a new index: int8 where a copy ships, unless asked otherwise
-            self._encoder = encoder.at_precision(self._precision or ("int8" if has_int8(encoder.visual) else "fp32"))
+            self._encoder = encoder.at_precision(self._precision or new_index_precision(encoder.visual))
             return
         held = built_with.get("precision", "fp32")
         if {**built_with, "precision": held} == {**encoder.identity(), "precision": held}:  # all but the precision

@@ -188,6 +188,11 @@ class Store(ABC):
         for info, _ in self._pages(None, self._within(folders)):
             yield info
 
+    def holds_under(self, folders: Iterable[str]) -> bool:
+        """Whether any stored photo is under one of ``folders`` (spelt as stored): one point read."""
+        page, _ = self._scroll(IMAGES, None, None, self._within(folders), limit=1)
+        return bool(page)
+
     def vectors(self, using: str = "visual", within: Iterable[str] | None = None) -> Iterator[tuple[ImageInfo, np.ndarray]]:
         """Every stored photo's file facts with its ``using`` vector, page by page
         (a page in memory at a time, whatever the index's size); ``within`` keeps
@@ -421,11 +426,11 @@ class Store(ABC):
 
     @abstractmethod
     def _scroll(
-        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None
+        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None, limit: int = _PAGE
     ) -> tuple[list[tuple[dict, list[float] | None]], Any]:
         """A page of (payload, vector) from ``offset`` (None: the start), and the next offset
         or None. The ``using`` vector comes back when named (else None); ``folders`` keeps
-        points whose ``folders`` field holds one of them."""
+        points whose ``folders`` field holds one of them; at most ``limit`` points."""
 
     @abstractmethod
     def _nearest(

@@ -172,11 +172,11 @@ class EdgeStore(Store):
         return _point(records[0]) if records else None
 
     def _scroll(
-        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None
+        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None, limit: int = _PAGE
     ) -> tuple[list[tuple[dict, list[float] | None]], Any]:
         where = edge.Filter(must=[edge.FieldCondition(FOLDERS_FIELD, match=edge.MatchAny(folders))]) if folders else None
         request = edge.ScrollRequest(
-            offset=offset, limit=_PAGE, filter=where, with_payload=True, with_vector=[using] if using else False
+            offset=offset, limit=limit, filter=where, with_payload=True, with_vector=[using] if using else False
         )
         records, offset = self._shard(collection).scroll(request)
         return [(r.payload, (r.vector or {}).get(using) if using else None) for r in records], offset

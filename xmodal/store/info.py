@@ -126,7 +126,7 @@ def record_run(store: Store, root: str) -> None:
     roots = meta.get(ROOTS)
     if roots is None:
         roots = store.top_folders()
-    roots = [kept for kept in roots if os.path.lexists(kept) or next(store.images_under([kept]), None)]
+    roots = [kept for kept in roots if os.path.lexists(kept) or store.holds_under([kept])]
     meta[ROOTS] = outermost([*roots, root])
     meta[UPDATED] = now()
     store.set_meta(meta)

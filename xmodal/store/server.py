@@ -155,13 +155,13 @@ class ServerStore(Store):
         return _point(records[0]) if records else None
 
     def _scroll(
-        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None
+        self, collection: str, offset: Any, using: str | None = None, folders: list[str] | None = None, limit: int = _PAGE
     ) -> tuple[list[tuple[dict, list[float] | None]], Any]:
         from qdrant_client import models
 
         where = models.Filter(must=[models.FieldCondition(key=FOLDERS_FIELD, match=models.MatchAny(any=folders))]) if folders else None
         records, offset = self._client.scroll(
-            self._names[collection], offset=offset, limit=_PAGE, scroll_filter=where, with_payload=True,
+            self._names[collection], offset=offset, limit=limit, scroll_filter=where, with_payload=True,
             with_vectors=[using] if using else False,
         )
         return [(r.payload, (r.vector or {}).get(using) if using else None) for r in records], offset

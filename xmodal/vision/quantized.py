@@ -53,6 +53,13 @@ def has_int8(visual: OnnxVisual) -> bool:
     return ranges_file(visual.id, visual.weights_checksum).is_file()
 
 
+def new_index_precision(visual: OnnxVisual) -> str:
+    """The precision a new index embeds with: int8 where a copy of ``visual`` can be made, else fp32.
+    A photo embedded outside any index (``xmodal words PHOTO``) uses it too, so that it gets
+    the words it would get once indexed."""
+    return "int8" if has_int8(visual) else "fp32"
+
+
 def int8_visual(visual: OnnxVisual) -> OnnxVisual:
     """The int8 copy of ``visual`` (an fp32 export or a torch model of one), made on first use."""
     if visual.precision == "int8":
