@@ -179,6 +179,14 @@ def test_garbage_file_is_a_clear_error(tmp_path):
         WordSpace.load(path)
 
 
+@pytest.mark.parametrize("text", ["x\n", "a\nb\n"])
+def test_words_without_numbers_are_a_clear_error(tmp_path, text):
+    path = tmp_path / "words.txt"
+    path.write_text(text)
+    with pytest.raises(SpaceError, match="^cannot read word vectors from .*words.txt: no numbers after its words$"):
+        WordSpace.load(path)
+
+
 def test_gensim_data_name_goes_to_the_downloader(monkeypatch):
     import gensim.downloader
 

@@ -361,8 +361,12 @@ def _read_file(path: Path) -> KeyedVectors:
                 raise SpaceError(f"{path} holds a {type(loaded).__name__}, not word vectors")
             return loaded
         if name.endswith(".bin"):
-            return KeyedVectors.load_word2vec_format(str(path), binary=True)
-        return KeyedVectors.load_word2vec_format(str(path), no_header=not _has_header(path))
+            loaded = KeyedVectors.load_word2vec_format(str(path), binary=True)
+        else:
+            loaded = KeyedVectors.load_word2vec_format(str(path), no_header=not _has_header(path))
+        if loaded.vector_size < 1 or len(loaded) == 0:  # "x" alone reads as one word with no numbers
+            raise SpaceError(f"cannot read word vectors from {path}: no numbers after its words")
+        return loaded
     except SpaceError:
         raise
     except Exception as error:  # gensim raises many types for a malformed file
