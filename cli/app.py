@@ -132,11 +132,7 @@ def index(
         try:
             summary = engine.index(folder, quiet=quiet)
         except KeyboardInterrupt:
-            err.print(
-                "interrupted: every finished batch is saved (an unfinished upgrade of the index's format starts "
-                "again); run the same command to resume",
-                highlight=False,
-            )
+            err.print("interrupted: the photos indexed so far are saved; run the same command to resume", highlight=False)
             raise typer.Exit(130) from None
         total = engine.count()
     if not quiet:

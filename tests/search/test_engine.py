@@ -784,7 +784,7 @@ def test_ctrl_c_during_index_says_how_to_resume(monkeypatch, tmp_path):
     monkeypatch.setattr(Engine, "index", interrupted)
     result = runner.invoke(app, ["index", str(PHOTOS), "--index", str(tmp_path / "index")])
     assert result.exit_code == 130
-    assert "every finished batch is saved (an unfinished upgrade of the index's format starts again); run the same command to resume" in result.output
+    assert "interrupted: the photos indexed so far are saved; run the same command to resume" in result.output
 
 
 def test_user_text_is_never_read_as_markup(indexed, tmp_path):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xmodal import Expression, ExpressionError, Term, UnknownWord, parse
-from xmodal.text.expression import word_forms
+from xmodal.text.expression import read_query, word_forms
 
 
 def texts(expression: Expression) -> list[tuple[str, str, float]]:
@@ -70,6 +70,14 @@ def test_each_mistake_has_its_own_one_line_message(query, message):
         parse(query)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_folder_given_as_a_photo_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "holiday").mkdir()
+    for query in ("holiday/", "holiday/ - summer"):
+        with pytest.raises(ExpressionError, match=r"^holiday/ is a folder, not a photo \(to search the photos in it: --in holiday/\)$"):
+            read_query(query)
 
 
 def test_image_terms_by_suffix_path_or_prefix(tmp_path, monkeypatch):

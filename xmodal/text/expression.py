@@ -462,6 +462,8 @@ def read_query(query: str | os.PathLike | Expression) -> Expression:
 def _existing_image(path: str) -> str:
     found = _existing_file(path)
     if found is None:
+        if os.path.isdir(os.path.expanduser(path)):
+            raise ExpressionError(f"{path} is a folder, not a photo (to search the photos in it: --in {path})")
         raise ExpressionError(f"image file not found: {path}")
     return str(found)
 
