@@ -42,3 +42,15 @@ def test_one_time_steps_show_nothing_when_silenced(capfd, monkeypatch):
     assert capfd.readouterr().err == ""
     one_time_steps()
     assert "embedding 3 words" in capfd.readouterr().err
+
+
+def test_a_bar_written_to_a_log_is_one_whole_line(capfd, monkeypatch):
+    """Not a terminal (a log, a pipe): the bar is drawn once at the end, with room for a
+    long model name, the count and the rate, not squeezed into ellipses at 80 columns."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with photo_progress() as progress:
+        task = progress.add_task("indexing (efficientnet-lite2/tuned-from-block-19-stock-classes, int8)", total=700)
+        progress.update(task, completed=700)
+    line = capfd.readouterr().err.strip()
+    assert line.startswith("indexing (efficientnet-lite2/tuned-from-block-19-stock-classes, int8) ")
+    assert " 700/700 " in line and "images/s" in line and "…" not in line

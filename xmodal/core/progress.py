@@ -31,6 +31,14 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:.1f} images/s" if speed else "- images/s", style="progress.data.speed")
 
 
+def _stderr() -> Console:
+    """The console bars draw on. Written to a log or a pipe, a bar is drawn once, when it
+    ends, at the width rich assumes there (80): too narrow for a model's name, a count and a
+    rate, which came out as "indexing (…) ━ 1… … 0:…". There it gets room for one whole line."""
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, width=max(console.width, 160))
+
+
 def photo_progress(quiet: bool = False) -> Progress:
     """A rich Progress for photo counts; ``quiet`` shows nothing (for scripts)."""
     return Progress(
@@ -39,7 +47,7 @@ def photo_progress(quiet: bool = False) -> Progress:
         MofNCompleteColumn(),
         _RateColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=_stderr(),
         disable=quiet,
     )
 
@@ -76,7 +84,7 @@ def task_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=_stderr(),
         disable=_silent,
     )
     with progress:
