@@ -331,6 +331,21 @@ def test_the_command_prints_its_address_warns_on_the_network_and_stops_on_ctrl_c
     assert server.returncode == 0 and "Traceback" not in stderr
 
 
+def test_open_without_a_browser_says_where_to_go(served_photos, monkeypatch):
+    """``--open`` where no browser can be started (a server, a container) says so, with the address."""
+    import webbrowser
+
+    import uvicorn
+
+    _, index = served_photos
+    monkeypatch.setattr(webbrowser, "open", lambda address: False)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: time.sleep(1.5))  # long enough for the opener's 1 s
+    said: list[str] = []
+    port = free_port()
+    serve.serve(index, port=port, open_browser=True, say=said.append)
+    assert f"no web browser to open here: visit http://127.0.0.1:{port}/ from one" in said
+
+
 def test_api_is_documented():
     doc = (Path(__file__).parents[2] / "docs" / "serve.md").read_text()
     for endpoint in ("/api/query", "/api/similar", "/api/words", "/api/info", "/api/photo", "/api/thumbnail", "/api/upload",

@@ -459,7 +459,11 @@ def serve(
     if open_browser:
         import webbrowser
 
-        threading.Timer(1.0, webbrowser.open, [address]).start()
+        def open_page() -> None:
+            if not webbrowser.open(address):  # no browser found (a server, a bare container): say so
+                say(f"no web browser to open here: visit {address} from one")
+
+        threading.Timer(1.0, open_page).start()
     try:
         server.run()  # on Ctrl-C it answers open requests, then re-raises the signal
     except KeyboardInterrupt:
