@@ -16,6 +16,9 @@ Printed: each round, then the median rates and ratio.
 round, and prints its end-to-end rate against fp32's from the same rounds.
 ``--baseline MODEL`` runs another model file (fp32, and int8 with ``--int8`` where its ranges
 ship) in the same rounds, as ``baseline fp32``/``baseline int8``, for two models' rates side by side.
+``--no-spin`` also runs each network with onnxruntime's worker threads not busy-waiting between
+operators (``runtime.session(spin=False)``), as ``fp32 no-spin``/``int8 no-spin``: indexing decodes
+the next batch on the same 2 cores while the network runs, and spinning threads compete with it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="model-alone and indexing runs, alternated")
     parser.add_argument("--int8", action="store_true", help="also the int8 network (xmodal.vision.quantized)")
     parser.add_argument("--baseline", type=Path, default=None, help="another model file, run in the same rounds")
+    parser.add_argument("--no-spin", action="store_true", help="also each network with its threads not spinning")
     args = parser.parse_args()
     folder = args.folder
     if folder is None:
@@ -77,6 +81,9 @@ def main() -> None:
             encoders["baseline fp32"] = baseline
             if args.int8 and has_int8(baseline.visual):
                 encoders["baseline int8"] = baseline.at_precision("int8")
+        if args.no_spin:
+            for name in [name for name in encoders if name in ("fp32", "int8")]:
+                encoders[f"{name} no-spin"] = not_spinning(encoders[name])
         rates: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in encoders}
         for one in encoders.values():
             one.embed_pixels(pixels[: args.batch])  # warm-up: session start, first allocations
@@ -116,12 +123,32 @@ def main() -> None:
         print(f"int8 model alone:                             {statistics.median(model8):7.1f} images/s (median)")
         print(f"int8 indexing, end to end:                    {statistics.median(index8):7.1f} images/s (median)")
         print(f"int8 / fp32 end to end:                       {statistics.median(index8) / statistics.median(index_rates):7.2f}")
+    for name in ("fp32 no-spin", "int8 no-spin"):
+        if name in rates:
+            model_n, index_n = rates[name]
+            spun = rates[name.split()[0]][1]
+            print(f"{name}: model alone {statistics.median(model_n):.1f}, indexing {statistics.median(index_n):.1f} images/s "
+                  f"(median); indexing against spinning: {statistics.median(index_n) / statistics.median(spun):.2f}")
+    if "int8 no-spin" in rates:
+        print(f"int8 no-spin / fp32 (spinning, today's) end to end: "
+              f"{statistics.median(rates['int8 no-spin'][1]) / statistics.median(index_rates):.2f}; "
+              f"int8 no-spin / fp32 no-spin: "
+              f"{statistics.median(rates['int8 no-spin'][1]) / statistics.median(rates['fp32 no-spin'][1]):.2f}")
     for name in ("baseline fp32", "baseline int8"):
         if name in rates:
             model_b, index_b = rates[name]
             print(f"{name}: model alone {statistics.median(model_b):.1f}, indexing {statistics.median(index_b):.1f} images/s "
                   f"(median); this model's {name.split()[1]} indexing / it: "
                   f"{statistics.median(rates[name.split()[1]][1]) / statistics.median(index_b):.2f}")
+
+
+def not_spinning(encoder: Encoder) -> Encoder:
+    """The same network and map, its session opened with spinning threads off."""
+    from xmodal.core.runtime import session
+
+    visual = encoder.visual.at_precision(encoder.visual.precision)  # a visual of its own, same file
+    visual._session = session(visual.onnx_path(), visual.threads, int8=visual.int8_kernel, spin=False)
+    return Encoder(visual, encoder.model)
 
 
 if __name__ == "__main__":
