@@ -145,6 +145,23 @@ def test_folders_are_stored_and_indexed_for_the_filter(store, backend, monkeypat
         assert schema["hash"].data_type == edge.PayloadSchemaType.Keyword
 
 
+def test_a_run_cut_short_before_folders_were_added_keeps_its_recorded_roots(store):
+    """record_run, in the finally of an interrupted run on an index from before folders were
+    recorded, must neither raise over the interruption nor drop a root it cannot look into."""
+    from xmodal.store.info import ROOTS, record_run
+
+    old_photos(store, ["/gone/x.jpg"])
+    store.set_meta({ROOTS: ["/gone"]})
+    record_run(store, "/photos")
+    assert store.meta[ROOTS] == ["/gone", "/photos"]
+
+
+def test_holds_under_reads_the_folders_field(store):
+    store.upsert_images([photo("/a/b/x.jpg", (1, 0, 0, 0))])
+    assert store.holds_under(["/a"]) and store.holds_under(["/a/b"]) and not store.holds_under(["/a/c"])
+    assert [info.path for info in store.images_under(["/a", "/c"])] == ["/a/b/x.jpg"]
+
+
 def test_photos_indexed_before_folders_existed_get_them_from_add_folders(store, backend):
     old = [f"/old/{i}/x.jpg" for i in range(3)] + [f"/old/0/{i}.jpg" for i in range(1100)]  # over a page
     old_photos(store, old)

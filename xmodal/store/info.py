@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from xmodal.core.errors import XmodalError
 from xmodal.store import FORMAT, ServerStore, Store, outermost
 from xmodal.text.identity import SpaceIdentity
 
@@ -126,10 +127,19 @@ def record_run(store: Store, root: str) -> None:
     roots = meta.get(ROOTS)
     if roots is None:
         roots = store.top_folders()
-    roots = [kept for kept in roots if os.path.lexists(kept) or store.holds_under([kept])]
+    roots = [kept for kept in roots if os.path.lexists(kept) or _holds_under(store, kept)]
     meta[ROOTS] = outermost([*roots, root])
     meta[UPDATED] = now()
     store.set_meta(meta)
+
+
+def _holds_under(store: Store, folder: str) -> bool:
+    """Whether photos are under ``folder``; True where the index cannot tell yet (photos from
+    before folders were recorded, in a run cut short before it added them): keep the root."""
+    try:
+        return store.holds_under([folder])
+    except XmodalError:
+        return True
 
 
 def forget_roots(store: Store, folders: list[str]) -> None:
