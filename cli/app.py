@@ -137,6 +137,12 @@ def index(
         total = engine.count()
     if not quiet:
         print_index_summary(summary, folder, total, time.perf_counter() - started)
+        for gone in summary.gone_folders():  # after the table: the copies were counted as added
+            count = sum(path.startswith(os.path.join(gone, "")) for path in summary.gone_elsewhere)
+            show_notes((
+                f"{count:,} of the photos found here are also in the index at paths under {gone}, which is not on disk "
+                f"(renamed, deleted, or a disk not mounted?): {remove_command(gone, index_path, qdrant_url)} forgets those",
+            ))
     if summary.failed_outright:
         raise XmodalError(summary.empty)
     if summary.empty and not quiet:
@@ -153,12 +159,21 @@ def still_indexed(folder: Path, index_path: Path | None, qdrant_url: str | None)
         return ""
     try:
         with open_store(index_path, qdrant_url) as store:
-            held_there = sum(1 for _ in store.images_under(spellings(folder)))
+            held_there = store.holds_under(spellings(folder))  # one point read, not a count: this is an error line
     except XmodalError:  # no index yet, or one in use: the plain line says enough
         return ""
     if not held_there:
         return ""
-    return f" (the index still holds {held_there:,} photos under it: xmodal remove {folder} forgets them)"
+    return f" (the index still holds photos under it: {remove_command(folder, index_path, qdrant_url)} forgets them)"
+
+
+def remove_command(folder: str | Path, index_path: Path | None, qdrant_url: str | None) -> str:
+    """The ``xmodal remove`` line to suggest for ``folder``, for the same index, ready to paste."""
+    import shlex
+
+    where = f" --index {shlex.quote(str(index_path))}" if index_path else ""
+    where += f" --qdrant-url {shlex.quote(qdrant_url)}" if qdrant_url else ""
+    return f"xmodal remove {shlex.quote(str(folder))}{where}"
 
 
 @app.command()
@@ -170,10 +185,10 @@ def remove(
 ) -> None:
     """Forget the photos at or under PATH; the files themselves are not touched.
 
-    For a folder deleted, or moved where it will not be indexed again: its photos
-    stay in the index until then. (A folder renamed and indexed under its new
-    name needs nothing: xmodal index moves its photos.) A folder still on disk
-    comes back in full the next time a folder above it is indexed.
+    For a folder deleted, renamed, or moved where it will not be indexed again:
+    its photos stay in the index until then (it may be a disk not mounted
+    today). A folder still on disk comes back in full the next time a folder
+    above it is indexed.
     """
     from indexer.run import remove_photos
     from xmodal.store import open_store
@@ -325,7 +340,8 @@ def info(
     folders = list(facts.folders) or ["(none)"]
     if facts.backend == "embedded":  # a server's photos may be another machine's paths
         folders = [
-            f"{folder}  (not on disk: xmodal remove {folder} forgets its photos)" if facts.folders and not os.path.lexists(folder) else folder
+            f"{folder}  (not on disk: renamed, deleted, or a disk not mounted? {remove_command(folder, index_path, None)} "
+            "forgets its photos)" if facts.folders and not os.path.lexists(folder) else folder
             for folder in folders
         ]
     if not facts.folders_recorded and facts.folders:

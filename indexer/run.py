@@ -27,7 +27,7 @@ from indexer.walk import KINDS, FileFacts, canonical, spellings, walk
 from xmodal.core.errors import XmodalError
 from xmodal.core.prefetch import WriteBehind, prefetched_batches
 from xmodal.core.progress import photo_progress
-from xmodal.store import FORMAT, ImageInfo, ImageRecord, Store
+from xmodal.store import FORMAT, ImageInfo, ImageRecord, Store, outermost
 from xmodal.store.info import forget_roots
 from xmodal.vision.decode import content_hash, decoder, read_bytes
 from xmodal.vision.taken import Exif, date_fields, dates_of
@@ -48,6 +48,12 @@ class Summary:
     skipped: Counter[str] = field(default_factory=Counter)
     empty: str | None = None
     seconds: float = 0.0
+    gone_elsewhere: list[str] = field(default_factory=list)  # stored paths gone from disk whose content was met here
+
+    def gone_folders(self) -> list[str]:
+        """Where photos found here are also indexed at paths with nothing behind them (a folder
+        renamed, or a disk not mounted): for each, the outermost folder above it gone from disk."""
+        return outermost(_outermost_gone(os.path.dirname(path)) for path in self.gone_elsewhere)
 
     @property
     def embedded(self) -> int:
@@ -64,6 +70,13 @@ class Summary:
         return ", ".join(
             f"{count} {KINDS[kind][count != 1]}" for kind in KINDS if (count := self.skipped[kind])
         )
+
+
+def _outermost_gone(folder: str) -> str:
+    """``folder``, or the folder above it that is the highest one missing from disk."""
+    while (parent := os.path.dirname(folder)) != folder and not os.path.lexists(parent):
+        folder = parent
+    return folder
 
 
 def index_folder(
@@ -131,12 +144,15 @@ def remove_photos(store: Store, path: str | os.PathLike) -> int:
     again, whose photos the index would otherwise keep finding with nothing behind them;
     a path the index holds nothing at or under is an error naming it, not a quiet 0."""
     spelt = spellings(path)
-    gone = {info.path for info in store.images_under(spelt)}
-    gone.update(spelling for spelling in spelt if store.get(spelling) is not None)
+    # A folder as the user spells it, its own name kept: through a link to a folder, the photos
+    # stored under the link, never those the link's target holds under its own name too.
+    folders = [spelling for spelling in spelt if spelling != os.path.realpath(spelt[0]) or spelling == spelt[0]]
+    gone = {info.path for info in store.images_under(folders)}
+    gone.update(spelling for spelling in spelt if store.get(spelling) is not None)  # one photo, links and all
     if not gone:
         raise XmodalError(f"no photo in the index is at or under {path}")
     store.delete_paths(sorted(gone))
-    forget_roots(store, spelt)
+    forget_roots(store, folders)
     store.flush()
     return len(gone)
 
@@ -177,9 +193,8 @@ def _reuse_known_content(
     """Hash new and changed files; reuse stored vectors for content the index has. Returns the rest.
 
     A hash that a vanished path held is a move from there, even if a copy of the
-    same content also stays indexed elsewhere; so is content stored at a path
-    outside the folder that no longer exists (a folder renamed, then indexed
-    under its new name).
+    same content also stays indexed elsewhere. Content stored at a path outside the
+    folder that is gone from disk is a copy too, and noted (``summary.gone_elsewhere``).
     """
     vanished = {stored[path].hash: path for path in gone}
     rest = []
@@ -199,12 +214,11 @@ def _reuse_known_content(
                 summary.moved += 1
             else:
                 source = store.find_by_hash(digest)
-                if source is not None and _vanished_elsewhere(source.info.path, stored):
-                    moved_from.append(source.info.path)  # from a folder outside this one, renamed or moved away
-                    summary.moved += 1
-                elif source is not None:
+                if source is not None:
                     summary.updated += old is not None
                     summary.added += old is None  # a copy of a photo already indexed
+                    if _gone_elsewhere(source.info.path, stored):
+                        summary.gone_elsewhere.append(source.info.path)
             if source is None:
                 rest.append(facts)
                 continue
@@ -223,11 +237,20 @@ def _reuse_known_content(
     return rest
 
 
-def _vanished_elsewhere(path: str, stored: dict[str, ImageInfo]) -> bool:
-    """Whether ``path``, a stored photo outside the folder being indexed, no longer leads to a file:
-    its content met here was moved (a renamed folder, photos sorted into another), so its
-    vectors move too, instead of the old path staying in the index with nothing behind it."""
-    return path not in stored and not os.path.lexists(path)
+def _gone_elsewhere(path: str, stored: dict[str, ImageInfo]) -> bool:
+    """Whether ``path``, a stored photo outside the folder being indexed, is gone from disk (not
+    merely unreadable). Its content met here may have moved (a folder renamed), or be a copy of
+    a disk that is not mounted today, which nothing here can tell apart: the run reports it
+    (:meth:`Summary.gone_folders`) and leaves the old entry for ``xmodal remove``."""
+    if path in stored:
+        return False
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:  # a folder this user may not read: still there
+        return False
+    return False
 
 
 def stored_exif(info: ImageInfo) -> Exif:

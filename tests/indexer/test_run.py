@@ -542,16 +542,37 @@ def test_an_older_index_is_upgraded_first_and_says_so(folder, tmp_path, capsys):
     assert f"upgrading index {index} from format 2 to 3: copying the vectors of 7 photos" in " ".join(err.split())
 
 
-def test_a_renamed_folder_indexed_under_its_new_name_moves_its_photos(folder, store):
-    """Its photos' old paths lead nowhere: they move to the new ones, embedded never, and
-    the index does not keep finding each photo twice, once with nothing behind it."""
-    run(folder, store, CountingEncoder())
-    renamed = folder.with_name("renamed")
-    folder.rename(renamed)
+def test_photos_also_indexed_where_nothing_is_any_more_are_copies_and_named(folder, store, tmp_path):
+    """A folder renamed and indexed under its new name, or a copy of a disk that is not mounted
+    today: nothing tells the two apart, so the old entries stay (no embedding either way) and
+    the run names the outermost folder gone from disk, for xmodal remove."""
+    from indexer.run import remove_photos
+
+    (tmp_path / "disk").mkdir()
+    mounted = tmp_path / "disk" / "photos"
+    folder.rename(mounted)
+    run(mounted, store, CountingEncoder())
+    copy = tmp_path / "copy"
+    shutil.copytree(mounted, copy)
+    shutil.rmtree(tmp_path / "disk")  # unmounted, or renamed away
     encoder = CountingEncoder()
-    summary = run(renamed, store, encoder)
-    assert (summary.moved, summary.added, summary.removed) == (7, 0, 0) and encoder.embedded == []
-    assert all(info.path.startswith(str(renamed)) for info in store.images()) and store.count() == 7
+    summary = run(copy, store, encoder)
+    assert (summary.moved, summary.added, summary.removed) == (0, 7, 0) and encoder.embedded == []
+    assert len(summary.gone_elsewhere) == 7 and summary.gone_folders() == [str(tmp_path / "disk")]
+    assert store.count() == 14  # nothing forgotten unasked
+    assert remove_photos(store, tmp_path / "disk") == 7 and store.count() == 7
+
+
+def test_remove_through_a_link_to_a_folder_leaves_the_folder_it_leads_to(folder, store, tmp_path):
+    from indexer.run import remove_photos
+
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    run(folder, store, CountingEncoder())
+    run(link, store, CountingEncoder())  # the same files, stored under the link too
+    assert store.count() == 14
+    assert remove_photos(store, link) == 7
+    assert store.count() == 7 and all(info.path.startswith(str(folder)) for info in store.images())
 
 
 def test_a_copy_outside_the_folder_that_still_exists_stays_a_copy(folder, store, tmp_path):
@@ -563,10 +584,9 @@ def test_a_copy_outside_the_folder_that_still_exists_stays_a_copy(folder, store,
     assert (summary.moved, summary.added) == (0, 1) and store.get(str(folder / "a.jpg")) is not None
 
 
-def test_remove_photos_forgets_a_deleted_folder_and_names_a_path_it_holds_nothing_under(folder, store, tmp_path):
-    from indexer.run import remove_photos
-    from xmodal import XmodalError
-    from xmodal.store.info import ROOTS, record_run
+def two_recorded_roots(folder, store, tmp_path):
+    """``folder`` and ``other`` (one photo, x.png) indexed, each recorded as a root; gives ``other``."""
+    from xmodal.store.info import record_run
 
     other = tmp_path / "other"
     other.mkdir()
@@ -574,6 +594,15 @@ def test_remove_photos_forgets_a_deleted_folder_and_names_a_path_it_holds_nothin
     for root in (folder, other):
         run(root, store, CountingEncoder())
         record_run(store, str(root))
+    return other
+
+
+def test_remove_photos_forgets_a_deleted_folder_and_names_a_path_it_holds_nothing_under(folder, store, tmp_path):
+    from indexer.run import remove_photos
+    from xmodal import XmodalError
+    from xmodal.store.info import ROOTS
+
+    other = two_recorded_roots(folder, store, tmp_path)
     shutil.rmtree(folder / "trip")
     assert remove_photos(store, folder / "trip") == 4
     assert store.count() == 4 and not any("/trip/" in info.path for info in store.images())
@@ -585,13 +614,13 @@ def test_remove_photos_forgets_a_deleted_folder_and_names_a_path_it_holds_nothin
         remove_photos(store, folder)
 
 
-def test_a_recorded_folder_gone_from_disk_with_no_photo_left_is_dropped(folder, store):
+def test_a_recorded_folder_gone_from_disk_is_dropped_once_no_photo_is_left_under_it(folder, store, tmp_path):
     from xmodal.store.info import ROOTS, record_run
 
-    run(folder, store, CountingEncoder())
-    record_run(store, str(folder))
-    renamed = folder.with_name("renamed")
-    folder.rename(renamed)
-    run(renamed, store, CountingEncoder())
-    record_run(store, str(renamed))
-    assert store.meta[ROOTS] == [str(renamed)]
+    other = two_recorded_roots(folder, store, tmp_path)
+    shutil.rmtree(folder)
+    record_run(store, str(other))
+    assert store.meta[ROOTS] == sorted([str(folder), str(other)])  # gone, but its photos are still indexed
+    store.delete_paths([info.path for info in store.images() if info.path.startswith(str(folder))])
+    record_run(store, str(other))
+    assert store.meta[ROOTS] == [str(other)]

@@ -338,8 +338,16 @@ def test_open_without_a_browser_says_where_to_go(served_photos, monkeypatch):
     import uvicorn
 
     _, index = served_photos
+    class AtOnce:  # the opener's timer, run when started, so nothing races it
+        def __init__(self, delay, function):
+            self.function = function
+
+        def start(self):
+            self.function()
+
     monkeypatch.setattr(webbrowser, "open", lambda address: False)
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: time.sleep(1.5))  # long enough for the opener's 1 s
+    monkeypatch.setattr(serve.threading, "Timer", AtOnce)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
     said: list[str] = []
     port = free_port()
     serve.serve(index, port=port, open_browser=True, say=said.append)

@@ -49,16 +49,19 @@ class Encoder:
 
         model = DeviseModel.load(path or default_model(space), space=space.identity)
         visual = find_export(model.visual["id"], model.visual["checksum"])
-        if visual is None:  # first use: build the network in torch and export it
-            from xmodal.vision.visual import load_visual, tuned_visual
+        if visual is None:  # first use: build the network in torch (seconds of imports: say so) and export it
+            from xmodal.core.progress import status
 
-            if model.top:  # phase 2: the base network with the model file's fine-tuned top
-                visual = tuned_visual(
-                    model.visual["base"]["id"], model.visual["first_tuned_block"], model.top,
-                    stock_classes=model.visual.get("stock_classes", False),
-                )
-            else:
-                visual = load_visual(model.visual["id"])
+            with status(f"loading visual model {model.visual['id']} to export it (once)"):
+                from xmodal.vision.visual import load_visual, tuned_visual
+
+                if model.top:  # phase 2: the base network with the model file's fine-tuned top
+                    visual = tuned_visual(
+                        model.visual["base"]["id"], model.visual["first_tuned_block"], model.top,
+                        stock_classes=model.visual.get("stock_classes", False),
+                    )
+                else:
+                    visual = load_visual(model.visual["id"])
         return cls(visual, model).at_precision(precision)
 
     def at_precision(self, precision: str) -> Encoder:

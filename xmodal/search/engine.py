@@ -164,7 +164,7 @@ class Engine:
                 raise XmodalError(f"{folder} is a file; photos are searched within folders")
             if not path.exists():
                 raise XmodalError(f"no folder {folder}, and no indexed photo is under it")
-            raise XmodalError(f"no indexed photo is under {folder} (xmodal index {folder} adds its photos)")
+            raise XmodalError(f"no indexed photo is under {folder}")
 
     def remove(self, path: str | os.PathLike) -> int:
         """Forget the photos at or under ``path`` (:func:`indexer.run.remove_photos`): a folder

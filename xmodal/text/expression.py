@@ -463,7 +463,7 @@ def _existing_image(path: str) -> str:
     found = _existing_file(path)
     if found is None:
         if os.path.isdir(os.path.expanduser(path)):
-            raise ExpressionError(f"{path} is a folder, not a photo (to search the photos in it: --in {path})")
+            raise ExpressionError(f"{path} is a folder, not a photo")
         raise ExpressionError(f"image file not found: {path}")
     return str(found)
 

@@ -264,17 +264,16 @@ def _export(name: str, source: Path, folder: Path) -> None:
     import shutil
     import warnings
 
-    import torch
-    import torch.nn.functional as F
-    from transformers import BertModel
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # its own bar for reading weights from disk
-    transformers_logging.set_verbosity_error()
-
     from xmodal.core.progress import status
 
-    with status(f"exporting sentence model {name} to ONNX (once)"):
+    with status(f"exporting sentence model {name} to ONNX (once)"):  # from the first import: torch takes seconds
+        import torch
+        import torch.nn.functional as F
+        from transformers import BertModel
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its own bar for reading weights from disk
+        transformers_logging.set_verbosity_error()
         bert = BertModel.from_pretrained(str(source), attn_implementation="eager").eval()
 
         class MeanPooled(torch.nn.Module):
