@@ -64,7 +64,8 @@ def one_line_errors(command: F) -> F:
         except XmodalError as error:
             from rich.text import Text
 
-            err.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False)
+            line = str(error).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # a name's odd bytes as \xfe
+            err.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -137,11 +138,10 @@ def index(
         total = engine.count()
     if not quiet:
         print_index_summary(summary, folder, total, time.perf_counter() - started)
-        for gone in summary.gone_folders():  # after the table: the copies were counted as added
-            count = sum(path.startswith(os.path.join(gone, "")) for path in summary.gone_elsewhere)
+        for gone, count in summary.gone.items():  # after the table: the copies were counted as added
             show_notes((
-                f"{count:,} of the photos found here are also in the index at paths under {gone}, which is not on disk "
-                f"(renamed, deleted, or a disk not mounted?): {remove_command(gone, index_path, qdrant_url)} forgets those",
+                f"photos found here are also in the index under {gone}, which is not on disk (renamed, deleted, or a "
+                f"disk not mounted?): {remove_command(gone, index_path, qdrant_url)} forgets its {count:,} photos",
             ))
     if summary.failed_outright:
         raise XmodalError(summary.empty)

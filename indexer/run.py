@@ -49,6 +49,7 @@ class Summary:
     empty: str | None = None
     seconds: float = 0.0
     gone_elsewhere: list[str] = field(default_factory=list)  # stored paths gone from disk whose content was met here
+    gone: dict[str, int] = field(default_factory=dict)  # their folders (:meth:`gone_folders`): how many photos each holds
 
     def gone_folders(self) -> list[str]:
         """Where photos found here are also indexed at paths with nothing behind them (a folder
@@ -127,6 +128,9 @@ def index_folder(
 
     store.delete_paths(sorted(gone))
     summary.removed = len(gone)
+    # What xmodal remove would forget under each, not only the photos met here: the same content
+    # may have been found at a path still on disk, and every photo there is gone all the same.
+    summary.gone = {folder: sum(1 for _ in store.images_under([folder])) for folder in summary.gone_folders()}
     store.flush()
     if summary.embedded or summary.moved:
         store.optimize()
@@ -142,17 +146,24 @@ def remove_photos(store: Store, path: str | os.PathLike) -> int:
     and take it off the index's folders; the files themselves are not touched. Returns how
     many photos were forgotten. For a folder deleted or moved where it will not be indexed
     again, whose photos the index would otherwise keep finding with nothing behind them;
-    a path the index holds nothing at or under is an error naming it, not a quiet 0."""
-    spelt = spellings(path)
-    # A folder as the user spells it, its own name kept: through a link to a folder, the photos
-    # stored under the link, never those the link's target holds under its own name too.
-    folders = [spelling for spelling in spelt if spelling != os.path.realpath(spelt[0]) or spelling == spelt[0]]
-    gone = {info.path for info in store.images_under(folders)}
-    gone.update(spelling for spelling in spelt if store.get(spelling) is not None)  # one photo, links and all
-    if not gone:
+    a path the index holds nothing at or under is an error naming it, not a quiet 0. Of the
+    ways the index may spell ``path`` (:func:`indexer.walk.spellings`), the most literal that
+    holds anything is the one forgotten: through a link that is itself indexed, the photos
+    stored under the link, not those the folder it leads to holds under its own name."""
+    absolute = os.path.abspath(os.path.expanduser(path))
+    gone: set[str] = set()
+    for spelling in spellings(path):  # the most literal spelling that holds anything, and it alone:
+        if os.path.islink(absolute) and spelling == os.path.realpath(absolute):
+            continue  # a link is forgotten under its own name, never as the folder or photo it leads to
+        gone = {info.path for info in store.images_under([spelling])}
+        if store.get(spelling) is not None:
+            gone.add(spelling)
+        if gone:
+            break
+    else:
         raise XmodalError(f"no photo in the index is at or under {path}")
     store.delete_paths(sorted(gone))
-    forget_roots(store, folders)
+    forget_roots(store, [spelling])  # after the photos: a run cut short between keeps the folder listed
     store.flush()
     return len(gone)
 

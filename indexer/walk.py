@@ -73,11 +73,21 @@ def spellings(path: str | os.PathLike) -> list[str]:
     :func:`canonical`, then the file a link to a photo leads to. A photo under a linked
     folder is stored under the link, below an indexed folder whose parents were
     resolved, so no single spelling finds both; a link the user made to an indexed
-    photo is that photo (as a query, it is not its own look-alike)."""
+    photo is that photo (as a query, it is not its own look-alike). Only valid UTF-8
+    spellings are given, the only ones the index can hold: a name that is not gives none."""
     absolute = os.path.abspath(os.path.expanduser(path))
     parts = Path(absolute).parts
     resolved = (os.path.join(os.path.realpath(os.path.join(*parts[:i])), *parts[i:]) for i in range(1, len(parts)))
-    return list(dict.fromkeys([absolute, *resolved, os.path.realpath(absolute)]))
+    found = dict.fromkeys([absolute, *resolved, os.path.realpath(absolute)])
+    return [spelling for spelling in found if _utf8(spelling)]  # the index holds no other name: none may be []
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a byte name decoded with surrogates (os.fsdecode)
+        return False
+    return True
 
 
 def walk(folder: str | os.PathLike) -> Walk:

@@ -236,8 +236,8 @@ def test_a_folder_gone_from_disk_is_named_by_index_and_info_and_forgotten_by_rem
     remove = f"xmodal remove {shlex.quote(str(root))} --index {shlex.quote(tiny_index)}"  # ready to paste
     copied = runner.invoke(app, ["index", str(tmp_path / "copy"), "--index", tiny_index])
     assert copied.exit_code == 0 and copied.stderr.splitlines()[-1] == (
-        f"note: 3 of the photos found here are also in the index at paths under {root}, which is not on disk "
-        f"(renamed, deleted, or a disk not mounted?): {remove} forgets those"
+        f"note: photos found here are also in the index under {root}, which is not on disk "
+        f"(renamed, deleted, or a disk not mounted?): {remove} forgets its 3 photos"
     )
     again = runner.invoke(app, ["index", str(root), "--index", tiny_index])
     assert again.exit_code == 1
@@ -251,6 +251,24 @@ def test_a_folder_gone_from_disk_is_named_by_index_and_info_and_forgotten_by_rem
     assert (twice.exit_code, twice.stderr) == (1, f"error: no photo in the index is at or under {root}\n")
     typo = runner.invoke(app, ["index", str(tmp_path / "nowhere"), "--index", tiny_index])
     assert typo.stderr == f"error: not a folder: {tmp_path / 'nowhere'}\n"
+
+
+def test_a_folder_name_that_is_not_utf8_is_one_line_everywhere(tmp_path, tiny_index):
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    odd = os.fsdecode(os.fsencode(root) + b"/dir\xfe")
+    os.makedirs(odd)
+    Image.new("RGB", (20, 20), (200, 0, 0)).save(root / "ok.png")
+    Image.new("RGB", (20, 20), (0, 200, 0)).save(os.path.join(odd, "x.png"))
+    assert runner.invoke(app, ["index", str(root), "--index", tiny_index, "-q"]).exit_code == 0
+    shown = f"{root}/dir\\xfe"
+    for args, line in [
+        (["remove", odd], f"error: no photo in the index is at or under {shown}"),
+        (["duplicates", "--in", odd], f"error: no indexed photo is under {shown}"),
+    ]:
+        result = runner.invoke(app, [*args, "--index", tiny_index])
+        assert (result.exit_code, result.stderr) == (1, line + "\n")
 
 
 def test_bad_option_value_is_rejected_by_typer(tiny_file):

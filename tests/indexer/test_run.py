@@ -554,13 +554,45 @@ def test_photos_also_indexed_where_nothing_is_any_more_are_copies_and_named(fold
     run(mounted, store, CountingEncoder())
     copy = tmp_path / "copy"
     shutil.copytree(mounted, copy)
+    (copy / "a.jpg").unlink()  # not met here, and gone all the same
     shutil.rmtree(tmp_path / "disk")  # unmounted, or renamed away
     encoder = CountingEncoder()
     summary = run(copy, store, encoder)
-    assert (summary.moved, summary.added, summary.removed) == (0, 7, 0) and encoder.embedded == []
-    assert len(summary.gone_elsewhere) == 7 and summary.gone_folders() == [str(tmp_path / "disk")]
-    assert store.count() == 14  # nothing forgotten unasked
-    assert remove_photos(store, tmp_path / "disk") == 7 and store.count() == 7
+    assert (summary.moved, summary.added, summary.removed) == (0, 6, 0) and encoder.embedded == []
+    assert len(summary.gone_elsewhere) == 6 and summary.gone == {str(tmp_path / "disk"): 7}  # what remove forgets
+    assert store.count() == 13  # nothing forgotten unasked
+    assert remove_photos(store, tmp_path / "disk") == 7 and store.count() == 6
+
+
+def test_remove_takes_the_most_literal_spelling_that_holds_anything(folder, store, tmp_path):
+    """A photo under a linked folder that is indexed both ways goes under the link's name only;
+    a link never indexed itself is refused, not taken as the photo or folder it leads to."""
+    from indexer.run import remove_photos
+    from xmodal import XmodalError
+
+    (tmp_path / "album").mkdir()
+    (tmp_path / "album" / "trip").symlink_to(folder / "trip")
+    run(tmp_path / "album", store, CountingEncoder())
+    run(folder, store, CountingEncoder())
+    assert store.count() == 11
+    assert remove_photos(store, tmp_path / "album" / "trip" / "c.png") == 1
+    assert store.get(str(folder / "trip" / "c.png")) is not None and store.count() == 10
+    (tmp_path / "never").symlink_to(folder)
+    with pytest.raises(XmodalError, match="no photo in the index is at or under"):
+        remove_photos(store, tmp_path / "never")
+    assert store.count() == 10
+
+
+def test_a_name_that_is_not_utf8_holds_nothing_and_says_so(folder, store):
+    from indexer.run import remove_photos
+    from xmodal import XmodalError
+
+    run(folder, store, CountingEncoder())
+    odd = os.fsdecode(bytes(folder) + b"/dir\xfe")
+    assert not store.holds_under([]) and list(store.images_under([])) == []  # never "every photo"
+    with pytest.raises(XmodalError, match="no photo in the index is at or under"):
+        remove_photos(store, odd)
+    assert store.count() == 7
 
 
 def test_remove_through_a_link_to_a_folder_leaves_the_folder_it_leads_to(folder, store, tmp_path):

@@ -184,13 +184,17 @@ class Store(ABC):
             yield info
 
     def images_under(self, folders: Iterable[str]) -> Iterator[ImageInfo]:
-        """The stored photos under any of ``folders`` (spelt as stored), page by page, without vectors."""
-        for info, _ in self._pages(None, self._within(folders)):
-            yield info
+        """The stored photos under any of ``folders`` (spelt as stored), page by page, without
+        vectors; none for no folders (not every photo, as no filter would give)."""
+        if folders := self._within(folders):
+            for info, _ in self._pages(None, folders):
+                yield info
 
     def holds_under(self, folders: Iterable[str]) -> bool:
         """Whether any stored photo is under one of ``folders`` (spelt as stored): one point read."""
-        page, _ = self._scroll(IMAGES, None, None, self._within(folders), limit=1)
+        if not (folders := self._within(folders)):
+            return False
+        page, _ = self._scroll(IMAGES, None, None, folders, limit=1)
         return bool(page)
 
     def vectors(self, using: str = "visual", within: Iterable[str] | None = None) -> Iterator[tuple[ImageInfo, np.ndarray]]:
