@@ -151,7 +151,8 @@ def index(
 
 def still_indexed(folder: Path, index_path: Path | None, qdrant_url: str | None) -> str:
     """For a folder that is not there: how to forget the photos the index still holds under
-    it (it was deleted or renamed), or "" where it holds none or there is no index to ask."""
+    it, or the photo it was (deleted or renamed), or "" where it holds none or there is no index
+    to ask. One point read, not a count: this is an error line."""
     from indexer.walk import spellings
     from xmodal.store import open_store
 
@@ -159,21 +160,25 @@ def still_indexed(folder: Path, index_path: Path | None, qdrant_url: str | None)
         return ""
     try:
         with open_store(index_path, qdrant_url) as store:
-            held_there = store.holds_under(spellings(folder))  # one point read, not a count: this is an error line
+            spelt = spellings(folder)  # a folder, or one photo deleted since it was indexed
+            held_there = store.holds_under(spelt) or any(store.get(spelling) is not None for spelling in spelt)
     except XmodalError:  # no index yet, or one in use: the plain line says enough
         return ""
     if not held_there:
         return ""
-    return f" (the index still holds photos under it: {remove_command(folder, index_path, qdrant_url)} forgets them)"
+    return f" (the index still holds photos there: {remove_command(folder, index_path, qdrant_url)} forgets them)"
 
 
 def remove_command(folder: str | Path, index_path: Path | None, qdrant_url: str | None) -> str:
     """The ``xmodal remove`` line to suggest for ``folder``, for the same index, ready to paste."""
     import shlex
 
-    where = f" --index {shlex.quote(str(index_path))}" if index_path else ""
+    def absolute(path: str | Path) -> str:  # pasted from any folder, it still means the same
+        return shlex.quote(os.path.abspath(os.path.expanduser(path)))
+
+    where = f" --index {absolute(index_path)}" if index_path else ""
     where += f" --qdrant-url {shlex.quote(qdrant_url)}" if qdrant_url else ""
-    return f"xmodal remove {shlex.quote(str(folder))}{where}"
+    return f"xmodal remove {absolute(folder)}{where}"
 
 
 @app.command()

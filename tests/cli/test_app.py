@@ -233,7 +233,7 @@ def test_a_folder_gone_from_disk_is_named_by_index_and_info_and_forgotten_by_rem
     assert runner.invoke(app, ["index", str(root), "--index", tiny_index, "-q"]).exit_code == 0
     shutil.copytree(root, tmp_path / "copy")
     shutil.rmtree(root)  # renamed, deleted, or a disk not mounted: the index cannot tell
-    remove = f"xmodal remove {shlex.quote(str(root))} --index {shlex.quote(tiny_index)}"  # ready to paste
+    remove = f"xmodal remove {shlex.quote(str(root))} --index {shlex.quote(tiny_index)}"  # ready to paste, absolute
     copied = runner.invoke(app, ["index", str(tmp_path / "copy"), "--index", tiny_index])
     assert copied.exit_code == 0 and copied.stderr.splitlines()[-1] == (
         f"note: photos found here are also in the index under {root}, which is not on disk "
@@ -241,7 +241,7 @@ def test_a_folder_gone_from_disk_is_named_by_index_and_info_and_forgotten_by_rem
     )
     again = runner.invoke(app, ["index", str(root), "--index", tiny_index])
     assert again.exit_code == 1
-    assert again.stderr == f"error: not a folder: {root} (the index still holds photos under it: {remove} forgets them)\n"
+    assert again.stderr == f"error: not a folder: {root} (the index still holds photos there: {remove} forgets them)\n"
     described = runner.invoke(app, ["info", "--index", tiny_index]).stdout
     assert f"{root}  (not on disk: renamed, deleted, or a disk not mounted? {remove} forgets its photos)" in described
     removed = runner.invoke(app, ["remove", str(root), "--index", tiny_index])
@@ -251,6 +251,13 @@ def test_a_folder_gone_from_disk_is_named_by_index_and_info_and_forgotten_by_rem
     assert (twice.exit_code, twice.stderr) == (1, f"error: no photo in the index is at or under {root}\n")
     typo = runner.invoke(app, ["index", str(tmp_path / "nowhere"), "--index", tiny_index])
     assert typo.stderr == f"error: not a folder: {tmp_path / 'nowhere'}\n"
+    photo = tmp_path / "copy" / "0.png"
+    photo.unlink()  # one photo deleted since it was indexed: named as a folder gone is
+    deleted = runner.invoke(app, ["index", str(photo), "--index", tiny_index])
+    assert deleted.stderr == (
+        f"error: not a folder: {photo} (the index still holds photos there: "
+        f"xmodal remove {photo} --index {shlex.quote(tiny_index)} forgets them)\n"
+    )
 
 
 def test_a_folder_name_that_is_not_utf8_is_one_line_everywhere(tmp_path, tiny_index):
