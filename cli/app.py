@@ -317,7 +317,7 @@ def duplicates(
             table.add_row(
                 f"{number} {'exact' if group.exact else 'near'}" if i == 0 else "", Text(photo["path"]),
                 f"{photo['width']}×{photo['height']}", human_bytes(photo["bytes"]),
-                "exact copy" if closest["exact"] else f"{closest['score']:.3f}",
+                "same file (a link)" if closest["same_file"] else "exact copy" if closest["exact"] else f"{closest['score']:.3f}",
                 end_section=i == len(group.photos) - 1,
             )
     console.print(table)

@@ -67,6 +67,26 @@ def test_exact_copies_by_hash_near_ones_by_score_and_distinct_photos_alone(store
     assert paths_of(strict) == [["/p/a.jpg", "/p/b/a copy.jpg"]] and strict.groups[0].exact
 
 
+def test_one_file_indexed_through_a_link_and_on_its_own_is_marked_the_same_file(store, tmp_path):
+    """Not two copies, one of which could go: both paths are one file (one inode)."""
+    real = tmp_path / "photos"
+    real.mkdir()
+    (real / "a.jpg").write_bytes(b"one file")
+    (real / "b.jpg").write_bytes(b"one file")  # a true copy, beside it
+    (tmp_path / "link").symlink_to(real)
+    store.upsert_images([
+        photo(str(real / "a.jpg"), (1, 0, 0), content="same"),
+        photo(str(real / "b.jpg"), (1, 0, 0), content="same"),
+        photo(str(tmp_path / "link" / "a.jpg"), (1, 0, 0), content="same"),
+    ])
+    (group,) = find_duplicates(store, 0.99, power=1.0).groups
+    marked = {(pair.a, pair.b): pair.same_file for pair in group.pairs if pair.exact}
+    assert marked == {(str(tmp_path / "link" / "a.jpg"), str(real / "a.jpg")): True,
+                      (str(tmp_path / "link" / "a.jpg"), str(real / "b.jpg")): False}
+    closest = {entry["path"]: entry["closest"] for entry in group.to_dict()["photos"]}
+    assert closest[str(tmp_path / "link" / "a.jpg")]["same_file"] is True
+
+
 def test_a_chain_of_copies_is_one_group_though_its_ends_differ(store):
     angles = np.radians([0, 15, 30, 45, 60])  # neighbours 0.966 apart, the ends 0.5
     store.upsert_images([photo(f"/p/{i}.jpg", (np.cos(a), np.sin(a), 0)) for i, a in enumerate(angles)])
@@ -152,7 +172,7 @@ def test_exact_resized_and_cropped_copies_are_grouped_and_distinct_photos_are_no
     assert str(photos / "grass.jpg") not in grouped and str(photos / "gravel.jpg") not in grouped  # the closest distinct pair
     big, half = astronaut.to_dict()["photos"]
     assert (big["width"], half["width"]) == (512, 256) and big["bytes"] == (photos / "astronaut.jpg").stat().st_size
-    assert half["closest"] == {"path": big["path"], "score": astronaut.pairs[0].to_dict()["score"], "exact": False}
+    assert half["closest"] == {"path": big["path"], "score": astronaut.pairs[0].to_dict()["score"], "exact": False, "same_file": False}
 
 
 def test_within_a_folder_finds_the_copies_among_themselves(photo_copies):

@@ -27,6 +27,7 @@ Nothing here deletes or moves a file: the groups are a list to look at.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -52,9 +53,10 @@ class Pair:
     b: str
     score: float
     exact: bool
+    same_file: bool = False  # both paths lead to one file (a link, indexed twice): no copy to delete
 
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "score": round(self.score, 6), "exact": self.exact}
+        return {"a": self.a, "b": self.b, "score": round(self.score, 6), "exact": self.exact, "same_file": self.same_file}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,10 @@ class Group:
             pair = self.closest(info.path)
             photos.append({
                 "path": info.path, "bytes": info.size, "width": info.width, "height": info.height, "hash": info.hash,
-                "closest": {"path": pair.b if pair.a == info.path else pair.a, "score": round(pair.score, 6), "exact": pair.exact},
+                "closest": {
+                    "path": pair.b if pair.a == info.path else pair.a, "score": round(pair.score, 6), "exact": pair.exact,
+                    "same_file": pair.same_file,
+                },
             })
         return {"kind": "exact" if self.exact else "near", "photos": photos, "pairs": [pair.to_dict() for pair in self.pairs]}
 
@@ -184,10 +189,18 @@ class _Links:
 
 
 def _exact_pairs(infos: list[ImageInfo]) -> list[Pair]:
-    """Each photo with the same content as an earlier path, paired with the first such path."""
+    """Each photo with the same content as an earlier path, paired with the first such path,
+    and marked where the two paths are one file (a link indexed beside its target)."""
     first: dict[str, str] = {}
     pairs = []
     for info in sorted(infos, key=lambda info: info.path):
         if first.setdefault(info.hash, info.path) != info.path:
-            pairs.append(Pair(first[info.hash], info.path, 1.0, True))
+            pairs.append(Pair(first[info.hash], info.path, 1.0, True, _same_file(first[info.hash], info.path)))
     return pairs
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them gone, or unreadable: not known to be one file
+        return False

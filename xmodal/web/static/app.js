@@ -202,7 +202,8 @@ function groupView(group, nextIndex) {
 function copyTile(photo, i) {
   const li = tile(shown[i], i);
   li.querySelector(".score").remove();  // the score is in the facts, with the photo it is to
-  const link = photo.closest.exact ? "exact copy" : `${photo.closest.score.toFixed(3)} to ${baseName(photo.closest.path)}`;
+  const link = photo.closest.same_file ? `same file as ${baseName(photo.closest.path)} (a link)`
+    : photo.closest.exact ? "exact copy" : `${photo.closest.score.toFixed(3)} to ${baseName(photo.closest.path)}`;
   const facts = document.createElement("span");
   facts.className = "facts";
   facts.textContent = `${photo.width} × ${photo.height} · ${bytes(photo.bytes)} · ${link}`;
