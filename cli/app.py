@@ -64,7 +64,9 @@ def one_line_errors(command: F) -> F:
         except XmodalError as error:
             from rich.text import Text
 
-            line = str(error).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # a name's odd bytes as \xfe
+            from indexer.walk import printable
+
+            line = printable(str(error))  # a file name's odd bytes as \xfe
             err.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False)
             raise typer.Exit(1) from None
 
@@ -140,8 +142,9 @@ def index(
         print_index_summary(summary, folder, total, time.perf_counter() - started)
         for gone, count in summary.gone.items():  # after the table: the copies were counted as added
             show_notes((
-                f"photos found here are also in the index under {gone}, which is not on disk (renamed, deleted, or a "
-                f"disk not mounted?): {remove_command(gone, index_path, qdrant_url)} forgets its {count:,} photos",
+                f"photos found here are also in the index at {gone}, which is not on disk (renamed, deleted, or a "
+                f"disk not mounted?): {remove_command(gone, index_path, qdrant_url)} forgets the "
+                f"{count:,} photo{'s' if count != 1 else ''} there",
             ))
     if summary.failed_outright:
         raise XmodalError(summary.empty)

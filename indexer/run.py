@@ -53,8 +53,9 @@ class Summary:
 
     def gone_folders(self) -> list[str]:
         """Where photos found here are also indexed at paths with nothing behind them (a folder
-        renamed, or a disk not mounted): for each, the outermost folder above it gone from disk."""
-        return outermost(_outermost_gone(os.path.dirname(path)) for path in self.gone_elsewhere)
+        renamed, or a disk not mounted): for each, the outermost folder above it gone from disk,
+        or the photo itself where its folder is still there (one photo moved out of it)."""
+        return outermost(_outermost_gone(path) for path in self.gone_elsewhere)
 
     @property
     def embedded(self) -> int:
@@ -73,11 +74,11 @@ class Summary:
         )
 
 
-def _outermost_gone(folder: str) -> str:
-    """``folder``, or the folder above it that is the highest one missing from disk."""
-    while (parent := os.path.dirname(folder)) != folder and not os.path.lexists(parent):
-        folder = parent
-    return folder
+def _outermost_gone(path: str) -> str:
+    """``path`` (gone from disk), or the highest folder above it that is missing too."""
+    while (parent := os.path.dirname(path)) != path and not os.path.lexists(parent):
+        path = parent
+    return path
 
 
 def index_folder(
@@ -130,7 +131,10 @@ def index_folder(
     summary.removed = len(gone)
     # What xmodal remove would forget under each, not only the photos met here: the same content
     # may have been found at a path still on disk, and every photo there is gone all the same.
-    summary.gone = {folder: sum(1 for _ in store.images_under([folder])) for folder in summary.gone_folders()}
+    summary.gone = {
+        gone: sum(1 for _ in store.images_under([gone])) or int(store.get(gone) is not None)  # a folder, or one photo
+        for gone in summary.gone_folders()
+    }
     store.flush()
     if summary.embedded or summary.moved:
         store.optimize()
@@ -149,12 +153,11 @@ def remove_photos(store: Store, path: str | os.PathLike) -> int:
     a path the index holds nothing at or under is an error naming it, not a quiet 0. Of the
     ways the index may spell ``path`` (:func:`indexer.walk.spellings`), the most literal that
     holds anything is the one forgotten: through a link that is itself indexed, the photos
-    stored under the link, not those the folder it leads to holds under its own name."""
-    absolute = os.path.abspath(os.path.expanduser(path))
+    stored under the link, not those the folder it leads to holds under its own name; through
+    links the index does not hold (a linked home folder above an indexed one), the path they
+    lead to, as a search within the folder reads it."""
     gone: set[str] = set()
-    for spelling in spellings(path):  # the most literal spelling that holds anything, and it alone:
-        if os.path.islink(absolute) and spelling == os.path.realpath(absolute):
-            continue  # a link is forgotten under its own name, never as the folder or photo it leads to
+    for spelling in spellings(path):  # the most literal spelling that holds anything, and it alone
         gone = {info.path for info in store.images_under([spelling])}
         if store.get(spelling) is not None:
             gone.add(spelling)

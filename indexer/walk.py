@@ -167,5 +167,8 @@ def walk(folder: str | os.PathLike) -> Walk:
 
 
 def printable(path: str | os.PathLike) -> str:
-    """A path fit to print, whatever bytes its name holds."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path (or a line naming one) fit to print, whatever bytes its name holds: as \\xfe."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no byte decodes to (from Python, not from a disk)
+        return os.fspath(path).encode("utf-8", "backslashreplace").decode("utf-8")

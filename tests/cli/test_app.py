@@ -236,8 +236,8 @@ def test_a_folder_gone_from_disk_is_named_by_index_and_info_and_forgotten_by_rem
     remove = f"xmodal remove {shlex.quote(str(root))} --index {shlex.quote(tiny_index)}"  # ready to paste, absolute
     copied = runner.invoke(app, ["index", str(tmp_path / "copy"), "--index", tiny_index])
     assert copied.exit_code == 0 and copied.stderr.splitlines()[-1] == (
-        f"note: photos found here are also in the index under {root}, which is not on disk "
-        f"(renamed, deleted, or a disk not mounted?): {remove} forgets its 3 photos"
+        f"note: photos found here are also in the index at {root}, which is not on disk "
+        f"(renamed, deleted, or a disk not mounted?): {remove} forgets the 3 photos there"
     )
     again = runner.invoke(app, ["index", str(root), "--index", tiny_index])
     assert again.exit_code == 1

@@ -577,10 +577,32 @@ def test_remove_takes_the_most_literal_spelling_that_holds_anything(folder, stor
     assert store.count() == 11
     assert remove_photos(store, tmp_path / "album" / "trip" / "c.png") == 1
     assert store.get(str(folder / "trip" / "c.png")) is not None and store.count() == 10
-    (tmp_path / "never").symlink_to(folder)
     with pytest.raises(XmodalError, match="no photo in the index is at or under"):
-        remove_photos(store, tmp_path / "never")
+        remove_photos(store, tmp_path / "album" / "nothing here")
     assert store.count() == 10
+
+
+def test_remove_through_links_above_an_indexed_folder_finds_its_photos(folder, store, tmp_path):
+    """The index stores an indexed folder's parents resolved: a home folder that is a link is
+    typed one way and stored the other, and remove must still find what the user names."""
+    from indexer.run import remove_photos
+
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "u").symlink_to(folder.parent)
+    run(tmp_path / "home" / "u" / folder.name, store, CountingEncoder())
+    assert all(info.path.startswith(str(folder)) for info in store.images())  # stored resolved
+    assert remove_photos(store, tmp_path / "home" / "u" / folder.name / "trip") == 4
+    assert remove_photos(store, tmp_path / "home" / "u") == 3 and store.count() == 0
+
+
+def test_one_photo_moved_out_of_a_folder_still_there_names_the_photo_not_the_folder(folder, store, tmp_path):
+    """Only the photo is gone: the note must not offer to forget the folder it left."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run(folder, store, CountingEncoder())
+    shutil.move(folder / "a.jpg", elsewhere / "a.jpg")
+    summary = run(elsewhere, store, CountingEncoder())
+    assert summary.gone == {str(folder / "a.jpg"): 1}
 
 
 def test_a_name_that_is_not_utf8_holds_nothing_and_says_so(folder, store):

@@ -87,6 +87,21 @@ def test_one_file_indexed_through_a_link_and_on_its_own_is_marked_the_same_file(
     assert closest[str(tmp_path / "link" / "a.jpg")]["same_file"] is True
 
 
+def test_the_same_file_is_found_whatever_path_sorts_first(store, tmp_path):
+    """A copy that sorts before both paths of one file must not hide that they are one file."""
+    real = tmp_path / "p"
+    real.mkdir()
+    for name in ("a_copy.jpg", "b.jpg"):
+        (real / name).write_bytes(b"same bytes")
+    (tmp_path / "q").symlink_to(real)
+    store.upsert_images([photo(str(path), (1, 0, 0), content="same") for path in (real / "a_copy.jpg", real / "b.jpg", tmp_path / "q" / "b.jpg")])
+    (group,) = find_duplicates(store, 0.99, power=1.0).groups
+    assert {(pair.a, pair.b, pair.same_file) for pair in group.pairs} == {
+        (str(real / "a_copy.jpg"), str(real / "b.jpg"), False),
+        (str(real / "b.jpg"), str(tmp_path / "q" / "b.jpg"), True),
+    }
+
+
 def test_a_chain_of_copies_is_one_group_though_its_ends_differ(store):
     angles = np.radians([0, 15, 30, 45, 60])  # neighbours 0.966 apart, the ends 0.5
     store.upsert_images([photo(f"/p/{i}.jpg", (np.cos(a), np.sin(a), 0)) for i, a in enumerate(angles)])

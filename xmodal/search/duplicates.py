@@ -28,6 +28,7 @@ Nothing here deletes or moves a file: the groups are a list to look at.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -189,18 +190,31 @@ class _Links:
 
 
 def _exact_pairs(infos: list[ImageInfo]) -> list[Pair]:
-    """Each photo with the same content as an earlier path, paired with the first such path,
-    and marked where the two paths are one file (a link indexed beside its target)."""
+    """Each photo with the same content as an earlier path, paired with an earlier path of the
+    very same file where there is one (a link indexed beside its target: marked ``same_file``),
+    else with the first path of that content."""
+    shared = Counter(info.hash for info in infos)
     first: dict[str, str] = {}
+    first_of_file: dict[tuple[int, int], str] = {}
     pairs = []
     for info in sorted(infos, key=lambda info: info.path):
-        if first.setdefault(info.hash, info.path) != info.path:
-            pairs.append(Pair(first[info.hash], info.path, 1.0, True, _same_file(first[info.hash], info.path)))
+        if shared[info.hash] < 2:
+            continue  # no exact copy: nothing to stat
+        file = _file_id(info.path)
+        earlier = first_of_file.setdefault(file, info.path) if file else info.path
+        if first.setdefault(info.hash, info.path) == info.path:
+            continue
+        if earlier != info.path:
+            pairs.append(Pair(earlier, info.path, 1.0, True, True))
+        else:
+            pairs.append(Pair(first[info.hash], info.path, 1.0, True))
     return pairs
 
 
-def _same_file(a: str, b: str) -> bool:
+def _file_id(path: str) -> tuple[int, int] | None:
+    """The device and inode ``path`` leads to, or None (gone, unreadable)."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them gone, or unreadable: not known to be one file
-        return False
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
