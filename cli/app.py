@@ -428,13 +428,14 @@ def show_notes(notes: tuple[str, ...]) -> None:
         err.print(Text.assemble(("note:", "yellow"), " ", note), highlight=False)
 
 
-def titled_table(title: str):
+def titled_table(title: str, *, as_wide: bool = True):
     """A rich Table under ``title``, taken as plain text (a path like /photos/[best]/ is not markup),
-    at least as wide as the title where the terminal allows, so a photo's path is not broken."""
+    at least as wide as the title where the terminal allows (``as_wide``), so a photo's path is not
+    broken; a table of short cells (words) stays narrow and its title wraps."""
     from rich.table import Table
     from rich.text import Text
 
-    return Table(title=Text(title), min_width=len(title))
+    return Table(title=Text(title), min_width=len(title) if as_wide else None)
 
 
 def show_ranked(query: str, rows: list[dict], column: str) -> None:
@@ -442,7 +443,7 @@ def show_ranked(query: str, rows: list[dict], column: str) -> None:
     when the scores are not the cosines (a hub-penalised search), so both are in sight."""
     from rich.text import Text
 
-    table = titled_table(query)
+    table = titled_table(query, as_wide=column == "path")
     table.add_column("#", justify="right", style="dim")
     table.add_column(column, overflow="fold")
     table.add_column("score", justify="right")

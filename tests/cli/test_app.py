@@ -31,6 +31,16 @@ def test_words_prints_a_ranked_table(tiny_file):
     assert len(lines) == 3
 
 
+def test_a_words_table_stays_as_narrow_as_its_words_under_a_long_title(tiny_file):
+    """A photo's path (here a long expression) titles the table; it wraps rather than
+    padding every row out to its length, as a table of photo paths is padded."""
+    expression = " + ".join(["king"] * 20)
+    result = runner.invoke(app, ["words", expression, "--space", tiny_file, "--top", "2"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert rows and max(len(row) for row in rows) < 40 < len(expression)
+
+
 def test_words_json(tiny_file):
     result = runner.invoke(app, ["words", "dog", "--space", tiny_file, "--json", "-k", "2"])
     assert result.exit_code == 0, result.output
