@@ -440,7 +440,8 @@ def titled_table(title: str, *, as_wide: bool = True):
 
 def show_ranked(query: str, rows: list[dict], column: str) -> None:
     """Ranked results as a table of rank, ``column`` and score; a dim cosine column too
-    when the scores are not the cosines (a hub-penalised search), so both are in sight."""
+    when the scores are not the cosines (a hub-penalised search), so both are in sight.
+    A photo no longer on disk says so (``--paths`` and ``--json`` print paths as stored)."""
     from rich.text import Text
 
     table = titled_table(query, as_wide=column == "path")
@@ -451,7 +452,10 @@ def show_ranked(query: str, rows: list[dict], column: str) -> None:
     if cosines:
         table.add_column("cosine", justify="right", style="dim")
     for rank, row in enumerate(rows, 1):
-        table.add_row(str(rank), Text(row[column]), f"{row['score']:.3f}", *([f"{row['cosine']:.3f}"] if cosines else []))
+        shown = Text(row[column])
+        if column == "path" and not os.path.lexists(row[column]):  # indexed, then deleted, renamed or unmounted
+            shown.append("  (not on disk)", style="dim")
+        table.add_row(str(rank), shown, f"{row['score']:.3f}", *([f"{row['cosine']:.3f}"] if cosines else []))
     console.print(table)
 
 

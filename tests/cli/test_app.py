@@ -344,6 +344,21 @@ def test_query_shows_the_score_it_is_ordered_by_and_the_cosine_beside_it(served_
     assert [row[-1] for row in table_rows(result.stdout)] == [f"{r.score:.3f}" for r in look_alikes]
 
 
+def test_a_photo_no_longer_on_disk_says_so_in_the_table_only(served_photos):
+    """gone.jpg (a mirrored chelsea.jpg, indexed then deleted) is found by its look-alike."""
+    photos, index = served_photos
+    args = ["query", str(photos / "chelsea.jpg"), "-k", "12", "--index", str(index)]
+    cells = []  # each row's path, its folded lines joined (long paths fold at 80 columns)
+    for line in runner.invoke(app, [*args]).stdout.splitlines():
+        if line.startswith("│"):
+            rank, path = (cell.strip() for cell in line.split("│")[1:3])
+            cells.append(path) if rank else cells.append(cells.pop() + " " + path)
+    marked = [" ".join(path.split()) for path in cells if "(not on disk)" in " ".join(path.split())]
+    assert marked == [f"{photos / 'gone.jpg'} (not on disk)"]
+    paths = runner.invoke(app, [*args, "--paths"]).stdout.splitlines()
+    assert str(photos / "gone.jpg") in paths and not any("not on disk" in path for path in paths)
+
+
 def test_query_json_and_threshold_go_by_the_shown_score(served_photos):
     _, index = served_photos
     result = runner.invoke(app, ["query", "rocket", "-k", "12", "--index", str(index), "--json"])
