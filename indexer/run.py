@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.walk import KINDS, FileFacts, canonical, spellings, walk
+from indexer.walk import KINDS, FileFacts, canonical, file_identity, spellings, walk
 from xmodal.core.errors import XmodalError
 from xmodal.core.prefetch import WriteBehind, prefetched_batches
 from xmodal.core.progress import photo_progress
@@ -185,11 +185,10 @@ def _stored_paths_kept(files: list[FileFacts], stored: dict[str, ImageInfo], ski
     met = {facts.path for facts in files}
     kept = list(files)
     for path in sorted(stored.keys() - met):
-        try:
-            facts = os.stat(path)
-        except OSError:
+        identity = file_identity(path)
+        if identity is None:
             continue
-        i = new.pop((facts.st_dev, facts.st_ino), None)
+        i = new.pop(identity, None)
         if i is not None:
             kept[i] = replace(kept[i], path=path)
             skipped["second path to a photo"] += 1  # the path the walk met first

@@ -82,6 +82,16 @@ def spellings(path: str | os.PathLike) -> list[str]:
     return [spelling for spelling in found if _utf8(spelling)]  # the index holds no other name: none may be []
 
 
+def file_identity(path: str) -> tuple[int, int] | None:
+    """The device and inode ``path`` leads to (links followed), or None (gone, unreadable):
+    what tells one file reached by two paths from two files with the same bytes."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _utf8(name: str) -> bool:
     try:
         name.encode("utf-8")
@@ -145,12 +155,11 @@ def walk(folder: str | os.PathLike) -> Walk:
             if suffix not in suffixes:
                 counts["heic" if suffix in HEIF_SUFFIXES else "link to a non-photo" if link else "not a photo"] += 1
                 continue
-            try:
-                path.encode("utf-8")
-                target = entry.stat()  # cached from the link's check above
-            except UnicodeEncodeError:
+            if not _utf8(path):
                 fail("bad name", path, "file name is not valid UTF-8")
                 continue
+            try:
+                target = entry.stat()  # cached from the link's check above
             except OSError as error:
                 fail("unreadable photo", path, f"unreadable: {error.strerror}")
                 continue

@@ -27,7 +27,6 @@ Nothing here deletes or moves a file: the groups are a list to look at.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexer.walk import file_identity
 from xmodal.core.errors import XmodalError
 
 if TYPE_CHECKING:  # only names: the CLI reads THRESHOLD for its help without loading Qdrant
@@ -200,7 +200,7 @@ def _exact_pairs(infos: list[ImageInfo]) -> list[Pair]:
     for info in sorted(infos, key=lambda info: info.path):
         if shared[info.hash] < 2:
             continue  # no exact copy: nothing to stat
-        file = _file_id(info.path)
+        file = file_identity(info.path)
         earlier = first_of_file.setdefault(file, info.path) if file else info.path
         if first.setdefault(info.hash, info.path) == info.path:
             continue
@@ -210,11 +210,3 @@ def _exact_pairs(infos: list[ImageInfo]) -> list[Pair]:
             pairs.append(Pair(first[info.hash], info.path, 1.0, True))
     return pairs
 
-
-def _file_id(path: str) -> tuple[int, int] | None:
-    """The device and inode ``path`` leads to, or None (gone, unreadable)."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino

@@ -156,7 +156,7 @@ class Engine:
     def _require_photos_under(self, within: Folders) -> None:
         """Refuse a folder to search within that no indexed photo is under, saying why (no such
         folder, a file, a folder not indexed): a typo must not answer "nothing found"."""
-        for folder in [within] if isinstance(within, (str, os.PathLike)) else within:
+        for folder in _listed(within):
             if self.store.holds_under(spellings(folder)):
                 continue
             path = Path(folder).expanduser()
@@ -450,6 +450,9 @@ def _folders(within: Folders) -> list[str] | None:
     a photo is under the folder when one of its folders is any of these."""
     if within is None:
         return None
-    if isinstance(within, (str, os.PathLike)):
-        within = [within]
-    return list(dict.fromkeys(spelling for folder in within for spelling in spellings(folder)))
+    return list(dict.fromkeys(spelling for folder in _listed(within) for spelling in spellings(folder)))
+
+
+def _listed(within: Folders) -> list:
+    """One folder, or several, as a list of them."""
+    return [within] if isinstance(within, (str, os.PathLike)) else list(within)
