@@ -36,8 +36,9 @@ from results import (  # noqa: E402
     word_labels,
 )
 
+from xmodal.core.vectors import unit_rows  # noqa: E402
 from xmodal.devise.encoder import SHIPPED  # noqa: E402
-from xmodal.devise.model import DeviseModel, unit_rows  # noqa: E402
+from xmodal.devise.model import DeviseModel  # noqa: E402
 from xmodal.text.labels import embed_labels  # noqa: E402
 from xmodal.training.fit import LOSSES
 from xmodal.training.train import class_centre, classifier_label_matrix, visual_outputs  # noqa: E402

@@ -475,31 +475,32 @@ def words(
     and all) are embedded by the DeViSE model (--model; by default the shipped
     EfficientNet-Lite2 model, or the EfficientNet-Lite0 one with --space
     glove-6b-50d), with the network a new index embeds with (int8 where an int8
-    copy ships), so a photo gets the words it gets once indexed. Photos alone
-    ask among the vocabulary, as xmodal query --words asks for them (in a
-    sentence space each word read with "a photo of WORD" too): a photo's nearest
+    copy ships), and read as xmodal query --words reads them (an analogy's
+    photo as the texts that describe it), so a photo gets the words it gets
+    once indexed. Expressions with photos ask among the vocabulary (photos
+    alone with each word read as "a photo of WORD" too): a photo's nearest
     words among all of GloVe's 400,000 are mostly noise.
     """
-    from xmodal.search.engine import words_template
+    from xmodal.search.engine import query_vector, words_template
     from xmodal.text.expression import read_query
     from xmodal.text.vocabulary import nearest_words
 
     ws = load_space(space_name(space, model))
     parsed = read_query(expression)
-    encode_image = None
+    encode_image, bank = None, None
     if parsed.images:
         from xmodal.devise.encoder import Encoder
         from xmodal.vision.quantized import new_index_precision
 
         encoder = Encoder.load(ws, model)
         encode_image = encoder.at_precision(new_index_precision(encoder.visual)).encode_image
-    evaluated = ws.query(parsed, encode_image)
+        bank = None if encoder.model.hub is None else encoder.model.hub.bank
+    evaluated = query_vector(parsed, ws, encode_image, bank)
     show_notes(evaluated.notes)
-    template = words_template(parsed)
-    if template is not None:  # a photo's words, read as xmodal query --words reads them
+    if parsed.images:  # a photo's words (or an analogy's), read as xmodal query --words reads them
         if limit is not None:
             show_notes((f"--limit left out: a photo's words come from the vocabulary of {ws.identity.name}",))
-        hits = nearest_words(ws, evaluated.vector, top, template, evaluated.inputs)
+        hits = nearest_words(ws, evaluated.vector, top, words_template(parsed), evaluated.inputs)
     else:
         hits = ws.nearest(evaluated.vector, k=top, exclude=evaluated.inputs, limit=limit)
     rows = [hit.to_dict() for hit in hits]

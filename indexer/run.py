@@ -88,7 +88,6 @@ def index_folder(
     *,
     quiet: bool = False,
     batch_size: int = 32,
-    workers: int | None = None,
 ) -> Summary:
     """Bring the index in line with the photos under ``folder``; see the module docstring."""
     started = time.perf_counter()
@@ -101,7 +100,7 @@ def index_folder(
                   f"of {store.count():,} photos (nothing is embedded again)", file=sys.stderr, flush=True)
         store.upgrade(encoder.visual.nonnegative_features)
     store.add_folders()  # photos indexed before searches within folders existed: payload only, no embedding
-    store.add_dates(lambda files: dates_of(files, workers))  # and before dates: their headers, no embedding
+    store.add_dates(lambda files: dates_of(files))  # and before dates: their headers, no embedding
     found = walk(root)
     prefix = os.path.join(canonical(root), "")
     stored = {info.path: info for info in store.images() if info.path.startswith(prefix)}
@@ -122,8 +121,8 @@ def index_folder(
         if path not in on_disk and not path.startswith(unreadable) and not os.path.lexists(path)
     }  # a photo the walk skipped (hidden folder, HEIC without pillow-heif) is still there
 
-    to_embed = _reuse_known_content(candidates, stored, gone, store, summary, workers)
-    _embed(to_embed, stored, store, encoder, summary, quiet, batch_size, workers)
+    to_embed = _reuse_known_content(candidates, stored, gone, store, summary)
+    _embed(to_embed, stored, store, encoder, summary, quiet, batch_size)
     if unread := len(summary.failed) - len(found.failed):  # the walk counted its own
         summary.skipped["unreadable photo"] += unread
 
@@ -201,7 +200,6 @@ def _reuse_known_content(
     gone: set[str],
     store: Store,
     summary: Summary,
-    workers: int | None,
 ) -> list[FileFacts]:
     """Hash new and changed files; reuse stored vectors for content the index has. Returns the rest.
 
@@ -211,7 +209,7 @@ def _reuse_known_content(
     """
     vanished = {stored[path].hash: path for path in gone}
     rest = []
-    for batch in prefetched_batches(candidates, _hash_file, 64, workers):
+    for batch in prefetched_batches(candidates, _hash_file, 64):
         reused, moved_from = [], []
         for facts, digest, error in batch:
             if error is not None:
@@ -284,7 +282,6 @@ def _embed(
     summary: Summary,
     quiet: bool,
     batch_size: int,
-    workers: int | None,
 ) -> None:
     """Decode in threads ahead of the model; write and flush every batch as it is made.
 
@@ -305,7 +302,7 @@ def _embed(
 
     with photo_progress(quiet) as progress, WriteBehind() as writes:
         task = progress.add_task(f"indexing ({visual.id}, {visual.precision})", total=len(files))
-        for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size, workers):
+        for batch in prefetched_batches([facts.path for facts in files], decoder(visual), batch_size):
             photos = [photo for photo in batch if photo.error is None]
             summary.failed.extend((photo.path, photo.error) for photo in batch if photo.error is not None)
             vectors = {}

@@ -445,6 +445,25 @@ def test_words_gives_a_photo_what_query_words_gives_it_once_indexed_spaces_in_it
     assert found == [(row["word"], round(row["score"], 4)) for row in json.loads(indexed.stdout)["results"]]
 
 
+def test_words_reads_an_analogy_as_query_words_does(served_photos):
+    """An expression mixing a photo and words reads the photo as the texts that describe it
+    (xmodal.search.analogy) in `xmodal words` too, as `xmodal query --words` and the page do."""
+    from xmodal.devise.encoder import Encoder
+    from xmodal.text.factory import load_space
+    from xmodal.text.vocabulary import nearest_words
+
+    photos, index = served_photos
+    expression = f"{photos / 'chelsea.jpg'} - cat + dog"
+    words = runner.invoke(app, ["words", expression, "--json", "-k", "8"])
+    indexed = runner.invoke(app, ["query", expression, "--words", "--index", str(index), "--json", "-k", "8"])
+    assert words.exit_code == indexed.exit_code == 0, words.output + indexed.output
+    found = [(row["word"], round(row["score"], 4)) for row in json.loads(words.stdout)["results"]]
+    assert found == [(row["word"], round(row["score"], 4)) for row in json.loads(indexed.stdout)["results"]]
+    space = load_space()  # summed as typed, the answer would differ: so the check above can tell
+    summed = space.query(expression, Encoder.load(space).at_precision("int8").encode_image)
+    assert [word for word, _ in found] != [hit.word for hit in nearest_words(space, summed.vector, 8, None, summed.inputs)]
+
+
 def test_words_answers_a_photo_from_the_vocabulary_in_a_word_space_too():
     """GloVe: a photo's words come from the vocabulary (ImageNet names and frequent words),
     as `xmodal query PHOTO --words` gives them, not from all 400,000 words."""

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal.devise.model import DeviseModel, InputSpec, unit_rows
+from xmodal.core.vectors import unit_rows
+from xmodal.devise.model import DeviseModel, InputSpec
 from xmodal.text.identity import SpaceIdentity
 from xmodal.training.datasets import read_captions, read_labeled
 from xmodal.training.evaluate import caption_retrieval

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.core.errors import XmodalError
+from xmodal.core.vectors import unit_rows
 from xmodal.devise.hubness import HubPenalty
 from xmodal.text.identity import SpaceIdentity
 
@@ -116,12 +117,6 @@ def build_inputs(
                 logits = np.where(usable, logits, -np.inf)
             parts.append(top_probabilities(logits, spec.top))
     return np.concatenate(parts, axis=1).astype(np.float32)
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (all-zero rows stay zero)."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 @dataclass

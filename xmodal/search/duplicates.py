@@ -112,7 +112,6 @@ def find_duplicates(
     threshold: float | None = None,
     within: Iterable[str] | None = None,
     *,
-    neighbours: int = NEIGHBOURS,
     power: float = POWER,
 ) -> Duplicates:
     """Groups of exact and near copies among the stored photos (under ``within``'s
@@ -132,7 +131,7 @@ def find_duplicates(
         if first != info.path:  # its facts were not kept when it was read: fetch them, once per copy
             links.join(links.infos.get(first) or store.get(first).info, info)
         looks = _normalised(vector, power)
-        for hit in store.search(vector, "visual", neighbours + 1, within=folders, vectors=True):
+        for hit in store.search(vector, "visual", NEIGHBOURS + 1, within=folders, vectors=True):
             if hit.path == info.path or hit.info.hash == info.hash:  # same hash: joined above, as exact
                 continue
             score = float(looks @ _normalised(hit.vector, power))

@@ -17,7 +17,7 @@ the word space and encoder that built it and refuses any other.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -111,6 +111,27 @@ def words_template(expression: Expression) -> str | None:
     dev for one photo, benchmarks/photo_words.py); words, and analogies (read as texts),
     ask among the words as typed (``king - man + woman`` is a question among words)."""
     return TEMPLATE if expression.images and not expression.mixed else None
+
+
+def query_vector(
+    expression: Expression, space, encode_image: Callable[[Path], np.ndarray], bank: np.ndarray | None
+) -> QueryVector:
+    """The vector every search reads ``expression`` as (``Engine.query`` and ``xmodal words``
+    alike, so an analogy gets the same words whichever asks). In one that mixes photos and
+    words each photo is read as the texts that describe it (:mod:`xmodal.search.analogy`),
+    among ``bank`` (the model's text bank), and the words it adds count ``ADDED`` times;
+    without a bank (the GloVe ConSE model) the photo's own vector is summed with the words
+    as typed, and so is every other expression."""
+    if expression.mixed and bank is not None:
+
+        def described_image(path: Path) -> np.ndarray:
+            return described(encode_image(path), bank)
+
+        expression = added_up(expression)
+        if space.reads_sentences:  # its words read with their "a photo of" sentence
+            return expression.evaluate(WithSentences(space, TEMPLATE), described_image)
+        return space.query(expression, described_image)
+    return space.query(expression, encode_image)
 
 
 class Engine:
@@ -376,24 +397,11 @@ class Engine:
         return hub if hub is not None and hub.map == built_with else None
 
     def _evaluate(self, expression: Expression, photos: int) -> QueryVector:
-        """The expression's vector, in an index of ``photos`` photos (none: an error). In one
-        that mixes photos and words each photo is read as the texts that describe it
-        (:mod:`xmodal.search.analogy`), with the model's text bank, and the words it adds
-        count ``ADDED`` times; a model without a bank (the GloVe ConSE model) sums the
-        photo's own vector with the words as typed."""
+        """The expression's vector (:func:`query_vector`, with the bank of the model that
+        filled the index), in an index of ``photos`` photos (none: an error)."""
         if not photos:
             raise XmodalError(f"index {self.store.location} is empty: run xmodal index FOLDER first")
-        encode = self._encode_image
-        if expression.mixed and self._hub is not None:
-            bank = self._hub.bank
-
-            def encode(path: Path) -> np.ndarray:
-                return described(self._encode_image(path), bank)
-
-            expression = added_up(expression)
-            if self.space.reads_sentences:  # its words read with their "a photo of" sentence
-                return expression.evaluate(WithSentences(self.space, TEMPLATE), encode)
-        return self.space.query(expression, encode)
+        return query_vector(expression, self.space, self._encode_image, None if self._hub is None else self._hub.bank)
 
     def _look_alikes(
         self, photo: Path, k: int, threshold: float | None, within: list[str] | None, taken: Span | None

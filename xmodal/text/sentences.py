@@ -52,10 +52,9 @@ class SentenceSpace(Space):
 
     reads_sentences = True
 
-    def __init__(self, folder: Path, identity: SpaceIdentity, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, identity: SpaceIdentity) -> None:
         self.folder = folder
         self.identity = identity
-        self._threads = threads
         self._session = None
         self._quick = None  # a session without prepacked weights, for the first single texts
         self._quick_texts = 0
@@ -66,7 +65,7 @@ class SentenceSpace(Space):
         self._glosses: GlossTable | None = None
 
     @classmethod
-    def load(cls, name: str = "all-minilm-l6-v2", threads: int | None = None) -> SentenceSpace:
+    def load(cls, name: str = "all-minilm-l6-v2") -> SentenceSpace:
         """The named sentence model, exported to the user cache on first use."""
         if name not in SENTENCE_MODELS:
             raise SpaceError(f"unknown sentence model {name!r}; known: {', '.join(SENTENCE_MODELS)}")
@@ -74,7 +73,7 @@ class SentenceSpace(Space):
         key = f"{name}-{file_stamp(source / 'model.safetensors', _EXPORT_FORMAT)}"
         folder = cached_dir("sentences", key, lambda tmp: _export(name, source, tmp))
         identity = SpaceIdentity.from_dict(json.loads((folder / "identity.json").read_text()))
-        return cls(folder, identity, threads)
+        return cls(folder, identity)
 
     # -- facts ----------------------------------------------------------------
 
@@ -158,7 +157,7 @@ class SentenceSpace(Space):
         if self._session is None:
             from xmodal.core.runtime import session
 
-            self._session = session(self.folder / "model.onnx", self._threads, spin=False)
+            self._session = session(self.folder / "model.onnx", spin=False)
         return self._session
 
     def _session_for(self, texts: int):
@@ -171,7 +170,7 @@ class SentenceSpace(Space):
             if self._quick is None:
                 from xmodal.core.runtime import session
 
-                self._quick = session(self.folder / "model.onnx", self._threads, prepack=False, spin=False)
+                self._quick = session(self.folder / "model.onnx", prepack=False, spin=False)
             return self._quick
         self._quick = None  # the fast-running session takes over for good
         return self.session

@@ -37,7 +37,6 @@ from xmodal.text.labels import (
 )
 from xmodal.text.space import Space
 
-VOCABULARY = "imagenet21k-names+frequent-words"
 FREQUENT = 20_000
 _SKIP_MOST_FREQUENT = 150  # the, of, and ...: function words, never a photo's subject
 _FORMAT = 1  # bump when vocabulary_texts changes, so cached vocabularies are embedded again
@@ -45,13 +44,13 @@ HIERARCHY_DEPTH = 1  # a rare name's text: its synonyms and its WordNet parent, 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "vocabulary"  # tables built by scripts/build_vocabulary_table.py
 
 
-def vocabulary_texts(frequency_order: Sequence[str], frequent: int = FREQUENT) -> dict[str, str]:
+def vocabulary_texts(frequency_order: Sequence[str]) -> dict[str, str]:
     """Word shown -> text embedded: ImageNet-21k names, then frequent alphabetic words
     (from a list in frequency order). A name that is not itself a frequent word is
     embedded with its WordNet text ("English springer" as what kind of dog it is); a
     frequent word is embedded as itself, in its everyday sense ("queen" is not the
     insect, the first 21k synset of that name)."""
-    words = [w for w in frequency_order[_SKIP_MOST_FREQUENT:frequent] if w.isalpha() and len(w) >= 3]
+    words = [w for w in frequency_order[_SKIP_MOST_FREQUENT:FREQUENT] if w.isalpha() and len(w) >= 3]
     everyday = set(words)
     labels = list({label.name: label for label in reversed(imagenet_labels("21k"))}.values())[::-1]
     entries = {
@@ -159,7 +158,7 @@ def _table(space: Space, template: str | None) -> tuple[list[str], np.ndarray]:
     return tables[template]
 
 
-def default_vocabulary(space: Space, frequent: int = FREQUENT, template: str | None = None) -> tuple[list[str], np.ndarray]:
+def default_vocabulary(space: Space, template: str | None = None) -> tuple[list[str], np.ndarray]:
     """(words, unit vectors) of the vocabulary in ``space``.
 
     A sentence space embeds (and caches) :func:`vocabulary_texts`, with their
@@ -176,7 +175,7 @@ def default_vocabulary(space: Space, frequent: int = FREQUENT, template: str | N
     for label, vector in zip(names.labels, names.vectors):
         found.setdefault(label.name, vector)
     keys = space.keys
-    for rank in range(_SKIP_MOST_FREQUENT, min(frequent, len(keys))):
+    for rank in range(_SKIP_MOST_FREQUENT, min(FREQUENT, len(keys))):
         word = keys[rank]
         if word.isalpha() and len(word) >= 3 and word not in found:
             found[word] = space.vectors[rank]

@@ -34,6 +34,7 @@ import numpy as np
 
 from xmodal.core.cache import cached_dir, file_stamp
 from xmodal.core.errors import SpaceError, UnknownWord
+from xmodal.core.vectors import unit_rows
 from xmodal.text.identity import SpaceIdentity
 from xmodal.text.space import Space
 from xmodal.text.spelling import Lines, Speller, WordIndex
@@ -118,9 +119,7 @@ class WordSpace(Space):
     @classmethod
     def from_keyed_vectors(cls, vectors: KeyedVectors, name: str) -> WordSpace:
         """Normalise any gensim KeyedVectors into a space (a copy; zero rows stay zero)."""
-        weights = np.asarray(vectors.vectors, dtype=np.float32)
-        norms = np.linalg.norm(weights, axis=1, keepdims=True)
-        weights = weights / np.where(norms > 0, norms, 1.0)
+        weights = unit_rows(np.asarray(vectors.vectors, dtype=np.float32))
         keys = list(vectors.index_to_key)
         return cls(keys, weights, SpaceIdentity(name, _checksum(keys, weights), weights.shape[1], len(keys)))
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xmodal.devise.model import InputSpec, build_inputs, unit_rows
+from xmodal.core.vectors import unit_rows
+from xmodal.devise.model import InputSpec, build_inputs
 
 
 def fit_softmax(
@@ -51,4 +52,4 @@ def random_label_vectors(names: Sequence[str], dim: int, seed: int = 0) -> np.nd
         rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
         rows.append(rng.normal(size=dim))
     matrix = np.array(rows, dtype=np.float32).reshape(len(rows), dim)
-    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    return unit_rows(matrix)

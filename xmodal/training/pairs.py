@@ -55,17 +55,16 @@ def label_pairs(
     data: LabeledImages,
     texts: Mapping[str, str],
     split: str = "train",
-    seen_only: bool = True,
     per_class: int | None = None,
 ) -> Pairs:
     """Each photo of ``split`` with its label's text (``texts``: label name -> text); one group per label.
 
-    With ``seen_only``, a set with a ``zero_shot_split`` column gives only its seen classes,
+    A set with a ``zero_shot_split`` column gives only its seen classes,
     so its unseen ones stay unseen for the zero-shot figures. ``per_class`` keeps the first
     that many photos of each class, so a big labeled set does not drown the captions.
     """
     mask = data.in_split(split)
-    if seen_only and any(data.zero_shot):
+    if any(data.zero_shot):
         mask &= np.array(data.zero_shot) != "unseen"
     rows = np.flatnonzero(mask)
     if per_class is not None:

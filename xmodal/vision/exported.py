@@ -123,7 +123,7 @@ def write_facts(folder: Path, visual: OnnxVisual, preprocessing: str | None) -> 
     (folder / FACTS).write_text(json.dumps(facts), encoding="utf-8")
 
 
-def find_export(id: str, weights_checksum: str, threads: int | None = None) -> OnnxVisual | None:
+def find_export(id: str, weights_checksum: str) -> OnnxVisual | None:
     """The visual model ``id`` with these weights, from its cached export, or None when
     there is none yet or its preprocessing needs torch."""
     try:
@@ -136,7 +136,7 @@ def find_export(id: str, weights_checksum: str, threads: int | None = None) -> O
     size = int(facts["image_size"])
     return OnnxVisual(
         id, weights_checksum, functools.partial(prepare, size=size), size, int(facts["feature_dim"]),
-        facts["classes"], threads,
+        facts["classes"],
     )
 
 

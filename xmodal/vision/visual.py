@@ -193,16 +193,16 @@ def _cut(net: nn.Module, first: int, image_size: int) -> tuple[_EfficientNetBott
     return bottom, EfficientNetTop(net, first, shape)
 
 
-def tower_split(name: str, first: int, threads: int | None = None) -> tuple[VisualModel, EfficientNetTop]:
+def tower_split(name: str, first: int) -> tuple[VisualModel, EfficientNetTop]:
     """EfficientNet-Lite ``name`` cut below block ``first``: the frozen bottom as a visual
     model of its own (its outputs are the flattened activations, cached and exported like
     any visual model's) and the top, a torch module that continues from them, for training."""
     if name not in _LITE_WEIGHTS:
         raise XmodalError(f"phase 2 fine-tunes EfficientNet-Lite models ({', '.join(_LITE_WEIGHTS)}), not {name!r}")
-    whole = _efficientnet_lite(name, threads)
+    whole = _efficientnet_lite(name, None)
     bottom, top = _cut(whole.torch_module().net, first, whole.image_size)
     bottom_model = VisualModel(
-        f"{name}/below-block-{first}", bottom, whole._preprocess, whole.image_size, threads=threads,
+        f"{name}/below-block-{first}", bottom, whole._preprocess, whole.image_size,
         preprocessing=whole._preprocessing,
     )
     return bottom_model, top
@@ -229,13 +229,13 @@ class _StockClassesTower(nn.Module):
 
 
 def tuned_visual(
-    base: str, first: int, top: dict[str, np.ndarray], threads: int | None = None, stock_classes: bool = False
+    base: str, first: int, top: dict[str, np.ndarray], stock_classes: bool = False
 ) -> VisualModel:
     """EfficientNet-Lite ``base`` with its blocks from ``first`` up replaced by fine-tuned
     weights (``top``: :class:`EfficientNetTop`'s state, as a DeViSE model file stores it);
     with ``stock_classes``, the stock blocks beside them still give the classes.
     It is a visual model of its own: its id names the cut, its checksum covers every weight."""
-    whole = _efficientnet_lite(base, threads)
+    whole = _efficientnet_lite(base, None)
     net = whole.torch_module().net
     bottom, top_module = _cut(net, first, whole.image_size)
     stock = copy.deepcopy(top_module) if stock_classes else None  # before the tuned weights go in
@@ -249,7 +249,7 @@ def tuned_visual(
     tower: nn.Module = _EfficientNetTower(net) if stock is None else _StockClassesTower(bottom, top_module, stock)
     return VisualModel(
         tuned_id(base, first, stock_classes), tower, whole._preprocess, whole.image_size,
-        classes=whole.classes, threads=threads, preprocessing=whole._preprocessing,
+        classes=whole.classes, preprocessing=whole._preprocessing,
     )
 
 

@@ -50,7 +50,6 @@ WEB = Path(__file__).parent / "static"
 MAX_UPLOAD = 25 * 1024 * 1024  # bytes: a large phone photo is under 15 MB
 MAX_K = 500
 IDLE_S = 30.0  # the embedded index is let go after this long without a request, or when another process asks
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 log = logging.getLogger("xmodal.web.serve")
 
@@ -418,14 +417,19 @@ def require_free_port(host: str, port: int) -> None:
         raise XmodalError(f"cannot listen on {host}:{port}: {error.strerror or error}; choose another --port") from None
 
 
+def _server(library: Library, host: str, port: int):
+    """The page's uvicorn server for ``library`` (not started): quiet but for warnings."""
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(create_app(library, host=host), host=host, port=port,
+                                         log_level="warning", access_log=False))
+
+
 @contextmanager
 def running(library: Library, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """The server in a background thread, for tests, benchmarks and scripts: yields its
     address (``port=0`` takes a free port) and stops it on exit."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(create_app(library, host=host), host=host, port=port,
-                                           log_level="warning", access_log=False))
+    server = _server(library, host, port)
     thread = threading.Thread(target=server.run, name="xmodal-serve", daemon=True)
     thread.start()
     while not server.started:
@@ -446,16 +450,13 @@ def serve(
     say=print,
 ) -> None:
     """Serve the page until Ctrl-C; ``say`` prints the address and any warning."""
-    import uvicorn
-
     require_free_port(host, port)
     library = Library(index, url, space=space, model=model)
     address = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     if not is_loopback(host):
         say(f"warning: listening on {host}: anyone who can reach this machine on the network can see your photos")
     say(f"serving {library.location} at {address} (Ctrl-C stops)")
-    server = uvicorn.Server(uvicorn.Config(create_app(library, host=host), host=host, port=port,
-                                           log_level="warning", access_log=False))
+    server = _server(library, host, port)
     if open_browser:
         import webbrowser
 
