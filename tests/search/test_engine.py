@@ -964,3 +964,20 @@ def test_a_folder_to_search_within_that_no_indexed_photo_is_under_is_refused_wit
                 engine.similar(photos / "red.png", k=5, within=[photos, folder])  # one wrong folder of two
             with pytest.raises(xmodal.XmodalError, match=f"^{re.escape(message)}$"):
                 engine.duplicates(within=folder)
+
+
+def test_an_indexed_photo_whose_file_is_gone_is_asked_for_from_its_stored_vectors(served_photos):
+    """`xmodal query GONE.jpg` (and with words around it) answers from the index; a path
+    neither on disk nor indexed is still refused in one line."""
+    import xmodal
+    from xmodal.core.errors import PhotoNotFound
+
+    photos, index = served_photos
+    with xmodal.open(index) as engine:
+        gone = str(photos / "gone.jpg")
+        assert engine.holds(gone) and not os.path.exists(gone)
+        assert engine.query(gone, 3).results[0].path == str(photos / "chelsea.jpg")  # its mirror image
+        assert engine.query(f"{gone} + snow", 3).kind == "photos"
+        assert engine.query(gone, 3, words=True).results
+        with pytest.raises(PhotoNotFound, match="image file not found: .*never.jpg"):
+            engine.query(str(photos / "never.jpg"))

@@ -336,3 +336,18 @@ def test_any_text_parses_or_fails_with_an_expression_error(text):
     else:
         assert expression.terms
         assert all(t.text for t in expression.terms)
+
+
+def test_a_slash_between_words_is_part_of_the_words(tmp_path, monkeypatch):
+    """black/white, AC/DC, and/or, 24/7 are typed as words, not paths (found by a
+    walkthrough: each was refused as "image file not found")."""
+    monkeypatch.chdir(tmp_path)
+    for query in ("black/white dog", "AC/DC concert", "a dog and/or a cat", "dog 24/7"):
+        parsed = parse(query)
+        assert [(t.kind, t.text) for t in parsed.terms] == [("text", query)], query
+    (tmp_path / "trip").mkdir()
+    (tmp_path / "trip" / "IMG_0001").write_bytes(b"")  # a photo without a suffix, named with a slash
+    assert [t.kind for t in parse("trip/IMG_0001 - summer").terms] == ["image", "text"]
+    for path in ("/no/such/photo", "./no/such", "~/no/such"):  # starts like a path: a photo, so a missing one is said
+        with pytest.raises(ExpressionError, match="image file not found"):
+            parse(f"{path} - summer")

@@ -154,6 +154,28 @@ def test_only_indexed_photos_are_served(client, served_photos, tmp_path):
         link.unlink()
 
 
+def test_the_page_never_says_whether_a_file_outside_the_index_is_there(client, served_photos, tmp_path):
+    """A missing file, a folder and a file outside the index all get the same 404, alone or
+    in an expression (a walkthrough found 400s naming which was which)."""
+    (tmp_path / "there.jpg").write_bytes(b"x")
+    for path in (str(tmp_path / "there.jpg"), str(tmp_path / "nope.jpg"), str(tmp_path), "/etc/passwd", "/etc/nope"):
+        for query in (path, f"{path} - dog + cat"):
+            for endpoint in ("query", "words"):
+                assert error_of(client.get(f"/api/{endpoint}", params={"q": query}), 404) == f"not a photo in the index: {path}"
+
+
+def test_an_indexed_photo_whose_file_is_gone_is_still_answered(client, served_photos):
+    """Its stored vectors answer: its words, its look-alikes, and analogies with it."""
+    photos, index = served_photos
+    gone = str(photos / "gone.jpg")  # indexed, then deleted
+    words = client.get("/api/words", params={"q": gone})
+    assert words.status_code == 200 and words.json()["results"], words.text
+    alike = client.get("/api/query", params={"q": gone, "using": "visual", "k": 3})
+    assert alike.status_code == 200 and alike.json()["results"][0]["path"] == str(photos / "chelsea.jpg")  # its mirror image
+    analogy = client.get("/api/query", params={"q": f"{gone} - cat + dog"})
+    assert analogy.status_code == 200 and analogy.json()["results"], analogy.text
+
+
 def test_user_text_comes_back_as_data_and_the_page_never_parses_it():
     script = (WEB / "app.js").read_text()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "document.write" not in script
@@ -187,6 +209,11 @@ def test_hostile_query_text_is_json_data(client):
 )
 def test_bad_queries_are_one_line_json_errors(client, params, message):
     assert message in error_of(client.get("/api/query", params=params), 400)
+
+
+def test_a_duplicates_threshold_out_of_range_says_its_range(client):
+    assert "above 0 and at most 1" in error_of(client.get("/api/duplicates", params={"threshold": "1.5"}), 400)
+    assert "threshold must be a number, not 'lots'" in error_of(client.get("/api/duplicates", params={"threshold": "lots"}), 400)
 
 
 def test_duplicates_is_engine_duplicates_and_only_lists(photo_copies):

@@ -8,7 +8,7 @@ import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -118,6 +118,7 @@ def test_a_word_chip_and_the_analogy_builder_search(live, page):
     chip.click()
     assert page.input_value("#q") == word
     wait_for_grid(page, expected(library, word))
+    page.wait_for_function("() => document.activeElement.classList.contains('tile')")  # keyboard users land on the results
     page.click(".tile >> nth=0")
     path = page.text_content("#viewer-path")
     page.fill("#minus", "coffee")
@@ -153,6 +154,36 @@ def test_dropping_or_picking_a_photo_searches_by_it(live, page, served_photos):
     page.set_input_files("#pick", str(photos / "coffee.jpg"))
     page.wait_for_function("() => document.getElementById('status').textContent.includes('look like coffee.jpg')")
     assert shown(page)[0] == str(photos / "coffee.jpg")
+    assert page.input_value("#q") == "" and "q=" not in page.url  # the box and the URL no longer claim another query
+    assert page.title() == "like coffee.jpg · xmodal"
+
+
+def test_enter_in_an_option_searches_again_the_same_way(live, page, served_photos):
+    """Enter in Results (or any option) searches, and a "Same meaning" search stays one."""
+    photos, _ = served_photos
+    base, library = live
+    rocket = str(photos / "rocket.jpg")
+    page.goto(f"{base}/?{urlencode({'q': rocket, 'using': 'semantic'})}")
+    wait_for_grid(page, expected(library, rocket, using="semantic"))
+    page.click("#options summary")
+    page.fill("#k", "1")
+    page.press("#k", "Enter")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('1 photo by meaning')")
+    assert parse_qs(urlsplit(page.url).query) == {"q": [rocket], "k": ["1"], "using": ["semantic"]}
+    with library.engine() as engine:
+        assert shown(page) == [r.path for r in engine.query(rocket, 1, using="semantic").results]
+
+
+def test_the_viewer_of_a_photo_whose_file_is_gone_shows_its_facts_and_words(live, page, served_photos):
+    photos, _ = served_photos
+    base, library = live
+    gone = str(photos / "gone.jpg")  # indexed, then deleted
+    page.goto(f"{base}/?q=a+cat")
+    paths = expected(library, "a cat")
+    wait_for_grid(page, paths)
+    page.click(f".tile >> nth={paths.index(gone)}")
+    page.wait_for_function("() => document.getElementById('viewer-date').textContent.includes('the file is gone')")
+    page.wait_for_function("() => document.querySelectorAll('#viewer-words button').length > 0")
 
 
 def test_keyboard_moves_opens_and_closes(live, page):

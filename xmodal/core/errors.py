@@ -46,6 +46,14 @@ class ExpressionError(XmodalError):
     """A query expression is malformed; the message says where and why."""
 
 
+class PhotoNotFound(ExpressionError):
+    """A photo named in a query is not there (no such file, or a folder); ``path`` as given."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class IncompatibleSpace(XmodalError):
     """Something built with one word space was asked to work with another."""
 

@@ -227,7 +227,7 @@ class Engine:
             raise XmodalError("threshold, within, after and before choose photos; they do not go with words")
         if within is not None:
             self._require_photos_under(within)
-        expression = read_query(query)
+        expression = read_query(query, self.holds)
         photo = expression.photo
         if using == "visual" and photo is None:
             raise XmodalError(f"using visual needs one photo as the query, not {str(expression)!r}")
@@ -323,6 +323,14 @@ class Engine:
             if record is not None:
                 return record
         return None
+
+    def holds(self, photo: str) -> bool:
+        """Whether ``photo`` is an indexed photo's path (its file there or not): a query
+        may name an indexed photo whose file is gone, and is answered from its stored vectors."""
+        try:
+            return self.stored(photo) is not None
+        except (ValueError, OSError):  # a NUL byte, a name too long: no photo's
+            return False
 
     def info(self) -> IndexInfo:
         """What the index holds: photos, folders, space, model, storage, size, last write."""

@@ -13,8 +13,9 @@ term (``Two dogs play in the snow.``). ``+``, ``-`` and ``*`` are operators
 outside quotes, except that a ``-`` joining two letters or digits with no space
 (``t-shirt``, ``three-year-old``) is a hyphen, part of the word; in a query
 written compactly, with a ``+`` touching a word (``king-man+woman``), every
-``-`` is an operator. A bare token with an image suffix or a path separator is
-an image term, and the file must exist; ``img:`` forces an image term.
+``-`` is an operator. A bare token with an image suffix, or that starts like a path
+(``/``, ``~``, ``./``) or names an existing file, is an image term, and the file must
+exist; ``img:`` forces an image term. ``black/white`` is a word.
 
 An expression is parsed once and evaluated against a space (and, for image
 terms, an image encoder) into a unit vector, keeping the space's keys it used
@@ -38,7 +39,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from xmodal.core.errors import ExpressionError, UnknownWord
+from xmodal.core.errors import ExpressionError, PhotoNotFound, UnknownWord
 from xmodal.text.spelling import correction, likeliest
 
 IMAGE_SUFFIXES = frozenset(
@@ -229,8 +230,10 @@ def _correct(word: str, space: Lexicon) -> str:
     return fix
 
 
-def parse(text: str) -> Expression:
-    """Parse ``text`` into an :class:`Expression`, or raise a one-line ExpressionError."""
+def parse(text: str, known: Callable[[str], bool] | None = None) -> Expression:
+    """Parse ``text`` into an :class:`Expression`, or raise a one-line ExpressionError.
+    A photo's path must name a file, unless ``known`` says it is one (an indexed photo
+    whose file is gone: :func:`read_query`)."""
     tokens = _tokenize(text)
     if not tokens:
         raise ExpressionError("empty query: give at least one word, phrase or image")
@@ -282,7 +285,7 @@ def parse(text: str) -> Expression:
                 words.append(tokens[i][1])
             terms.append(Term("text", " ".join(words), sign * weight))
         else:
-            terms.append(Term("image", _existing_image(value), sign * weight))
+            terms.append(Term("image", _existing_image(value, known), sign * weight))
         expect_term = False
         i += 1
     return Expression(tuple(terms))
@@ -429,11 +432,15 @@ def _run_end(text: str, i: int, stop: str) -> int:
 
 
 def _looks_like_image(token: str) -> bool:
+    """A bare token that is a photo's path: one with an image suffix, one that starts
+    like a path (``/``, ``~``, ``./``, ``../``) or holds a ``\\``, or one with a ``/``
+    inside that names something on disk (a folder is then refused as one). So
+    ``black/white``, ``AC/DC``, ``and/or`` and ``24/7`` stay words, as people type them."""
     return (
         Path(token).suffix.lower() in IMAGE_SUFFIXES
-        or "/" in token
+        or token.startswith(("/", "~", "./", "../"))
         or "\\" in token
-        or token.startswith("~")
+        or ("/" in token and os.path.exists(token))
     )
 
 
@@ -446,25 +453,32 @@ def _existing_file(text: str) -> Path | None:
         return None
 
 
-def read_query(query: str | os.PathLike | Expression) -> Expression:
+def read_query(query: str | os.PathLike | Expression, known: Callable[[str], bool] | None = None) -> Expression:
     """What a query means; the one place that decides whether a query is a photo.
 
     A string or path naming an existing file is that photo, whatever its name
     holds (spaces, ``+``, no image suffix: no quoting needed); any other string
     is parsed as an expression, where tokens that look like paths are photos.
+    ``known`` (an index's "is this path one of mine?") lets a photo whose file is
+    gone still be asked for by its path: its vectors are stored.
     """
     if isinstance(query, Expression):
         return query
-    photo = _existing_file(os.fspath(query))
-    return Expression((Term("image", str(photo)),)) if photo is not None else parse(os.fspath(query))
+    text = os.fspath(query)
+    photo = _existing_file(text)
+    if photo is None and known is not None and _looks_like_image(text) and known(text):
+        return Expression((Term("image", text),))
+    return Expression((Term("image", str(photo)),)) if photo is not None else parse(text, known)
 
 
-def _existing_image(path: str) -> str:
+def _existing_image(path: str, known: Callable[[str], bool] | None = None) -> str:
     found = _existing_file(path)
     if found is None:
+        if known is not None and known(path):
+            return path
         if os.path.isdir(os.path.expanduser(path)):
-            raise ExpressionError(f"{path} is a folder, not a photo")
-        raise ExpressionError(f"image file not found: {path}")
+            raise PhotoNotFound(f"{path} is a folder, not a photo", path)
+        raise PhotoNotFound(f"image file not found: {path}", path)
     return str(found)
 
 

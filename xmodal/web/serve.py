@@ -38,7 +38,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from xmodal.core.errors import IndexInUse, XmodalError
+from xmodal.core.errors import IndexInUse, PhotoNotFound, XmodalError
 from xmodal.devise.model import space_name
 from xmodal.search.engine import Engine
 from xmodal.store import EdgeStore, ImageInfo, Store, open_store
@@ -144,16 +144,25 @@ def _k(request: Request, default: int = 24) -> int:
     return int(raw)
 
 
-def _threshold(request: Request) -> float | None:
-    raw = request.query_params.get("threshold", "").strip()
+def _number(request: Request, name: str) -> float | None:
+    """A number parameter, or None when empty; its range is for the caller to say."""
+    raw = request.query_params.get(name, "").strip()
     if not raw:
         return None
     try:
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not -1 <= value <= 1:
-        raise _bad(f"threshold must be a number from -1 to 1, not {raw!r}")
+    if value != value:  # NaN: not a number at all
+        raise _bad(f"{name} must be a number, not {raw!r}")
+    return value
+
+
+def _threshold(request: Request) -> float | None:
+    """A search's threshold: a score, so from -1 to 1."""
+    value = _number(request, "threshold")
+    if value is not None and not -1 <= value <= 1:
+        raise _bad(f"threshold must be a number from -1 to 1, not {request.query_params['threshold'].strip()!r}")
     return value
 
 
@@ -189,8 +198,14 @@ def indexed(engine: Engine, path: str) -> ImageInfo:
 
 def _only_indexed_photos(engine: Engine, query: str) -> None:
     """Photos in a query must be indexed ones: the page never reads other files on the
-    server's disk (a photo of one's own goes through the upload instead)."""
-    for photo in read_query(query).images:
+    server's disk (a photo of one's own goes through the upload instead), nor says
+    whether one is there: a missing file, a folder and a file outside the index all
+    get the same 404. An indexed photo whose file is gone is answered from the index."""
+    try:
+        photos = read_query(query, engine.holds).images
+    except PhotoNotFound as error:
+        raise _bad(f"not a photo in the index: {error.path}", 404) from None
+    for photo in photos:
         indexed(engine, str(photo))
 
 
@@ -232,7 +247,7 @@ async def api_words(request: Request) -> JSONResponse:
 async def api_duplicates(request: Request) -> JSONResponse:
     """``Engine.duplicates``: groups of copies, ``threshold`` and ``in`` (repeatable) as for the CLI.
     It only lists; the API has no way to delete or move a photo."""
-    threshold, within = _threshold(request), _within(request)
+    threshold, within = _number(request, "threshold"), _within(request)  # its range: Engine.duplicates says it
 
     def find() -> dict:
         with request.app.state.library.engine() as engine:

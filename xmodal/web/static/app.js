@@ -16,8 +16,10 @@ const MAX_GROUPS = 200;  // groups drawn at once; the status says how many more 
 let shown = [];      // the photos in the grid, best first
 let current = null;  // the photo open in the viewer
 let opener = null;   // the tile that opened it, to return focus to
+let focusResults = false;  // a search started from the viewer: focus its first result, not the page
 
 const baseName = (path) => path.split("/").pop();
+const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const thumb = (path, size) => `/api/thumbnail?${new URLSearchParams({ path, size })}`;
 
 // A path as a photo term of an expression (docs/expressions.md): img:"..." when it holds spaces.
@@ -85,20 +87,25 @@ async function run(params) {
   }
   document.title = `${params.get("q")} · xmodal`;
   say("Searching…");
+  const focus = focusResults;
+  focusResults = false;
   const api = new URLSearchParams({ q: params.get("q"), k: params.get("k") || "24" });
   for (const name of [...FILTERS, "using"]) if (params.get(name)) api.set(name, params.get(name));
   try {
     const answer = await getJSON(`/api/query?${api}`);
     show(answer.results, describe(answer));
+    const first = ui.grid.querySelector(".tile");
+    if (focus) (first || ui.q).focus();
   } catch (error) {
     show([], "");
     say(error.message, true);
+    if (focus) ui.q.focus();
   }
 }
 
 function describe(answer) {
   const how = answer.using === "visual" ? "that look alike" : "by meaning";
-  const found = answer.results.length ? `${answer.results.length} photos ${how}` : `No photo found for “${answer.query}”`;
+  const found = answer.results.length ? `${count(answer.results.length, "photo")} ${how}` : `No photo found for “${answer.query}”`;
   return [found, ...answer.notes.map((note) => `note: ${note}`)].join(" · ");
 }
 
@@ -184,7 +191,7 @@ function duplicatesFound(answer, drawn) {
   if (!answer.groups.length) return `No copies ${where}`;
   const copies = answer.groups.reduce((n, group) => n + group.photos.length, 0);
   const more = drawn < answer.groups.length ? ` · the first ${drawn} shown: narrow with In folder` : "";
-  return `${answer.groups.length} groups of copies (${copies} photos) ${where}, largest first · nothing is deleted${more}`;
+  return `${count(answer.groups.length, "group")} of copies (${count(copies, "photo")}) ${where}, largest first · nothing is deleted${more}`;
 }
 
 function groupView(group, nextIndex) {
@@ -232,19 +239,18 @@ async function open(i, from) {
   ui.words.replaceChildren();
   ui.minus.value = ui.plus.value = "";
   ui.viewer.showModal();
-  try {
-    const [facts, words] = await Promise.all([
-      getJSON(`/api/photo?${new URLSearchParams({ path })}`),
-      getJSON(`/api/words?${new URLSearchParams({ q: path, k: 10 })}`),
-    ]);
-    if (current === null || current.path !== path) return;
+  // Each answer shows as it comes: the photo's facts do not wait on (or fail with) its words.
+  const still = () => current !== null && current.path === path;
+  const facts = getJSON(`/api/photo?${new URLSearchParams({ path })}`).then((facts) => {
+    if (!still()) return;
     ui.size.textContent = `${facts.width} × ${facts.height} pixels · ${bytes(facts.bytes)}`;
     ui.taken.textContent = taken(facts);
     ui.date.textContent = `modified ${new Date(facts.modified).toLocaleString()}${facts.exists ? "" : " · the file is gone"}`;
-    ui.words.replaceChildren(...words.results.map((hit) => chip(hit.word)));
-  } catch (error) {
-    ui.date.textContent = error.message;
-  }
+  }, (error) => { if (still()) ui.date.textContent = error.message; });
+  const words = getJSON(`/api/words?${new URLSearchParams({ q: path, k: 10 })}`).then((words) => {
+    if (still()) ui.words.replaceChildren(...words.results.map((hit) => chip(hit.word)));
+  }, (error) => { if (still()) ui.words.textContent = error.message; });
+  await Promise.all([facts, words]);
 }
 
 // When the photo was taken, as its camera's clock read there (the stored offset left out), and with what.
@@ -272,6 +278,8 @@ function bytes(n) {
 }
 
 function leave(state) {  // close the viewer and search for something else
+  opener = null;  // the tile is about to be replaced: focus goes to the new results
+  focusResults = true;
   ui.viewer.close();
   go({ ...stateFromForm(), ...state });
 }
@@ -303,7 +311,11 @@ async function searchByFile(file) {
     const answer = await getJSON(`/api/upload?${params}`, {
       method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
     });
-    show(answer.results, `${answer.results.length} photos that look like ${file.name}`);
+    // What is shown is no longer the URL's query: say so in the box, the URL and the title.
+    history.pushState(null, "", "/");
+    ui.q.value = "";
+    document.title = `like ${file.name} · xmodal`;
+    show(answer.results, `${count(answer.results.length, "photo")} that look like ${file.name}`);
   } catch (error) {
     show([], "");
     say(error.message, true);
@@ -328,7 +340,10 @@ document.addEventListener("drop", (event) => {
 
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
-  go(stateFromForm());
+  // The same query again (new options): the same kind of search ("More like this", "Same meaning").
+  const now = new URLSearchParams(location.search);
+  const same = now.get("using") && now.get("q") === ui.q.value.trim() && now.get("view") !== "duplicates";
+  go(stateFromForm(same ? { using: now.get("using") } : {}));
 });
 window.addEventListener("popstate", () => {
   const params = new URLSearchParams(location.search);
