@@ -250,6 +250,7 @@ def query(
     --words gives the vocabulary words nearest a photo or an expression.
     --threshold, --in, --after and --before narrow the photos found; --paths prints just their paths.
     """
+    from xmodal.search.engine import nothing_found
     from xmodal.search.engine import open as open_engine
     from xmodal.store.dates import date_span
 
@@ -404,20 +405,6 @@ def serve(
 
     run_server(index_path, qdrant_url, host=host, port=port, open_browser=open_browser, space=space, model=model,
                say=lambda line: print(line, flush=True))
-
-
-def nothing_found(
-    expression: str, threshold: float | None, within: list[Path] | None, after: str | None, before: str | None
-) -> str:
-    """Why a query found no photo: ``no photo under X taken 2019 or later scores 0.9 or more for "dog"``."""
-    where = f" under {' or '.join(str(folder) for folder in within)}" if within else ""
-    when = ""
-    if after is not None and before is not None:
-        when = f" taken from {after} to {before}"
-    elif after is not None or before is not None:
-        when = f" taken {after} or later" if after is not None else f" taken {before} or earlier"
-    score = f" scores {threshold:g} or more" if threshold is not None else ""
-    return f'no photo{where}{when}{score or " found"} for "{expression}"'
 
 
 def show_notes(notes: tuple[str, ...]) -> None:

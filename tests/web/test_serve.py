@@ -19,8 +19,10 @@ from PIL import Image, ImageOps
 
 pytest.importorskip("httpx")
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 import xmodal
+from cli.app import app
 from xmodal.web import serve
 from xmodal.web.serve import Library, create_app
 
@@ -57,6 +59,16 @@ def test_query_is_engine_query(client, served_photos):
     assert all(r["cosine"] > r["score"] for r in answer["results"])  # less the hub penalty
     assert Path(answer["results"][0]["path"]).name in {"chelsea.jpg", "gone.jpg"}  # the cat, or its mirror image
     assert '"turquiose"' in answer["notes"][0]
+
+
+def test_a_query_that_finds_no_photo_says_why_as_the_cli_does(client, served_photos):
+    photos, index = served_photos
+    folder = str(photos / "few")
+    answer = client.get("/api/query", params={"q": "rocket", "threshold": "0.99", "in": folder}).json()
+    assert answer["results"] == [] and answer["nothing"] == f'no photo under {folder} scores 0.99 or more for "rocket"'
+    cli = CliRunner().invoke(app, ["query", "rocket", "--threshold", "0.99", "--in", folder, "--index", str(index)])
+    assert cli.exit_code == 0 and answer["nothing"] in cli.stderr
+    assert "nothing" not in client.get("/api/query", params={"q": "rocket"}).json()
 
 
 def test_query_options_narrow_the_photos(client, served_photos):

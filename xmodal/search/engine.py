@@ -134,6 +134,21 @@ def query_vector(
     return space.query(expression, encode_image)
 
 
+def nothing_found(
+    expression: str, threshold: float | None, within: Iterable[str | os.PathLike] | None, after: str | None, before: str | None
+) -> str:
+    """Why a query found no photo, in one line the CLI and the page both show:
+    ``no photo under X taken 2019 or later scores 0.9 or more for "dog"``."""
+    where = f" under {' or '.join(str(folder) for folder in within)}" if within else ""
+    when = ""
+    if after is not None and before is not None:
+        when = f" taken from {after} to {before}"
+    elif after is not None or before is not None:
+        when = f" taken {after} or later" if after is not None else f" taken {before} or earlier"
+    score = f" scores {threshold:g} or more" if threshold is not None else ""
+    return f'no photo{where}{when}{score or " found"} for "{expression}"'
+
+
 class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""
 

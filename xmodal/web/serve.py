@@ -40,7 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from xmodal.core.errors import IndexInUse, PhotoNotFound, XmodalError
 from xmodal.devise.model import space_name
-from xmodal.search.engine import Engine
+from xmodal.search.engine import Engine, nothing_found
 from xmodal.store import EdgeStore, ImageInfo, Store, open_store
 from xmodal.text.expression import read_query
 from xmodal.text.factory import load_space
@@ -213,9 +213,14 @@ def _only_indexed_photos(engine: Engine, query: str) -> None:
 
 
 def _answer(library: Library, query: str, *, using: str | None = None, words: bool = False, **choices) -> dict:
+    """The answer as ``xmodal query --json`` prints it; with no photo, ``nothing`` says why
+    in the line the CLI prints then."""
     with library.engine() as engine:
         _only_indexed_photos(engine, query)
-        return engine.query(query, using=using, words=words, **choices).to_dict()
+        answer = engine.query(query, using=using, words=words, **choices).to_dict()
+    if answer["kind"] == "photos" and not answer["results"]:
+        answer["nothing"] = nothing_found(query, *(choices.get(name) for name in ("threshold", "within", "after", "before")))
+    return answer
 
 
 async def api_query(request: Request) -> JSONResponse:

@@ -105,7 +105,8 @@ async function run(params) {
 
 function describe(answer) {
   const how = answer.using === "visual" ? "that look alike" : "by meaning";
-  const found = answer.results.length ? `${count(answer.results.length, "photo")} ${how}` : `No photo found for “${answer.query}”`;
+  const none = answer.nothing || `no photo found for "${answer.query}"`;  // the server says why, as the CLI does
+  const found = answer.results.length ? `${count(answer.results.length, "photo")} ${how}` : none[0].toUpperCase() + none.slice(1);
   return [found, ...answer.notes.map((note) => `note: ${note}`)].join(" · ");
 }
 
