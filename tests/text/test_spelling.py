@@ -25,6 +25,8 @@ def test_speller_suggests_the_close_spelling():
     speller = Speller(WORDS)
     assert speller.known("Dog") and not speller.known("turquiose")
     assert speller.suggest("turquiose", 1) == ["turquoise"]
+    assert speller.suggest("狗") == [] and speller.suggest("b") == []  # no letter in common ("a" is one edit away): none
+    assert speller.suggest("og") == ["dog"]  # one edit, letters shared
 
 
 @pytest.mark.parametrize(

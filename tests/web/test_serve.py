@@ -431,5 +431,5 @@ def test_a_busy_index_is_a_503_for_the_page(client, served_photos, monkeypatch):
     with xmodal.open(index):  # as an xmodal index run would
         time.sleep(0.5)  # the server lets go after 0.3 s idle
         response = client.get("/api/query", params={"q": "cat"})
-    assert "in use by another xmodal process" in error_of(response, 503)
+    assert "in use by another xmodal process" in error_of(response, 503) and "search again when it ends" in response.json()["error"]
     assert client.get("/api/query", params={"q": "cat"}).status_code == 200

@@ -35,7 +35,9 @@ class Speller:
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Close spellings of ``word`` in the list, most frequent first: one edit away
-        when there are such words, else difflib's close matches of similar length."""
+        when there are such words, else difflib's close matches of similar length;
+        never a word with no letter in common with it (a one-letter word of another
+        script is one edit from every letter)."""
         base = word.lower() if self.lowercase else word
         close = {c for c in edits1(base) if c in self.rank}
         if not close:
@@ -43,6 +45,7 @@ class Speller:
             first = base[:1].lower()
             pool = [k for size in range(len(base) - 2, len(base) + 3) for k in buckets.get((first, size), ())]
             close = set(difflib.get_close_matches(base, pool, n=n, cutoff=0.75))
+        close = {c for c in close if not set(c).isdisjoint(base)}  # "狗" is not one edit from "a": no letter in common
         return sorted(close, key=self.rank.__getitem__)[:n]
 
     def _suggestion_pool(self) -> dict[tuple[str, int], list[str]]:

@@ -362,8 +362,11 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
 
 
 async def _user_error(request: Request, error: XmodalError) -> JSONResponse:
-    status = 503 if isinstance(error, IndexInUse) else 400
-    return JSONResponse({"error": " ".join(str(error).split())}, status_code=status)
+    message = " ".join(str(error).split())
+    if isinstance(error, IndexInUse):  # most often an xmodal index run adding photos: the page can wait
+        return JSONResponse({"error": f"{message}, most likely xmodal index adding photos: search again when it ends"},
+                            status_code=503)
+    return JSONResponse({"error": message}, status_code=400)
 
 
 async def _bug(request: Request, error: Exception) -> JSONResponse:

@@ -288,6 +288,10 @@ function leave(state) {  // close the viewer and search for something else
 $("more-like").addEventListener("click", () => leave({ q: current.path, using: "visual" }));
 $("same-meaning").addEventListener("click", () => leave({ q: current.path, using: "semantic" }));
 $("viewer-close").addEventListener("click", () => ui.viewer.close());
+ui.viewerImg.addEventListener("load", () => {  // a small photo at most twice its size, not blown up to a blur
+  const width = ui.viewerImg.naturalWidth;
+  ui.viewerImg.style.maxWidth = width && width < 640 ? `min(100%, ${2 * width}px)` : "";
+});
 ui.viewer.addEventListener("close", () => {
   current = null;
   if (opener && opener.isConnected) opener.focus();
