@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -23,6 +23,9 @@ from xmodal.search.duplicates import THRESHOLD
 from xmodal.text.factory import load_space
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from indexer.run import Summary
     from xmodal.search.engine import Engine
 
 app = typer.Typer(
@@ -36,7 +39,7 @@ app = typer.Typer(
 class LazyConsole:
     """A rich Console made on first use: --json and --paths print without importing rich (40 ms)."""
 
-    def __init__(self, **options) -> None:
+    def __init__(self, **options: Any) -> None:
         self._options = options
         self._console = None
 
@@ -207,7 +210,7 @@ def remove(
     print(f"removed {removed:,} photo{'s' if removed != 1 else ''} at or under {path} from the index ({left:,} left)")
 
 
-def print_index_summary(summary, folder: Path, total: int, seconds: float) -> None:
+def print_index_summary(summary: Summary, folder: Path, total: int, seconds: float) -> None:
     """The run's counts as a table, then what was skipped: each failure, and one line for the rest."""
     table = titled_table(f"indexed {folder}")
     for column in ("added", "updated", "moved", "removed", "unchanged", "failed", "in index", "time"):
@@ -415,7 +418,7 @@ def show_notes(notes: tuple[str, ...]) -> None:
         err.print(Text.assemble(("note:", "yellow"), " ", note), highlight=False)
 
 
-def titled_table(title: str, *, as_wide: bool = True):
+def titled_table(title: str, *, as_wide: bool = True) -> Table:
     """A rich Table under ``title``, taken as plain text (a path like /photos/[best]/ is not markup),
     at least as wide as the title where the terminal allows (``as_wide``), so a photo's path is not
     broken; a table of short cells (words) stays narrow and its title wraps."""

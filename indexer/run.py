@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from xmodal.store import FORMAT, ImageInfo, ImageRecord, Store, outermost
 from xmodal.store.info import forget_roots
 from xmodal.vision.decode import content_hash, decoder, read_bytes
 from xmodal.vision.taken import Exif, date_fields, dates_of
+
+if TYPE_CHECKING:
+    from xmodal.devise.encoder import Encoder
 
 
 @dataclass
@@ -84,7 +88,7 @@ def _outermost_gone(path: str) -> str:
 def index_folder(
     folder: str | os.PathLike,
     store: Store,
-    encoder,
+    encoder: Encoder,
     *,
     quiet: bool = False,
     batch_size: int = 32,

@@ -9,7 +9,10 @@ the default space (all-MiniLM-L6-v2, a sentence encoder) and
 that need torch, gensim or Qdrant load on first use.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
 from xmodal.core.errors import (
     ExpressionError,
@@ -40,7 +43,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'xmodal' has no attribute {name!r}")

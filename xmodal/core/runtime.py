@@ -19,8 +19,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xmodal.core.cache import cached_dir
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 _FORMAT = 1  # bump when the saved layout changes
 _WEIGHTS = "weights.bin"
@@ -30,7 +34,7 @@ _PROBE_DEPTH = 8  # four pairs of 255 x (127, 1): 32,640 each, the most a pair-s
 
 
 def session(model: Path, threads: int | None = None, *, prepack: bool = True, spin: bool = True,
-            int8: str | None = None):
+            int8: str | None = None) -> InferenceSession:
     """An ``InferenceSession`` on ``model`` (an exported .onnx in the cache), via its saved
     optimised copy, made on first use; ``threads`` intra-op threads (default: every CPU).
 

@@ -12,11 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xmodal.core.errors import XmodalError
 from xmodal.devise.model import DeviseModel
+
+if TYPE_CHECKING:
+    from xmodal.text.space import Space
+    from xmodal.vision.exported import OnnxVisual
 
 MODELS = Path(__file__).parents[1] / "models"
 SHIPPED = {  # space name -> the shipped model trained in it (docs/results.md has how each was made)
@@ -30,7 +35,7 @@ _BATCH = 32
 class Encoder:
     """Embeds photos into the word space of the model it was loaded for."""
 
-    def __init__(self, visual, model: DeviseModel) -> None:
+    def __init__(self, visual: OnnxVisual, model: DeviseModel) -> None:
         if visual.id != model.visual.get("id") or visual.weights_checksum != model.visual.get("checksum"):
             raise XmodalError(
                 f"the DeViSE map was trained on {model.visual.get('id')} ({model.visual.get('checksum')}), "
@@ -40,7 +45,7 @@ class Encoder:
         self.model = model
 
     @classmethod
-    def load(cls, space, path: str | os.PathLike | None = None, precision: str = "fp32") -> Encoder:
+    def load(cls, space: Space, path: str | os.PathLike | None = None, precision: str = "fp32") -> Encoder:
         """The model at ``path`` (default: the shipped one) with the visual model it names,
         straight from its cached export when there is one (no torch); refused unless
         the model was trained in ``space``. ``precision`` "int8" runs the network's int8
@@ -110,7 +115,7 @@ class Encoder:
         return identity
 
 
-def default_model(space) -> Path:
+def default_model(space: Space) -> Path:
     """The shipped model for ``space``: one per shipped space (the sentence space's is the
     default; the GloVe one is kept so ``--space glove-6b-50d`` still embeds photos)."""
     path = SHIPPED.get(space.name)

@@ -30,7 +30,7 @@ import numpy as np
 
 from xmodal.text.expression import Expression
 from xmodal.text.glosses import MAX_WORDS
-from xmodal.text.space import with_sentences
+from xmodal.text.space import Space, with_sentences
 
 TEXTS = 200  # the nearest bank texts averaged: chosen on dev (100-400 within 0.01 there)
 ADDED = 1.5  # the weight of each word an analogy adds: chosen on dev (1, 1.5 and 2 tried)
@@ -62,7 +62,7 @@ class WithSentences:
     through the phase-2 dev model) success@10 rose from 0.292 to 0.325 with scene photos
     in the index and from 0.367 to 0.379 without. Everything else is the space's own."""
 
-    def __init__(self, space, template: str) -> None:
+    def __init__(self, space: Space, template: str) -> None:
         self._space, self._template = space, template
 
     def __getattr__(self, name: str):

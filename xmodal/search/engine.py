@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -45,6 +45,11 @@ from xmodal.store.info import IndexInfo, describe, record_run
 from xmodal.text.expression import Expression, QueryVector, read_query
 from xmodal.text.factory import load_space
 from xmodal.text.identity import Neighbour, SpaceIdentity
+
+if TYPE_CHECKING:
+    from indexer.run import Summary
+    from xmodal.devise.encoder import Encoder
+    from xmodal.text.space import Space
 
 INDEX_FORMAT = 1
 USING = ("semantic", "visual")  # the vectors a photo query compares: meanings or looks
@@ -114,7 +119,7 @@ def words_template(expression: Expression) -> str | None:
 
 
 def query_vector(
-    expression: Expression, space, encode_image: Callable[[Path], np.ndarray], bank: np.ndarray | None
+    expression: Expression, space: Space, encode_image: Callable[[Path], np.ndarray], bank: np.ndarray | None
 ) -> QueryVector:
     """The vector every search reads ``expression`` as (``Engine.query`` and ``xmodal words``
     alike, so an analogy gets the same words whichever asks). In one that mixes photos and
@@ -153,7 +158,8 @@ class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""
 
     def __init__(
-        self, store: Store, space, model: str | os.PathLike | None = None, encoder=None, precision: str | None = None
+        self, store: Store, space: Space, model: str | os.PathLike | None = None, encoder: Encoder | None = None,
+        precision: str | None = None,
     ) -> None:
         """``precision``: the visual network's, "fp32" or "int8" (:mod:`xmodal.vision.quantized`); by
         default the one the index records, and for a new index int8 where an int8 copy ships."""
@@ -172,7 +178,7 @@ class Engine:
 
     # -- writing ----------------------------------------------------------------
 
-    def index(self, folder: str | os.PathLike, *, quiet: bool = True):
+    def index(self, folder: str | os.PathLike, *, quiet: bool = True) -> Summary:
         """Add, update, move and remove photos so the index matches ``folder``."""
         from indexer.run import index_folder
 
@@ -364,7 +370,7 @@ class Engine:
     # -- helpers ----------------------------------------------------------------
 
     @property
-    def encoder(self):
+    def encoder(self) -> Encoder:
         """The encoder that filled this index (loaded on first use: it imports torch)."""
         if self._encoder is None:
             from xmodal.devise.encoder import Encoder

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xmodal.core.errors import XmodalError
 from xmodal.store.base import (
@@ -32,6 +32,9 @@ from xmodal.store.base import (
     default_storage,
 )
 
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient
+
 _MARK = "xmodal"  # the server collection metadata key that holds format and meta
 _MIN_SERVER = (1, 16)  # the first Qdrant with collection metadata
 
@@ -50,7 +53,7 @@ class ServerStore(Store):
 
     def __init__(
         self,
-        client,
+        client: QdrantClient,
         *,
         dim: int | None = None,
         visual_dim: int | None = None,

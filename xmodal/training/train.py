@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,12 +28,15 @@ from xmodal.text.labels import (
     label_matrix,
     label_texts,
 )
-from xmodal.text.space import embed_texts
+from xmodal.text.space import Space, embed_texts
 from xmodal.text.words import WordSpace
 from xmodal.training.datasets import LabeledImages, read_captions, read_labeled
 from xmodal.training.evaluate import generalized, hit_at_k
 from xmodal.training.fit import TrainConfig, TuneConfig, fit_map, fit_pairs
 from xmodal.training.pairs import Pairs, caption_pairs, join, label_pairs
+
+if TYPE_CHECKING:
+    from xmodal.vision.exported import OnnxVisual
 
 
 @dataclass
@@ -43,7 +47,7 @@ class TrainResult:
     seconds: float
 
 
-def visual_outputs(visual, paths, quiet: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def visual_outputs(visual: OnnxVisual, paths: Sequence[str | Path], quiet: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """The visual model's (features, logits) for ``paths``, from the on-disk cache when there."""
     from xmodal.vision.exported import OnnxVisual
     from xmodal.vision.features import extract_features
@@ -56,7 +60,7 @@ def visual_outputs(visual, paths, quiet: bool = False) -> tuple[np.ndarray, np.n
     return extract_features(paths, visual, cache=cache_root() / "features" / model_key / digest, quiet=quiet)
 
 
-def classifier_label_matrix(space: WordSpace, visual) -> np.ndarray:
+def classifier_label_matrix(space: WordSpace, visual: OnnxVisual) -> np.ndarray:
     """Word vectors of the visual model's own ImageNet-1k classes, in logit order (zero rows where none)."""
     labels = imagenet_labels("1k")
     if visual.classes is None or len(visual.classes) != len(labels):
@@ -93,7 +97,7 @@ def class_centre(classes: np.ndarray | None, usable: np.ndarray | None, amount: 
 def train(
     data: LabeledImages,
     space: WordSpace,
-    visual,
+    visual: OnnxVisual,
     config: TrainConfig,
     spec: InputSpec,
     seen: set[str] | None = None,
@@ -152,7 +156,7 @@ def evaluate(
     model: DeviseModel,
     data: LabeledImages,
     space: WordSpace,
-    visual,
+    visual: OnnxVisual,
     split: tuple[set[str], set[str]] | None = None,
     quiet: bool = False,
 ) -> dict[str, dict[str, float]]:
@@ -205,8 +209,8 @@ def read_pair_sources(sources: Sequence[str | Path], hierarchy_depth: int, per_c
 
 def train_pairs(
     sources: Sequence[str | Path],
-    space,
-    visual,
+    space: Space,
+    visual: OnnxVisual,
     config: TrainConfig,
     spec: InputSpec,
     hierarchy_depth: int = 1,

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -22,6 +23,9 @@ from PIL import Image, ImageOps
 from xmodal.core.errors import XmodalError
 from xmodal.vision.heif import heif_supported
 from xmodal.vision.taken import Exif, exif_facts
+
+if TYPE_CHECKING:
+    from xmodal.vision.exported import OnnxVisual
 
 heif_supported()  # HEIC photos decode here too, not only in the walk
 # Set once for the process: warnings.catch_warnings() is not thread-safe, and decoding runs in threads.
@@ -59,13 +63,13 @@ def read_bytes(path: str) -> tuple[bytes | None, str | None]:
     return (data, None) if data else (None, "empty file")
 
 
-def decoder(visual) -> Callable[[str], Photo]:
+def decoder(visual: OnnxVisual) -> Callable[[str], Photo]:
     """How photos are read for the visual model ``visual``: one rule for indexing, for
     query photos and for training features, so the three see the same pixels."""
     return partial(decode, preprocess=visual.preprocess, size_hint=visual.image_size + 32)
 
 
-def read_pixels(path: str | os.PathLike, visual) -> np.ndarray:
+def read_pixels(path: str | os.PathLike, visual: OnnxVisual) -> np.ndarray:
     """One photo ready for ``visual``, or an XmodalError naming the file (for callers
     that cannot go on without it, unlike the indexer, which lists and skips)."""
     photo = decoder(visual)(os.fspath(path))

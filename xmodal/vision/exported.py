@@ -19,12 +19,16 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from xmodal.core.cache import cache_root
 from xmodal.core.runtime import session
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 ONNX_FORMAT = 2  # bump when the export changes, so old cached exports are rebuilt
 FACTS = "visual.json"
@@ -89,7 +93,7 @@ class OnnxVisual:
         return "exact" if self.precision == "int8" else None
 
     @property
-    def session(self):
+    def session(self) -> InferenceSession:
         """The onnxruntime session, started on first use (a run that embeds nothing never starts it)."""
         if self._session is None:
             self._session = session(self.onnx_path(), self.threads, int8=self.int8_kernel)

@@ -30,12 +30,16 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xmodal.core.cache import write_atomically
 from xmodal.core.errors import XmodalError
 from xmodal.vision.exported import OnnxVisual
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
 
 RANGES = Path(__file__).parents[1] / "data" / "int8"
 PRECISIONS = ("fp32", "int8")
@@ -146,7 +150,7 @@ def _static(
         onnx.save(safe, str(out))
 
 
-def int8_convs(model) -> list[tuple[object, str, str, str, int]]:
+def int8_convs(model: ModelProto) -> list[tuple[object, str, str, str, int]]:
     """(node, its uint8 input, weight initializer, weight scale initializer, group) of each int8 Conv of a QDQ model."""
     from onnx import helper
 
@@ -160,7 +164,7 @@ def int8_convs(model) -> list[tuple[object, str, str, str, int]]:
     return found
 
 
-def pair_safe(model) -> None:
+def pair_safe(model: ModelProto) -> None:
     """Make every int8 dense convolution of ``model`` (a QDQ ModelProto, changed in place) pair-safe:
     a row whose largest same-signed neighbouring pair of weights sums above ``PAIR`` gets a
     scale that wide larger, and its int32 bias the matching scale (input scale x weight scale,

@@ -23,10 +23,11 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +46,9 @@ from xmodal.store import EdgeStore, ImageInfo, Store, open_store
 from xmodal.text.expression import read_query
 from xmodal.text.factory import load_space
 from xmodal.web.thumbnails import PLACEHOLDER, SIZES, Unreadable, thumbnail
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 WEB = Path(__file__).parent / "static"
 MAX_UPLOAD = 25 * 1024 * 1024  # bytes: a large phone photo is under 15 MB
@@ -381,10 +385,10 @@ class LoopbackOnly:
 
     HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = Headers(scope=scope).get("host", "")
             name = host[: host.find("]") + 1] if host.startswith("[") else host.split(":")[0]
@@ -470,7 +474,7 @@ def running(library: Library, host: str = "127.0.0.1", port: int = 0) -> Iterato
 def serve(
     index: str | os.PathLike | None = None, url: str | None = None, *, host: str = "127.0.0.1", port: int = 8765,
     open_browser: bool = False, space: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
-    say=print,
+    say: Callable[[str], object] = print,
 ) -> None:
     """Serve the page until Ctrl-C; ``say`` prints the address and any warning."""
     require_free_port(host, port)
