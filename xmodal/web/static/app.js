@@ -201,7 +201,7 @@ function groupView(group, nextIndex) {
   const heading = document.createElement("h2");
   heading.textContent = `${group.photos.length} ${group.kind === "exact" ? "exact copies" : "copies"}`;
   const row = document.createElement("ul");
-  row.className = "copies";
+  row.className = group.photos.length > 8 ? "copies many" : "copies";  // a big group wraps: no endless sideways row
   row.append(...group.photos.map((photo) => copyTile(photo, nextIndex())));
   section.append(heading, row);
   return section;
