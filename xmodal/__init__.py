@@ -17,6 +17,7 @@ from typing import Any
 from xmodal.core.errors import (
     ExpressionError,
     IncompatibleSpace,
+    PhotoNotFound,
     SpaceError,
     UnknownWord,
     XmodalError,
@@ -69,6 +70,7 @@ __all__ = [
     "ExpressionError",
     "IncompatibleSpace",
     "Neighbour",
+    "PhotoNotFound",
     "QueryVector",
     "SpaceError",
     "SpaceIdentity",
