@@ -789,8 +789,8 @@ def test_ctrl_c_during_index_says_how_to_resume(monkeypatch, tmp_path):
 
 def test_user_text_is_never_read_as_markup(indexed, tmp_path):
     photos, index = indexed
-    result = runner.invoke(app, ["query", "[/b]", "--index", str(index)])
-    assert result.exit_code == 1 and "[/b]" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["query", "/[b]x[/b]", "--index", str(index)])  # a path, so an error quoting it
+    assert result.exit_code == 1 and "/[b]x[/b]" in result.output and "Traceback" not in result.output
     odd = tmp_path / "[best]" / 'my "fav" photo.jpg'
     odd.parent.mkdir()
     shutil.copy(photos / "chelsea.jpg", odd)
