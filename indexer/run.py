@@ -104,7 +104,7 @@ def index_folder(
                   f"of {store.count():,} photos (nothing is embedded again)", file=sys.stderr, flush=True)
         store.upgrade(encoder.visual.nonnegative_features)
     store.add_folders()  # photos indexed before searches within folders existed: payload only, no embedding
-    store.add_dates(lambda files: dates_of(files))  # and before dates: their headers, no embedding
+    store.add_dates(dates_of)  # and before dates: their headers, no embedding
     found = walk(root)
     prefix = os.path.join(canonical(root), "")
     stored = {info.path: info for info in store.images() if info.path.startswith(prefix)}

@@ -77,7 +77,12 @@ def spellings(path: str | os.PathLike) -> list[str]:
     spellings are given, the only ones the index can hold: a name that is not gives none."""
     absolute = os.path.abspath(os.path.expanduser(path))
     parts = Path(absolute).parts
-    resolved = (os.path.join(os.path.realpath(os.path.join(*parts[:i])), *parts[i:]) for i in range(1, len(parts)))
+    resolved = []
+    for i in range(1, len(parts)):
+        above = os.path.join(*parts[:i])
+        resolved.append(os.path.join(os.path.realpath(above), *parts[i:]))
+        if not os.path.lexists(above):  # deeper folders are not there either: the same spelling again
+            break  # (and a long made-up path costs one step, not one realpath per folder)
     found = dict.fromkeys([absolute, *resolved, os.path.realpath(absolute)])
     return [spelling for spelling in found if _utf8(spelling)]  # the index holds no other name: none may be []
 

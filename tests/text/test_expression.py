@@ -351,3 +351,23 @@ def test_a_slash_between_words_is_part_of_the_words(tmp_path, monkeypatch):
     for path in ("/no/such/photo", "./no/such", "~/no/such"):  # starts like a path: a photo, so a missing one is said
         with pytest.raises(ExpressionError, match="image file not found"):
             parse(f"{path} - summer")
+
+
+def test_the_syntax_is_checked_before_any_photo_is_looked_up(tmp_path):
+    """So an error never tells whether a file exists: the same one for a photo that is there and one that is not."""
+    (tmp_path / "there.jpg").write_bytes(b"")
+    for path in (tmp_path / "there.jpg", tmp_path / "nope.jpg"):
+        with pytest.raises(ExpressionError, match="missing '\\+' or '-' before 'foo'"):
+            parse(f"{path} foo")
+
+
+def test_without_the_disk_only_known_photos_are_photos(tmp_path):
+    from xmodal.core.errors import PhotoNotFound
+    from xmodal.text.expression import read_query
+
+    (tmp_path / "there.jpg").write_bytes(b"")
+    known = {str(tmp_path / "gone.jpg")}.__contains__
+    assert read_query(str(tmp_path / "gone.jpg"), known, disk=False).photo == tmp_path / "gone.jpg"
+    with pytest.raises(PhotoNotFound):  # on disk, but not known: not looked at
+        read_query(f"{tmp_path / 'there.jpg'} - dog", known, disk=False)
+    assert [t.kind for t in read_query("sub/there - dog", known, disk=False).terms] == ["text", "text"]

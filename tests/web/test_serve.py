@@ -166,7 +166,7 @@ def test_only_indexed_photos_are_served(client, served_photos, tmp_path):
         link.unlink()
 
 
-def test_the_page_never_says_whether_a_file_outside_the_index_is_there(client, served_photos, tmp_path):
+def test_the_page_never_says_whether_a_file_outside_the_index_is_there(client, served_photos, tmp_path, monkeypatch):
     """A missing file, a folder and a file outside the index all get the same 404, alone or
     in an expression (a walkthrough found 400s naming which was which)."""
     (tmp_path / "there.jpg").write_bytes(b"x")
@@ -174,6 +174,16 @@ def test_the_page_never_says_whether_a_file_outside_the_index_is_there(client, s
         for query in (path, f"{path} - dog + cat"):
             for endpoint in ("query", "words"):
                 assert error_of(client.get(f"/api/{endpoint}", params={"q": query}), 404) == f"not a photo in the index: {path}"
+    # the syntax is checked before any photo is looked up, and relative paths are not looked up on disk
+    assert error_of(client.get("/api/query", params={"q": "/etc/passwd foo"}), 400) == "missing '+' or '-' before 'foo' at column 13"
+    assert error_of(client.get("/api/query", params={"q": "/etc/nopexx foo"}), 400) == "missing '+' or '-' before 'foo' at column 13"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "secret").write_bytes(b"x")
+    depth = "../" * len(tmp_path.parts)
+    answers = [client.get("/api/query", params={"q": q}) for q in ("sub/secret", "sub/nothing", f"sub/{depth}etc/passwd", f"sub/{depth}etc/nope")]
+    assert len({a.status_code for a in answers}) == 1  # words, all four (unknown ones here): nothing read, nothing said
+    assert not any("photo" in a.text or "found" in a.text for a in answers), [a.text for a in answers]
 
 
 def test_an_indexed_photo_whose_file_is_gone_is_still_answered(client, served_photos):

@@ -174,6 +174,22 @@ def test_enter_in_an_option_searches_again_the_same_way(live, page, served_photo
         assert shown(page) == [r.path for r in engine.query(rocket, 1, using="semantic").results]
 
 
+def test_an_empty_search_says_so_and_a_bad_hidden_option_is_shown(live, page):
+    base, library = live
+    page.goto(f"{base}/?q=rocket")
+    paths = expected(library, "rocket")
+    wait_for_grid(page, paths)
+    page.fill("#q", "")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('empty query')")
+    assert shown(page) == paths and "q=rocket" in page.url  # the photos shown stay
+    page.goto(f"{base}/?q=rocket&k=0")  # out of range, and Options closed by the time Enter is pressed
+    page.evaluate("document.getElementById('options').open = false")
+    page.fill("#q", "cat")
+    page.press("#q", "Enter")
+    page.wait_for_function("() => document.getElementById('options').open")  # the browser's message can show
+
+
 def test_the_viewer_of_a_photo_whose_file_is_gone_shows_its_facts_and_words(live, page, served_photos):
     photos, _ = served_photos
     base, library = live
@@ -331,6 +347,13 @@ def test_the_duplicates_view_shows_each_group_side_by_side(live_copies, page, tm
     page.click("#dup-form button")
     assert wait_for_groups(page, len(exact)) == exact
     assert "threshold=1" in page.url and page.input_value("#threshold") == ""  # not the search's threshold
+    page.go_back()
+    assert wait_for_groups(page, len(groups)) == groups
+    page.click("#options summary")
+    page.fill("#in", str(Path(groups[0][0]).parent))
+    page.press("#in", "Enter")  # Enter in In folder: the duplicates there, not an empty search
+    page.wait_for_function("() => new URLSearchParams(location.search).get('in') !== null")
+    assert parse_qs(urlsplit(page.url).query)["view"] == ["duplicates"] and page.locator("#duplicates").is_visible()
     page.go_back()
     assert wait_for_groups(page, len(groups)) == groups
     page.fill("#q", "coffee")

@@ -119,7 +119,7 @@ def words_template(expression: Expression) -> str | None:
 
 
 def query_vector(
-    expression: Expression, space: Space, encode_image: Callable[[Path], np.ndarray], bank: np.ndarray | None
+    expression: Expression, space: Space, encode_image: Callable[[Path], np.ndarray] | None, bank: np.ndarray | None
 ) -> QueryVector:
     """The vector every search reads ``expression`` as (``Engine.query`` and ``xmodal words``
     alike, so an analogy gets the same words whichever asks). In one that mixes photos and

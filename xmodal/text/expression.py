@@ -33,7 +33,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -230,11 +230,14 @@ def _correct(word: str, space: Lexicon) -> str:
     return fix
 
 
-def parse(text: str, known: Callable[[str], bool] | None = None) -> Expression:
+def parse(text: str, known: Callable[[str], bool] | None = None, disk: bool = True) -> Expression:
     """Parse ``text`` into an :class:`Expression`, or raise a one-line ExpressionError.
     A photo's path must name a file, unless ``known`` says it is one (an indexed photo
-    whose file is gone: :func:`read_query`)."""
-    tokens = _tokenize(text)
+    whose file is gone: :func:`read_query`); with ``disk`` False nothing is looked up on
+    disk and only ``known`` photos are photos. The syntax is checked whole before any
+    photo is looked up, so an error never depends on which files exist."""
+    on_disk = _on_disk if disk else (known or _nothing)
+    tokens = _tokenize(text, on_disk)
     if not tokens:
         raise ExpressionError("empty query: give at least one word, phrase or image")
     terms: list[Term] = []
@@ -285,16 +288,18 @@ def parse(text: str, known: Callable[[str], bool] | None = None) -> Expression:
                 words.append(tokens[i][1])
             terms.append(Term("text", " ".join(words), sign * weight))
         else:
-            terms.append(Term("image", _existing_image(value, known), sign * weight))
+            terms.append(Term("image", value, sign * weight))
         expect_term = False
         i += 1
-    return Expression(tuple(terms))
+    return Expression(tuple(
+        replace(term, text=_existing_image(term.text, known, disk)) if term.kind == "image" else term for term in terms
+    ))
 
 
-def _tokenize(text: str) -> list[tuple[str, str, int]]:
+def _tokenize(text: str, on_disk: Callable[[str], bool]) -> list[tuple[str, str, int]]:
     """Split into (kind, value, 1-based column) with kind in op, word, phrase, image;
     a ``-`` joining two letters or digits is a hyphen unless the query is compact."""
-    tokens = _split(text)
+    tokens = _split(text, on_disk)
     if any(_touches_word(text, col) for kind, value, col in tokens if kind == "op" and value == "+"):
         return tokens  # compact arithmetic, king-man+woman: every '-' is an operator
     joined: list[tuple[str, str, int]] = []
@@ -337,7 +342,7 @@ def _is_hyphen(text: str, tokens: list[tuple[str, str, int]], i: int) -> bool:
     return not weighted
 
 
-def _split(text: str) -> list[tuple[str, str, int]]:
+def _split(text: str, on_disk: Callable[[str], bool]) -> list[tuple[str, str, int]]:
     """Split into (kind, value, 1-based column): every + - * outside quotes an operator."""
     tokens: list[tuple[str, str, int]] = []
     i, n = 0, len(text)
@@ -369,13 +374,13 @@ def _split(text: str) -> list[tuple[str, str, int]]:
             i = weight.end()
         else:
             chunk_end = _run_end(text, i, stop="")
-            if _looks_like_image(text[i:chunk_end]):
+            if _looks_like_image(text[i:chunk_end], on_disk):
                 tokens.append(("image", text[i:chunk_end], col))
                 i = chunk_end
                 continue
             end = _run_end(text, i, stop=_OPERATORS + '"')
             word = text[i:end]
-            tokens.append(("image" if _looks_like_image(word) else "word", word, col))
+            tokens.append(("image" if _looks_like_image(word, on_disk) else "word", word, col))
             i = end
     return tokens
 
@@ -431,17 +436,30 @@ def _run_end(text: str, i: int, stop: str) -> int:
     return i
 
 
-def _looks_like_image(token: str) -> bool:
+def _looks_like_image(token: str, on_disk: Callable[[str], bool] | None = None) -> bool:
     """A bare token that is a photo's path: one with an image suffix, one that starts
     like a path (``/``, ``~``, ``./``, ``../``) or holds a ``\\``, or one with a ``/``
-    inside that names something on disk (a folder is then refused as one). So
-    ``black/white``, ``AC/DC``, ``and/or`` and ``24/7`` stay words, as people type them."""
+    inside that ``on_disk`` finds (a file, or a folder written with a final ``/``, then
+    refused as one). So ``black/white``, ``AC/DC``, ``and/or`` and ``24/7`` stay words,
+    as people type them. Without ``on_disk``, every ``/`` counts (rendering quotes such text)."""
     return (
         Path(token).suffix.lower() in IMAGE_SUFFIXES
         or token.startswith(("/", "~", "./", "../"))
         or "\\" in token
-        or ("/" in token and os.path.exists(token))
+        or ("/" in token and (on_disk is None or on_disk(token)))
     )
+
+
+def _on_disk(token: str) -> bool:
+    """A file, or a folder written as one (``holiday/``): a bare token that names a photo."""
+    try:
+        return os.path.isfile(token) or (token.endswith("/") and os.path.isdir(token))
+    except (ValueError, OSError):
+        return False
+
+
+def _nothing(token: str) -> bool:
+    return False
 
 
 def _existing_file(text: str) -> Path | None:
@@ -453,33 +471,36 @@ def _existing_file(text: str) -> Path | None:
         return None
 
 
-def read_query(query: str | os.PathLike | Expression, known: Callable[[str], bool] | None = None) -> Expression:
+def read_query(
+    query: str | os.PathLike | Expression, known: Callable[[str], bool] | None = None, disk: bool = True
+) -> Expression:
     """What a query means; the one place that decides whether a query is a photo.
 
     A string or path naming an existing file is that photo, whatever its name
     holds (spaces, ``+``, no image suffix: no quoting needed); any other string
     is parsed as an expression, where tokens that look like paths are photos.
     ``known`` (an index's "is this path one of mine?") lets a photo whose file is
-    gone still be asked for by its path: its vectors are stored.
+    gone still be asked for by its path: its vectors are stored. With ``disk`` False
+    (the web page) nothing is looked up on disk: a photo is a photo ``known`` holds.
     """
     if isinstance(query, Expression):
         return query
     text = os.fspath(query)
-    photo = _existing_file(text)
-    if photo is None and known is not None and _looks_like_image(text) and known(text):
+    photo = _existing_file(text) if disk else None
+    if photo is None and known is not None and _looks_like_image(text, known) and known(text):
         return Expression((Term("image", text),))
-    return Expression((Term("image", str(photo)),)) if photo is not None else parse(text, known)
+    return Expression((Term("image", str(photo)),)) if photo is not None else parse(text, known, disk)
 
 
-def _existing_image(path: str, known: Callable[[str], bool] | None = None) -> str:
-    found = _existing_file(path)
-    if found is None:
-        if known is not None and known(path):
-            return path
-        if os.path.isdir(os.path.expanduser(path)):
-            raise PhotoNotFound(f"{path} is a folder, not a photo", path)
-        raise PhotoNotFound(f"image file not found: {path}", path)
-    return str(found)
+def _existing_image(path: str, known: Callable[[str], bool] | None = None, disk: bool = True) -> str:
+    found = _existing_file(path) if disk else None
+    if found is not None:
+        return str(found)
+    if known is not None and known(path):
+        return path
+    if disk and os.path.isdir(os.path.expanduser(path)):
+        raise PhotoNotFound(f"{path} is a folder, not a photo", path)
+    raise PhotoNotFound(f"image file not found: {path}", path)
 
 
 _NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+\.")

@@ -43,11 +43,12 @@ from xmodal.core.errors import IndexInUse, PhotoNotFound, XmodalError
 from xmodal.devise.model import space_name
 from xmodal.search.engine import Engine, nothing_found
 from xmodal.store import EdgeStore, ImageInfo, Store, open_store
-from xmodal.text.expression import read_query
+from xmodal.text.expression import Expression, read_query
 from xmodal.text.factory import load_space
 from xmodal.web.thumbnails import PLACEHOLDER, SIZES, Unreadable, thumbnail
 
 if TYPE_CHECKING:
+    import uvicorn
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 WEB = Path(__file__).parent / "static"
@@ -200,17 +201,19 @@ def indexed(engine: Engine, path: str) -> ImageInfo:
     return record.info
 
 
-def _only_indexed_photos(engine: Engine, query: str) -> None:
-    """Photos in a query must be indexed ones: the page never reads other files on the
-    server's disk (a photo of one's own goes through the upload instead), nor says
-    whether one is there: a missing file, a folder and a file outside the index all
-    get the same 404. An indexed photo whose file is gone is answered from the index."""
+def _read(engine: Engine, query: str) -> Expression:
+    """The query as the page may ask it: photos only indexed ones, looked up in the index
+    and never on the server's disk (a photo of one's own goes through the upload), so no
+    answer says whether a file is there: a missing file, a folder and a file outside the
+    index all get the same 404, after the query's syntax is checked whole. An indexed
+    photo whose file is gone is answered from the index."""
     try:
-        photos = read_query(query, engine.holds).images
+        expression = read_query(query, engine.holds, disk=False)
     except PhotoNotFound as error:
         raise _bad(f"not a photo in the index: {error.path}", 404) from None
-    for photo in photos:
+    for photo in expression.images:
         indexed(engine, str(photo))
+    return expression
 
 
 # -- endpoints -------------------------------------------------------------------------
@@ -220,8 +223,8 @@ def _answer(library: Library, query: str, *, using: str | None = None, words: bo
     """The answer as ``xmodal query --json`` prints it; with no photo, ``nothing`` says why
     in the line the CLI prints then."""
     with library.engine() as engine:
-        _only_indexed_photos(engine, query)
-        answer = engine.query(query, using=using, words=words, **choices).to_dict()
+        answer = engine.query(_read(engine, query), using=using, words=words, **choices).to_dict()
+    answer["query"] = query  # as typed, as the CLI gives it
     if answer["kind"] == "photos" and not answer["results"]:
         answer["nothing"] = nothing_found(query, *(choices.get(name) for name in ("threshold", "within", "after", "before")))
     return answer
@@ -367,9 +370,10 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
 
 async def _user_error(request: Request, error: XmodalError) -> JSONResponse:
     message = " ".join(str(error).split())
-    if isinstance(error, IndexInUse):  # most often an xmodal index run adding photos: the page can wait
-        return JSONResponse({"error": f"{message}, most likely xmodal index adding photos: search again when it ends"},
-                            status_code=503)
+    if isinstance(error, IndexInUse):  # another process: most often an xmodal index run adding photos
+        if "xmodal serve" not in message:  # (a server's message says to try again already)
+            message += ", most likely xmodal index adding photos: search again when it ends"
+        return JSONResponse({"error": message}, status_code=503)
     return JSONResponse({"error": message}, status_code=400)
 
 
@@ -444,7 +448,7 @@ def require_free_port(host: str, port: int) -> None:
         raise XmodalError(f"cannot listen on {host}:{port}: {error.strerror or error}; choose another --port") from None
 
 
-def _server(library: Library, host: str, port: int):
+def _server(library: Library, host: str, port: int) -> uvicorn.Server:
     """The page's uvicorn server for ``library`` (not started): quiet but for warnings."""
     import uvicorn
 

@@ -20,6 +20,7 @@ let focusResults = false;  // a search started from the viewer: focus its first 
 
 const baseName = (path) => path.split("/").pop();
 const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+const agree = (n, verb) => (n === 1 ? `${verb}s` : verb);  // "1 photo that looks", "2 photos that look"
 const thumb = (path, size) => `/api/thumbnail?${new URLSearchParams({ path, size })}`;
 
 // A path as a photo term of an expression (docs/expressions.md): img:"..." when it holds spaces.
@@ -104,7 +105,7 @@ async function run(params) {
 }
 
 function describe(answer) {
-  const how = answer.using === "visual" ? "that look alike" : "by meaning";
+  const how = answer.using === "visual" ? `that ${agree(answer.results.length, "look")} alike` : "by meaning";
   const none = answer.nothing || `no photo found for "${answer.query}"`;  // the server says why, as the CLI does
   const found = answer.results.length ? `${count(answer.results.length, "photo")} ${how}` : none[0].toUpperCase() + none.slice(1);
   return [found, ...answer.notes.map((note) => `note: ${note}`)].join(" · ");
@@ -188,7 +189,7 @@ async function runDuplicates(params) {
 }
 
 function duplicatesFound(answer, drawn) {
-  const where = `among ${answer.photos} photos at threshold ${answer.threshold}`;
+  const where = `among ${count(answer.photos, "photo")} at threshold ${answer.threshold}`;
   if (!answer.groups.length) return `No copies ${where}`;
   const copies = answer.groups.reduce((n, group) => n + group.photos.length, 0);
   const more = drawn < answer.groups.length ? ` · the first ${drawn} shown: narrow with In folder` : "";
@@ -317,10 +318,12 @@ async function searchByFile(file) {
       method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
     });
     // What is shown is no longer the URL's query: say so in the box, the URL and the title.
-    history.pushState(null, "", "/");
+    const kept = new URLSearchParams(Object.entries(stateFromForm()).filter(([name, v]) => v && name !== "q"));
+    history.pushState(null, "", `/?${kept}`);  // the options it used stay; the query is the photo, which has no URL
     ui.q.value = "";
     document.title = `like ${file.name} · xmodal`;
-    show(answer.results, `${count(answer.results.length, "photo")} that look like ${file.name}`);
+    const n = answer.results.length;
+    show(answer.results, `${count(n, "photo")} that ${agree(n, "look")} like ${file.name}`);
   } catch (error) {
     show([], "");
     say(error.message, true);
@@ -345,11 +348,22 @@ document.addEventListener("drop", (event) => {
 
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
-  // The same query again (new options): the same kind of search ("More like this", "Same meaning").
   const now = new URLSearchParams(location.search);
-  const same = now.get("using") && now.get("q") === ui.q.value.trim() && now.get("view") !== "duplicates";
+  if (now.get("view") === "duplicates" && !ui.q.value.trim()) {  // Enter in In folder there: the duplicates again
+    go({ view: "duplicates", threshold: ui.dupThreshold.value, in: ui.within.value.trim() });
+    return;
+  }
+  if (!ui.q.value.trim()) {  // as the CLI says it; the photos shown stay
+    say("empty query: give at least one word, phrase or image", true);
+    ui.q.focus();
+    return;
+  }
+  // The same query again (new options): the same kind of search ("More like this", "Same meaning").
+  const same = now.get("using") && now.get("q") === ui.q.value.trim();
   go(stateFromForm(same ? { using: now.get("using") } : {}));
 });
+// An option out of range inside the closed Options would block the search without a word: show it.
+document.addEventListener("invalid", (event) => { if (event.target.form === ui.form) ui.options.open = true; }, true);
 window.addEventListener("popstate", () => {
   const params = new URLSearchParams(location.search);
   formFromState(params);
