@@ -604,17 +604,19 @@ def evaluate_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Flat hit@k of a model's nearest labels on labeled photos."""
-    from xmodal.devise.model import DeviseModel
+    from xmodal.devise.encoder import Encoder
     from xmodal.training.datasets import read_class_split, read_labeled
+
+    if data.is_dir() and (data / "captions.csv").is_file():
+        raise XmodalError(f"{data} is a captioned set: eval scores labeled photos (caption search is scored by benchmarks/language.py)")
+    labeled = read_labeled(data)
+    if len(labeled.classes) < 2:
+        raise XmodalError(f"{data} holds {len(labeled.classes)} class(es) ({', '.join(labeled.classes) or 'none'}): with one label every photo's nearest is right")
     from xmodal.training.train import evaluate
-    from xmodal.vision.visual import load_visual
 
     ws = load_space(space_name(space, model))
-    devise = DeviseModel.load(model, space=ws.identity)
-    model_visual = load_visual(devise.visual["id"])
-    if model_visual.weights_checksum != devise.visual["checksum"]:
-        raise XmodalError(f"model {model} was trained on other weights of {devise.visual['id']}")
-    results = evaluate(devise, read_labeled(data), ws, model_visual, read_class_split(split) if split else None, quiet=quiet)
+    encoder = Encoder.load(ws, model)  # the model's own network, a phase-2 one included, as index and query load it
+    results = evaluate(encoder.model, labeled, ws, encoder.visual, read_class_split(split) if split else None, quiet=quiet)
     if as_json:
         print(json.dumps(results))
     else:

@@ -480,3 +480,27 @@ def test_words_answers_a_photo_from_the_vocabulary_in_a_word_space_too():
     assert shown == [hit.word for hit in nearest_words(space, vector, 6)]
     assert shown != [hit.word for hit in space.nearest(vector, k=6)]  # all 400,000 words would answer otherwise
     assert set(shown) <= set(default_vocabulary(space)[0])
+
+
+def test_eval_scores_the_shipped_phase_2_model_and_refuses_sets_it_cannot_score(tmp_path):
+    """eval loads a model's own network as index and query do (a phase-2 one included: it
+    refused them by name), and refuses a captioned set and a one-class set (which scored 1.000)."""
+    import shutil
+
+    from xmodal.devise.encoder import DEFAULT_MODEL
+
+    photos = Path(__file__).resolve().parents[2] / "docs" / "photos"
+    for label, names in (("cat", ("chelsea.jpg",)), ("rocket", ("rocket.jpg",))):
+        (tmp_path / "two" / label).mkdir(parents=True)
+        for name in names:
+            shutil.copy(photos / name, tmp_path / "two" / label / name)
+    result = runner.invoke(app, ["eval", str(DEFAULT_MODEL), str(tmp_path / "two"), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["all"]["hit@1"] == 1.0  # a cat and a rocket, each nearest its own label
+    shutil.rmtree(tmp_path / "two" / "rocket")
+    result = runner.invoke(app, ["eval", str(DEFAULT_MODEL), str(tmp_path / "two")])
+    assert result.exit_code == 1 and "holds 1 class(es) (cat)" in result.output
+    (tmp_path / "captioned").mkdir()
+    (tmp_path / "captioned" / "captions.csv").write_text("path,caption,split\nx.jpg,a cat,val\n")
+    result = runner.invoke(app, ["eval", str(DEFAULT_MODEL), str(tmp_path / "captioned")])
+    assert result.exit_code == 1 and "is a captioned set" in result.output
