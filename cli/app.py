@@ -506,7 +506,7 @@ def train(
     data: Annotated[list[Path], typer.Argument(help="Labeled photos (class folders, or a CSV with path and label columns), or several sets, captioned ones (captions.csv) among them.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model file.")] = Path("model.safetensors"),
     split: Annotated[Path | None, typer.Option("--split", help="JSON with 'seen' and 'unseen' classes: train on seen only, report zero-shot on unseen.")] = None,
-    loss: Annotated[str, typer.Option("--loss", help="rank, rank-first, l2 or softmax.")] = "rank",
+    loss: Annotated[str, typer.Option("--loss", help="rank, rank-first, l2 or softmax; pair training (captions): rank or rank-hardest.")] = "rank",
     input_layers: Annotated[str, typer.Option("--input", help="Visual layers the map reads: pooled, conse or pooled+conse.")] = "pooled",
     top: Annotated[int, typer.Option("--top", min=1, help="ConSE's T for the conse input.")] = 10,
     temperature: Annotated[float, typer.Option("--temperature", min=0.01, help="Softmax temperature of the classifier for the conse input.")] = 1.0,
@@ -556,6 +556,8 @@ def train(
         hub_weight=hub_weight, hub_neighbours=hub_neighbours,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
+    if tune_from and not (mix and centre and "pooled" in spec.layers and "conse" in spec.layers):  # before minutes of work
+        raise XmodalError("--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse --mix 1 --centre 1")
     tune = TuneConfig(
         first=tune_from, epochs=tune_epochs, lr=tune_lr, map_lr=tune_map_lr, seed=seed, stock_classes=tune_stock_classes
     )
@@ -590,7 +592,12 @@ def train(
     if any(data_set.splits):
         result.model.evaluation = evaluate(result.model, data_set, ws, model_visual, classes, quiet=quiet)
     path = result.model.save(out)
-    console_summary(result.model.evaluation, f"{path}: {result.images} images, {len(result.model.labels)} labels, {result.seconds:.0f} s")
+    labels = len(result.model.labels)
+    title = f"{path}: {result.images} images, {labels} label{'s' * (labels != 1)}, {result.seconds:.0f} s"
+    if not any(result.model.evaluation.values()):  # nothing held out: say so rather than print an empty table
+        console.print(f"{title}; no val or test photos to score (give a split column, or score with xmodal eval)")
+    else:
+        console_summary(result.model.evaluation, title)
 
 
 @app.command(name="eval")
@@ -607,6 +614,7 @@ def evaluate_command(
     from xmodal.devise.encoder import Encoder
     from xmodal.training.datasets import read_class_split, read_labeled
 
+    ws = load_space(space_name(space, model))  # a missing or foreign model file is said first
     if data.is_dir() and (data / "captions.csv").is_file():
         raise XmodalError(f"{data} is a captioned set: eval scores labeled photos (caption search is scored by benchmarks/language.py)")
     labeled = read_labeled(data)
@@ -614,7 +622,6 @@ def evaluate_command(
         raise XmodalError(f"{data} holds {len(labeled.classes)} class(es) ({', '.join(labeled.classes) or 'none'}): with one label every photo's nearest is right")
     from xmodal.training.train import evaluate
 
-    ws = load_space(space_name(space, model))
     encoder = Encoder.load(ws, model)  # the model's own network, a phase-2 one included, as index and query load it
     results = evaluate(encoder.model, labeled, ws, encoder.visual, read_class_split(split) if split else None, quiet=quiet)
     if as_json:

@@ -140,3 +140,19 @@ def test_the_shipped_model_names_real_photos(shared_set):
     predicted = [wnids[i] for i in (vectors @ names.vectors.T).argmax(1)]
     truth = [data.classes[data.labels[i]].wnid for i in picks]
     assert np.mean(np.array(predicted) == np.array(truth)) >= 0.6
+
+
+def test_an_index_opened_with_another_named_model_is_refused_at_open(trained, tmp_path):
+    """Before, a text search ran with the named model's hub penalty (or none) and only a
+    photo search was refused: now the index is refused when it opens, as another space is."""
+    import xmodal
+    from xmodal.devise.encoder import SHIPPED
+
+    path, _, data = trained
+    index = tmp_path / "index"
+    with xmodal.open(index, model=path, create=True) as engine:  # the colour model fills it
+        engine.index(data.paths[0].parent)
+    with pytest.raises(IncompatibleSpace, match="was built with another encoder .* use the model it was built with, or"):
+        xmodal.open(index, model=SHIPPED["glove-6b-50d"])
+    with xmodal.open(index, model=path) as engine:  # its own model still opens it: the refusal let the lock go
+        assert engine.query("red", 1).results

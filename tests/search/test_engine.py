@@ -981,3 +981,21 @@ def test_an_indexed_photo_whose_file_is_gone_is_asked_for_from_its_stored_vector
         assert engine.query(gone, 3, words=True).results
         with pytest.raises(PhotoNotFound, match="image file not found: .*never.jpg"):
             engine.query(str(photos / "never.jpg"))
+
+
+def test_python_refuses_what_the_cli_refuses(served_photos, tmp_path):
+    """k below 1 and a threshold outside -1..1 (they gave 10 results or none); an unknown
+    precision before any index is made; an engine of this process still open, named as such."""
+    import xmodal
+    from xmodal.core.errors import IndexInUse
+
+    _, index = served_photos
+    with xmodal.open(index) as engine:
+        for bad in ({"k": 0}, {"k": -1}, {"threshold": 2.0}):
+            with pytest.raises(xmodal.XmodalError, match="^k is how many results|^threshold is a score from -1 to 1"):
+                engine.query("dog", **{"k": 5, **bad})
+        with pytest.raises(IndexInUse, match=r"already open in this process \(pid \d+\): close the other engine first"):
+            xmodal.open(index)
+    with pytest.raises(xmodal.XmodalError, match="^unknown precision .fp16.: use one of fp32, int8$"):
+        xmodal.open(tmp_path / "new", create=True, precision="fp16")
+    assert not (tmp_path / "new").exists()

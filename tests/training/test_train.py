@@ -153,6 +153,7 @@ def test_train_command_refuses_centring_a_pooled_map(colour_photos, monkeypatch,
         (["train", ".", "--loss", "hinge"], "unknown loss 'hinge'"),
         (["train", ".", "--input", "pixels"], "unknown input layer"),
         (["eval", "none.safetensors", "."], "model file not found: none.safetensors"),
+        (["train", ".", "--tune-from", "19"], "--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse"),
     ],
 )
 def test_train_and_eval_errors_are_one_line(args, message):

@@ -424,7 +424,7 @@ def test_others_wait_for_a_server_to_let_go_and_a_server_waits_briefly(served_ph
     other = open_store(index)  # waits for the server instead of refusing
     try:
         monkeypatch.setattr(store, "SERVER_WAITS_S", 0.2)
-        with pytest.raises(IndexInUse, match=rf"in use by another xmodal process \(pid {os.getpid()}\)"):
+        with pytest.raises(IndexInUse, match=rf"already open in this process \(pid {os.getpid()}\)"):
             open_store(index, serving=True)  # a server gives up after SERVER_WAITS_S: a 503
     finally:
         other.close()
@@ -441,5 +441,5 @@ def test_a_busy_index_is_a_503_for_the_page(client, served_photos, monkeypatch):
     with xmodal.open(index):  # as an xmodal index run would
         time.sleep(0.5)  # the server lets go after 0.3 s idle
         response = client.get("/api/query", params={"q": "cat"})
-    assert "in use by another xmodal process" in error_of(response, 503) and "search again when it ends" in response.json()["error"]
+    assert "already open in this process" in error_of(response, 503) and "search again when it ends" in response.json()["error"]
     assert client.get("/api/query", params={"q": "cat"}).status_code == 200

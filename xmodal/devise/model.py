@@ -51,7 +51,8 @@ class InputSpec:
     def __post_init__(self) -> None:
         unknown = [layer for layer in self.layers if layer not in LAYERS]
         if unknown or not self.layers:
-            raise XmodalError(f"unknown input layer {unknown or self.layers}; choose from {', '.join(LAYERS)}")
+            named = ", ".join(repr(layer) for layer in unknown) or "(none)"
+            raise XmodalError(f"unknown input layer {named}; choose from {', '.join(LAYERS)}, or pooled+conse")
 
     @classmethod
     def parse(cls, text: str, top: int = 10, temperature: float = 1.0) -> InputSpec:
@@ -212,8 +213,8 @@ class DeviseModel:
         meta, _ = _read_file(path, ())
         try:
             return SpaceIdentity.from_dict(meta["space"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise XmodalError(f"{path} is not an xmodal model file: {error}") from error
+        except (ValueError, KeyError, TypeError):
+            raise XmodalError(f"{path} is not an xmodal model file (it names no word space)") from None
 
     @classmethod
     def load(cls, path: str | Path, space: SpaceIdentity | None = None) -> DeviseModel:

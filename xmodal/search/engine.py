@@ -28,7 +28,7 @@ import numpy as np
 from indexer.walk import canonical, spellings
 from xmodal.core.errors import IncompatibleSpace, XmodalError
 from xmodal.devise.hubness import POOL, HubPenalty
-from xmodal.devise.model import space_name
+from xmodal.devise.model import DeviseModel, space_name
 from xmodal.search.analogy import WithSentences, added_up, described, with_template
 from xmodal.search.duplicates import Duplicates, find_duplicates
 from xmodal.search.feedback import (
@@ -175,6 +175,10 @@ class Engine:
             )
         if encoder is not None:
             self._use(encoder)
+        elif model is not None and (store.meta.get("encoder") or {}).get("map"):  # named: must be the index's
+            named = DeviseModel.load(model, space=space.identity)
+            if named.checksum() != store.meta["encoder"]["map"]:
+                raise self._refusal(named)
 
     # -- writing ----------------------------------------------------------------
 
@@ -243,6 +247,10 @@ class Engine:
         """
         if using not in (None, *USING):
             raise XmodalError(f"unknown using {using!r}; choose {' or '.join(USING)}")
+        if not isinstance(k, int) or k < 1:  # as the CLI's -k and the page's Results refuse them
+            raise XmodalError(f"k is how many results: a whole number of 1 or more, not {k!r}")
+        if threshold is not None and not -1 <= threshold <= 1:
+            raise XmodalError(f"threshold is a score from -1 to 1, not {threshold:g}")
         taken = date_span(after, before)
         if words and (threshold is not None or within or taken):
             raise XmodalError("threshold, within, after and before choose photos; they do not go with words")
@@ -396,19 +404,26 @@ class Engine:
                 )
             self._encoder = encoder.at_precision(held)
             return
-        if built_with.get("visual") == encoder.model.visual.get("base"):
-            raise IncompatibleSpace(
+        raise self._refusal(encoder.model)
+
+    def _refusal(self, model: DeviseModel) -> IncompatibleSpace:
+        """Why this index cannot be used with ``model``: it was filled by another one."""
+        built_with = self.store.meta.get("encoder") or {}
+        if built_with.get("visual") == model.visual.get("base"):
+            return IncompatibleSpace(
                 f"index {self.store.location} was built with the stock {built_with['visual'].get('id')} tower, "
                 "and this model fine-tunes its top blocks (DeViSE phase 2), so photos embed differently: "
                 "re-index (delete the index folder and run xmodal index again; text searches keep working until then), "
                 "or open it with the model it was built with (--model; the stock-tower model is rebuilt by "
                 "docs/results.md's xmodal train command without --tune-from)"
             )
-        raise IncompatibleSpace(
+        old = "" if self.store.meta.get("space") else (
+            " (indexes made before 2026-11-30 were built in glove-6b-50d: open them with --space glove-6b-50d)"
+        )
+        return IncompatibleSpace(
             f"index {self.store.location} was built with another encoder "
-            f"(map {built_with.get('map')}), not {encoder.identity()['map']}; "
-            "use the model it was built with, or delete the index and index again "
-            "(indexes made before 2026-11-30 were built in glove-6b-50d: open them with --space glove-6b-50d)"
+            f"(map {built_with.get('map')}), not {model.checksum()}; "
+            f"use the model it was built with, or delete the index and index again{old}"
         )
 
     @cached_property
@@ -416,7 +431,6 @@ class Engine:
         """The hub penalty shipped with the model that filled this index (xmodal.devise.hubness),
         read from its file alone; none for a model without one, or another model's."""
         from xmodal.devise.encoder import SHIPPED
-        from xmodal.devise.model import DeviseModel
 
         built_with = (self.store.meta.get("encoder") or {}).get("map")
         path = self._model_path or SHIPPED.get(self.space.name)
@@ -467,6 +481,10 @@ def open(  # noqa: A001 - xmodal.open() reads naturally, like io.open
     """Open the index a user means (``index`` folder, ``url`` of a Qdrant server, or the
     defaults in :func:`xmodal.store.open_store`); ``create`` makes it if missing.
     ``precision`` ("fp32", "int8") is the visual network's: see :class:`Engine`."""
+    from xmodal.vision.quantized import PRECISIONS
+
+    if precision is not None and precision not in PRECISIONS:  # before an index is made for nothing
+        raise XmodalError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     words = load_space(space_name(space, model))
     encoder, dims = None, {}
     if create:  # the encoder sizes a new index, and then serves it: load it once

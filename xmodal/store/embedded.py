@@ -403,6 +403,9 @@ def _in_use(folder: Path, holder: str, waited: float) -> IndexInUse:
             f"index {folder} is in use by xmodal serve (pid {holder.removesuffix(SERVER_MARK)}), "
             f"which stayed busy for {waited:g} s; try again"
         )
+    if holder == str(os.getpid()):  # an Engine of this process left open (Python: close it, or use with)
+        return IndexInUse(f"index {folder} is already open in this process (pid {holder}): close the other engine first, "
+                          "or open it with `with xmodal.open(...) as engine:`")
     return IndexInUse(f"index {folder} is in use by another xmodal process (pid {holder})")
 
 

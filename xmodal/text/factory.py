@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from xmodal.core.errors import SpaceError
+
 if TYPE_CHECKING:
     from xmodal.text.sentences import SentenceSpace
     from xmodal.text.words import WordSpace
@@ -32,6 +34,20 @@ def load_space(source: str | os.PathLike | None = None) -> SentenceSpace | WordS
     name = DEFAULT_SPACE if source in (None, "", "default") else str(source)
     if name in SENTENCE_MODELS:
         return SentenceSpace.load(name)
+    from xmodal.text.words import DEFAULT_SPACE as GLOVE
     from xmodal.text.words import WordSpace
 
-    return WordSpace.load(name)
+    try:
+        return WordSpace.load(name)
+    except SpaceError as error:  # a typo of a space that ships reads better as one than as a failed download
+        import difflib
+
+        shipped = [*SENTENCE_MODELS, GLOVE]
+        typed = name.lower()
+        close = [known for known in shipped if len(typed) >= 4 and typed in known]
+        close = close or difflib.get_close_matches(typed, shipped, n=1, cutoff=0.75)
+        if not close or os.path.exists(name):
+            raise error from None
+        raise SpaceError(
+            f"unknown word space {name!r}: did you mean {close[0]!r}? (not a file, and gensim-data names need internet)"
+        ) from None
