@@ -44,6 +44,17 @@ def test_reads_class_folders(tmp_path):
     assert data.in_split("train").all()  # no split column: every row counts
 
 
+def test_class_folders_named_by_wordnet_id_get_their_class_names(tmp_path):
+    """As ImageNet ships them (n01440764/...): trained toward the id's own text, a model
+    learnt nothing a word space knows (a walkthrough's tench photo got "albino, dicot")."""
+    for wnid in ("n01440764", "n99999999"):  # tench, and an id no ImageNet class has
+        (tmp_path / wnid).mkdir()
+        (tmp_path / wnid / "1.jpg").write_bytes(b"x")
+    data = read_labeled(tmp_path)
+    assert data.labels == ("tench", "n99999999")
+    assert data.classes["tench"].wnid == "n01440764" and "Tinca tinca" in data.classes["tench"].synonyms
+
+
 def test_clear_errors(tmp_path):
     with pytest.raises(XmodalError, match="labeled data not found"):
         read_labeled(tmp_path / "nowhere")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,9 @@ import numpy as np
 
 from xmodal.core.errors import XmodalError
 from xmodal.text.expression import IMAGE_SUFFIXES
-from xmodal.text.labels import Label, parse_synonyms
+from xmodal.text.labels import Label, imagenet_labels, parse_synonyms
+
+_WNID = re.compile(r"n[0-9]{8}")
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,27 @@ def _read_class_folders(root: Path) -> LabeledImages:
                 labels.append(folder.name.replace("_", " "))  # school_bus -> "school bus"
     if not paths:
         raise XmodalError(f"no images in class folders under {root}")
-    classes = {name: Label(name, (name,)) for name in dict.fromkeys(labels)}
+    named = _wordnet_names(set(labels))  # n01440764 -> tench: folders named as ImageNet ships them
+    labels = [named[label].name if label in named else label for label in labels]
+    by_name = {label.name: label for label in named.values()}
+    classes = {name: by_name.get(name, Label(name, (name,))) for name in dict.fromkeys(labels)}
     return LabeledImages(root, tuple(paths), tuple(labels), ("",) * len(paths), classes)
+
+
+def _wordnet_names(names: set[str]) -> dict[str, Label]:
+    """The ImageNet classes (1k, then 21k) of the names that are WordNet ids: a folder called
+    ``n01440764`` trained toward the text "n01440764" learns nothing a word space knows."""
+    wnids = {name for name in names if _WNID.fullmatch(name)}
+    if not wnids:
+        return {}
+    found: dict[str, Label] = {}
+    for subset in ("1k", "21k"):
+        for label in imagenet_labels(subset):
+            if label.wnid in wnids:
+                found.setdefault(label.wnid, label)
+        if len(found) == len(wnids):
+            break
+    return found
 
 
 @dataclass(frozen=True)
