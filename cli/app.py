@@ -315,7 +315,8 @@ def duplicates(
     from rich.text import Text
 
     copies = sum(len(group.photos) for group in found.groups)
-    table = titled_table(f"{len(found.groups)} groups, {copies} photos of {found.photos} (threshold {found.threshold:g})")
+    groups = len(found.groups)
+    table = titled_table(f"{groups} group{'s' * (groups != 1)}, {copies} photos of {found.photos} (threshold {found.threshold:g})")
     for column, justify in (("group", "right"), ("path", "left"), ("pixels", "right"), ("size", "right"), ("closest", "right")):
         table.add_column(column, justify=justify, overflow="fold" if column == "path" else None)
     for number, group in enumerate(found.groups, 1):

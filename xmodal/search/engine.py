@@ -169,9 +169,12 @@ class Engine:
         self._precision = precision
         self._encoder = None
         built_with = store.meta.get("space")
-        if built_with:
-            SpaceIdentity.from_dict(built_with).require_same(
-                space.identity, f"index {store.location} (re-index it to use another word space)"
+        if built_with and SpaceIdentity.from_dict(built_with).checksum != space.identity.checksum:
+            recorded = SpaceIdentity.from_dict(built_with)
+            raise IncompatibleSpace(
+                f"index {store.location} was built in word space {recorded.name!r} ({recorded.checksum}), "
+                f"not {space.identity.name!r} ({space.identity.checksum}): open it with --space {recorded.name} "
+                f"(space={recorded.name!r} in Python), or delete it and index again to use {space.identity.name!r}"
             )
         if encoder is not None:
             self._use(encoder)

@@ -88,6 +88,8 @@ def read_class_split(path: str | Path) -> tuple[set[str], set[str]]:
     are WordNet ids and values are names (as in tiny-imagenet-200/split.json).
     """
     path = Path(path)
+    if not path.is_file():
+        raise XmodalError(f"class split file not found: {path}")
     try:
         data = json.loads(path.read_text())
         groups = [data["seen"], data["unseen"]]
