@@ -180,7 +180,9 @@ class Engine:
             self._use(encoder)
         elif model is not None and (store.meta.get("encoder") or {}).get("map"):  # named: must be the index's
             named = DeviseModel.load(model, space=space.identity)
-            if named.checksum() != store.meta["encoder"]["map"]:
+            built_with = store.meta["encoder"]
+            # (a phase-2 model over an index of its stock tower still answers text, as the default model does)
+            if named.checksum() != built_with["map"] and built_with.get("visual") != named.visual.get("base"):
                 raise self._refusal(named)
 
     # -- writing ----------------------------------------------------------------
