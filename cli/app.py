@@ -557,6 +557,9 @@ def train(
         hub_weight=hub_weight, hub_neighbours=hub_neighbours,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
+    pair_training = len(data) > 1 or any((p / "captions.csv").is_file() or p.name == "captions.csv" for p in data)
+    if (hub_weight or tune_from) and not pair_training:
+        raise XmodalError("--hub-weight and --tune-from are for pair training: give a captioned set or several sets")
     if tune_from and not (mix and centre and "pooled" in spec.layers and "conse" in spec.layers):  # before minutes of work
         raise XmodalError("--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse --mix 1 --centre 1")
     tune = TuneConfig(
@@ -569,7 +572,7 @@ def train(
         if not quiet:
             err.print(f"epoch {epoch + 1}/{epochs}  loss {value:.4f}", highlight=False)
 
-    if len(data) > 1 or any((p / "captions.csv").is_file() or p.name == "captions.csv" for p in data):
+    if pair_training:
         if split:
             raise XmodalError("--split is for one labeled set; pair training keeps each set's zero_shot_split unseen classes out")
         def tuned(epoch: int, model) -> None:
@@ -583,8 +586,6 @@ def train(
         pairs = result.model.training["pairs"]
         err.print(f"{path}: {pairs:,} pairs, {result.images:,} photos, {result.seconds:.0f} s", highlight=False)
         return
-    if hub_weight or tune_from:
-        raise XmodalError("--hub-weight and --tune-from are for pair training: give a captioned set or several sets")
     data_set = read_labeled(data[0])
     classes = read_class_split(split) if split else None
     result = fit(data_set, ws, model_visual, config, spec, seen=classes[0] if classes else None, quiet=quiet, on_epoch=report)
@@ -596,7 +597,7 @@ def train(
     labels = len(result.model.labels)
     title = f"{path}: {result.images} images, {labels} label{'s' * (labels != 1)}, {result.seconds:.0f} s"
     if not any(result.model.evaluation.values()):  # nothing held out: say so rather than print an empty table
-        console.print(f"{title}; no val or test photos to score (give a split column, or score with xmodal eval)")
+        console.print(f"{title}; no val or test photos to score (give a split column, or xmodal eval on a held-out set)")
     else:
         console_summary(result.model.evaluation, title)
 
@@ -616,11 +617,12 @@ def evaluate_command(
     from xmodal.training.datasets import read_class_split, read_labeled
 
     ws = load_space(space_name(space, model))  # a missing or foreign model file is said first
-    if data.is_dir() and (data / "captions.csv").is_file():
+    if data.name == "captions.csv" or (data.is_dir() and (data / "captions.csv").is_file()):
         raise XmodalError(f"{data} is a captioned set: eval scores labeled photos (caption search is scored by benchmarks/language.py)")
     labeled = read_labeled(data)
-    if len(labeled.classes) < 2:
-        raise XmodalError(f"{data} holds {len(labeled.classes)} class(es) ({', '.join(labeled.classes) or 'none'}): with one label every photo's nearest is right")
+    scored = set(labeled.select(labeled.in_split("val", "test")).labels)  # the rows eval scores
+    if len(scored) < 2:
+        raise XmodalError(f"{data} has {len(scored)} class(es) to score ({', '.join(sorted(scored)) or 'none'}): with one label every photo's nearest is right")
     from xmodal.training.train import evaluate
 
     encoder = Encoder.load(ws, model)  # the model's own network, a phase-2 one included, as index and query load it

@@ -499,7 +499,7 @@ def test_eval_scores_the_shipped_phase_2_model_and_refuses_sets_it_cannot_score(
     assert json.loads(result.stdout)["all"]["hit@1"] == 1.0  # a cat and a rocket, each nearest its own label
     shutil.rmtree(tmp_path / "two" / "rocket")
     result = runner.invoke(app, ["eval", str(DEFAULT_MODEL), str(tmp_path / "two")])
-    assert result.exit_code == 1 and "holds 1 class(es) (cat)" in result.output
+    assert result.exit_code == 1 and "has 1 class(es) to score (cat)" in result.output
     (tmp_path / "captioned").mkdir()
     (tmp_path / "captioned" / "captions.csv").write_text("path,caption,split\nx.jpg,a cat,val\n")
     result = runner.invoke(app, ["eval", str(DEFAULT_MODEL), str(tmp_path / "captioned")])

@@ -55,6 +55,17 @@ def test_class_folders_named_by_wordnet_id_get_their_class_names(tmp_path):
     assert data.classes["tench"].wnid == "n01440764" and "Tinca tinca" in data.classes["tench"].synonyms
 
 
+def test_wordnet_id_folders_of_one_name_keep_their_ids(tmp_path):
+    """crane the bird and crane the machine are two classes: merged under one name, a split
+    by id would have counted the seen birds as unseen."""
+    for wnid in ("n02012849", "n03126707"):
+        (tmp_path / wnid).mkdir()
+        (tmp_path / wnid / "1.jpg").write_bytes(b"x")
+    data = read_labeled(tmp_path)
+    assert data.labels == ("n02012849", "n03126707")
+    assert all("crane" in data.classes[wnid].synonyms for wnid in data.labels)
+
+
 def test_clear_errors(tmp_path):
     with pytest.raises(XmodalError, match="labeled data not found"):
         read_labeled(tmp_path / "nowhere")

@@ -153,7 +153,8 @@ def test_train_command_refuses_centring_a_pooled_map(colour_photos, monkeypatch,
         (["train", ".", "--loss", "hinge"], "unknown loss 'hinge'"),
         (["train", ".", "--input", "pixels"], "unknown input layer"),
         (["eval", "none.safetensors", "."], "model file not found: none.safetensors"),
-        (["train", ".", "--tune-from", "19"], "--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse"),
+        (["train", "a", "b", "--tune-from", "19"], "--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse"),
+        (["train", ".", "--tune-from", "19"], "--hub-weight and --tune-from are for pair training"),
     ],
 )
 def test_train_and_eval_errors_are_one_line(args, message):

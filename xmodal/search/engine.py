@@ -16,6 +16,9 @@ the word space and encoder that built it and refuses any other.
 
 from __future__ import annotations
 
+import functools
+import numbers
+import operator
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -154,6 +157,13 @@ def nothing_found(
     return f'no photo{where}{when}{score or " found"} for "{expression}"'
 
 
+@functools.lru_cache(maxsize=4)
+def _named_model(path: str, mtime_ns: int, space: SpaceIdentity) -> DeviseModel:
+    """A model file named for an index, read once per version of the file: ``xmodal serve
+    --model`` opens an engine per request, and the check needs only its map's checksum."""
+    return DeviseModel.load(path, space=space)
+
+
 class Engine:
     """One index, its word space, and (loaded on first need) its encoder."""
 
@@ -179,7 +189,8 @@ class Engine:
         if encoder is not None:
             self._use(encoder)
         elif model is not None and (store.meta.get("encoder") or {}).get("map"):  # named: must be the index's
-            named = DeviseModel.load(model, space=space.identity)
+            stamp = os.stat(model).st_mtime_ns if os.path.isfile(model) else 0  # (a missing file: load says so)
+            named = _named_model(os.path.abspath(model), stamp, space.identity)
             built_with = store.meta["encoder"]
             # (a phase-2 model over an index of its stock tower still answers text, as the default model does)
             if named.checksum() != built_with["map"] and built_with.get("visual") != named.visual.get("base"):
@@ -252,10 +263,14 @@ class Engine:
         """
         if using not in (None, *USING):
             raise XmodalError(f"unknown using {using!r}; choose {' or '.join(USING)}")
-        if not isinstance(k, int) or k < 1:  # as the CLI's -k and the page's Results refuse them
-            raise XmodalError(f"k is how many results: a whole number of 1 or more, not {k!r}")
-        if threshold is not None and not -1 <= threshold <= 1:
-            raise XmodalError(f"threshold is a score from -1 to 1, not {threshold:g}")
+        try:  # as the CLI's -k and --threshold and the page's options refuse them
+            k = operator.index(k) if not isinstance(k, bool) else 0
+        except TypeError:
+            k = 0
+        if k < 1:
+            raise XmodalError("k is how many results: a whole number of 1 or more")
+        if threshold is not None and not (isinstance(threshold, numbers.Real) and -1 <= threshold <= 1):
+            raise XmodalError(f"threshold is a score from -1 to 1, not {threshold!r}")
         taken = date_span(after, before)
         if words and (threshold is not None or within or taken):
             raise XmodalError("threshold, within, after and before choose photos; they do not go with words")

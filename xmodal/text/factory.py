@@ -48,6 +48,4 @@ def load_space(source: str | os.PathLike | None = None) -> SentenceSpace | WordS
         close = close or difflib.get_close_matches(typed, shipped, n=1, cutoff=0.75)
         if not close or os.path.exists(name):
             raise error from None
-        raise SpaceError(
-            f"unknown word space {name!r}: did you mean {close[0]!r}? (not a file, and gensim-data names need internet)"
-        ) from None
+        raise SpaceError(f"unknown word space {name!r}: did you mean {close[0]!r}? ({error})") from None

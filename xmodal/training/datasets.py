@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,10 @@ def _read_class_folders(root: Path) -> LabeledImages:
     if not paths:
         raise XmodalError(f"no images in class folders under {root}")
     named = _wordnet_names(set(labels))  # n01440764 -> tench: folders named as ImageNet ships them
+    clash = {name for name, count in Counter(label.name for label in named.values()).items() if count > 1}
+    for wnid, label in named.items():  # two classes of one name (crane, the bird and the machine) keep their ids
+        if label.name in clash:
+            named[wnid] = Label(wnid, label.synonyms, wnid)
     labels = [named[label].name if label in named else label for label in labels]
     by_name = {label.name: label for label in named.values()}
     classes = {name: by_name.get(name, Label(name, (name,))) for name in dict.fromkeys(labels)}
