@@ -999,3 +999,19 @@ def test_python_refuses_what_the_cli_refuses(served_photos, tmp_path):
     with pytest.raises(xmodal.XmodalError, match="^unknown precision .fp16.: use one of fp32, int8$"):
         xmodal.open(tmp_path / "new", create=True, precision="fp16")
     assert not (tmp_path / "new").exists()
+
+
+def test_an_index_of_a_vector_file_space_says_to_open_it_with_that_file(default_space):
+    """The index records a file space by the file's name only: the message says it is a file."""
+    from types import SimpleNamespace
+
+    from xmodal.search.engine import Engine
+    from xmodal.text.identity import SpaceIdentity
+
+    recorded = SpaceIdentity("vectors.kv", "sha256:0123456789abcdef", 50, 2)
+    store = SimpleNamespace(meta={"space": recorded.to_dict()}, location="/photos/index")
+    with pytest.raises(xmodal.IncompatibleSpace, match=r"open it with that word-vector file \(--space PATH/vectors.kv\), or delete"):
+        Engine(store, default_space)
+    named = SpaceIdentity("glove-6b-50d", "sha256:0123456789abcdef", 50, 2)
+    with pytest.raises(xmodal.IncompatibleSpace, match=r"open it with --space glove-6b-50d \(space='glove-6b-50d' in Python\)"):
+        Engine(SimpleNamespace(meta={"space": named.to_dict()}, location="/photos/index"), default_space)

@@ -181,10 +181,14 @@ class Engine:
         built_with = store.meta.get("space")
         if built_with and SpaceIdentity.from_dict(built_with).checksum != space.identity.checksum:
             recorded = SpaceIdentity.from_dict(built_with)
+            how = (  # a space read from a vector file records the file's name only: say where to look
+                f"open it with that word-vector file (--space PATH/{recorded.name})" if Path(recorded.name).suffix
+                else f"open it with --space {recorded.name} (space={recorded.name!r} in Python)"
+            )
             raise IncompatibleSpace(
                 f"index {store.location} was built in word space {recorded.name!r} ({recorded.checksum}), "
-                f"not {space.identity.name!r} ({space.identity.checksum}): open it with --space {recorded.name} "
-                f"(space={recorded.name!r} in Python), or delete it and index again to use {space.identity.name!r}"
+                f"not {space.identity.name!r} ({space.identity.checksum}): {how}, "
+                f"or delete it and index again to use {space.identity.name!r}"
             )
         if encoder is not None:
             self._use(encoder)
