@@ -59,4 +59,9 @@ class IncompatibleSpace(XmodalError):
 
 
 class IndexInUse(XmodalError):
-    """Another process holds the embedded index (it is locked while open)."""
+    """Another process holds the embedded index (it is locked while open); ``server``: the
+    holder is xmodal serve, which lets go by itself (its message says to try again)."""
+
+    def __init__(self, message: str, server: bool = False) -> None:
+        super().__init__(message)
+        self.server = server

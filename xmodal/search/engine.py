@@ -178,9 +178,8 @@ class Engine:
         self._model_path = model
         self._precision = precision
         self._encoder = None
-        built_with = store.meta.get("space")
-        if built_with and SpaceIdentity.from_dict(built_with).checksum != space.identity.checksum:
-            recorded = SpaceIdentity.from_dict(built_with)
+        recorded = SpaceIdentity.from_dict(store.meta["space"]) if store.meta.get("space") else None
+        if recorded is not None and recorded.checksum != space.identity.checksum:
             how = (  # a space read from a vector file records the file's name only: say where to look
                 f"open it with that word-vector file (--space PATH/{recorded.name})" if Path(recorded.name).suffix
                 else f"open it with --space {recorded.name} (space={recorded.name!r} in Python)"

@@ -401,7 +401,8 @@ def _in_use(folder: Path, holder: str, waited: float) -> IndexInUse:
     if holder.endswith(SERVER_MARK):
         return IndexInUse(
             f"index {folder} is in use by xmodal serve (pid {holder.removesuffix(SERVER_MARK)}), "
-            f"which stayed busy for {waited:g} s; try again"
+            f"which stayed busy for {waited:g} s; try again",
+            server=True,
         )
     if holder == str(os.getpid()):  # an Engine of this process left open (Python: close it, or use with)
         return IndexInUse(f"index {folder} is already open in this process (pid {holder}): close the other engine first, "

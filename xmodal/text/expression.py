@@ -487,7 +487,7 @@ def read_query(
         return query
     text = os.fspath(query)
     photo = _existing_file(text) if disk else None
-    if photo is None and known is not None and _looks_like_image(text, known) and known(text):
+    if photo is None and known is not None and _looks_like_image(text) and known(text):
         return Expression((Term("image", text),))
     return Expression((Term("image", str(photo)),)) if photo is not None else parse(text, known, disk)
 

@@ -138,10 +138,6 @@ def _read_class_folders(root: Path) -> LabeledImages:
     if not paths:
         raise XmodalError(f"no images in class folders under {root}")
     named = _wordnet_names(set(labels))  # n01440764 -> tench: folders named as ImageNet ships them
-    clash = {name for name, count in Counter(label.name for label in named.values()).items() if count > 1}
-    for wnid, label in named.items():  # two classes of one name (crane, the bird and the machine) keep their ids
-        if label.name in clash:
-            named[wnid] = Label(wnid, label.synonyms, wnid)
     labels = [named[label].name if label in named else label for label in labels]
     by_name = {label.name: label for label in named.values()}
     classes = {name: by_name.get(name, Label(name, (name,))) for name in dict.fromkeys(labels)}
@@ -150,7 +146,8 @@ def _read_class_folders(root: Path) -> LabeledImages:
 
 def _wordnet_names(names: set[str]) -> dict[str, Label]:
     """The ImageNet classes (1k, then 21k) of the names that are WordNet ids: a folder called
-    ``n01440764`` trained toward the text "n01440764" learns nothing a word space knows."""
+    ``n01440764`` trained toward the text "n01440764" learns nothing a word space knows.
+    Two classes of one name (crane, the bird and the machine) keep their ids as names."""
     wnids = {name for name in names if _WNID.fullmatch(name)}
     if not wnids:
         return {}
@@ -161,7 +158,8 @@ def _wordnet_names(names: set[str]) -> dict[str, Label]:
                 found.setdefault(label.wnid, label)
         if len(found) == len(wnids):
             break
-    return found
+    clash = {name for name, count in Counter(label.name for label in found.values()).items() if count > 1}
+    return {wnid: Label(wnid, label.synonyms, wnid) if label.name in clash else label for wnid, label in found.items()}
 
 
 @dataclass(frozen=True)

@@ -207,13 +207,10 @@ def _read(engine: Engine, query: str) -> Expression:
     answer says whether a file is there: a missing file, a folder and a file outside the
     index all get the same 404, after the query's syntax is checked whole. An indexed
     photo whose file is gone is answered from the index."""
-    try:
-        expression = read_query(query, engine.holds, disk=False)
+    try:  # every photo of the expression is one engine.holds: nothing else is one without the disk
+        return read_query(query, engine.holds, disk=False)
     except PhotoNotFound as error:
         raise _bad(f"not a photo in the index: {error.path}", 404) from None
-    for photo in expression.images:
-        indexed(engine, str(photo))
-    return expression
 
 
 # -- endpoints -------------------------------------------------------------------------
@@ -371,7 +368,7 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
 async def _user_error(request: Request, error: XmodalError) -> JSONResponse:
     message = " ".join(str(error).split())
     if isinstance(error, IndexInUse):  # another process: most often an xmodal index run adding photos
-        if "xmodal serve" not in message:  # (a server's message says to try again already)
+        if not error.server:  # (a server's message says to try again already)
             message += ", most likely xmodal index adding photos: search again when it ends"
         return JSONResponse({"error": message}, status_code=503)
     return JSONResponse({"error": message}, status_code=400)

@@ -220,10 +220,12 @@ function copyTile(photo, i) {
   return li;
 }
 
-$("show-duplicates").addEventListener("click", () => go({ view: "duplicates", in: ui.within.value.trim() }));
+// The duplicates view as its threshold box and the folder option say (the button starts at the default threshold).
+const duplicatesState = (threshold = ui.dupThreshold.value) => ({ view: "duplicates", threshold, in: ui.within.value.trim() });
+$("show-duplicates").addEventListener("click", () => go(duplicatesState("")));
 ui.dupForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  go({ view: "duplicates", threshold: ui.dupThreshold.value, in: ui.within.value.trim() });
+  go(duplicatesState());
 });
 
 // -- one photo ----------------------------------------------------------------------------
@@ -350,7 +352,7 @@ ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   const now = new URLSearchParams(location.search);
   if (now.get("view") === "duplicates" && !ui.q.value.trim()) {  // Enter in In folder there: the duplicates again
-    go({ view: "duplicates", threshold: ui.dupThreshold.value, in: ui.within.value.trim() });
+    go(duplicatesState());
     return;
   }
   if (!ui.q.value.trim()) {  // as the CLI says it; the photos shown stay
