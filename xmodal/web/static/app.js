@@ -17,6 +17,7 @@ let shown = [];      // the photos in the grid, best first
 let current = null;  // the photo open in the viewer
 let opener = null;   // the tile that opened it, to return focus to
 let focusResults = false;  // a search started from the viewer: focus its first result, not the page
+let latest = 0;      // the newest search or duplicates request: an older answer arriving later is dropped
 
 const baseName = (path) => path.split("/").pop();
 const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -77,6 +78,7 @@ function go(state) {
 }
 
 async function run(params) {
+  const mine = ++latest;  // whatever this view is, an answer still on its way for an older one is dropped
   ui.duplicates.hidden = params.get("view") !== "duplicates";
   ui.groups.replaceChildren();
   if (!ui.duplicates.hidden) return runDuplicates(params);
@@ -94,10 +96,12 @@ async function run(params) {
   for (const name of [...FILTERS, "using"]) if (params.get(name)) api.set(name, params.get(name));
   try {
     const answer = await getJSON(`/api/query?${api}`);
+    if (mine !== latest) return;
     show(answer.results, describe(answer));
     const first = ui.grid.querySelector(".tile");
     if (focus) (first || ui.q).focus();
   } catch (error) {
+    if (mine !== latest) return;
     show([], "");
     say(error.message, true);
     if (focus) ui.q.focus();
@@ -173,10 +177,12 @@ async function runDuplicates(params) {
   document.title = "Duplicates · xmodal";
   show([], "");
   say("Looking for copies…");
+  const mine = ++latest;
   const api = new URLSearchParams();
   for (const name of ["threshold", "in"]) if (params.get(name)) api.set(name, params.get(name));
   try {
     const answer = await getJSON(`/api/duplicates?${api}`);
+    if (mine !== latest) return;
     ui.dupThreshold.placeholder = String(answer.threshold);
     const groups = answer.groups.slice(0, MAX_GROUPS);
     shown = groups.flatMap((group) => group.photos.map((photo) => ({ ...photo, score: photo.closest.score })));
@@ -184,7 +190,7 @@ async function runDuplicates(params) {
     ui.groups.replaceChildren(...groups.map((group) => groupView(group, () => next++)));
     say(duplicatesFound(answer, groups.length));
   } catch (error) {
-    say(error.message, true);
+    if (mine === latest) say(error.message, true);
   }
 }
 
