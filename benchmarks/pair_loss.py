@@ -43,22 +43,8 @@ import json
 import time
 from dataclasses import dataclass, replace
 
-import numpy as np
-from hubness import dev_split
-from language import DEFAULT_SPEC, DEFAULT_VISUAL, SETS, SHIPPED_CONFIG
-from phase2_bank import set_photos
-from phase2_dev import phase1_on_dev
-from results import data_arguments, unpack
-
-from xmodal.devise.model import build_inputs
-from xmodal.text.labels import imagenet_labels
-from xmodal.text.sentences import SentenceSpace
-from xmodal.text.space import embed_texts
-from xmodal.training.datasets import read_captions, read_labeled
-from xmodal.training.evaluate import caption_retrieval, hit_at_k, relevant_retrieval
-from xmodal.training.fit import pair_batch_loss
-from xmodal.training.train import class_centre, initial_map, visual_outputs
-from xmodal.vision.visual import load_visual
+from dev_probe import Probe, choose
+from results import data_arguments
 
 EPOCHS = 8
 SHIPPED_EPOCH = 3
@@ -94,72 +80,16 @@ SETTINGS = [
 
 def main() -> None:
     import torch
-    from torch.nn.functional import normalize
-
-    def unit(v):
-        return normalize(v, dim=1)
 
     parser = data_arguments(__doc__.splitlines()[0])
     args = parser.parse_args()
     started = time.perf_counter()
-    roots = unpack(args.shared, args.work, SETS)
-    sources = dev_split(roots, args.work / "dev")
-    space = SentenceSpace.load()
-    visual = load_visual(DEFAULT_VISUAL)
-    phase1, pairs, texts, classes = phase1_on_dev(sources, space)
-    usable = np.linalg.norm(classes, axis=1) > 0
-
-    def inputs_of(paths):
-        features, logits = visual_outputs(visual, list(paths), quiet=True)
-        return torch.from_numpy(build_inputs(DEFAULT_SPEC, features, logits, phase1.standardizer, usable)), logits
-
-    inputs, logits = inputs_of(pairs.photos)
-    flickr = read_captions(sources["flickr8k-captions"])
-    dev = np.flatnonzero(flickr.in_split("dev"))
-    dev_inputs, _ = inputs_of(flickr.photos[i] for i in dev)
-    keep = np.isin(flickr.photo_of, dev)
-    captions = embed_texts(space, [c for c, k in zip(flickr.captions, keep) if k])
-    truth = np.searchsorted(dev, flickr.photo_of[keep])
-    places = read_labeled(sources["mini-places-20"])
-    places = places.select(places.in_split("dev"))
-    scene_inputs, _ = inputs_of(places.paths)
-    scenes = sorted(set(places.labels))
-    scene_relevant = np.array(places.labels)[None, :] == np.array(scenes)[:, None]
-    scene_vectors = embed_texts(space, scenes)
-    tiny = read_labeled(roots["tiny-imagenet-200"])
-    wanted = set(str(p) for p in set_photos(roots)["tiny-imagenet-200"])
-    rows = [i for i, p in enumerate(tiny.paths) if str(p) in wanted]
-    tiny_inputs, _ = inputs_of(tiny.paths[i] for i in rows)
-    wnids = [label.wnid for label in imagenet_labels("1k")]
-    tiny_truth = np.array([wnids.index(tiny.classes[tiny.labels[i]].wnid) for i in rows])
-
-    config = SHIPPED_CONFIG
-    cut = visual.feature_dim
-    init = initial_map(DEFAULT_SPEC, classes, cut)
-    offset = torch.from_numpy(np.asarray(class_centre(classes, usable, config.centre), dtype=np.float32))
-    vectors = torch.from_numpy(np.ascontiguousarray(texts, dtype=np.float32))
-    class_vectors = torch.from_numpy(np.ascontiguousarray(classes, dtype=np.float32))
-    class_of = torch.from_numpy(np.argmax(np.where(usable, logits, -np.inf), axis=1))
-    photo, text, group = (torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in (pairs.photo, pairs.text, pairs.group))
-
-    def forward(x, pooled, conse):
-        return unit(unit(config.mix * unit(x[:, :cut] @ pooled) + unit(x[:, cut:] @ conse)) - offset)
-
-    def score(pooled, conse) -> dict[str, float]:
-        with torch.no_grad():
-            row = caption_retrieval(forward(dev_inputs, pooled, conse).numpy(), captions, truth, phase1.hub)
-            row["scene P@10"] = relevant_retrieval(
-                forward(scene_inputs, pooled, conse).numpy(), scene_relevant, scene_vectors, penalty=phase1.hub
-            )["P@10"]
-            row["tiny/1k hit@1"] = hit_at_k(forward(tiny_inputs, pooled, conse).numpy(), tiny_truth, classes)["hit@1"]
-        return {k: round(v, 4) for k, v in row.items()}
+    probe = Probe(args)
+    config = probe.config
 
     table: dict[str, dict[str, float]] = {}
     for setting in SETTINGS:
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
-        pooled = torch.nn.Parameter(torch.randn(cut, init.shape[1], generator=generator) * 1e-3)  # as _fit starts a zero block
-        conse = torch.nn.Parameter(torch.from_numpy(init[cut:].copy()))
+        pooled, conse, generator = probe.start()
         optimizer = torch.optim.Adam([{"params": [pooled, conse], "lr": config.lr}])
         sums = [torch.zeros_like(pooled), torch.zeros_like(conse)]
         for epoch in range(1, EPOCHS + 1):
@@ -169,29 +99,16 @@ def main() -> None:
                 for group_ in optimizer.param_groups:
                     group_["lr"] = setting.then_lr
             run = replace(config, margin=margin)
-            for batch in torch.randperm(len(photo), generator=generator).split(setting.batch):
-                output = forward(inputs[photo[batch]], pooled, conse)
-                of_batch = (class_vectors, class_of[photo[batch]])
-                loss = pair_batch_loss(output, text[batch], group[batch], vectors, run, generator, of_batch, setting.hardest or bool(switched))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+            probe.epoch(optimizer, generator, lambda x: probe.forward(x, pooled, conse), run, setting.batch, setting.hardest or bool(switched))
             with torch.no_grad():
                 sums[0] += pooled
                 sums[1] += conse
             weights = (sums[0] / epoch, sums[1] / epoch) if setting.average else (pooled.detach(), conse.detach())
-            row = table[f"{setting.name}, epoch {epoch}"] = score(*weights)
+            row = table[f"{setting.name}, epoch {epoch}"] = probe.score(*weights)
             print(f"{setting.name}, epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items())
                   + f" ({time.perf_counter() - started:.0f} s so far)", flush=True)
 
-    base = table[f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}"]
-    allowed = {
-        name: row for name, row in table.items()
-        if row["scene P@10"] >= base["scene P@10"] - TOLERANCE and row["tiny/1k hit@1"] >= base["tiny/1k hit@1"] - TOLERANCE
-    }
-    best = max(allowed, key=lambda name: allowed[name]["R@1"] + allowed[name]["R@10"])
-    gain = allowed[best]["R@1"] + allowed[best]["R@10"] - base["R@1"] - base["R@10"]
-    verdict = "taken forward to phase 2 on dev" if gain >= GAIN else "not taken forward"
+    best, gain, verdict = choose(table, f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}", TOLERANCE, GAIN)
     print(f"best by the rule: {best} (R@1 + R@10 {gain:+.2f} over as shipped): {verdict}")
     seconds = round(time.perf_counter() - started, 1)
     print(f"{seconds} s")
