@@ -53,7 +53,8 @@ class Probe:
         self.sources = dev_split(self.roots, args.work / "dev")
         space = SentenceSpace.load()
         self.visual = load_visual(DEFAULT_VISUAL)
-        self.phase1, self.pairs, texts, self.classes = phase1_on_dev(self.sources, space)
+        self.space = space
+        self.phase1, self.pairs, self.texts, self.classes = phase1_on_dev(self.sources, space)
         self.usable = np.linalg.norm(self.classes, axis=1) > 0
         self.inputs, logits = self.inputs_of(self.pairs.photos)
         self.class_of = self.classes_of(logits)
@@ -82,7 +83,7 @@ class Probe:
         self.cut = self.visual.feature_dim
         self.init = initial_map(DEFAULT_SPEC, self.classes, self.cut)
         self.offset = torch.from_numpy(np.asarray(class_centre(self.classes, self.usable, self.config.centre), dtype=np.float32))
-        self.vectors = torch.from_numpy(np.ascontiguousarray(texts, dtype=np.float32))
+        self.vectors = torch.from_numpy(np.ascontiguousarray(self.texts, dtype=np.float32))
         self.class_vectors = torch.from_numpy(np.ascontiguousarray(self.classes, dtype=np.float32))
         self.photo, self.text, self.group = (
             torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in (self.pairs.photo, self.pairs.text, self.pairs.group)

@@ -526,6 +526,8 @@ def train(
     class_weight: Annotated[float, typer.Option("--class-weight", min=0.0, help="Pair training: weight of the rank loss toward the classifier's top class text, over all ImageNet-1k classes.")] = 0.0,
     hub_weight: Annotated[float, typer.Option("--hub-weight", min=0.0, help="Pair training: ship a hub penalty of this weight: searches rank photos by cosine minus it (docs/search.md).")] = 0.0,
     hub_neighbours: Annotated[int, typer.Option("--hub-neighbours", min=1, help="Pair training: the nearest bank texts a photo's hub penalty averages over.")] = 20,
+    views: Annotated[int, typer.Option("--views", min=1, max=6, help="Pair training: views of each photo, one drawn at random every step: 1 the photo, 2 and its mirror image, 3-6 and up to 4 random crops.")] = 1,
+    average: Annotated[bool, typer.Option("--average", help="Keep the map's weights averaged over the epochs, not the last epoch's.")] = False,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Pair training: at most this many photos of each class of a labeled set.")] = None,
     tune_from: Annotated[int, typer.Option("--tune-from", min=0, help="Pair training, phase 2: fine-tune the visual model's blocks from this one up with the map (EfficientNet-Lite; 0: off).")] = 0,
     tune_epochs: Annotated[int, typer.Option("--tune-epochs", min=1, help="Phase 2: passes over the photos.")] = 4,
@@ -554,12 +556,12 @@ def train(
     config = TrainConfig(
         loss=loss, margin=margin, epochs=epochs, batch_size=batch_size, lr=lr, anchor=anchor, distill=distill, optimizer=optimizer,
         centre=centre, seed=seed, mix=mix, conse_lr=conse_lr, weight_decay=weight_decay, class_weight=class_weight,
-        hub_weight=hub_weight, hub_neighbours=hub_neighbours,
+        hub_weight=hub_weight, hub_neighbours=hub_neighbours, views=views, average=average,
     )
     spec = InputSpec.parse(input_layers, top, temperature)
     pair_training = len(data) > 1 or any((p / "captions.csv").is_file() or p.name == "captions.csv" for p in data)
-    if (hub_weight or tune_from) and not pair_training:
-        raise XmodalError("--hub-weight and --tune-from are for pair training: give a captioned set or several sets")
+    if (hub_weight or tune_from or views > 1) and not pair_training:
+        raise XmodalError("--hub-weight, --tune-from and --views are for pair training: give a captioned set or several sets")
     if tune_from and not (mix and centre and "pooled" in spec.layers and "conse" in spec.layers):  # before minutes of work
         raise XmodalError("--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse --mix 1 --centre 1")
     tune = TuneConfig(

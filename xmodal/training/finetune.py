@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -98,7 +98,7 @@ def top_state(top: EfficientNetTop) -> dict[str, np.ndarray]:
 def finetune(
     model: DeviseModel,
     top: EfficientNetTop,
-    activations: np.ndarray,
+    activations: np.ndarray | Sequence[np.ndarray],
     pairs: Pairs,
     texts: np.ndarray,
     classes: np.ndarray,
@@ -107,26 +107,32 @@ def finetune(
     on_epoch: Callable[[int, DeviseModel], None] | None = None,
 ) -> DeviseModel:
     """Fine-tune ``top`` and ``model``'s map on ``pairs`` (``activations``: the bottom's, one row
-    per photo of ``pairs.photos``; ``texts``: one unit vector per text,
-    ``classes``: the ImageNet-1k class texts' vectors); the fine-tuned model, whose visual
-    is :func:`xmodal.vision.visual.tuned_visual` of the stored top. ``on_epoch(epoch, model)`` sees
-    the model after each epoch (to score it on a dev split)."""
+    per photo of ``pairs.photos``, or a list of such arrays, one per view of the photos
+    (xmodal.training.views), each pair then reading one view drawn at random every epoch;
+    ``texts``: one unit vector per text, ``classes``: the ImageNet-1k class texts' vectors);
+    the fine-tuned model, whose visual is :func:`xmodal.vision.visual.tuned_visual` of the
+    stored top. ``on_epoch(epoch, model)`` sees the model after each epoch (to score it on a
+    dev split)."""
     torch.manual_seed(tune.seed)
     generator = torch.Generator().manual_seed(tune.seed)
     rng = np.random.default_rng(tune.seed)
-    if len(activations) != len(pairs.photos):
-        raise ValueError(f"{len(activations)} rows of activations for {len(pairs.photos)} photos")
-    x = torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))
+    views = list(activations) if isinstance(activations, (list, tuple)) else [activations]
+    if any(len(view) != len(pairs.photos) for view in views):
+        raise ValueError(f"{[len(view) for view in views]} rows of activations for {len(pairs.photos)} photos")
+    x = torch.empty((len(views), *np.shape(views[0])), dtype=torch.float32)  # filled a view at a time
+    for slot, view in zip(x, views):
+        slot.copy_(torch.from_numpy(np.ascontiguousarray(view, dtype=np.float32)))
     stock = copy.deepcopy(top).requires_grad_(False) if tune.stock_classes else None
     tower = TunedTower(top, model, stock).eval()  # eval: BatchNorm keeps its statistics, dropout is off
     for name, parameter in tower.top.named_parameters():
         parameter.requires_grad_(not name.startswith("fc."))
-    with torch.no_grad():  # the stock top class of each photo, the class-text loss's target
-        logits = torch.cat([tower.top(chunk)[1] for chunk in x.split(256)])
-        class_of = logits.masked_fill(tower.map.blocked, -torch.inf).argmax(dim=1)
+    with torch.no_grad():  # the stock top class of each view of each photo, the class-text loss's target
+        logits = torch.stack([torch.cat([tower.top(chunk)[1] for chunk in view.split(256)]) for view in x])
+        class_of = logits.masked_fill(tower.map.blocked, -torch.inf).argmax(dim=2)
 
-    def encode(photos: torch.Tensor) -> torch.Tensor:  # stock classes: computed once, above
-        return tower.map(tower.top(x[photos])[0], logits[photos]) if stock is not None else tower(x[photos])
+    def encode(picked: torch.Tensor, photos: torch.Tensor) -> torch.Tensor:  # stock classes: computed once, above
+        inputs = x[picked, photos]
+        return tower.map(tower.top(inputs)[0], logits[picked, photos]) if stock is not None else tower(inputs)
 
     vectors = torch.from_numpy(np.ascontiguousarray(texts, dtype=np.float32))
     class_vectors = torch.from_numpy(np.ascontiguousarray(classes, dtype=np.float32))
@@ -138,10 +144,15 @@ def finetune(
     result = model
     for epoch in range(1, tune.epochs + 1):
         chosen = torch.from_numpy(epoch_pairs(pairs.photo, rng))
-        for batch in chosen[torch.randperm(len(chosen), generator=generator)].split(tune.batch_size):
-            photos = photo_t[batch]
+        order = torch.randperm(len(chosen), generator=generator)
+        # one view of each chosen pair's photo (none drawn with one view, so a run without views repeats)
+        view_of = torch.from_numpy(rng.integers(len(views), size=len(chosen))) if len(views) > 1 else torch.zeros(len(chosen), dtype=torch.int64)
+        for batch in order.split(tune.batch_size):
+            pair_rows, picked = chosen[batch], view_of[batch]
+            photos = photo_t[pair_rows]
             loss = pair_batch_loss(
-                encode(photos), text_t[batch], group_t[batch], vectors, config, generator, (class_vectors, class_of[photos])
+                encode(picked, photos), text_t[pair_rows], group_t[pair_rows], vectors, config, generator,
+                (class_vectors, class_of[picked, photos]),
             )
             optimizer.zero_grad()
             loss.backward()

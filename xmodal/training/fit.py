@@ -95,6 +95,7 @@ LOSSES: dict[str, Callable] = {
 
 
 OPTIMIZERS = ("adam", "sgd")
+VIEW_COUNT = 6  # len(xmodal.training.views.VIEWS), which needs PIL
 PAIR_HARDEST = "rank-hardest"  # pairs only: the two-way rank loss on each batch's worst negative
 
 
@@ -117,6 +118,8 @@ class TrainConfig:
     class_weight: float = 0.0  # pair training: weight of the rank loss toward each photo's class name (all classes)
     hub_weight: float = 0.0  # pair training: > 0 ships a hub penalty of this weight with the model (xmodal.devise.hubness)
     hub_neighbours: int = 20  # the bank texts a photo's penalty averages over
+    views: int = 1  # pair training: views of each photo drawn from at every step (xmodal.training.views: whole, mirror, 4 crops)
+    average: bool = False  # the map's weights averaged over the epochs, not the last epoch's
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -128,6 +131,8 @@ class TrainConfig:
             raise XmodalError(f"centre must be 0 or more, not {self.centre}")
         if self.hub_weight < 0 or self.hub_neighbours < 1:
             raise XmodalError(f"hub weight must be 0 or more and hub neighbours 1 or more: {self.hub_weight}, {self.hub_neighbours}")
+        if not 1 <= self.views <= VIEW_COUNT:
+            raise XmodalError(f"views must be 1 to {VIEW_COUNT} (the photo, its mirror image, 4 crops), not {self.views}")
 
 
 @dataclass(frozen=True)
@@ -170,10 +175,10 @@ def fit_map(
     vectors = torch.from_numpy(np.asarray(label_vectors, dtype=np.float32))
     loss_fn = LOSSES[config.loss]
 
-    def batch_loss(batch, output, generator):
+    def batch_loss(batch, rows, output, generator):
         return loss_fn(output, y[batch], vectors, config.margin, generator)
 
-    return _fit(x, len(x), lambda batch: batch, batch_loss, vectors.shape[1], config, init, on_epoch, centre)
+    return _fit(x, len(x), lambda batch, generator: batch, batch_loss, vectors.shape[1], config, init, on_epoch, centre)
 
 
 def pair_rank_loss(
@@ -232,32 +237,40 @@ def fit_pairs(
 ) -> np.ndarray:
     """Fit the map on (photo, text) pairs with :func:`pair_rank_loss`; returns its weight.
 
-    ``inputs`` has one row per photo and ``text_vectors`` one unit row per text; pair
-    ``i`` is photo ``photo[i]`` with text ``text[i]``, in group ``group[i]``.
+    ``inputs`` has one row per photo, or is a stack of views (views, photos, dims): then
+    each pair reads one view of its photo drawn at random at every step, and ``classes[1]``
+    (each photo's class row) is stacked alike. ``text_vectors`` has one unit row per text;
+    pair ``i`` is photo ``photo[i]`` with text ``text[i]``, in group ``group[i]``.
     ``config.loss`` is ``rank`` (every negative) or ``rank-hardest`` (the worst one).
     """
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    views, photos = (x.shape[0], x.shape[1]) if x.dim() == 3 else (1, x.shape[0])
+    x = x.reshape(views * photos, -1)  # view v of photo p is row v * photos + p
     vectors = torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32))
     photo_t, text_t, group_t = (torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in (photo, text, group))
     hardest = config.loss == PAIR_HARDEST
     if classes is not None:
         class_vectors = torch.from_numpy(np.ascontiguousarray(classes[0], dtype=np.float32))
-        class_of = torch.from_numpy(np.asarray(classes[1], dtype=np.int64))
+        class_of = torch.from_numpy(np.asarray(classes[1], dtype=np.int64)).reshape(-1)
 
-    def batch_loss(batch, output, generator):
-        of_batch = (class_vectors, class_of[photo_t[batch]]) if classes is not None else None
+    def rows_of(batch, generator):
+        if views == 1:
+            return photo_t[batch]
+        return torch.randint(views, (len(batch),), generator=generator) * photos + photo_t[batch]
+
+    def batch_loss(batch, rows, output, generator):
+        of_batch = (class_vectors, class_of[rows]) if classes is not None else None
         return pair_batch_loss(output, text_t[batch], group_t[batch], vectors, config, generator, of_batch, hardest)
 
-    return _fit(
-        x, len(photo_t), lambda batch: photo_t[batch], batch_loss, vectors.shape[1], config, init, on_epoch, centre, conse_rows
-    )
+    return _fit(x, len(photo_t), rows_of, batch_loss, vectors.shape[1], config, init, on_epoch, centre, conse_rows)
 
 
 def _fit(x, rows, inputs_of, batch_loss, out_dim, config, init, on_epoch, centre, conse_rows=None) -> np.ndarray:
     """The loop both fits share: Adam (or SGD) on shuffled mini-batches of ``rows`` items,
-    the map's input rows of a batch given by ``inputs_of(batch)``."""
+    the map's input rows of a batch given by ``inputs_of(batch, generator)``. With
+    ``config.average`` the weights returned are the mean of each epoch's (one map still)."""
     import torch
 
     torch.manual_seed(config.seed)
@@ -290,14 +303,16 @@ def _fit(x, rows, inputs_of, batch_loss, out_dim, config, init, on_epoch, centre
             output = inputs @ weights
         return output if offset is None else _unit(_unit(output) - offset)
 
+    mean = torch.zeros_like(start)
     for epoch in range(config.epochs):
         order = torch.randperm(rows, generator=generator)
         total = 0.0
         for batch in order.split(config.batch_size):
             weight = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
-            inputs = x[inputs_of(batch)]
+            picked = inputs_of(batch, generator)
+            inputs = x[picked]
             output = forward(inputs, weight)
-            loss = batch_loss(batch, output, generator)
+            loss = batch_loss(batch, picked, output, generator)
             if config.distill:
                 teacher = _unit(forward(inputs, start))
                 loss = loss + config.distill * ((_unit(output) - teacher) ** 2).sum(dim=1).mean()
@@ -307,8 +322,11 @@ def _fit(x, rows, inputs_of, batch_loss, out_dim, config, init, on_epoch, centre
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(batch)
+        with torch.no_grad():
+            mean += (torch.cat(blocks) - mean) / (epoch + 1)
         if on_epoch:
             on_epoch(epoch, total / rows)
-    return torch.cat(blocks).detach().numpy().copy()
+    weight = mean if config.average and config.epochs else torch.cat(blocks).detach()
+    return weight.numpy().copy()
 
 

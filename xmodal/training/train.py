@@ -34,6 +34,7 @@ from xmodal.training.datasets import LabeledImages, read_captions, read_labeled
 from xmodal.training.evaluate import generalized, hit_at_k
 from xmodal.training.fit import TrainConfig, TuneConfig, fit_map, fit_pairs
 from xmodal.training.pairs import Pairs, caption_pairs, join, label_pairs
+from xmodal.training.views import VIEWS, view_files
 
 if TYPE_CHECKING:
     from xmodal.vision.exported import OnnxVisual
@@ -243,14 +244,23 @@ def train_pairs(
     outputs = [visual_outputs(visual, part.photos, quiet) for part in parts]  # one cache per set
     features = np.concatenate([np.asarray(f) for f, _ in outputs])
     logits = np.concatenate([np.asarray(l) for _, l in outputs])
-    standardizer = Standardizer.fit(features) if "pooled" in spec.layers else None
+    standardizer = Standardizer.fit(features) if "pooled" in spec.layers else None  # on the photos as they are
     inputs = build_inputs(spec, features, logits, standardizer, usable)
+    class_of = np.argmax(np.where(usable, logits, -np.inf), axis=1)
+    if config.views > 1:  # each further view of every photo, stacked after the photos themselves
+        stacked, stacked_classes = [inputs], [class_of]
+        for name in VIEWS[1:config.views]:
+            view = [visual_outputs(visual, view_files(part.photos, name), quiet) for part in parts]
+            view_logits = np.concatenate([np.asarray(l) for _, l in view])
+            stacked.append(build_inputs(spec, np.concatenate([np.asarray(f) for f, _ in view]), view_logits, standardizer, usable))
+            stacked_classes.append(np.argmax(np.where(usable, view_logits, -np.inf), axis=1))
+        inputs, class_of = np.stack(stacked), np.stack(stacked_classes)
     texts = embed_texts(space, pairs.texts)
     conse = slice(visual.feature_dim, None) if spec.layers == ("pooled", "conse") else None
     weight = fit_pairs(
         inputs, texts, pairs.photo, pairs.text, pairs.group, config,
         init=initial_map(spec, classes, visual.feature_dim), on_epoch=on_epoch, centre=centre, conse_rows=conse,
-        classes=(classes, np.argmax(np.where(usable, logits, -np.inf), axis=1)),
+        classes=(classes, class_of),
     )
     hub = None
     if config.hub_weight:  # the bank: each set's texts (sampled) and the class texts the photos were also ranked against
@@ -288,10 +298,14 @@ def train_pairs(
 
 def _phase2(model, parts, visual, texts, classes, config, tune, quiet, on_tuned) -> DeviseModel:
     """Phase 2 on the pairs' photos: their activations below ``tune.first`` are cached per set
-    like the visual outputs, and the top is fine-tuned from them with the map."""
+    like the visual outputs (for each of ``config.views`` views), and the top is fine-tuned
+    from them with the map."""
     from xmodal.training.finetune import finetune
     from xmodal.vision.visual import tower_split
 
     bottom, top = tower_split(visual.id, tune.first)
-    activations = np.concatenate([np.asarray(visual_outputs(bottom, part.photos, quiet)[0]) for part in parts])
+    activations = [
+        np.concatenate([np.asarray(visual_outputs(bottom, view_files(part.photos, name), quiet)[0]) for part in parts])
+        for name in VIEWS[: config.views]
+    ]
     return finetune(model, top, activations, join(parts), texts, classes, config, tune, on_tuned)
