@@ -190,3 +190,28 @@ def test_stock_classes_tune_the_features_and_keep_the_networks_classes(space, tm
     with torch.no_grad():  # the export against the torch tower phase 2 trained and scored
         reference = TunedTower(top, model, stock_top).eval()(torch.from_numpy(activations[:3])).numpy()
     assert np.abs(encoder.encode_images(photos[:3]) - reference).max() < 1e-3
+
+
+def test_views_of_the_photos_each_train_and_one_view_is_the_photos_alone(space):
+    """A list of one view trains as the array alone; with a second view (the photos' mirror
+    images) the pairs read both, so the tuned top differs; views must match the photos."""
+    from xmodal.training.views import view_files
+
+    photos = sorted(PHOTOS.glob("*.jpg"))[:6]
+    pairs = Pairs(tuple(photos), tuple(TEXTS[p.stem] for p in photos), np.arange(6), np.arange(6), np.arange(6))
+    bottom, top = tower_split("efficientnet-lite2", FIRST)
+    whole = np.asarray(extract_features(photos, bottom, quiet=True)[0])
+    mirror = np.asarray(extract_features(view_files(photos, "mirror"), bottom, quiet=True)[0])
+    texts = space.encode(list(pairs.texts))
+    classes = np.eye(1000, space.dim, dtype=np.float32)
+    config = TuneConfig(first=FIRST, epochs=2, lr=1e-3, map_lr=1e-3, batch_size=6, stock_classes=True)
+
+    def run(activations):
+        return finetune(stock_model(space), copy.deepcopy(top), activations, pairs, texts, classes, TrainConfig(class_weight=0.5), config)
+
+    alone, listed, both = run(whole), run([whole]), run([whole, mirror])
+    assert np.array_equal(alone.weight, listed.weight)
+    assert all(np.array_equal(alone.top[k], listed.top[k]) for k in alone.top)
+    assert np.abs(both.weight - alone.weight).max() > 1e-4
+    with pytest.raises(ValueError, match="rows of activations for 6 photos"):
+        run([whole, mirror[:5]])

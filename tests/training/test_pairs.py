@@ -96,3 +96,46 @@ def test_the_trained_map_beats_its_conse_start_on_captions():
     score = lambda model: caption_retrieval(model.encode(features[val], logits[val]), texts[val], np.arange(20))
     assert score(after)["R@1"] > score(before)["R@1"] + 30
     assert np.array_equal(weight[8:], classes)  # conse_lr 0: the ConSE block did not move
+
+
+def _pair_inputs():
+    from xmodal.devise.model import Standardizer, build_inputs
+
+    features, logits, texts, classes = synthetic_captions()
+    inputs = build_inputs(InputSpec(("pooled", "conse"), top=3), features, logits, Standardizer.fit(features))
+    start = np.concatenate([np.zeros((features.shape[1], texts.shape[1]), np.float32), classes])
+    return inputs, texts, start, np.argmax(logits, axis=1)
+
+
+def test_one_view_stacked_trains_as_the_photos_alone_and_more_views_train_on_each():
+    inputs, texts, start, class_of = _pair_inputs()
+    rows = np.arange(100)
+    config = TrainConfig(epochs=3, batch_size=20, lr=0.01, mix=1.0, class_weight=0.5, views=2)
+    kwargs = dict(init=start, conse_rows=slice(8, None))
+    alone = fit_pairs(inputs[rows], texts, rows, rows, rows, config, classes=(start[8:], class_of[rows]), **kwargs)
+    stacked = fit_pairs(inputs[rows][None], texts, rows, rows, rows, config, classes=(start[8:], class_of[rows][None]), **kwargs)
+    assert np.array_equal(alone, stacked)
+    # a second view that is noise: the map now learns from both, so it moves away from the first view's map
+    noise = np.random.default_rng(1).normal(size=inputs[rows].shape).astype(np.float32)
+    two = fit_pairs(np.stack([inputs[rows], noise]), texts, rows, rows, rows, config,
+                    classes=(start[8:], np.stack([class_of[rows]] * 2)), **kwargs)
+    assert np.abs(two - alone).max() > 1e-2
+
+
+def test_averaged_weights_are_the_mean_of_each_epochs():
+    inputs, texts, start, _ = _pair_inputs()
+    rows = np.arange(100)
+    fit = lambda epochs, average: fit_pairs(
+        inputs[rows], texts, rows, rows, rows, TrainConfig(epochs=epochs, batch_size=20, lr=0.01, mix=1.0, average=average),
+        init=start, conse_rows=slice(8, None),
+    )
+    first, second = fit(1, False), fit(2, False)
+    assert np.allclose(fit(2, True), (first + second) / 2, atol=1e-6)
+    assert not np.allclose(second, (first + second) / 2, atol=1e-3)
+
+
+def test_views_are_one_to_six():
+    from xmodal import XmodalError
+
+    with pytest.raises(XmodalError, match="views must be 1 to 6"):
+        TrainConfig(views=7)

@@ -154,7 +154,8 @@ def test_train_command_refuses_centring_a_pooled_map(colour_photos, monkeypatch,
         (["train", ".", "--input", "pixels"], "unknown input layer"),
         (["eval", "none.safetensors", "."], "model file not found: none.safetensors"),
         (["train", "a", "b", "--tune-from", "19"], "--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse"),
-        (["train", ".", "--tune-from", "19"], "--hub-weight and --tune-from are for pair training"),
+        (["train", ".", "--tune-from", "19"], "--hub-weight, --tune-from and --views are for pair training"),
+        (["train", ".", "--views", "2"], "--hub-weight, --tune-from and --views are for pair training"),
     ],
 )
 def test_train_and_eval_errors_are_one_line(args, message):
@@ -178,3 +179,37 @@ def test_an_int8_copy_never_reads_the_fp32_features_cache(monkeypatch, tmp_path)
     visual_outputs(visual, [tmp_path / "a.jpg"])  # a torch model: no precision, fp32
     assert caches[0] != caches[1] and caches[0] == caches[2]
     assert "model-int8-v2" in caches[1].parent.name  # a new int8 recipe (a new file) never reads the old one's
+
+
+def test_pair_training_reads_views_of_each_photo(tmp_path, monkeypatch):
+    """``views`` > 1 writes each photo's mirror image and crops into the cache once, trains on
+    them beside the photos, and says so in the model file."""
+    import shutil
+    from pathlib import Path
+
+    from xmodal.training.train import train_pairs
+    from xmodal.vision.visual import load_visual
+
+    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
+    photos = sorted((Path(__file__).resolve().parents[2] / "docs" / "photos").glob("*.jpg"))
+    folder = tmp_path / "captions"
+    folder.mkdir()
+    lines = ["path,caption,split"]
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+        lines.append(f"{photo.name},a photo of {photo.stem.replace('_', ' ')},train")
+    (folder / "captions.csv").write_text("\n".join(lines) + "\n")
+    visual = load_visual("efficientnet-lite0")
+    spec = InputSpec(("pooled", "conse"), top=13)
+    space = WordSpace.load()
+
+    def run(views):
+        config = TrainConfig(epochs=2, batch_size=4, mix=1.0, centre=1.0, class_weight=0.5, views=views, average=True)
+        return train_pairs([folder], space, visual, config, spec, quiet=True).model
+
+    one, three = run(1), run(3)
+    for name in ("mirror", "crop1"):
+        assert len(list((tmp_path / "cache" / "views" / name).rglob("*.jpg"))) == len(photos)
+    assert not (tmp_path / "cache" / "views" / "crop2").exists()
+    assert three.training["views"] == 3 and three.training["average"] is True
+    assert np.abs(three.weight - one.weight).max() > 1e-4
