@@ -53,24 +53,21 @@ rebuild then runs phase 2 for that many epochs, or none); val is then scored onc
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dev_probe import Probe, choose
+from dev_probe import Probe, choose, conclude, show
 from results import data_arguments
+
+from xmodal.training.views import QUALITY, VIEWS, view_of
 
 EPOCHS = 10
 EPOCHS_PHASE2 = 8  # phase 1's epochs before phase 2: setting 4's best on dev
 SHIPPED_EPOCH = 3
 TOLERANCE = 0.01
 GAIN = 1.0
-VIEWS = ("whole", "mirror", "crop1", "crop2", "crop3", "crop4")
-QUALITY = 95
 
 
 @dataclass(frozen=True)
@@ -86,29 +83,6 @@ SETTINGS = [
     Setting("whole + mirror + 4 crops", VIEWS),
     Setting("whole + mirror + 4 crops, weights averaged over epochs", VIEWS, average=True),
 ]
-
-
-def view_of(image, name: str, seed: str):
-    """View ``name`` of a PIL ``image``, drawn reproducibly from ``seed`` (the photo's path)."""
-    from PIL import Image, ImageOps
-
-    if name == "whole":
-        return image
-    if name == "mirror":
-        return ImageOps.mirror(image)
-    rng = random.Random(int(hashlib.sha1(f"{name}:{seed}".encode()).hexdigest()[:16], 16))
-    width, height = image.size
-    for _ in range(10):  # torchvision's RandomResizedCrop: ten tries, then the whole frame
-        area = rng.uniform(0.5, 1.0) * width * height
-        ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-        w, h = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
-        if 0 < w <= width and 0 < h <= height:
-            left, top = rng.randint(0, width - w), rng.randint(0, height - h)
-            break
-    else:
-        left, top, w, h = 0, 0, width, height
-    crop = image.crop((left, top, left + w, top + h)).resize((width, height), Image.Resampling.BICUBIC)
-    return ImageOps.mirror(crop) if rng.random() < 0.5 else crop
 
 
 def write_views(paths: list[str], name: str, work: Path) -> list[Path]:
@@ -149,13 +123,7 @@ def train(probe: Probe, setting: Setting, inputs, classes, epochs: int, table: d
 
     for epoch in range(1, epochs + 1):
         probe.epoch(optimizer, generator, lambda x: probe.forward(x, pooled, conse), view=view)
-        with torch.no_grad():
-            sums[0] += pooled
-            sums[1] += conse
-        weights = (sums[0] / epoch, sums[1] / epoch) if setting.average else (pooled.detach(), conse.detach())
-        row = table[f"{setting.name}, epoch {epoch}"] = probe.score(*weights)
-        print(f"{setting.name}, epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items())
-              + f" ({time.perf_counter() - started:.0f} s so far)", flush=True)
+        weights = probe.scored_epoch(table, setting.name, epoch, pooled, conse, sums, setting.average, started)
     return weights
 
 
@@ -183,8 +151,7 @@ def phase2(args, probe: Probe, weight, table: dict, started: float) -> None:
     print(f"the bottom's activations of {len(activations)} views ({time.perf_counter() - started:.0f} s so far)", flush=True)
 
     def scored(name: str, model, tower) -> None:
-        row = table[name] = {k: round(v, 4) for k, v in dev.score(tower.eval(), model.hub).items()}
-        print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()) + f" ({time.perf_counter() - started:.0f} s so far)", flush=True)
+        show(table, name, {k: round(v, 4) for k, v in dev.score(tower.eval(), model.hub).items()}, started)
 
     shipped, _ = shipped_on_dev(probe.roots, probe.sources, probe.space, args.work / "dev" / "phase2-dev.safetensors")
     shipped_top = tower_split(DEFAULT_VISUAL, SHIPPED_TUNE.first)[1]
@@ -229,13 +196,7 @@ def main() -> None:
     if args.phase2:
         return phase2(args, probe, torch.cat([pooled, conse]).numpy(), table, started)
 
-    best, gain, verdict = choose(table, f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}", TOLERANCE, GAIN)
-    print(f"best by the rule: {best} (R@1 + R@10 {gain:+.2f} over as shipped): {verdict}")
-    seconds = round(time.perf_counter() - started, 1)
-    print(f"{seconds} s")
-    if args.json:
-        args.json.write_text(json.dumps({"table": table, "best": best, "gain": gain, "verdict": verdict, "seconds": seconds}, indent=1))
-
+    conclude(args, table, f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}", started, TOLERANCE, GAIN)
 
 if __name__ == "__main__":
     main()

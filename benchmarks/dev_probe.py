@@ -16,6 +16,8 @@ Nothing here looks at val.
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -147,6 +149,34 @@ class Probe:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+    def scored_epoch(self, table: dict, name: str, epoch: int, pooled, conse, sums: list, average: bool, started: float):
+        """After epoch ``epoch`` (from 1): add the weights to ``sums``, score the last weights (or
+        with ``average`` their running mean) into ``table`` and print the row; the weights scored."""
+        import torch
+
+        with torch.no_grad():
+            sums[0] += pooled
+            sums[1] += conse
+        weights = (sums[0] / epoch, sums[1] / epoch) if average else (pooled.detach(), conse.detach())
+        show(table, f"{name}, epoch {epoch}", self.score(*weights), started)
+        return weights
+
+
+def show(table: dict, name: str, row: dict[str, float], started: float) -> None:
+    """Put ``row`` into ``table`` and print it, with the time so far."""
+    table[name] = row
+    print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()) + f" ({time.perf_counter() - started:.0f} s so far)", flush=True)
+
+
+def conclude(args: argparse.Namespace, table: dict, base: str, started: float, tolerance: float, gain: float) -> None:
+    """Apply :func:`choose` against row ``base``, print the verdict and write ``--json``."""
+    best, won, verdict = choose(table, base, tolerance, gain)
+    print(f"best by the rule: {best} (R@1 + R@10 {won:+.2f} over {base}): {verdict}")
+    seconds = round(time.perf_counter() - started, 1)
+    print(f"{seconds} s")
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "best": best, "gain": won, "verdict": verdict, "seconds": seconds}, indent=1))
 
 
 def choose(table: dict[str, dict[str, float]], base: str, tolerance: float, gain: float) -> tuple[str, float, str]:

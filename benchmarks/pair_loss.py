@@ -39,11 +39,10 @@ scored once). Nothing here looks at val.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 
-from dev_probe import Probe, choose
+from dev_probe import Probe, conclude
 from results import data_arguments
 
 EPOCHS = 8
@@ -100,21 +99,9 @@ def main() -> None:
                     group_["lr"] = setting.then_lr
             run = replace(config, margin=margin)
             probe.epoch(optimizer, generator, lambda x: probe.forward(x, pooled, conse), run, setting.batch, setting.hardest or bool(switched))
-            with torch.no_grad():
-                sums[0] += pooled
-                sums[1] += conse
-            weights = (sums[0] / epoch, sums[1] / epoch) if setting.average else (pooled.detach(), conse.detach())
-            row = table[f"{setting.name}, epoch {epoch}"] = probe.score(*weights)
-            print(f"{setting.name}, epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items())
-                  + f" ({time.perf_counter() - started:.0f} s so far)", flush=True)
+            probe.scored_epoch(table, setting.name, epoch, pooled, conse, sums, setting.average, started)
 
-    best, gain, verdict = choose(table, f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}", TOLERANCE, GAIN)
-    print(f"best by the rule: {best} (R@1 + R@10 {gain:+.2f} over as shipped): {verdict}")
-    seconds = round(time.perf_counter() - started, 1)
-    print(f"{seconds} s")
-    if args.json:
-        args.json.write_text(json.dumps({"table": table, "best": best, "gain": gain, "verdict": verdict, "seconds": seconds}, indent=1))
-
+    conclude(args, table, f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}", started, TOLERANCE, GAIN)
 
 if __name__ == "__main__":
     main()

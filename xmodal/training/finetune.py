@@ -120,8 +120,8 @@ def finetune(
     if any(len(view) != len(pairs.photos) for view in views):
         raise ValueError(f"{[len(view) for view in views]} rows of activations for {len(pairs.photos)} photos")
     x = torch.empty((len(views), *np.shape(views[0])), dtype=torch.float32)  # filled a view at a time
-    for slot, view in zip(x, views):
-        slot.copy_(torch.from_numpy(np.ascontiguousarray(view, dtype=np.float32)))
+    for slot, view in zip(x.numpy(), views):  # through numpy: a read-only cache map needs no copy first
+        slot[...] = view
     stock = copy.deepcopy(top).requires_grad_(False) if tune.stock_classes else None
     tower = TunedTower(top, model, stock).eval()  # eval: BatchNorm keeps its statistics, dropout is off
     for name, parameter in tower.top.named_parameters():
