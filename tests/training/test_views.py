@@ -64,3 +64,13 @@ def test_view_files_are_written_once_and_renewed_when_the_photo_changes(tmp_path
     with Image.open(second) as view:
         assert view.size == (32, 32)
     assert not list((tmp_path / "cache").rglob("*.part"))
+
+
+def test_a_photo_that_cannot_be_read_is_named(tmp_path, monkeypatch):
+    from xmodal import XmodalError
+
+    monkeypatch.setenv("XMODAL_CACHE_DIR", str(tmp_path / "cache"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(XmodalError, match=f"cannot read image {broken}"):
+        view_files([broken], "crop1")

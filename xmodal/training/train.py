@@ -250,7 +250,7 @@ def train_pairs(
     if config.views > 1:  # each further view of every photo, stacked after the photos themselves
         stacked, stacked_classes = [inputs], [class_of]
         for name in VIEWS[1:config.views]:
-            view = [visual_outputs(visual, view_files(part.photos, name), quiet) for part in parts]
+            view = [visual_outputs(visual, view_files(part.photos, name, quiet), quiet) for part in parts]
             view_logits = np.concatenate([np.asarray(l) for _, l in view])
             stacked.append(build_inputs(spec, np.concatenate([np.asarray(f) for f, _ in view]), view_logits, standardizer, usable))
             stacked_classes.append(np.argmax(np.where(usable, view_logits, -np.inf), axis=1))
@@ -305,7 +305,7 @@ def _phase2(model, parts, visual, texts, classes, config, tune, quiet, on_tuned)
 
     bottom, top = tower_split(visual.id, tune.first)
     activations = [
-        np.concatenate([np.asarray(visual_outputs(bottom, view_files(part.photos, name), quiet)[0]) for part in parts])
+        np.concatenate([np.asarray(visual_outputs(bottom, view_files(part.photos, name, quiet), quiet)[0]) for part in parts])
         for name in VIEWS[: config.views]
     ]
     return finetune(model, top, activations, join(parts), texts, classes, config, tune, on_tuned)

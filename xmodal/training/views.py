@@ -24,6 +24,9 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from xmodal.core.cache import cache_root
+from xmodal.core.errors import XmodalError
+from xmodal.core.progress import photo_progress
+from xmodal.vision.heif import heif_supported
 
 VIEWS = ("whole", "mirror", "crop1", "crop2", "crop3", "crop4")
 QUALITY = 95  # JPEG quality of a written view
@@ -56,25 +59,33 @@ def view_of(image: Image.Image, name: str, seed: str) -> Image.Image:
     return ImageOps.mirror(crop) if rng.random() < 0.5 else crop
 
 
-def view_files(paths: Sequence[str | os.PathLike], name: str) -> list[Path]:
+def view_files(paths: Sequence[str | os.PathLike], name: str, quiet: bool = False) -> list[Path]:
     """View ``name`` of each photo of ``paths`` as a file, written into the cache the first
-    time (``whole`` is the photo itself). A view is named by its photo's resolved path, size
-    and modification time, so an edited photo gets a new one."""
+    time (``whole`` is the photo itself), with a progress bar unless ``quiet``. A view is
+    named by its photo's resolved path, size and modification time, so an edited photo gets
+    a new one."""
     if name == "whole":
         return [Path(p) for p in paths]
+    heif_supported()  # phones' HEIC photos open as the decoder opens them
     folder = cache_root() / "views" / name
     out = []
     for path in paths:
         source = Path(path).resolve()
         stat = source.stat()
         key = hashlib.sha1(f"{source}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:20]
-        target = folder / key[:2] / f"{key}.jpg"
-        if not target.is_file():
+        out.append(folder / key[:2] / f"{key}.jpg")
+    missing = [(Path(path), target) for path, target in zip(paths, out) if not target.is_file()]
+    with photo_progress(quiet or not missing) as progress:
+        task = progress.add_task(f"views ({name})", total=len(missing))
+        for source, target in missing:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with Image.open(source) as image:
-                view = view_of(ImageOps.exif_transpose(image).convert("RGB"), name, source.name)
+            try:
+                with Image.open(source) as image:
+                    view = view_of(ImageOps.exif_transpose(image).convert("RGB"), name, source.name)
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
+                raise XmodalError(f"cannot read image {source}: {error}") from None
             partial = target.with_suffix(f".{os.getpid()}.part")
             view.save(partial, format="JPEG", quality=QUALITY)
             partial.replace(target)  # a killed run leaves no half-written view under the real name
-        out.append(target)
+            progress.advance(task)
     return out
