@@ -188,6 +188,8 @@ def main() -> None:
     parser.add_argument("--phase2", action="store_true", help="phase 2 with views from setting 4's phase 1")
     parser.add_argument("--whole", action="store_true", help="with --phase2: phase 2 reads the photos whole")
     args = parser.parse_args()
+    if args.whole and not args.phase2:
+        parser.error("--whole is for --phase2")
     started = time.perf_counter()
     probe = Probe(args)
     photos = [str(p) for p in probe.pairs.photos]
@@ -206,6 +208,7 @@ def main() -> None:
         return phase2(args, probe, torch.cat([pooled, conse]).numpy(), table, started)
 
     conclude(args, table, f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}", started, TOLERANCE, GAIN)
+
 
 if __name__ == "__main__":
     main()

@@ -103,5 +103,6 @@ def main() -> None:
 
     conclude(args, table, f"{SETTINGS[0].name}, epoch {SHIPPED_EPOCH}", started, TOLERANCE, GAIN)
 
+
 if __name__ == "__main__":
     main()

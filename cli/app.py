@@ -21,6 +21,7 @@ from xmodal import XmodalError
 from xmodal.devise.model import space_name
 from xmodal.search.duplicates import THRESHOLD
 from xmodal.text.factory import load_space
+from xmodal.training.fit import VIEW_COUNT
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -526,14 +527,15 @@ def train(
     class_weight: Annotated[float, typer.Option("--class-weight", min=0.0, help="Pair training: weight of the rank loss toward the classifier's top class text, over all ImageNet-1k classes.")] = 0.0,
     hub_weight: Annotated[float, typer.Option("--hub-weight", min=0.0, help="Pair training: ship a hub penalty of this weight: searches rank photos by cosine minus it (docs/search.md).")] = 0.0,
     hub_neighbours: Annotated[int, typer.Option("--hub-neighbours", min=1, help="Pair training: the nearest bank texts a photo's hub penalty averages over.")] = 20,
-    views: Annotated[int, typer.Option("--views", min=1, max=6, help="Pair training: views of each photo, one drawn at random every step: 1 the photo, 2 and its mirror image, 3-6 and up to 4 random crops.")] = 1,
-    average: Annotated[bool, typer.Option("--average", help="Keep the map's weights averaged over the epochs, not the last epoch's.")] = False,
+    views: Annotated[int, typer.Option("--views", min=1, max=VIEW_COUNT, help="Pair training: views of each photo, one drawn at random every step: 1 the photo, 2 and its mirror image, 3-6 and up to 4 random crops.")] = 1,
+    average: Annotated[bool, typer.Option("--average", help="Keep the map's weights averaged over its epochs, not the last epoch's (the map's own training: phase 2 starts from it).")] = False,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Pair training: at most this many photos of each class of a labeled set.")] = None,
     tune_from: Annotated[int, typer.Option("--tune-from", min=0, help="Pair training, phase 2: fine-tune the visual model's blocks from this one up with the map (EfficientNet-Lite; 0: off).")] = 0,
     tune_epochs: Annotated[int, typer.Option("--tune-epochs", min=1, help="Phase 2: passes over the photos.")] = 4,
     tune_lr: Annotated[float, typer.Option("--tune-lr", min=0.0, help="Phase 2: learning rate of the fine-tuned blocks.")] = 1e-4,
     tune_map_lr: Annotated[float, typer.Option("--tune-map-lr", min=0.0, help="Phase 2: learning rate of the map.")] = 1e-3,
     tune_stock_classes: Annotated[bool, typer.Option("--tune-stock-classes", help="Phase 2: the map's classifier block reads the stock blocks' classes; only its pooled features are tuned.")] = False,
+    tune_views: Annotated[int, typer.Option("--tune-views", min=1, max=VIEW_COUNT, help="Phase 2: views of each photo, as --views (which is phase 1's alone).")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
     space: SpaceOption = None,
@@ -565,7 +567,8 @@ def train(
     if tune_from and not (mix and centre and "pooled" in spec.layers and "conse" in spec.layers):  # before minutes of work
         raise XmodalError("--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse --mix 1 --centre 1")
     tune = TuneConfig(
-        first=tune_from, epochs=tune_epochs, lr=tune_lr, map_lr=tune_map_lr, seed=seed, stock_classes=tune_stock_classes
+        first=tune_from, epochs=tune_epochs, lr=tune_lr, map_lr=tune_map_lr, seed=seed, stock_classes=tune_stock_classes,
+        views=tune_views,
     )
     ws = load_space(space)
     model_visual = load_visual(visual)

@@ -134,8 +134,15 @@ def test_averaged_weights_are_the_mean_of_each_epochs():
     assert not np.allclose(second, (first + second) / 2, atol=1e-3)
 
 
-def test_views_are_one_to_six():
+def test_views_are_one_to_six_and_left_out_of_the_record_at_their_defaults():
     from xmodal import XmodalError
+    from xmodal.training.fit import TuneConfig, recorded
 
     with pytest.raises(XmodalError, match="views must be 1 to 6"):
         TrainConfig(views=7)
+    with pytest.raises(XmodalError, match="phase 2 views must be 1 to 6"):
+        TuneConfig(views=0)
+    # a model made before these settings existed is rebuilt to the same bytes
+    assert "views" not in recorded(TrainConfig()) and "average" not in recorded(TrainConfig())
+    assert recorded(TrainConfig(views=6, average=True))["views"] == 6
+    assert "views" not in recorded(TuneConfig(first=19)) and recorded(TuneConfig(first=19, views=2))["views"] == 2

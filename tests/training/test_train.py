@@ -209,7 +209,8 @@ def test_pair_training_reads_views_of_each_photo(tmp_path, monkeypatch):
 
     one, three = run(1), run(3)
     for name in ("mirror", "crop1"):
-        assert len(list((tmp_path / "cache" / "views" / name).rglob("*.jpg"))) == len(photos)
-    assert not (tmp_path / "cache" / "views" / "crop2").exists()
+        assert len(list((tmp_path / "cache" / "views" / "v1" / name).rglob("*.jpg"))) == len(photos)
+    assert not (tmp_path / "cache" / "views" / "v1" / "crop2").exists()
     assert three.training["views"] == 3 and three.training["average"] is True
+    assert "views" not in one.training and one.training["average"] is True  # views 1: left out of the record
     assert np.abs(three.weight - one.weight).max() > 1e-4

@@ -41,9 +41,14 @@ def test_a_crop_keeps_half_the_area_or_more():
         assert red.max() - red.min() >= 255 * np.sqrt(0.5 * 3 / 4) - 8
 
 
-def test_an_unknown_view_is_refused():
+def test_an_unknown_view_is_refused_and_the_settings_count_every_view():
+    from xmodal.training.fit import VIEW_COUNT
+
     with pytest.raises(ValueError, match="unknown view 'sideways'"):
         view_of(gradient(), "sideways", "a.jpg")
+    with pytest.raises(ValueError, match="unknown view 'sideways'"):
+        view_files([], "sideways")
+    assert VIEW_COUNT == len(VIEWS)
 
 
 def test_view_files_are_written_once_and_renewed_when_the_photo_changes(tmp_path, monkeypatch):
@@ -52,7 +57,7 @@ def test_view_files_are_written_once_and_renewed_when_the_photo_changes(tmp_path
     gradient().save(photo)
     assert view_files([photo], "whole") == [photo]
     [first] = view_files([photo], "mirror")
-    assert first.is_relative_to(tmp_path / "cache" / "views" / "mirror")
+    assert first.is_relative_to(tmp_path / "cache" / "views" / "v1" / "mirror")
     with Image.open(first) as view:
         assert view.size == (64, 48) and view.format == "JPEG"
     written = first.stat().st_mtime_ns
@@ -74,3 +79,5 @@ def test_a_photo_that_cannot_be_read_is_named(tmp_path, monkeypatch):
     broken.write_bytes(b"not a jpeg")
     with pytest.raises(XmodalError, match=f"cannot read image {broken}"):
         view_files([broken], "crop1")
+    with pytest.raises(XmodalError, match=f"cannot read image {tmp_path / 'gone.jpg'}: No such file"):
+        view_files([tmp_path / "gone.jpg"], "mirror")

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from xmodal.core.errors import XmodalError
 from xmodal.devise.model import DeviseModel
-from xmodal.training.fit import TrainConfig, TuneConfig, pair_batch_loss
+from xmodal.training.fit import TrainConfig, TuneConfig, pair_batch_loss, recorded
 from xmodal.training.pairs import Pairs
 from xmodal.vision.visual import EfficientNetTop, tuned_id
 
@@ -98,7 +98,7 @@ def top_state(top: EfficientNetTop) -> dict[str, np.ndarray]:
 def finetune(
     model: DeviseModel,
     top: EfficientNetTop,
-    activations: np.ndarray | Sequence[np.ndarray],
+    activations: np.ndarray | Sequence[np.ndarray | Sequence[np.ndarray]],
     pairs: Pairs,
     texts: np.ndarray,
     classes: np.ndarray,
@@ -108,7 +108,8 @@ def finetune(
 ) -> DeviseModel:
     """Fine-tune ``top`` and ``model``'s map on ``pairs`` (``activations``: the bottom's, one row
     per photo of ``pairs.photos``, or a list of such arrays, one per view of the photos
-    (xmodal.training.views), each pair then reading one view drawn at random every epoch;
+    (xmodal.training.views), each pair then reading one view drawn at random every epoch; a
+    view may come as a list of arrays whose rows follow on (one per set, as cached);
     ``texts``: one unit vector per text, ``classes``: the ImageNet-1k class texts' vectors);
     the fine-tuned model, whose visual is :func:`xmodal.vision.visual.tuned_visual` of the
     stored top. ``on_epoch(epoch, model)`` sees the model after each epoch (to score it on a
@@ -117,11 +118,17 @@ def finetune(
     generator = torch.Generator().manual_seed(tune.seed)
     rng = np.random.default_rng(tune.seed)
     views = list(activations) if isinstance(activations, (list, tuple)) else [activations]
-    if any(len(view) != len(pairs.photos) for view in views):
-        raise ValueError(f"{[len(view) for view in views]} rows of activations for {len(pairs.photos)} photos")
-    x = torch.empty((len(views), *np.shape(views[0])), dtype=torch.float32)  # filled a view at a time
-    for slot, view in zip(x.numpy(), views):  # through numpy: a read-only cache map needs no copy first
-        slot[...] = view
+    views = [list(view) if isinstance(view, (list, tuple)) else [view] for view in views]  # each view in parts
+    rows = [sum(len(part) for part in view) for view in views]
+    if any(count != len(pairs.photos) for count in rows):
+        raise ValueError(f"{rows} rows of activations for {len(pairs.photos)} photos")
+    # filled part by part through numpy, so cached maps are read once and never copied whole first
+    x = torch.empty((len(views), len(pairs.photos), *np.shape(views[0][0])[1:]), dtype=torch.float32)
+    for slot, view in zip(x.numpy(), views):
+        start = 0
+        for part in view:
+            slot[start : start + len(part)] = part
+            start += len(part)
     stock = copy.deepcopy(top).requires_grad_(False) if tune.stock_classes else None
     tower = TunedTower(top, model, stock).eval()  # eval: BatchNorm keeps its statistics, dropout is off
     for name, parameter in tower.top.named_parameters():
@@ -198,5 +205,5 @@ def tuned_model(model: DeviseModel, tower: TunedTower, tune: TuneConfig, epochs:
                 **stock_classes},
         top=state,
         # the epochs run, so the model after epoch N of a longer run is the model of an N-epoch run
-        training={**model.training, "phase2": {**dataclasses.asdict(tune), "epochs": epochs}},
+        training={**model.training, "phase2": {**recorded(tune), "epochs": epochs}},
     )

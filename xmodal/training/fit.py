@@ -149,10 +149,25 @@ class TuneConfig:
     # the map's classifier block reads the stock top's classes (a frozen copy beside the tuned
     # one) rather than the tuned top's, so only the pooled features move
     stock_classes: bool = False
+    views: int = 1  # views of each photo phase 2 draws from (xmodal.training.views), apart from phase 1's
 
     def __post_init__(self) -> None:
         if self.first < 0 or self.epochs < 0 or self.lr < 0 or self.map_lr < 0 or self.batch_size < 2:
             raise XmodalError(f"phase 2 settings out of range: {self}")
+        if not 1 <= self.views <= VIEW_COUNT:
+            raise XmodalError(f"phase 2 views must be 1 to {VIEW_COUNT}, not {self.views}")
+
+
+# Settings added after models shipped, left out of a model file's record at their defaults, so
+# that rebuilding a model made before them writes the same bytes.
+LATER_DEFAULTS = {"views": 1, "average": False}
+
+
+def recorded(settings: TrainConfig | TuneConfig) -> dict:
+    """``settings`` as a model file records them (``LATER_DEFAULTS`` left out where they hold)."""
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(settings).items() if not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
 
 
 def fit_map(

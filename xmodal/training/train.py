@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ from xmodal.text.space import Space, embed_texts
 from xmodal.text.words import WordSpace
 from xmodal.training.datasets import LabeledImages, read_captions, read_labeled
 from xmodal.training.evaluate import generalized, hit_at_k
-from xmodal.training.fit import TrainConfig, TuneConfig, fit_map, fit_pairs
+from xmodal.training.fit import TrainConfig, TuneConfig, fit_map, fit_pairs, recorded
 from xmodal.training.pairs import Pairs, caption_pairs, join, label_pairs
 from xmodal.training.views import VIEWS, view_files
 
@@ -140,7 +140,7 @@ def train(
         usable=usable,
         centre=centre,
         training={
-            **asdict(config),
+            **recorded(config),
             "input": str(spec),
             "top": spec.top,
             "temperature": spec.temperature,
@@ -279,7 +279,7 @@ def train_pairs(
         mix=config.mix if conse is not None else 0.0,
         hub=hub,
         training={
-            **asdict(config),
+            **recorded(config),
             "input": str(spec),
             "top": spec.top,
             "temperature": spec.temperature,
@@ -298,14 +298,13 @@ def train_pairs(
 
 def _phase2(model, parts, visual, texts, classes, config, tune, quiet, on_tuned) -> DeviseModel:
     """Phase 2 on the pairs' photos: their activations below ``tune.first`` are cached per set
-    like the visual outputs (for each of ``config.views`` views), and the top is fine-tuned
-    from them with the map."""
+    like the visual outputs (for each of ``tune.views`` views: phase 2's own, which phase 1's
+    ``config.views`` does not set), and the top is fine-tuned from them with the map."""
     from xmodal.training.finetune import finetune
     from xmodal.vision.visual import tower_split
 
     bottom, top = tower_split(visual.id, tune.first)
-    activations = [
-        np.concatenate([np.asarray(visual_outputs(bottom, view_files(part.photos, name, quiet), quiet)[0]) for part in parts])
-        for name in VIEWS[: config.views]
+    activations = [  # each view as its sets' cached maps, which finetune reads into one tensor
+        [visual_outputs(bottom, view_files(part.photos, name, quiet), quiet)[0] for part in parts] for name in VIEWS[: tune.views]
     ]
     return finetune(model, top, activations, join(parts), texts, classes, config, tune, on_tuned)

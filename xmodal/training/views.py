@@ -6,7 +6,7 @@ through training lets it train longer and generalise better, and costs a search
 nothing: photos are indexed as before, whole. Chosen on a dev split
 (``benchmarks/augment.py``, docs/results.md).
 
-A view is a picture file in the cache (``views/NAME/``), written once and then read
+A view is a picture file in the cache (``views/RECIPE/NAME/``), written once and then read
 by the visual model like any photo, so its features are cached and a rerun
 repeats them. Crops are drawn from the photo's file name, so a rerun, or the same
 photo in another folder, gets the same crops.
@@ -32,6 +32,7 @@ VIEWS = ("whole", "mirror", "crop1", "crop2", "crop3", "crop4")
 QUALITY = 95  # JPEG quality of a written view
 CROP_AREA = (0.5, 1.0)  # share of the photo's area a crop keeps
 CROP_RATIO = (3 / 4, 4 / 3)  # a crop's aspect ratio, before it is resized to the photo's size
+RECIPE = "v1"  # the cache folder of views made this way: a new recipe gets a new one
 
 
 def view_of(image: Image.Image, name: str, seed: str) -> Image.Image:
@@ -66,26 +67,38 @@ def view_files(paths: Sequence[str | os.PathLike], name: str, quiet: bool = Fals
     a new one."""
     if name == "whole":
         return [Path(p) for p in paths]
+    if name not in VIEWS:
+        raise ValueError(f"unknown view {name!r}; views are {', '.join(VIEWS)}")
     heif_supported()  # phones' HEIC photos open as the decoder opens them
-    folder = cache_root() / "views" / name
+    folder = cache_root() / "views" / RECIPE / name
     out = []
     for path in paths:
         source = Path(path).resolve()
-        stat = source.stat()
+        try:
+            stat = source.stat()
+        except OSError as error:
+            raise XmodalError(f"cannot read image {source}: {error.strerror or error}") from None
         key = hashlib.sha1(f"{source}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:20]
         out.append(folder / key[:2] / f"{key}.jpg")
     missing = [(Path(path), target) for path, target in zip(paths, out) if not target.is_file()]
     with photo_progress(quiet or not missing) as progress:
         task = progress.add_task(f"views ({name})", total=len(missing))
         for source, target in missing:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise XmodalError(f"cannot write views into the cache ({target.parent}): {error.strerror or error}") from None
             try:
                 with Image.open(source) as image:
                     view = view_of(ImageOps.exif_transpose(image).convert("RGB"), name, source.name)
             except (OSError, ValueError, Image.DecompressionBombError) as error:
                 raise XmodalError(f"cannot read image {source}: {error}") from None
             partial = target.with_suffix(f".{os.getpid()}.part")
-            view.save(partial, format="JPEG", quality=QUALITY)
-            partial.replace(target)  # a killed run leaves no half-written view under the real name
+            try:
+                view.save(partial, format="JPEG", quality=QUALITY)
+                partial.replace(target)  # a killed run leaves no half-written view under the real name
+            except OSError as error:
+                partial.unlink(missing_ok=True)
+                raise XmodalError(f"cannot write a view of {source} into the cache ({target.parent}): {error.strerror or error}") from None
             progress.advance(task)
     return out
