@@ -64,16 +64,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dev_probe import Probe, choose, conclude, show
+from dev_probe import GAIN, SHIPPED_EPOCH, TOLERANCE, Probe, choose, conclude, show
 from results import data_arguments
 
 from xmodal.training.views import QUALITY, VIEWS, view_of
 
 EPOCHS = 10
 EPOCHS_PHASE2 = 8  # phase 1's epochs before phase 2: setting 4's best on dev
-SHIPPED_EPOCH = 3
-TOLERANCE = 0.01
-GAIN = 1.0
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from dev_probe import Probe, conclude
+from dev_probe import GAIN, SHIPPED_EPOCH, TOLERANCE, Probe, conclude
 from results import data_arguments
 
 EPOCHS = 8
-SHIPPED_EPOCH = 3
-TOLERANCE = 0.01
-GAIN = 1.0
 
 
 @dataclass(frozen=True)
