@@ -122,6 +122,19 @@ def test_one_view_stacked_trains_as_the_photos_alone_and_more_views_train_on_eac
     assert np.abs(two - alone).max() > 1e-2
 
 
+def test_each_pair_reads_its_own_photo_in_whichever_view_is_drawn():
+    """Two identical views: whichever is drawn, a pair must read its own photo's row, so one
+    epoch (the same batches; the draws change only later epochs' order) trains the same map."""
+    inputs, texts, start, class_of = _pair_inputs()
+    rows = np.arange(100)
+    config = TrainConfig(epochs=1, batch_size=20, lr=0.01, mix=1.0, class_weight=0.5)
+    kwargs = dict(init=start, conse_rows=slice(8, None))
+    one = fit_pairs(inputs[rows], texts, rows, rows, rows, config, classes=(start[8:], class_of[rows]), **kwargs)
+    two = fit_pairs(np.stack([inputs[rows]] * 2), texts, rows, rows, rows, config,
+                    classes=(start[8:], np.stack([class_of[rows]] * 2)), **kwargs)
+    assert np.allclose(one, two, atol=1e-6)
+
+
 def test_averaged_weights_are_the_mean_of_each_epochs():
     inputs, texts, start, _ = _pair_inputs()
     rows = np.arange(100)
