@@ -241,20 +241,17 @@ def train_pairs(
         raise XmodalError(f"visual model {visual.id} has no ImageNet-1k classifier to start ConSE from")
     usable = np.linalg.norm(classes, axis=1) > 0
     centre = class_centre(classes, usable, config.centre)
-    outputs = [visual_outputs(visual, part.photos, quiet) for part in parts]  # one cache per set
-    features = np.concatenate([np.asarray(f) for f, _ in outputs])
-    logits = np.concatenate([np.asarray(l) for _, l in outputs])
+
+    def outputs_of(view: str) -> tuple[np.ndarray, np.ndarray]:  # (features, logits) of a view of every photo, one cache per set
+        outputs = [visual_outputs(visual, view_files(part.photos, view, quiet), quiet) for part in parts]
+        return np.concatenate([np.asarray(f) for f, _ in outputs]), np.concatenate([np.asarray(l) for _, l in outputs])
+
+    features, logits = outputs_of("whole")
     standardizer = Standardizer.fit(features) if "pooled" in spec.layers else None  # on the photos as they are
-    inputs = build_inputs(spec, features, logits, standardizer, usable)
-    class_of = np.argmax(np.where(usable, logits, -np.inf), axis=1)
-    if config.views > 1:  # each further view of every photo, stacked after the photos themselves
-        stacked, stacked_classes = [inputs], [class_of]
-        for name in VIEWS[1:config.views]:
-            view = [visual_outputs(visual, view_files(part.photos, name, quiet), quiet) for part in parts]
-            view_logits = np.concatenate([np.asarray(l) for _, l in view])
-            stacked.append(build_inputs(spec, np.concatenate([np.asarray(f) for f, _ in view]), view_logits, standardizer, usable))
-            stacked_classes.append(np.argmax(np.where(usable, view_logits, -np.inf), axis=1))
-        inputs, class_of = np.stack(stacked), np.stack(stacked_classes)
+    # each further view of every photo stacked after the photos themselves (fit_pairs: a stack of one is the photos alone)
+    views = [(features, logits)] + [outputs_of(view) for view in VIEWS[1 : config.views]]
+    inputs = np.stack([build_inputs(spec, f, l, standardizer, usable) for f, l in views])
+    class_of = np.stack([np.argmax(np.where(usable, l, -np.inf), axis=1) for _, l in views])
     texts = embed_texts(space, pairs.texts)
     conse = slice(visual.feature_dim, None) if spec.layers == ("pooled", "conse") else None
     weight = fit_pairs(
