@@ -26,6 +26,7 @@ from xmodal.vision.quantized import (
     int8_convs,
     int8_visual,
     largest_pairs,
+    quantize,
     ranges_file,
     rescale_rows,
 )
@@ -100,6 +101,24 @@ def test_the_int8_network_is_pair_safe_past_its_float_first_block(fp32):
         assert largest_pairs(weights[w].reshape(weights[w].shape[0], -1)).max() <= PAIR, node.name
     all_convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
     assert not {node.name for node, *_ in convs} & set(all_convs[:FLOAT_CONVS])
+
+
+def test_a_float_tail_keeps_the_last_blocks_of_each_top_in_float32(fp32, tmp_path):
+    """benchmarks/int8_tail.py's rivals: the last convolutions before each head (the tuned top's
+    and the stock classes' top of the phase-2 network), in graph order, stay float32."""
+    from xmodal.vision.quantized import _tail_convs
+
+    graph = onnx.load(str(fp32.visual.onnx_path())).graph
+    tail = _tail_convs(graph, 3)
+    assert {name.rsplit("/", 2)[0] for name in tail} == {"/tuned/blocks.1", "/stock/blocks.1"} and len(tail) == 6
+    assert set(_tail_convs(graph, 6)) > set(tail) and len(_tail_convs(graph, 6)) == 12
+    assert _tail_convs(graph, 0) == []
+    visual = fp32.visual
+    out = tmp_path / "tail.onnx"
+    quantize(visual.onnx_path(), ranges_file(visual.id, visual.weights_checksum), out, float_tail=3)
+    quantized = {node.name for node, *_ in int8_convs(onnx.load(str(out)))}
+    shipped = {node.name for node, *_ in int8_convs(onnx.load(str(fp32.at_precision("int8").visual.onnx_path())))}
+    assert not quantized & set(tail) and set(tail) <= shipped and quantized == shipped - set(tail)
 
 
 UNDER_AVX2 = """

@@ -45,6 +45,7 @@ RANGES = Path(__file__).parents[1] / "data" / "int8"
 PRECISIONS = ("fp32", "int8")
 PAIR = 128  # the largest same-signed sum of two neighbouring int8 weights: 255 x 128 fits 16 bits
 FLOAT_CONVS = 3  # the stem and the first block (depthwise, projection): where saturation cost most
+FLOAT_TAIL = 0  # convolutions kept float32 before each head, besides the head itself (benchmarks/int8_tail.py)
 
 
 def ranges_file(id: str, weights_checksum: str) -> Path:
@@ -81,11 +82,16 @@ def int8_visual(visual: OnnxVisual) -> OnnxVisual:
     return visual.at_precision("int8")
 
 
-def quantize(fp32: Path, ranges: Path, out: Path, *, float_convs: int = FLOAT_CONVS, safe: bool = True) -> None:
+def quantize(
+    fp32: Path, ranges: Path, out: Path, *, float_convs: int = FLOAT_CONVS, float_tail: int = FLOAT_TAIL,
+    safe: bool = True,
+) -> None:
     """Write the int8 network of the export ``fp32`` with the activation ranges in ``ranges``:
-    its first ``float_convs`` convolutions kept in float32, its weights :func:`pair_safe` if
-    ``safe`` (the other values are benchmarks/int8_saturation.py's rivals)."""
-    _static(fp32, out, calibration_cache=ranges, batches=None, float_convs=float_convs, safe=safe)
+    its first ``float_convs`` convolutions and the ``float_tail`` nearest each head kept in
+    float32, its weights :func:`pair_safe` if ``safe`` (the other values are rivals in
+    benchmarks/int8_saturation.py and benchmarks/int8_tail.py)."""
+    _static(fp32, out, calibration_cache=ranges, batches=None, float_convs=float_convs, float_tail=float_tail,
+            safe=safe)
 
 
 def calibrate(
@@ -113,7 +119,7 @@ def prepare(fp32: Path, out: Path) -> None:
 
 def _static(
     fp32: Path, out: Path, calibration_cache: Path, batches: Iterable[np.ndarray] | None, *,
-    float_convs: int, safe: bool, every_layer: bool = False,
+    float_convs: int, safe: bool, every_layer: bool = False, float_tail: int = FLOAT_TAIL,
 ) -> None:
     import onnx
     from onnxruntime.quantization import (
@@ -141,7 +147,8 @@ def _static(
             str(prepared), str(out), Reader() if batches is not None else None,
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=[] if every_layer else [*convs[:float_convs], *_head_convs(graph), *dense],
+            nodes_to_exclude=[] if every_layer else [
+                *convs[:float_convs], *_head_convs(graph), *_tail_convs(graph, float_tail), *dense],
             calibration_cache_path=str(calibration_cache),
         )
     if safe:
@@ -232,3 +239,23 @@ def _head_convs(graph) -> list[str]:
         if node is not None and node.name not in heads:
             heads.append(node.name)
     return heads
+
+
+def _tail_convs(graph, count: int) -> list[str]:
+    """The last ``count`` convolutions before each head convolution (:func:`_head_convs`) among
+    those it reads from, in the graph's order: for EfficientNet, the last blocks of each top."""
+    producer = {output: node for node in graph.node for output in node.output}
+    order = {node.name: i for i, node in enumerate(graph.node)}
+    by_name = {node.name: node for node in graph.node}
+    tail: list[str] = []
+    for head in _head_convs(graph):
+        ancestors, frontier = set(), [by_name[head]]
+        while frontier:
+            for name in frontier.pop().input:
+                node = producer.get(name)
+                if node is not None and node.name not in ancestors:
+                    ancestors.add(node.name)
+                    frontier.append(node)
+        convs = sorted((name for name in ancestors if by_name[name].op_type == "Conv"), key=order.get, reverse=True)
+        tail.extend(name for name in convs[:count] if name not in tail)
+    return tail
