@@ -1,5 +1,5 @@
 """``python -m cli`` runs the same app as the ``xmodal`` console script."""
 
-from cli.app import main
+from cli import main
 
 main()

@@ -59,7 +59,8 @@ F = TypeVar("F", bound=Callable)
 
 
 def one_line_errors(command: F) -> F:
-    """Show a user's mistake as one line and exit 1, never as a traceback."""
+    """Show a user's mistake as one line and exit 1, never as a traceback; a Ctrl-C as
+    "interrupted" and exit 130 (typer alone would exit 130 and say nothing)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -73,6 +74,9 @@ def one_line_errors(command: F) -> F:
             line = printable(str(error))  # a file name's odd bytes as \xfe
             err.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", highlight=False)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -508,3 +508,15 @@ def test_eval_scores_the_shipped_phase_2_model_and_refuses_sets_it_cannot_score(
     (tmp_path / "captioned" / "captions.csv").write_text("path,caption,split\nx.jpg,a cat,val\n")
     result = runner.invoke(app, ["eval", str(DEFAULT_MODEL), str(tmp_path / "captioned")])
     assert result.exit_code == 1 and "is a captioned set" in result.output
+
+
+def test_a_ctrl_c_inside_any_command_says_interrupted_and_exits_130(monkeypatch, tmp_path):
+    """typer alone turns a Ctrl-C into a silent exit 130; every command says so in one line."""
+    import xmodal.search.engine
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xmodal.search.engine, "open", interrupted)
+    result = runner.invoke(app, ["query", "dog", "--index", str(tmp_path / "index")])
+    assert result.exit_code == 130 and result.stderr == "interrupted\n" and result.stdout == ""
