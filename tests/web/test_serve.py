@@ -443,3 +443,27 @@ def test_a_busy_index_is_a_503_for_the_page(client, served_photos, monkeypatch):
         response = client.get("/api/query", params={"q": "cat"})
     assert "already open in this process" in error_of(response, 503) and "search again when it ends" in response.json()["error"]
     assert client.get("/api/query", params={"q": "cat"}).status_code == 200
+
+
+def test_an_index_held_by_another_process_is_a_503_for_the_page(client, served_photos, monkeypatch):
+    """The page's 503 when the holder is another process, as an `xmodal index` run in a terminal is."""
+    import subprocess
+    import sys
+
+    from xmodal.store import embedded as store
+
+    _, index = served_photos
+    monkeypatch.setattr(store, "SERVER_WAITS_S", 0.2)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, xmodal\nengine = xmodal.open(sys.argv[1])\nprint('open', flush=True)\ntime.sleep(60)",
+         str(index)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        time.sleep(0.5)  # the server lets go after 0.3 s idle
+        response = client.get("/api/query", params={"q": "cat"})
+        message = error_of(response, 503)
+        assert f"pid {holder.pid}" in message and "search again when it ends" in message, message
+    finally:
+        holder.kill()
+        holder.wait()
+    assert client.get("/api/query", params={"q": "cat"}).status_code == 200
