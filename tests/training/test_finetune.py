@@ -215,3 +215,30 @@ def test_views_of_the_photos_each_train_and_one_view_is_the_photos_alone(space):
     assert np.abs(both.weight - alone.weight).max() > 1e-4
     with pytest.raises(ValueError, match="rows of activations for 6 photos"):
         run([whole, mirror[:5]])
+
+
+def test_averaged_weights_are_the_mean_of_the_epochs_and_leave_training_on_its_path(space):
+    """``average``: the model after epoch N holds the mean of the first N epochs' map and top
+    (the top within float16's rounding), while training goes on from each epoch's own weights."""
+    photos = sorted(PHOTOS.glob("*.jpg"))[:6]
+    pairs = Pairs(tuple(photos), tuple(TEXTS[p.stem] for p in photos), np.arange(6), np.arange(6), np.arange(6))
+    bottom, top = tower_split("efficientnet-lite2", FIRST)
+    activations = np.asarray(extract_features(photos, bottom, quiet=True)[0])
+    texts = space.encode(list(pairs.texts))
+    classes = np.eye(1000, space.dim, dtype=np.float32)
+
+    def run(average: bool) -> list[DeviseModel]:
+        config = TuneConfig(first=FIRST, epochs=3, lr=1e-3, map_lr=1e-3, batch_size=6, stock_classes=True, average=average)
+        seen: list[DeviseModel] = []
+        finetune(stock_model(space), copy.deepcopy(top), activations, pairs, texts, classes, TrainConfig(class_weight=0.5),
+                 config, on_epoch=lambda epoch, model: seen.append(model))
+        return seen
+
+    plain, averaged = run(False), run(True)
+    for n in (1, 2, 3):
+        assert np.allclose(averaged[n - 1].weight, np.mean([m.weight for m in plain[:n]], axis=0), atol=1e-6)
+        for key in plain[0].top:
+            mean = np.mean([m.top[key].astype(np.float32) for m in plain[:n]], axis=0)
+            assert np.allclose(averaged[n - 1].top[key].astype(np.float32), mean, rtol=2e-3, atol=1e-4), key
+    assert np.abs(averaged[2].weight - plain[2].weight).max() > 1e-5  # so the check above can tell
+    assert averaged[2].training["phase2"]["average"] is True and "average" not in plain[2].training["phase2"]

@@ -148,6 +148,8 @@ def finetune(
         {"params": [p for p in tower.top.parameters() if p.requires_grad], "lr": tune.lr},
         {"params": tower.map.parameters(), "lr": tune.map_lr},
     ])
+    trained = [p for p in tower.parameters() if p.requires_grad]
+    sums = [torch.zeros_like(p) for p in trained] if tune.average else None
     result = model
     for epoch in range(1, tune.epochs + 1):
         chosen = torch.from_numpy(epoch_pairs(pairs.photo, rng))
@@ -164,10 +166,30 @@ def finetune(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        result = tuned_model(model, tower, tune, epoch)
+        result = tuned_model(model, tower, tune, epoch)  # its top rounded into the tower, as the file keeps it
+        if sums is not None:
+            result = averaged_model(model, tower, tune, epoch, trained, sums)
         if on_epoch is not None:
             on_epoch(epoch, result)
     return result
+
+
+def averaged_model(
+    model: DeviseModel, tower: TunedTower, tune: TuneConfig, epoch: int, trained: list, sums: list
+) -> DeviseModel:
+    """The model of ``tune.average``: ``trained``'s weights after each epoch so far added into
+    ``sums``, and their mean made into the model. Training goes on from the last epoch's own
+    weights, so its path is the one a run without averaging takes."""
+    with torch.no_grad():
+        last = [p.detach().clone() for p in trained]
+        for total, p in zip(sums, last):
+            total += p
+        for total, p in zip(sums, trained):
+            p.copy_(total / epoch)
+        averaged = tuned_model(model, tower, tune, epoch)
+        for p, own in zip(trained, last):
+            p.copy_(own)
+    return averaged
 
 
 def epoch_pairs(photo_of_pair: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -150,6 +150,7 @@ class TuneConfig:
     # one) rather than the tuned top's, so only the pooled features move
     stock_classes: bool = False
     views: int = 1  # views of each photo phase 2 draws from (xmodal.training.views), apart from phase 1's
+    average: bool = False  # the top's and the map's weights averaged over the epochs so far, not the last epoch's
 
     def __post_init__(self) -> None:
         if self.first < 0 or self.epochs < 0 or self.lr < 0 or self.map_lr < 0 or self.batch_size < 2:
