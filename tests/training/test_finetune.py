@@ -160,6 +160,10 @@ def test_an_epoch_draws_one_pair_a_photo_with_the_pairs_own_weights():
     assert all({0, 2} <= set(photo_of_pair[e]) for e in epochs)  # the photos with the most pairs, always
     used = np.bincount(np.concatenate(epochs), minlength=12) / len(epochs)
     assert np.allclose(used, 0.2, atol=0.03), used  # every pair as often as every other, as in phase 1
+    rng = np.random.default_rng(0)
+    floored = [epoch_pairs(photo_of_pair, rng, 0.5) for _ in range(4000)]
+    used = np.bincount(np.concatenate(floored), minlength=12) / len(floored)
+    assert np.allclose(used[[5, 11]], 0.5, atol=0.03) and np.allclose(used[:5], 0.2, atol=0.03), used  # scene photos up
 
 
 def test_stock_classes_tune_the_features_and_keep_the_networks_classes(space, tmp_path):

@@ -151,17 +151,20 @@ class TuneConfig:
     stock_classes: bool = False
     views: int = 1  # views of each photo phase 2 draws from (xmodal.training.views), apart from phase 1's
     average: bool = False  # the top's and the map's weights averaged over the epochs so far, not the last epoch's
+    share_floor: float = 0.0  # a photo with fewer pairs (a scene photo's one name) is in an epoch at least this often
 
     def __post_init__(self) -> None:
         if self.first < 0 or self.epochs < 0 or self.lr < 0 or self.map_lr < 0 or self.batch_size < 2:
             raise XmodalError(f"phase 2 settings out of range: {self}")
         if not 1 <= self.views <= VIEW_COUNT:
             raise XmodalError(f"phase 2 views must be 1 to {VIEW_COUNT}, not {self.views}")
+        if not 0 <= self.share_floor <= 1:
+            raise XmodalError(f"phase 2's share floor must be 0 to 1, not {self.share_floor}")
 
 
 # Settings added after models shipped, left out of a model file's record at their defaults, so
 # that rebuilding a model made before them writes the same bytes.
-LATER_DEFAULTS = {"views": 1, "average": False}
+LATER_DEFAULTS = {"views": 1, "average": False, "share_floor": 0.0}
 
 
 def recorded(settings: TrainConfig | TuneConfig) -> dict:
