@@ -540,6 +540,8 @@ def train(
     tune_map_lr: Annotated[float, typer.Option("--tune-map-lr", min=0.0, help="Phase 2: learning rate of the map.")] = 1e-3,
     tune_stock_classes: Annotated[bool, typer.Option("--tune-stock-classes", help="Phase 2: the map's classifier block reads the stock blocks' classes; only its pooled features are tuned.")] = False,
     tune_views: Annotated[int, typer.Option("--tune-views", min=1, max=VIEW_COUNT, help="Phase 2: views of each photo, as --views (which is phase 1's alone).")] = 1,
+    tune_average: Annotated[bool, typer.Option("--tune-average", help="Phase 2: keep the top's and the map's weights averaged over its epochs.")] = False,
+    tune_share_floor: Annotated[float, typer.Option("--tune-share-floor", help="Phase 2: a photo with fewer texts (a scene photo's one name) is in an epoch at least this often (0 to 1; 0: its texts over the most).")] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     visual: Annotated[str, typer.Option("--visual", help="efficientnet-lite0, efficientnet-lite2 or openclip:ARCH:PRETRAINED.")] = "efficientnet-lite0",
     space: SpaceOption = None,
@@ -572,7 +574,7 @@ def train(
         raise XmodalError("--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse --mix 1 --centre 1")
     tune = TuneConfig(
         first=tune_from, epochs=tune_epochs, lr=tune_lr, map_lr=tune_map_lr, seed=seed, stock_classes=tune_stock_classes,
-        views=tune_views,
+        views=tune_views, average=tune_average, share_floor=tune_share_floor,
     )
     ws = load_space(space)
     model_visual = load_visual(visual)

@@ -156,6 +156,7 @@ def test_train_command_refuses_centring_a_pooled_map(colour_photos, monkeypatch,
         (["train", "a", "b", "--tune-from", "19"], "--tune-from fine-tunes a mixed, centred pooled+conse map: add --input pooled+conse"),
         (["train", ".", "--tune-from", "19"], "--hub-weight, --tune-from and --views are for pair training"),
         (["train", ".", "--views", "2"], "--hub-weight, --tune-from and --views are for pair training"),
+        (["train", ".", "--tune-share-floor", "2"], "phase 2's share floor must be 0 to 1, not 2.0"),
     ],
 )
 def test_train_and_eval_errors_are_one_line(args, message):
