@@ -198,34 +198,24 @@ def phase2(args, probe: Probe, weight, table: dict, started: float) -> None:
 
         finetune(phase1, copy.deepcopy(stock), activations, probe.pairs, probe.texts, probe.classes, probe.config, tune, on_epoch)
 
+    averaged = "phase 2 on whole photos, weights averaged"
     if args.share_floor:
         baseline = "baseline: the shipped recipe's epoch 8 (two runs above)"
         table[baseline] = BASELINE
-        run(f"phase 2 on whole photos, weights averaged, share floor {args.share_floor}",
+        run(f"{averaged}, share floor {args.share_floor}",
             dataclasses.replace(SHIPPED_TUNE, average=True, share_floor=args.share_floor))
-        candidates = {k: v for k, v in table.items() if k.startswith("phase 2 on whole photos, weights averaged")}
-        best, gain, verdict = choose({**candidates, baseline: BASELINE}, baseline, TOLERANCE, GAIN)
-        verdict = "ships (rebuild, then val once)" if best != baseline and gain >= GAIN else "the shipped recipe stays"
-        print(f"best by the rule: {best} (R@1 + R@10 {gain:+.2f} over the shipped recipe on dev): {verdict}")
-        if args.json:
-            args.json.write_text(json.dumps({"table": table, "best": best, "gain": gain, "verdict": verdict,
-                                             "seconds": round(time.perf_counter() - started, 1)}, indent=1))
-        return
-    run(f"phase 2 with {'whole photos' if args.whole else 'views'}", SHIPPED_TUNE)
-    if args.tune_average:
-        run("phase 2 on whole photos, weights averaged", dataclasses.replace(SHIPPED_TUNE, average=True))
-        baseline = f"phase 2 with whole photos, epoch {SHIPPED_TUNE.epochs}"
-        candidates = {k: v for k, v in table.items() if k.startswith("phase 2 on whole photos, weights averaged")}
-        best, gain, verdict = choose({**candidates, baseline: table[baseline]}, baseline, TOLERANCE, GAIN)
-        verdict = "ships (rebuild, then val once)" if best != baseline and gain >= GAIN else "the shipped recipe stays"
-        print(f"best by the rule: {best} (R@1 + R@10 {gain:+.2f} over the shipped recipe on dev): {verdict}")
-        if args.json:
-            args.json.write_text(json.dumps({"table": table, "best": best, "gain": gain, "verdict": verdict,
-                                             "seconds": round(time.perf_counter() - started, 1)}, indent=1))
-        return
-    candidates = {k: v for k, v in table.items() if k.startswith(("phase 1 with views", "phase 2 with"))}
-    best, gain, verdict = choose({**candidates, "baseline": table["baseline: the shipped recipe on dev"]}, "baseline", TOLERANCE, GAIN)
-    verdict = "ships (rebuild, then val once)" if best != "baseline" and gain >= GAIN else "the shipped recipe stays"
+        candidates, floor = {k: v for k, v in table.items() if k.startswith(averaged)}, BASELINE
+    else:
+        run(f"phase 2 with {'whole photos' if args.whole else 'views'}", SHIPPED_TUNE)
+        if args.tune_average:
+            run(averaged, dataclasses.replace(SHIPPED_TUNE, average=True))
+            baseline = f"phase 2 with whole photos, epoch {SHIPPED_TUNE.epochs}"
+            candidates, floor = {k: v for k, v in table.items() if k.startswith(averaged)}, table[baseline]
+        else:
+            baseline, floor = "baseline", table["baseline: the shipped recipe on dev"]
+            candidates = {k: v for k, v in table.items() if k.startswith(("phase 1 with views", "phase 2 with"))}
+    best, gain, verdict = choose({**candidates, baseline: floor}, baseline, TOLERANCE, GAIN)
+    verdict = "ships (rebuild, then val once)" if best != baseline and gain >= GAIN else "the shipped recipe stays"
     print(f"best by the rule: {best} (R@1 + R@10 {gain:+.2f} over the shipped recipe on dev): {verdict}")
     if args.json:
         args.json.write_text(json.dumps({"table": table, "best": best, "gain": gain, "verdict": verdict,
