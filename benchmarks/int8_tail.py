@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from int8_visual import QuantizedVisual, rate
+from int8_visual import QuantizedVisual, agreement, rate
 from results import data_arguments, unpack
 
 from xmodal.devise.encoder import DEFAULT_MODEL, Encoder
@@ -89,11 +89,9 @@ def main() -> None:
             path = Path(work) / f"tail-{tail}.onnx"
             quantize(base.onnx_path(), ranges_file(base.id, base.weights_checksum), path, float_tail=tail)
             visual = QuantizedVisual(base, path, f"int8-tail-{tail}")
-            features, logits = embed(visual, pixels)
-            cosine = (features * reference[0]).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference[0], axis=1)
-            row = {"images/s": rate(visual, pixels[:32]),
-                   "top-1 agreement": float((logits.argmax(1) == reference[1].argmax(1)).mean()),
-                   "feature cosine (mean)": float(cosine.mean()), "feature cosine (min)": float(cosine.min())}
+            mean, least, top1 = agreement(embed(visual, pixels), reference)
+            row = {"images/s": rate(visual, pixels[:32]), "top-1 agreement": top1,
+                   "feature cosine (mean)": mean, "feature cosine (min)": least}
             table[f"tail {tail}"] = row
             print(f"tail {tail}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
     chosen = choose(table)

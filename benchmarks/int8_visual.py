@@ -124,6 +124,14 @@ def build(base: OnnxVisual, calibration: np.ndarray) -> dict[str, Path]:
     return made
 
 
+def agreement(outputs: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray]) -> tuple[float, float, float]:
+    """How a network's (features, logits) agree with the fp32 ``reference``'s on the same photos:
+    the features' cosine (mean, min) and the share of photos with the same top class."""
+    (features, logits), (fp32_features, fp32_logits) = outputs, reference
+    cosine = (features * fp32_features).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(fp32_features, axis=1)
+    return float(cosine.mean()), float(cosine.min()), float((logits.argmax(1) == fp32_logits.argmax(1)).mean())
+
+
 def rate(visual: OnnxVisual, batch: np.ndarray) -> float:
     run = kernel_session(visual.onnx_path(), 2, visual.int8_kernel)
     run.run(None, {"image": batch})
@@ -160,11 +168,10 @@ def main() -> None:
     reference = base.embed(check)
     table = {}
     for name, visual in models.items():
-        features, logits = visual.embed(check)
-        cosine = (features * reference[0]).sum(1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference[0], axis=1)
+        mean, least, top1 = agreement(visual.embed(check), reference)
         row = {"images/s (network alone)": rate(visual, check[:32]),
-               "feature cosine to fp32 (mean)": float(cosine.mean()), "feature cosine to fp32 (min)": float(cosine.min()),
-               "top-1 class agreement": float((logits.argmax(1) == reference[1].argmax(1)).mean()),
+               "feature cosine to fp32 (mean)": mean, "feature cosine to fp32 (min)": least,
+               "top-1 class agreement": top1,
                "file MB": visual.onnx_path().stat().st_size / 1e6}
         print(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
         if name in ("fp32", "static, fast kernel", "static"):  # the candidates and their baseline: val is scored for them alone
