@@ -1001,6 +1001,18 @@ def test_python_refuses_what_the_cli_refuses(served_photos, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_an_engine_dropped_without_close_can_be_opened_again(served_photos):
+    """A notebook cell run twice (``engine = xmodal.open(...)``) must not lock itself out."""
+    import xmodal
+
+    _, index = served_photos
+    engine = xmodal.open(index)
+    first = engine.query("dog", k=3)
+    engine = None  # noqa: F841: dropped, never closed
+    with xmodal.open(index) as engine:
+        assert engine.query("dog", k=3) == first
+
+
 def test_an_index_of_a_vector_file_space_says_to_open_it_with_that_file(default_space):
     """The index records a file space by the file's name only: the message says it is a file."""
     from types import SimpleNamespace

@@ -73,6 +73,16 @@ def test_an_index_another_process_is_creating_is_in_use_not_foreign(tmp_path):
     assert (tmp_path / "mine" / "images").is_dir()
 
 
+def test_a_store_dropped_without_close_lets_go_of_the_index(tmp_path):
+    """A notebook reassigns ``store = ...`` rather than closing: the dropped store writes
+    what it had and unlocks, so the same process opens the index again."""
+    store = EdgeStore(tmp_path / "index", dim=4, visual_dim=3)
+    store.upsert_images([photo("a.jpg", (1, 0, 0, 0))])
+    del store
+    with EdgeStore(tmp_path / "index") as again:
+        assert again.count() == 1
+
+
 def test_a_folder_that_is_not_an_index_is_refused(tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"not an index")

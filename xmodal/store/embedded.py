@@ -4,6 +4,7 @@ locked against a second writer, upgraded in place from older formats."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -133,6 +134,14 @@ class EdgeStore(Store):
             self._written = set()
             os.close(self._lock)
             self._lock = None
+
+    def __del__(self) -> None:
+        """An index dropped without :meth:`close` (a notebook's reassigned ``engine``) is closed
+        as a file object is, so this process can open it again; at interpreter exit this may
+        come too late, which costs nothing: the lock goes with the process."""
+        if getattr(self, "_lock", None) is not None:
+            with contextlib.suppress(Exception):
+                self.close()
 
     def disk_bytes(self) -> int:
         """The blocks allocated to the index folder's files (``du``, not their apparent sizes)."""
