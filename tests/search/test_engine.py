@@ -1008,7 +1008,7 @@ def test_an_engine_dropped_without_close_can_be_opened_again(served_photos):
     _, index = served_photos
     engine = xmodal.open(index)
     first = engine.query("dog", k=3)
-    engine = None  # noqa: F841: dropped, never closed
+    engine = None  # noqa: F841 (dropped, never closed)
     with xmodal.open(index) as engine:
         assert engine.query("dog", k=3) == first
 
