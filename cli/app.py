@@ -112,7 +112,7 @@ UrlOption = Annotated[
 @app.command()
 @one_line_errors
 def index(
-    folder: Annotated[Path, typer.Argument(help="A folder of photos, searched recursively.")],
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="A folder of photos, searched recursively.")],
     index_path: IndexOption = None,
     qdrant_url: UrlOption = None,
     space: SpaceOption = None,
@@ -195,7 +195,7 @@ def remove_command(folder: str | Path, index_path: Path | None, qdrant_url: str 
 @app.command()
 @one_line_errors
 def remove(
-    path: Annotated[Path, typer.Argument(help="A folder or a photo, on disk or gone from it.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="A folder or a photo, on disk or gone from it.")],
     index_path: IndexOption = None,
     qdrant_url: UrlOption = None,
 ) -> None:
@@ -235,7 +235,7 @@ def print_index_summary(summary: Summary, folder: Path, total: int, seconds: flo
 @app.command()
 @one_line_errors
 def query(
-    expression: Annotated[str, typer.Argument(help='Words, phrases, arithmetic and photos: "dog", "king - man + woman", "beach.jpg - summer + winter", or one photo.')],
+    expression: Annotated[str, typer.Argument(metavar="EXPRESSION", help='Words, phrases, arithmetic and photos: "dog", "king - man + woman", "beach.jpg - summer + winter", or one photo.')],
     top: TopOption = 10,
     words_out: Annotated[bool, typer.Option("--words", help="Give the nearest vocabulary words instead of photos.")] = False,
     using: Annotated[str | None, typer.Option("--using", help="semantic (meaning, the word space) or visual (looks, the visual model's features).")] = None,
@@ -458,7 +458,7 @@ def show_ranked(query: str, rows: list[dict], column: str) -> None:
 @app.command()
 @one_line_errors
 def words(
-    expression: Annotated[str, typer.Argument(help='A query expression, e.g. "king - man + woman".')],
+    expression: Annotated[str, typer.Argument(metavar="EXPRESSION", help='A query expression, e.g. "king - man + woman".')],
     top: TopOption = 10,
     as_json: JsonOption = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Search only the first N words (GloVe's most frequent; rare words are often noise). Not for a photo's words, which come from the vocabulary (a note says so).")] = None,
@@ -509,7 +509,7 @@ def words(
 @app.command()
 @one_line_errors
 def train(
-    data: Annotated[list[Path], typer.Argument(help="Labeled photos (class folders, or a CSV with path and label columns), or several sets, captioned ones (captions.csv) among them.")],
+    data: Annotated[list[Path], typer.Argument(metavar="DATA...", help="Labeled photos (class folders, or a CSV with path and label columns), or several sets, captioned ones (captions.csv) among them.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model file.")] = Path("model.safetensors"),
     split: Annotated[Path | None, typer.Option("--split", help="JSON with 'seen' and 'unseen' classes: train on seen only, report zero-shot on unseen.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="rank, rank-first, l2 or softmax; pair training (captions): rank or rank-hardest.")] = "rank",
@@ -616,8 +616,8 @@ def train(
 @app.command(name="eval")
 @one_line_errors
 def evaluate_command(
-    model: Annotated[Path, typer.Argument(help="A model file from xmodal train.")],
-    data: Annotated[Path, typer.Argument(help="Labeled photos: class folders or a CSV (its val/test rows are used).")],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="A model file from xmodal train.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Labeled photos: class folders or a CSV (its val/test rows are used).")],
     split: Annotated[Path | None, typer.Option("--split", help="Seen/unseen class JSON: report seen, zero-shot and generalized.")] = None,
     as_json: JsonOption = False,
     space: SpaceOption = None,

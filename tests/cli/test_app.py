@@ -95,7 +95,7 @@ def test_a_query_with_no_known_word_is_refused_on_one_line(tiny_file):
     "args, line",
     [
         (["query", "cat", "--wrods"], "error: No such option: --wrods (Possible options: --words) (see xmodal query --help)"),
-        (["query"], "error: Missing argument 'expression'. (see xmodal query --help)"),
+        (["query"], "error: Missing argument 'EXPRESSION'. (see xmodal query --help)"),
         (["nosuch"], "error: No such command 'nosuch'. (see xmodal --help)"),
         (["words", "-man"], "error: No such option: -m (see xmodal words --help); a query that starts with a minus "
                             "needs a space after it: '- rocket'"),
@@ -109,6 +109,18 @@ def test_command_line_mistakes_are_one_line_with_exit_code_2(args, line):
     """Typer's own usage errors would take a six-line box; through the console script they are one line."""
     done = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+
+
+@pytest.mark.parametrize(
+    "command, usage",
+    [("index", "{FOLDER}"), ("remove", "{PATH}"), ("query", "{EXPRESSION}"), ("words", "{EXPRESSION}"),
+     ("train", "{DATA...}"), ("eval", "{MODEL} {DATA}")],
+)
+def test_help_names_the_arguments_as_the_text_does(command, usage):
+    """The help says "the photos under FOLDER": the usage line names it so, not typer's ``{folder}``."""
+    result = runner.invoke(app, [command, "--help"], prog_name="xmodal")
+    assert result.exit_code == 0
+    assert f"Usage: xmodal {command} [OPTIONS] {usage}" in result.stdout
 
 
 def test_an_expression_that_starts_with_a_minus_is_no_option(tiny_file):
