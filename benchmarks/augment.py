@@ -204,16 +204,17 @@ def phase2(args, probe: Probe, weight, table: dict, started: float) -> None:
         table[baseline] = BASELINE
         run(f"{averaged}, share floor {args.share_floor}",
             dataclasses.replace(SHIPPED_TUNE, average=True, share_floor=args.share_floor))
-        candidates, floor = {k: v for k, v in table.items() if k.startswith(averaged)}, BASELINE
+        prefixes, floor = (averaged,), BASELINE
     else:
         run(f"phase 2 with {'whole photos' if args.whole else 'views'}", SHIPPED_TUNE)
         if args.tune_average:
             run(averaged, dataclasses.replace(SHIPPED_TUNE, average=True))
             baseline = f"phase 2 with whole photos, epoch {SHIPPED_TUNE.epochs}"
-            candidates, floor = {k: v for k, v in table.items() if k.startswith(averaged)}, table[baseline]
+            prefixes, floor = (averaged,), table[baseline]
         else:
             baseline, floor = "baseline", table["baseline: the shipped recipe on dev"]
-            candidates = {k: v for k, v in table.items() if k.startswith(("phase 1 with views", "phase 2 with"))}
+            prefixes = ("phase 1 with views", "phase 2 with")
+    candidates = {k: v for k, v in table.items() if k.startswith(prefixes)}
     best, gain, verdict = choose({**candidates, baseline: floor}, baseline, TOLERANCE, GAIN)
     verdict = "ships (rebuild, then val once)" if best != baseline and gain >= GAIN else "the shipped recipe stays"
     print(f"best by the rule: {best} (R@1 + R@10 {gain:+.2f} over the shipped recipe on dev): {verdict}")
